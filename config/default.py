@@ -1,0 +1,38 @@
+"""Default settings: the embedded profile (SQLite in `instance/`, everything on loopback).
+
+Every setting here can be overridden by an environment variable with the `AEOHUB_` prefix,
+e.g. `AEOHUB_DATABASE_URL`. Values from the environment are parsed as JSON when they look
+like JSON (numbers, booleans, lists), otherwise taken as strings.
+"""
+
+from __future__ import annotations
+
+# The well-known development key. `production` refuses to start with it.
+DEFAULT_SECRET_KEY = "aeohub-development-key-do-not-use-in-production"  # noqa: S105
+
+ENV = "default"
+SECRET_KEY = DEFAULT_SECRET_KEY
+# None means SQLite in the instance folder (instance/aeohub.sqlite3).
+DATABASE_URL: str | None = None
+# Echo SQL (debugging only).
+DATABASE_ECHO = False
+
+# Largest request body accepted, in bytes (413 beyond).
+MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+
+# Key that encrypts connection secrets at rest (Fernet, urlsafe base64 of 32 bytes).
+# None in the embedded profile derives one from SECRET_KEY; production must set it.
+ENCRYPTION_KEY: str | None = None
+
+# Where connections may read local files from; None means the instance folder's imports/.
+IMPORT_DIR: str | None = None
+
+# Log format: "json" (structured, one object per line) or "text".
+LOG_FORMAT = "text"
+LOG_LEVEL = "INFO"
+
+# A feed older than this many seconds is stale unless its connection says otherwise.
+DEFAULT_STALENESS_SECONDS = 36 * 3600
+
+# Access tokens live this many seconds.
+TOKEN_LIFETIME_SECONDS = 900

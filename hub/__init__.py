@@ -1,0 +1,56 @@
+"""AEO Hub: share Authorised Economic Operator registries under mutual recognition.
+
+`create_app(config=None)` builds the Flask application. `config` is a profile name
+(`default`, `testing`, `production`), a mapping of settings, or None (the profile named by
+`AEOHUB_ENV`, else `default`). See `hub.settings` for the layering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+try:
+    __version__ = metadata.version("aeohub")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+
+def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
+    """Build the hub's Flask application."""
+    from hub import db, errors, health, logs
+    from hub.cli import register_commands
+    from hub.settings import load_config
+
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_config(config, instance_path=app.instance_path)
+    app.config.update(settings)
+    if app.config["DATABASE_URL"].startswith("sqlite:///") and ":memory:" not in app.config[
+        "DATABASE_URL"
+    ]:
+        Path(app.config["DATABASE_URL"][len("sqlite:///"):]).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    if not app.config.get("TESTING"):
+        logs.configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    logs.init_app(app)
+    errors.init_app(app)
+    db.init_app(app)
+    app.register_blueprint(health.bp)
+    for init in _component_initialisers():
+        init(app)
+    register_commands(app.cli)
+    return app
+
+
+def _component_initialisers() -> list[Any]:
+    """`init_app` functions of the domain packages, in dependency order."""
+    import importlib
+
+    from hub.components import COMPONENTS
+
+    return [importlib.import_module(name).init_app for name in COMPONENTS]

@@ -1,0 +1,77 @@
+"""The `aeohub` command (also reachable as `flask --app hub`).
+
+Commands are thin wrappers over service functions. Each domain package defines
+`register(cli)` in its own `cli.py`; `COMMAND_MODULES` lists them. The group is a
+`FlaskGroup`, so every command runs inside an app context with the configured database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+COMMAND_MODULES: list[str] = [
+    "hub.migrate",
+]
+
+
+def register_commands(group: click.Group) -> None:
+    """Add every package's commands to `group` (the app's `cli`)."""
+    group.add_command(serve)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(group)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Serve the web app and API (threaded; use gunicorn in production)."""
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    click.echo(f"AEO Hub on http://{host}:{port}/ (database: {app.config['DATABASE_URL']})")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from hub import __version__
+
+    click.echo(f"aeohub {__version__}")
+    ctx.exit()
+
+
+def _create_app() -> object:
+    from hub import create_app
+
+    return create_app()
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
+def main() -> None:
+    """AEO Hub: share AEO registries under mutual-recognition arrangements."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

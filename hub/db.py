@@ -1,0 +1,167 @@
+"""Database access: the declarative base, engines, and sessions.
+
+- `Base` is the SQLAlchemy 2 typed declarative base with a constraint naming convention
+  (so that Alembic migrations name constraints the same way on every backend).
+- `Database` owns one engine and its session factory; `init_app` attaches one to a Flask
+  app. `session()` is the session of the current request or app context, closed at
+  teardown. Background jobs use `Database.session_scope()` (commit on success, rollback on
+  error) instead.
+- SQLite runs with foreign keys on, WAL, a busy timeout, and real transactions (the
+  pysqlite driver's own transaction handling is switched off so that SAVEPOINT works);
+  PostgreSQL runs through psycopg 3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+EXTENSION_KEY = "aeohub.db"
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    SQLite has no time zones; PostgreSQL stores `timestamptz`. Naive values are refused
+    rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a timezone-aware UTC time is required")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Base class of every model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions break SAVEPOINT).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers ask for IMMEDIATE so that two processes never deadlock upgrading a lock.
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine with the hub's settings for its backend."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, echo=echo, **kwargs)
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, echo=echo, **engine_kwargs)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session_scope(self, *, write: bool = False) -> Iterator[Session]:
+        """A session for background work: committed on success, rolled back on error.
+
+        `write=True` takes SQLite's write lock at BEGIN (no effect on PostgreSQL).
+        """
+        session = self.sessionmaker()
+        if write and self.dialect == "sqlite":
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def init_app(app: Flask) -> Database:
+    """Attach a `Database` for `app.config["DATABASE_URL"]` and close sessions at teardown."""
+    database = Database(app.config["DATABASE_URL"], echo=bool(app.config.get("DATABASE_ECHO")))
+    app.extensions[EXTENSION_KEY] = database
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session_ = g.pop("db_session", None)
+        if session_ is not None:
+            session_.close()
+
+    return database
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """The `Database` of `app` (default: the current app)."""
+    extensions = (app or current_app).extensions
+    database: Database = extensions[EXTENSION_KEY]
+    return database
+
+
+def session() -> Session:
+    """The session of the current request or app context (created on first use)."""
+    if "db_session" not in g:
+        g.db_session = get_db().sessionmaker()
+    current: Session = g.db_session
+    return current

@@ -1,0 +1,17 @@
+"""Every model of the hub, imported in one place so that the metadata is complete.
+
+Alembic compares `metadata` with the database; add each new models module here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from hub.db import Base
+
+MODEL_MODULES: list[str] = []
+
+for _name in MODEL_MODULES:
+    importlib.import_module(_name)
+
+metadata = Base.metadata

@@ -1,0 +1,19 @@
+"""Benchmarks: `make bench` runs them at full size, `make test` once at smoke size.
+
+`AEOHUB_BENCH_SCALE` is `smoke` (default) or `full`. Benchmarks print their figures
+beside a baseline measured in the same run; they assert correctness, never timings.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def bench_scale() -> str:
+    scale = os.environ.get("AEOHUB_BENCH_SCALE", "smoke")
+    if scale not in ("smoke", "full"):
+        raise pytest.UsageError("AEOHUB_BENCH_SCALE must be smoke or full")
+    return scale

@@ -1,0 +1,137 @@
+"""Health endpoints and the one error format (problem+json) on both backends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Blueprint, abort, request
+from marshmallow import Schema, fields
+
+from hub.errors import Conflict, NotFound
+
+PROBLEM = "application/problem+json"
+
+
+class _Body(Schema):
+    name = fields.String(required=True)
+    trader = fields.Nested(Schema.from_dict({"scheme": fields.String(required=True)}))
+
+
+@pytest.fixture
+def error_app(app):
+    bp = Blueprint("error_probe", __name__)
+
+    @bp.post("/api/probe/validate")
+    def validate():
+        return _Body().load(request.get_json())
+
+    @bp.get("/api/probe/missing")
+    def missing():
+        raise NotFound("operator 42 does not exist")
+
+    @bp.get("/api/probe/conflict")
+    def conflict():
+        raise Conflict("already exists", fields={"name": "taken"})
+
+    @bp.get("/api/probe/crash")
+    def crash():
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    @bp.post("/api/probe/upload")
+    def upload():
+        return {"size": len(request.get_data())}
+
+    @bp.get("/api/probe/forbidden")
+    def forbidden():
+        abort(403)
+
+    app.register_blueprint(bp)
+    return app
+
+
+def _problem(response, status):
+    assert response.status_code == status
+    assert response.mimetype == PROBLEM
+    body = json.loads(response.data)
+    assert body["status"] == status
+    assert {"type", "title", "status", "detail"} <= set(body)
+    return body
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["X-Request-Id"]
+
+
+def test_readyz_reports_the_database(client, backend):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == {"ok": True, "backend": backend}
+
+
+def test_readyz_is_503_when_the_database_is_gone(tmp_path):
+    from hub import create_app
+
+    app = create_app({"ENV": "testing",
+                      "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    response = app.test_client().get("/readyz")
+    body = _problem(response, 503) if response.mimetype == PROBLEM else response.get_json()
+    assert response.status_code == 503
+    assert body["checks"]["database"]["ok"] is False
+
+
+def test_404_under_api_is_problem_json(client):
+    body = _problem(client.get("/api/v1/nothing-here"), 404)
+    assert body["type"].endswith("/not-found")
+
+
+def test_405_lists_allowed_methods(client):
+    response = client.post("/healthz")
+    _problem(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+def test_validation_error_names_each_field(error_app):
+    response = error_app.test_client().post("/api/probe/validate", json={"trader": {}})
+    body = _problem(response, 400)
+    fields_ = {e["field"] for e in body["errors"]}
+    assert fields_ == {"name", "trader.scheme"}
+
+
+def test_domain_errors_keep_their_status(error_app):
+    client = error_app.test_client()
+    assert _problem(client.get("/api/probe/missing"), 404)["detail"] == (
+        "operator 42 does not exist")
+    body = _problem(client.get("/api/probe/conflict"), 409)
+    assert body["errors"] == [{"field": "name", "detail": "taken"}]
+    _problem(client.get("/api/probe/forbidden"), 403)
+
+
+def test_500_never_leaks_a_traceback(error_app, caplog):
+    error_app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = error_app.test_client().get("/api/probe/crash")
+    body = _problem(response, 500)
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "/etc/passwd" not in text
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    assert any("unhandled error" in r.getMessage() for r in caplog.records)
+
+
+def test_request_size_limit_is_413(error_app):
+    client = error_app.test_client()
+    limit = error_app.config["MAX_CONTENT_LENGTH"]
+    assert client.post("/api/probe/upload", data=b"x" * 100).get_json() == {"size": 100}
+    body = _problem(client.post("/api/probe/upload", data=b"x" * (limit + 1)), 413)
+    assert str(limit) in body["detail"]
+
+
+def test_request_id_is_echoed_when_sane(client):
+    assert client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers[
+        "X-Request-Id"] == "abc-123"
+    assert client.get("/healthz", headers={"X-Request-Id": "bad id;drop"}).headers[
+        "X-Request-Id"] != "bad id;drop"
