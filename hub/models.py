@@ -9,7 +9,10 @@ import importlib
 
 from hub.db import Base
 
-MODEL_MODULES: list[str] = []
+MODEL_MODULES: list[str] = [
+    "hub.registry.models",
+    "hub.arrangements.models",
+]
 
 for _name in MODEL_MODULES:
     importlib.import_module(_name)

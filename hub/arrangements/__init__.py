@@ -1,0 +1,1 @@
+"""Mutual-recognition arrangements: reference data, models, and the services on them."""

@@ -1,0 +1,113 @@
+"""Mutual-recognition arrangements: parties, per-direction scope and dates, status history.
+
+Activation belongs to (arrangement, recognising programme, recognised programme): under
+EU-US, CBP recognised EU AEOs from July 2012 and the EU recognised C-TPAT members from
+31 January 2013. An arrangement's status (in force, suspended, terminated) has a dated
+history; `status_on(day)` reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, UTCDateTime, utcnow
+from hub.registry.models import Programme
+
+ARRANGEMENT_STATUSES = ("signed", "in_force", "suspended", "terminated")
+
+
+class Arrangement(Base):
+    __tablename__ = "arrangement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(16))  # bilateral | plurilateral
+    signed_on: Mapped[dt.date | None] = mapped_column(Date)
+    in_force_on: Mapped[dt.date | None] = mapped_column(Date)
+    # The fields of an operator the arrangement shares with partners.
+    data_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    benefits: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    parties: Mapped[list[ArrangementParty]] = relationship(
+        back_populates="arrangement", cascade="all, delete-orphan"
+    )
+    directions: Mapped[list[ArrangementDirection]] = relationship(
+        back_populates="arrangement", cascade="all, delete-orphan"
+    )
+    status_changes: Mapped[list[ArrangementStatusChange]] = relationship(
+        back_populates="arrangement",
+        cascade="all, delete-orphan",
+        order_by="(ArrangementStatusChange.effective_date, ArrangementStatusChange.id)",
+    )
+
+    def status_on(self, day: dt.date) -> str | None:
+        """The arrangement's status on `day` (None before its first recorded status)."""
+        status = None
+        for change in self.status_changes:
+            if change.effective_date <= day:
+                status = change.status
+        return status
+
+
+class ArrangementParty(Base):
+    __tablename__ = "arrangement_party"
+    __table_args__ = (UniqueConstraint("arrangement_id", "programme_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangement.id", ondelete="CASCADE"))
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programme.id"))
+    # Date this party joined (plurilateral arrangements admit members one by one).
+    joined_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    arrangement: Mapped[Arrangement] = relationship(back_populates="parties")
+    programme: Mapped[Programme] = relationship()
+
+
+class ArrangementDirection(Base):
+    """One direction: `recognising` programme grants benefits to `recognised`'s AEOs."""
+
+    __tablename__ = "arrangement_direction"
+    __table_args__ = (
+        UniqueConstraint("arrangement_id", "recognising_id", "recognised_id"),
+        Index("ix_arrangement_direction_pair", "recognising_id", "recognised_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangement.id", ondelete="CASCADE"))
+    recognising_id: Mapped[int] = mapped_column(ForeignKey("programme.id"))
+    recognised_id: Mapped[int] = mapped_column(ForeignKey("programme.id"))
+    # Categories of the recognised programme that this direction recognises.
+    categories: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Flows as seen by the recognising administration: import, export.
+    flows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    active_from: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    arrangement: Mapped[Arrangement] = relationship(back_populates="directions")
+    recognising: Mapped[Programme] = relationship(foreign_keys=[recognising_id])
+    recognised: Mapped[Programme] = relationship(foreign_keys=[recognised_id])
+
+
+class ArrangementStatusChange(Base):
+    """A dated status of an arrangement; appended, never rewritten."""
+
+    __tablename__ = "arrangement_status_change"
+    __table_args__ = (
+        UniqueConstraint("arrangement_id", "status", "effective_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangement.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    arrangement: Mapped[Arrangement] = relationship(back_populates="status_changes")
