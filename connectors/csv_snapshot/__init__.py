@@ -1,0 +1,283 @@
+"""``csv_snapshot``: a registry published as a CSV file, read from a path or a URL.
+
+The file is streamed (a million rows read in bounded memory) and yields batches of
+``batch_size`` records with state ``{"offset": rows_done}``; a read resumed from a saved
+state skips that many data rows. The last batch is ``complete``.
+
+The first row is the header. By default the columns are those of the node protocol's CSV
+(``connectors.formats.CANONICAL_COLUMNS``); ``columns`` maps canonical fields to other
+column names. ``categories`` and ``identifiers`` use the compact sub-formats
+``AEOC:valid:2019-01-01|AEOS:suspended:2024-05-01`` and ``MID:USDHLEXP1304ERL:linked``.
+
+A row with the wrong number of columns, undecodable bytes or a date in no configured
+format is still emitted, with ``problems`` saying what is wrong, so the hub quarantines it
+instead of losing it. A header lacking a required column is a `FormatError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from marshmallow import fields, validate
+
+from connectors.base import (
+    AccessDenied,
+    AuthenticationFailed,
+    Batch,
+    CanonicalRecord,
+    CheckResult,
+    Connector,
+    ConnectorError,
+    Discovery,
+    FormatError,
+    ProgrammeInfo,
+    SourceUnavailable,
+)
+from connectors.files import (
+    FieldMapping,
+    FileSourceConfig,
+    check_encoding,
+    open_binary,
+    source_label,
+)
+from connectors.formats import (
+    CANONICAL_COLUMNS,
+    DATE_FIELDS,
+    DateParser,
+    as_bool,
+    blank_to_none,
+    fingerprint_values,
+    parse_categories,
+    parse_identifiers,
+)
+
+__all__ = ["REQUIRED_FIELDS", "CsvSnapshotConfig", "CsvSnapshotConnector"]
+
+#: Fields whose column must be present in the header (``programme`` too when the
+#: connection does not configure one).
+REQUIRED_FIELDS: tuple[str, ...] = ("trader_id", "legal_name", "status")
+
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
+class CsvSnapshotConfig(FileSourceConfig):
+    """Configuration of a ``csv_snapshot`` connection."""
+
+    delimiter = fields.String(
+        load_default=",", validate=validate.Length(equal=1),
+        metadata={"description": "Column delimiter (one character)"},
+    )
+    quotechar = fields.String(
+        load_default='"', validate=validate.Length(equal=1),
+        metadata={"description": "Quote character (one character)"},
+    )
+    encoding = fields.String(
+        load_default="utf-8", validate=check_encoding,
+        metadata={"description": "Text encoding: utf-8 (with or without BOM), latin-1, ..."},
+    )
+    columns = FieldMapping(
+        metadata={"description": "canonical field -> column name (null: do not read)"},
+    )
+    list_separator = fields.String(
+        load_default="|", validate=validate.Length(equal=1),
+        metadata={"description": "Separates entries in categories / identifiers"},
+    )
+    part_separator = fields.String(
+        load_default=":", validate=validate.Length(equal=1),
+        metadata={"description": "Separates the parts of one category / identifier entry"},
+    )
+
+
+def _text_encoding(name: str) -> str:
+    """utf-8 is read as utf-8-sig so that a BOM, if present, is dropped."""
+    return "utf-8-sig" if codecs.lookup(name).name == "utf-8" else name
+
+
+class CsvSnapshotConnector(Connector):
+    """Reads a CSV snapshot of a registry from a path or URL."""
+
+    name = "csv_snapshot"
+    title = "CSV file (path or URL)"
+    config_schema = CsvSnapshotConfig
+
+    # -- header -----------------------------------------------------------------------
+
+    def _columns(self, header: Sequence[str]) -> dict[str, int]:
+        """canonical field -> column index; raise FormatError for missing columns."""
+        index: dict[str, int] = {}
+        for i, name in enumerate(header):
+            index.setdefault(name.strip().lstrip("\ufeff").lower(), i)
+        explicit: Mapping[str, str | None] = self.config["columns"]
+        required = set(REQUIRED_FIELDS)
+        if not self.config["programme"]:
+            required.add("programme")
+        if not self.config["trader_id_scheme"]:
+            required.add("trader_id_scheme")
+        found: dict[str, int] = {}
+        missing: list[str] = []
+        for fld in CANONICAL_COLUMNS:
+            column = explicit.get(fld, fld)
+            if column is None:
+                if fld in REQUIRED_FIELDS:
+                    missing.append(f"{fld} (mapped to nothing)")
+                continue
+            position = index.get(column.strip().lower())
+            if position is not None:
+                found[fld] = position
+            elif fld in required or fld in explicit:
+                missing.append(column if column == fld else f"{column} (for {fld})")
+        if missing:
+            raise FormatError(
+                f"{source_label(self.config)}: the header lacks required column(s) "
+                f"{', '.join(missing)}; header has {', '.join(h.strip() for h in header)}"
+            )
+        return found
+
+    # -- rows -------------------------------------------------------------------------
+
+    def _record(
+        self, row: list[str], line: int, columns: Mapping[str, int], width: int,
+        dates: DateParser,
+    ) -> CanonicalRecord:
+        position = f"line {line}"
+        problems: list[str] = []
+        if len(row) != width:
+            problems.append(f"{position}: {len(row)} columns, expected {width}")
+        fingerprint = fingerprint_values(row)
+        if any(_SURROGATES.search(v) for v in row):
+            problems.append(
+                f"{position}: bytes that are not valid {self.config['encoding']} "
+                "(replaced by U+FFFD); check the file's encoding"
+            )
+            row = [_SURROGATES.sub("\ufffd", v) for v in row]
+
+        def get(fld: str) -> str | None:
+            i = columns.get(fld)
+            return row[i] if i is not None and i < len(row) else None
+
+        values: dict[str, Any] = {}
+        for fld in ("programme", "authorisation_number", "trader_id_scheme", "trader_id",
+                    "legal_name", "street", "city", "postcode", "region", "country", "status",
+                    "issuing_authority", "changed_at"):
+            values[fld] = blank_to_none(get(fld))
+        for fld in DATE_FIELDS:
+            values[fld] = dates(get(fld), fld, position, problems)
+        values["programme"] = values["programme"] or self.config["programme"]
+        values["trader_id_scheme"] = values["trader_id_scheme"] or self.config["trader_id_scheme"]
+        seps = {
+            "list_separator": self.config["list_separator"],
+            "part_separator": self.config["part_separator"],
+        }
+        return CanonicalRecord(
+            **values,
+            categories=parse_categories(get("categories"), dates, position, problems, **seps),
+            identifiers=parse_identifiers(get("identifiers"), position, problems, **seps),
+            consent_share=as_bool(get("consent_share")),
+            consent_publish=as_bool(get("consent_publish")),
+            fingerprint=fingerprint,
+            position=position,
+            problems=tuple(problems),
+        )
+
+    def _rows(self, text: io.TextIOBase) -> tuple[list[str], Iterator[tuple[int, list[str] | str]]]:
+        """The header and an iterator of (first line number, row or csv error message)."""
+        reader = csv.reader(
+            text, delimiter=self.config["delimiter"], quotechar=self.config["quotechar"]
+        )
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FormatError(f"{source_label(self.config)} is empty: no header row") from None
+        except csv.Error as exc:
+            raise FormatError(f"{source_label(self.config)}: unreadable header ({exc})") from exc
+
+        def rows() -> Iterator[tuple[int, list[str] | str]]:
+            previous = reader.line_num
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield previous + 1, str(exc)
+                    previous = reader.line_num
+                    continue
+                start, previous = previous + 1, reader.line_num
+                if row:  # blank lines are not rows
+                    yield start, row
+
+        return header, rows()
+
+    def read(self, state: Mapping[str, Any] | None = None) -> Iterator[Batch]:
+        """Stream the file in batches; resume by skipping ``state["offset"]`` rows."""
+        offset = int((state or {}).get("offset") or 0)
+        size: int = self.config["batch_size"]
+        dates = DateParser(self.config["date_formats"])
+        with (
+            open_binary(self.config, self.context, accept="text/csv") as raw,
+            io.TextIOWrapper(
+                raw, encoding=_text_encoding(self.config["encoding"]),
+                errors="surrogateescape", newline="",
+            ) as text,
+        ):
+            header, rows = self._rows(text)
+            columns = self._columns(header)
+            width = len(header)
+            done = 0
+            pending: list[CanonicalRecord] = []
+            for line, row in rows:
+                done += 1
+                if done <= offset:
+                    continue
+                if isinstance(row, str):
+                    pending.append(CanonicalRecord(
+                        fingerprint=fingerprint_values([row]), position=f"line {line}",
+                        problems=(f"line {line}: unreadable CSV ({row})",),
+                    ))
+                else:
+                    pending.append(self._record(row, line, columns, width, dates))
+                if len(pending) >= size:
+                    yield Batch(records=tuple(pending), state={"offset": done})
+                    pending = []
+            self.log.debug("%s: %d rows from %s", self.name, done, source_label(self.config))
+            yield Batch(records=tuple(pending), state={"offset": None}, complete=True)
+
+    # -- check / discover -------------------------------------------------------------
+
+    def check(self) -> CheckResult:
+        """Open the source and read its header and first row."""
+        try:
+            with (
+                open_binary(self.config, self.context, accept="text/csv") as raw,
+                io.TextIOWrapper(
+                    raw, encoding=_text_encoding(self.config["encoding"]),
+                    errors="surrogateescape", newline="",
+                ) as text,
+            ):
+                header, rows = self._rows(text)
+                self._columns(header)
+                first = next(rows, None)
+        except AuthenticationFailed as exc:
+            return CheckResult(reachable=True, authenticated=False, reason=str(exc))
+        except FormatError as exc:
+            return CheckResult(reachable=True, format_ok=False, reason=str(exc))
+        except (SourceUnavailable, AccessDenied) as exc:
+            return CheckResult(reachable=False, reason=str(exc))
+        except ConnectorError as exc:
+            return CheckResult(reachable=False, reason=str(exc))
+        return CheckResult(
+            reachable=True,
+            authenticated=True if self.config["url"] and self.config["token"] else None,
+            format_ok=True,
+            details={"columns": header, "has_rows": first is not None},
+        )
+
+    def discover(self) -> Discovery:
+        """A CSV is a full snapshot; the programme is the configured one (count unknown)."""
+        programmes = [ProgrammeInfo(self.config["programme"])] if self.config["programme"] else []
+        return Discovery(programmes=programmes, incremental=False)

@@ -1,0 +1,190 @@
+"""Format-level parsing shared by the file connectors (CSV, XML) and the node connector.
+
+Only format is handled here: empty values to ``None``, configured date formats to ISO,
+plain booleans, the compact ``categories``/``identifiers`` sub-formats of the node
+protocol's CSV, and fingerprints. Whatever cannot be parsed is kept as read and described
+in the record's ``problems``; semantic validation is the hub's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from connectors.base import CategoryEntry, IdentifierEntry
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "DATE_FIELDS",
+    "DEFAULT_DATE_FORMATS",
+    "DateParser",
+    "as_bool",
+    "blank_to_none",
+    "fingerprint_json",
+    "fingerprint_values",
+    "parse_categories",
+    "parse_identifiers",
+]
+
+#: The simulator's CSV columns, in order (docs/node-protocol-draft.md); also the default
+#: mapping canonical field -> column / element name.
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "programme", "authorisation_number", "trader_id_scheme", "trader_id", "legal_name",
+    "street", "city", "postcode", "region", "country", "status", "status_effective",
+    "categories", "authorised_on", "valid_from", "valid_until", "issuing_authority",
+    "identifiers", "consent_share", "consent_publish", "changed_at",
+)
+
+#: Fields holding a calendar date, converted with the configured formats.
+DATE_FIELDS: frozenset[str] = frozenset(
+    {"status_effective", "authorised_on", "valid_from", "valid_until"}
+)
+
+DEFAULT_DATE_FORMATS: tuple[str, ...] = ("%Y-%m-%d",)
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+
+def blank_to_none(value: str | None) -> str | None:
+    """Strip surrounding whitespace; an empty value is ``None``."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def as_bool(value: str | bool | None) -> bool | str | None:
+    """``True``/``False`` for plain spellings; anything else as read (the hub rejects it)."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    low = text.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    return text
+
+
+class DateParser:
+    """Converts dates written in any of the configured ``strptime`` formats to ISO."""
+
+    def __init__(self, formats: Sequence[str] | None = None) -> None:
+        self.formats = tuple(formats) if formats else DEFAULT_DATE_FORMATS
+
+    def __call__(
+        self, value: str | None, what: str, position: str | None, problems: list[str]
+    ) -> str | None:
+        """ISO ``YYYY-MM-DD`` for ``value``; on failure the raw value and a problem."""
+        value = blank_to_none(value)
+        if value is None:
+            return None
+        for fmt in self.formats:
+            try:
+                return datetime.strptime(value, fmt).date().isoformat()
+            except ValueError:
+                continue
+        where = f"{position}: " if position else ""
+        problems.append(
+            f"{where}{what} {value!r} matches none of the date formats "
+            f"{', '.join(self.formats)}"
+        )
+        return value
+
+
+def parse_categories(
+    text: str | None,
+    dates: DateParser,
+    position: str | None,
+    problems: list[str],
+    *,
+    list_separator: str = "|",
+    part_separator: str = ":",
+) -> tuple[CategoryEntry, ...]:
+    """``AEOC:valid:2019-01-01|AEOS:suspended:2024-05-01`` -> category entries."""
+    text = blank_to_none(text)
+    if text is None:
+        return ()
+    entries: list[CategoryEntry] = []
+    where = f"{position}: " if position else ""
+    for raw_item in text.split(list_separator):
+        item = raw_item.strip()
+        if not item:
+            continue
+        parts = item.split(part_separator)
+        if len(parts) > 3:
+            problems.append(
+                f"{where}category {item!r} has {len(parts)} parts, expected code"
+                f"{part_separator}status{part_separator}since"
+            )
+            parts = [*parts[:2], part_separator.join(parts[2:])]
+        code = blank_to_none(parts[0])
+        status = blank_to_none(parts[1]) if len(parts) > 1 else None
+        since = dates(parts[2], f"category {code} since", position, problems) \
+            if len(parts) > 2 else None
+        entries.append(CategoryEntry(code=code, status=status, since=since))
+    return tuple(entries)
+
+
+def parse_identifiers(
+    text: str | None,
+    position: str | None,
+    problems: list[str],
+    *,
+    list_separator: str = "|",
+    part_separator: str = ":",
+) -> tuple[IdentifierEntry, ...]:
+    """``MID:USDHLEXP1304ERL:linked|LEI:...:declared`` -> identifier entries.
+
+    The scheme is before the first separator; a trailing ``linked``/``declared`` flag is
+    optional; the value is everything between (values may contain the separator).
+    """
+    text = blank_to_none(text)
+    if text is None:
+        return ()
+    entries: list[IdentifierEntry] = []
+    where = f"{position}: " if position else ""
+    for raw_item in text.split(list_separator):
+        item = raw_item.strip()
+        if not item:
+            continue
+        scheme, sep, rest = item.partition(part_separator)
+        if not sep:
+            problems.append(
+                f"{where}identifier {item!r} lacks a scheme (SCHEME{part_separator}VALUE)"
+            )
+            entries.append(IdentifierEntry(scheme=None, value=blank_to_none(item)))
+            continue
+        value, flag_sep, flag = rest.rpartition(part_separator)
+        linked = False
+        if flag_sep and flag.strip().lower() in ("linked", "declared"):
+            linked = flag.strip().lower() == "linked"
+        else:
+            value = rest
+        entries.append(
+            IdentifierEntry(scheme=blank_to_none(scheme), value=blank_to_none(value), linked=linked)
+        )
+    return tuple(entries)
+
+
+def fingerprint_values(values: Iterable[str]) -> str:
+    """blake2b-128 hex of a raw row's values (joined by the unit separator)."""
+    return hashlib.blake2b("\x1f".join(values).encode("utf-8", "surrogateescape"),
+                           digest_size=16).hexdigest()
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    """blake2b-128 hex of raw bytes."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def fingerprint_json(document: Mapping[str, Any] | Any) -> str:
+    """blake2b-128 hex of the canonical JSON of a record (sorted keys, compact)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()

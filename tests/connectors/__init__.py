@@ -1,0 +1,1 @@
+"""Tests of the connector plugins (connectors/) and the node conformance checker."""

@@ -1,0 +1,228 @@
+"""A small, real HTTP node for connector tests, with faults a test can script.
+
+It speaks enough of ``aeo-node/1`` (info, paged feed with cursors, NDJSON snapshot) and
+serves arbitrary files under ``/files/NAME``. ``node.script(path, *actions)`` queues
+actions consumed one per request to that path: ``("status", 503)``,
+``("retry_after", "1")``, ``("truncate",)``, ``("latency", 0.3)``, ``("redirect", url)``,
+``("html",)``. Every request is recorded in ``node.hits``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+TOKEN = "tok-S3cr3t-7c1f9a"  # the test node's bearer token; must never leak
+
+CSV_COLUMNS = (
+    "programme", "authorisation_number", "trader_id_scheme", "trader_id", "legal_name",
+    "street", "city", "postcode", "region", "country", "status", "status_effective",
+    "categories", "authorised_on", "valid_from", "valid_until", "issuing_authority",
+    "identifiers", "consent_share", "consent_publish", "changed_at",
+)
+
+
+def make_record(i: int, programme: str = "EU-AEO") -> dict[str, Any]:
+    """A protocol record (JSON form) for operator number ``i``."""
+    return {
+        "programme": programme,
+        "authorisation_number": f"DEAEOF{i:05d}/19",
+        "trader_id_scheme": "EORI",
+        "trader_id": f"DE{100000 + i}",
+        "legal_name": f"Müller Logistik {i} GmbH",
+        "address": {
+            "street": f"{i} Hafenstraße", "city": "Hamburg", "postcode": "20457",
+            "region": None, "country": "DE",
+        },
+        "status": "valid",
+        "status_effective": "2019-03-01",
+        "categories": [
+            {"code": "AEOC", "status": "valid", "since": "2019-03-01"},
+            {"code": "AEOS", "status": "suspended" if i % 7 == 0 else "valid",
+             "since": "2019-03-01"},
+        ],
+        "authorised_on": "2019-03-01",
+        "valid_from": "2019-03-01",
+        "valid_until": None,
+        "issuing_authority": "DE Hauptzollamt Hamburg",
+        "identifiers": [{"scheme": "MID", "value": f"DEMULLOG{i}HAM", "linked": True}],
+        "consent_share": True,
+        "consent_publish": i % 2 == 0,
+        "changed_at": "2024-05-01T10:00:00Z",
+    }
+
+
+def csv_row(rec: dict[str, Any]) -> list[str]:
+    """The node protocol's CSV row for a record."""
+    addr = rec["address"]
+    flat = {**rec, **addr}
+    flat["categories"] = "|".join(
+        f"{c['code']}:{c['status']}:{c['since'] or ''}" for c in rec["categories"]
+    )
+    flat["identifiers"] = "|".join(
+        f"{x['scheme']}:{x['value']}:{'linked' if x['linked'] else 'declared'}"
+        for x in rec["identifiers"]
+    )
+    for key in ("consent_share", "consent_publish"):
+        flat[key] = "true" if rec[key] else "false"
+    return ["" if flat.get(c) is None else str(flat[c]) for c in CSV_COLUMNS]
+
+
+def csv_text(records: Sequence[dict[str, Any]], delimiter: str = ",") -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for rec in records:
+        writer.writerow(csv_row(rec))
+    return out.getvalue()
+
+
+@dataclass
+class Hit:
+    at: float
+    path: str
+    query: dict[str, str]
+    authorization: str | None
+
+
+@dataclass
+class NodeServer:
+    """The node's data and behaviour; `url` is set once the server runs."""
+
+    log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # change log
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    require_token: bool = True
+    ndjson_trailer: bool = True
+    protocol: str = "aeo-node/1"
+    url: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    _scripts: dict[str, deque[tuple[Any, ...]]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_records(self, n: int, start: int = 0) -> None:
+        for i in range(start, start + n):
+            self.log.append(("record", make_record(i)))
+
+    def add_deletion(self, i: int) -> None:
+        self.log.append(("deletion", {
+            "programme": "EU-AEO", "trader_id_scheme": "EORI", "trader_id": f"DE{100000 + i}",
+            "authorisation_number": f"DEAEOF{i:05d}/19", "deleted_at": "2024-06-01T00:00:00Z",
+        }))
+
+    def script(self, path: str, *actions: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._scripts[path].extend(actions)
+
+    def hits_to(self, path: str) -> list[Hit]:
+        return [h for h in self.hits if h.path == path]
+
+    # -- WSGI -------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        response = self.dispatch(request)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        with self._lock:
+            self.hits.append(Hit(time.monotonic(), request.path, dict(request.args),
+                                 request.headers.get("Authorization")))
+            queue = self._scripts.get(request.path)
+            action = queue.popleft() if queue else None
+        truncate = False
+        if action is not None:
+            kind = action[0]
+            if kind == "status":
+                return problem(action[1], "scripted failure")
+            if kind == "retry_after":
+                resp = problem(429, "slow down")
+                resp.headers["Retry-After"] = action[1]
+                return resp
+            if kind == "latency":
+                time.sleep(action[1])
+            if kind == "redirect":
+                return Response("", status=302, headers={"Location": action[1]})
+            if kind == "html":
+                return Response("<html>hello</html>", content_type="text/html")
+            truncate = kind == "truncate"
+        if request.path.startswith("/files/"):
+            name = request.path.removeprefix("/files/")
+            if name not in self.files:
+                return problem(404, "no such file")
+            body, ctype = self.files[name]
+            if self.require_token and request.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return problem(401, "token required")
+            return Response(body, content_type=ctype)
+        if self.require_token and request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return problem(401, "missing or wrong bearer token")
+        if request.path == "/aeo/v1/info":
+            count = sum(1 for kind, _ in self.log if kind == "record")
+            return json_response({
+                "protocol": self.protocol, "administration": "EU",
+                "programmes": [{"code": "EU-AEO", "count": count, "incremental": True}],
+                "formats": ["json", "ndjson", "csv", "xml"],
+                "server_time": "2024-06-01T00:00:00Z",
+            }, truncate)
+        if request.path == "/aeo/v1/operators":
+            since = request.args.get("since") or "c0"
+            if not since.startswith("c") or not since[1:].isdigit():
+                return problem(400, "unknown cursor")
+            start = int(since[1:])
+            limit = int(request.args.get("limit", 500))
+            entries = self.log[start:start + limit]
+            end = start + len(entries)
+            return json_response({
+                "records": [e for kind, e in entries if kind == "record"],
+                "deletions": [e for kind, e in entries if kind == "deletion"],
+                "next_cursor": f"c{end}",
+                "complete": end >= len(self.log),
+            }, truncate)
+        if request.path == "/aeo/v1/operators.ndjson":
+            return Response(self._ndjson(), content_type="application/x-ndjson")
+        return problem(404, "not found")
+
+    def _ndjson(self) -> Iterator[bytes]:
+        records = [e for kind, e in self.log if kind == "record"]
+        for rec in records:
+            yield (json.dumps(rec) + "\n").encode()
+        if self.ndjson_trailer:
+            yield (json.dumps({"complete": True, "count": len(records)}) + "\n").encode()
+
+
+def problem(status: int, title: str) -> Response:
+    return Response(json.dumps({"title": title, "status": status}), status=status,
+                    content_type="application/problem+json")
+
+
+def json_response(doc: Any, truncate: bool = False) -> Response:
+    body = json.dumps(doc)
+    if truncate:
+        body = body[: len(body) // 2]
+    return Response(body, content_type="application/json")
+
+
+class RunningServer:
+    """Runs a WSGI app on 127.0.0.1 in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
