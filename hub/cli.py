@@ -12,18 +12,36 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 COMMAND_MODULES: list[str] = [
     "hub.migrate",
+    "hub.arrangements.cli",
 ]
 
 
 def register_commands(group: click.Group) -> None:
-    """Add every package's commands to `group` (the app's `cli`)."""
-    group.add_command(serve)
+    """Add every package's commands to `group` (the app's `cli`).
+
+    Every command gets an app context, however it is invoked (`aeohub`, `flask --app
+    hub`, or a test's CLI runner).
+    """
+    staging = click.Group()
+    staging.add_command(serve)
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(group)
+        importlib.import_module(name).register(staging)
+    for command in staging.commands.values():
+        _push_app_context(command)
+        group.add_command(command)
+
+
+def _push_app_context(command: click.Command) -> None:
+    if command.callback is not None and not getattr(command.callback, "_aeohub_ctx", False):
+        command.callback = with_appcontext(command.callback)
+        command.callback._aeohub_ctx = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _push_app_context(sub)
 
 
 @click.command("serve")

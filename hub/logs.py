@@ -80,6 +80,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         )
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic narrates every step at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 def init_app(app: Flask) -> None:

@@ -12,6 +12,7 @@ from hub.db import Base
 MODEL_MODULES: list[str] = [
     "hub.registry.models",
     "hub.arrangements.models",
+    "hub.state",
 ]
 
 for _name in MODEL_MODULES:

@@ -88,7 +88,12 @@ class ArrangementDirection(Base):
     # Flows as seen by the recognising administration: import, export.
     flows: Mapped[list[Any]] = mapped_column(JSON, default=list)
     active_from: Mapped[dt.date | None] = mapped_column(Date)
+    active_until: Mapped[dt.date | None] = mapped_column(Date)
+    # Tiers of the recognised programme this direction is limited to (empty: any).
+    tiers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
+    # Reference extras: unconfirmed categories, source, whether derived from members.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     arrangement: Mapped[Arrangement] = relationship(back_populates="directions")
     recognising: Mapped[Programme] = relationship(foreign_keys=[recognising_id])
@@ -108,6 +113,26 @@ class ArrangementStatusChange(Base):
     status: Mapped[str] = mapped_column(String(16))
     effective_date: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # "reference" (from arrangements.yaml, corrected by re-loading) or "manual" (the CLI).
+    origin: Mapped[str] = mapped_column(String(16), default="reference")
     note: Mapped[str | None] = mapped_column(Text)
 
     arrangement: Mapped[Arrangement] = relationship(back_populates="status_changes")
+
+    def is_active(self, day: dt.date) -> bool:
+        return self.effective_date <= day
+
+
+class ReferenceChange(Base):
+    """A change made to reference data (a re-load that edited a date, a suspension)."""
+
+    __tablename__ = "reference_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))  # administration | programme | arrangement
+    code: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str] = mapped_column(String(64))
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(120))
