@@ -226,3 +226,43 @@ class RunningServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+def xml_text(records: Sequence[dict[str, Any]], namespace: str | None = "urn:aeohub:node:1",
+             count: int | None = None, programme: str = "EU-AEO") -> str:
+    """The node protocol's XML snapshot for records."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    ns = f' xmlns="{namespace}"' if namespace else ""
+    n = len(records) if count is None else count
+    out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<registry{ns} programme="{programme}"'
+           f' count="{n}">']
+    for rec in records:
+        out.append("  <operator>")
+        for key in CSV_COLUMNS:
+            if key in ("street", "city", "postcode", "region", "country"):
+                continue
+            if key == "categories":
+                out.append("    <categories>" + "".join(
+                    f"<category code={quoteattr(c['code'])} status={quoteattr(c['status'])}"
+                    f" since={quoteattr(c['since'] or '')}/>" for c in rec["categories"]
+                ) + "</categories>")
+            elif key == "identifiers":
+                out.append("    <identifiers>" + "".join(
+                    f"<identifier scheme={quoteattr(x['scheme'])} "
+                    f"linked=\"{'true' if x['linked'] else 'false'}\">{escape(x['value'])}"
+                    "</identifier>" for x in rec["identifiers"]
+                ) + "</identifiers>")
+            elif rec.get(key) is not None:
+                value = rec[key]
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
+                out.append(f"    <{key}>{escape(str(value))}</{key}>")
+            if key == "legal_name":
+                addr = rec["address"]
+                out.append("    <address>" + "".join(
+                    f"<{k}>{escape(v)}</{k}>" for k, v in addr.items() if v is not None
+                ) + "</address>")
+        out.append("  </operator>")
+    out.append("</registry>\n")
+    return "\n".join(out)
