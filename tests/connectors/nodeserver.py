@@ -104,6 +104,8 @@ class NodeServer:
     require_token: bool = True
     ndjson_trailer: bool = True
     protocol: str = "aeo-node/1"
+    # deliberate protocol breaches: "missing_field", "ignore_limit", "stuck_cursor"
+    breakage: set[str] = field(default_factory=set)
     url: str = ""
     hits: list[Hit] = field(default_factory=list)
     _scripts: dict[str, deque[tuple[Any, ...]]] = field(
@@ -181,12 +183,17 @@ class NodeServer:
                 return problem(400, "unknown cursor")
             start = int(since[1:])
             limit = int(request.args.get("limit", 500))
+            if "ignore_limit" in self.breakage:
+                limit += 2
             entries = self.log[start:start + limit]
             end = start + len(entries)
+            records = [e for kind, e in entries if kind == "record"]
+            if "missing_field" in self.breakage and len(records) >= 3:
+                records[2] = {k: v for k, v in records[2].items() if k != "trader_id"}
             return json_response({
-                "records": [e for kind, e in entries if kind == "record"],
+                "records": records,
                 "deletions": [e for kind, e in entries if kind == "deletion"],
-                "next_cursor": f"c{end}",
+                "next_cursor": since if "stuck_cursor" in self.breakage else f"c{end}",
                 "complete": end >= len(self.log),
             }, truncate)
         if request.path == "/aeo/v1/operators.ndjson":
