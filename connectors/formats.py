@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from connectors.base import CategoryEntry, IdentifierEntry
@@ -75,8 +75,24 @@ def as_bool(value: str | bool | None) -> bool | str | None:
 class DateParser:
     """Converts dates written in any of the configured ``strptime`` formats to ISO."""
 
+    _CACHE_SIZE = 4096  # registries repeat dates a lot; strptime is slow
+
     def __init__(self, formats: Sequence[str] | None = None) -> None:
         self.formats = tuple(formats) if formats else DEFAULT_DATE_FORMATS
+        self._cache: dict[str, str] = {}
+
+    def _convert(self, value: str) -> str | None:
+        for fmt in self.formats:
+            if fmt == "%Y-%m-%d" and len(value) == 10 and value[4] == "-" and value[7] == "-":
+                try:
+                    return date.fromisoformat(value).isoformat()
+                except ValueError:
+                    pass
+            try:
+                return datetime.strptime(value, fmt).date().isoformat()
+            except ValueError:
+                continue
+        return None
 
     def __call__(
         self, value: str | None, what: str, position: str | None, problems: list[str]
@@ -85,11 +101,15 @@ class DateParser:
         value = blank_to_none(value)
         if value is None:
             return None
-        for fmt in self.formats:
-            try:
-                return datetime.strptime(value, fmt).date().isoformat()
-            except ValueError:
-                continue
+        converted = self._cache.get(value)
+        if converted is None:
+            converted = self._convert(value)
+            if converted is not None:
+                if len(self._cache) >= self._CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[value] = converted
+        if converted is not None:
+            return converted
         where = f"{position}: " if position else ""
         problems.append(
             f"{where}{what} {value!r} matches none of the date formats "

@@ -149,7 +149,7 @@ class CsvSnapshotConnector(Connector):
         if len(row) != width:
             problems.append(f"{position}: {len(row)} columns, expected {width}")
         fingerprint = fingerprint_values(row)
-        if any(_SURROGATES.search(v) for v in row):
+        if _SURROGATES.search("\x1f".join(row)):
             problems.append(
                 f"{position}: bytes that are not valid {self.config['encoding']} "
                 "(replaced by U+FFFD); check the file's encoding"
