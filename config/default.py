@@ -27,6 +27,10 @@ ENCRYPTION_KEY: str | None = None
 # Where connections may read local files from; None means the instance folder's imports/.
 IMPORT_DIR: str | None = None
 
+# Hosts every connection may reach in addition to its administration's own node hosts.
+# The embedded profile runs simulated nodes on loopback; production allows none by default.
+NODE_HOSTS_ALLOWED: list[str] = ["127.0.0.1", "localhost"]
+
 # Log format: "json" (structured, one object per line) or "text".
 LOG_FORMAT = "text"
 LOG_LEVEL = "INFO"

@@ -10,3 +10,5 @@ ENV = "production"
 LOG_FORMAT = "json"
 # Must come from AEOHUB_DATABASE_URL.
 DATABASE_URL = None
+# Node hosts come from each administration's allowed_hosts, not from a global default.
+NODE_HOSTS_ALLOWED: list[str] = []

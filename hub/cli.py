@@ -17,6 +17,10 @@ from flask.cli import FlaskGroup, with_appcontext
 COMMAND_MODULES: list[str] = [
     "hub.migrate",
     "hub.arrangements.cli",
+    "hub.recognition.cli",
+    "hub.identifiers.cli",
+    "hub.sync.cli",
+    "hub.auth.cli",
 ]
 
 

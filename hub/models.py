@@ -13,6 +13,9 @@ MODEL_MODULES: list[str] = [
     "hub.registry.models",
     "hub.arrangements.models",
     "hub.state",
+    "hub.recognition.models",
+    "hub.sync.models",
+    "hub.auth.models",
 ]
 
 for _name in MODEL_MODULES:

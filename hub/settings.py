@@ -89,6 +89,9 @@ def load_config(
             )
         base = Path(instance_path) if instance_path else Path.cwd() / "instance"
         settings["DATABASE_URL"] = f"sqlite:///{base / 'aeohub.sqlite3'}"
+    if not settings.get("IMPORT_DIR") and profile != "production":
+        base = Path(instance_path) if instance_path else Path.cwd() / "instance"
+        settings["IMPORT_DIR"] = str(base / "imports")
     if profile == "production":
         if settings.get("SECRET_KEY") in (None, "", default_config.DEFAULT_SECRET_KEY):
             raise ConfigurationError(

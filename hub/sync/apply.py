@@ -1,0 +1,242 @@
+"""Diff records against the registry and write the differences in bulk.
+
+A `ProgrammeIndex` holds, for one programme, each stable key's operator id, fingerprint
+and removal flag, loaded in one query. `plan` turns validated records into creations and
+updates (with their history events, built by `hub.registry.history` exactly as the
+one-operator service does); `write` applies a plan with a few set-based statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from hub.registry import history
+from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier
+from hub.registry.service import RECORD_COLUMNS, OperatorData
+
+CHUNK = 2000
+
+
+@dataclass
+class IndexEntry:
+    operator_id: int
+    fingerprint: str | None
+    removed: bool
+
+
+@dataclass
+class ProgrammeIndex:
+    programme_id: int
+    by_key: dict[str, IndexEntry]
+    by_fingerprint: dict[str, str]
+
+    @classmethod
+    def load(cls, session: Session, programme_id: int) -> ProgrammeIndex:
+        by_key: dict[str, IndexEntry] = {}
+        by_fp: dict[str, str] = {}
+        rows = session.execute(
+            select(Operator.id, Operator.stable_key, Operator.fingerprint, Operator.removed_at)
+            .where(Operator.programme_id == programme_id)
+        )
+        for op_id, key, fp, removed_at in rows:
+            by_key[key] = IndexEntry(op_id, fp, removed_at is not None)
+            if fp and removed_at is None:
+                by_fp[fp] = key
+        return cls(programme_id, by_key, by_fp)
+
+    def active_count(self) -> int:
+        return sum(1 for e in self.by_key.values() if not e.removed)
+
+
+@dataclass
+class Update:
+    operator_id: int
+    data: OperatorData
+    specs: list[history.EventSpec]
+    last_effective: dt.date | None
+    identifiers_changed: bool
+
+
+@dataclass
+class Plan:
+    creates: list[OperatorData] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    # fingerprint-only changes: same facts, new source form
+    refreshes: list[tuple[int, str | None]] = field(default_factory=list)
+    removals: list[int] = field(default_factory=list)
+
+    @property
+    def status_changes(self) -> int:
+        return sum(1 for u in self.updates
+                   if any(s.kind in ("status_changed", "consent_changed") for s in u.specs))
+
+
+def _current_rows(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    columns = [getattr(Operator, name) for name in RECORD_COLUMNS]
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        rows = session.execute(
+            select(Operator.id, Operator.removed_at, Operator.last_effective, *columns)
+            .where(Operator.id.in_(chunk))
+        )
+        for row in rows:
+            values = dict(zip(RECORD_COLUMNS, row[3:], strict=True))
+            values["listed"] = row[1] is None
+            values["_last_effective"] = row[2]
+            out[row[0]] = values
+    return out
+
+
+def _identifiers_of(session: Session, ids: Sequence[int]
+                    ) -> dict[int, set[tuple[str, str, str, bool]]]:
+    out: dict[int, set[tuple[str, str, str, bool]]] = {i: set() for i in ids}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        rows = session.execute(
+            select(OperatorIdentifier.operator_id, OperatorIdentifier.scheme,
+                   OperatorIdentifier.value, OperatorIdentifier.origin,
+                   OperatorIdentifier.linked)
+            .where(OperatorIdentifier.operator_id.in_(chunk))
+        )
+        for op_id, scheme, value, origin, linked in rows:
+            out[op_id].add((scheme, value, origin, bool(linked)))
+    return out
+
+
+def plan(session: Session, index: ProgrammeIndex, records: Iterable[OperatorData],
+         today: dt.date) -> Plan:
+    """Sort records into creations and updates with their history events."""
+    result = Plan()
+    existing: list[tuple[int, OperatorData]] = []
+    for data in records:
+        entry = index.by_key.get(data.stable_key)
+        if entry is None:
+            result.creates.append(data)
+        else:
+            existing.append((entry.operator_id, data))
+    if not existing:
+        return result
+    ids = [op_id for op_id, _ in existing]
+    current = _current_rows(session, ids)
+    idents = _identifiers_of(session, ids)
+    for op_id, data in existing:
+        values = current[op_id]
+        specs = history.update_events(values, data.values, today)
+        identifiers_changed = set(data.identifiers) != idents[op_id]
+        other_changes = any(
+            history._json_value(n, data.values.get(n)) != history._json_value(n, values.get(n))
+            for n in ("trader_id", "warnings", "source_changed_at")
+        )
+        if specs or identifiers_changed or other_changes:
+            last = values["_last_effective"]
+            if specs:
+                dates = [s.effective_date for s in specs] + ([last] if last else [])
+                last = max(dates)
+            result.updates.append(Update(op_id, data, specs, last, identifiers_changed))
+        else:
+            result.refreshes.append((op_id, data.values.get("fingerprint")))
+    return result
+
+
+def _event_rows(op_id: int, specs: Iterable[history.EventSpec], now: dt.datetime,
+                source: str | None, run_id: int | None) -> list[dict[str, Any]]:
+    return [{"operator_id": op_id, "kind": s.kind, "effective_date": s.effective_date,
+             "recorded_at": now, "changes": s.changes, "previous": s.previous,
+             "source": source, "sync_run_id": run_id, "note": None} for s in specs]
+
+
+def _identifier_rows(op_id: int, data: OperatorData) -> list[dict[str, Any]]:
+    return [{"operator_id": op_id, "scheme": s, "value": v, "origin": o, "linked": linked}
+            for s, v, o, linked in data.identifiers]
+
+
+def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.datetime,
+          source: str | None, run_id: int | None) -> dict[str, int]:
+    """Apply a plan; returns the counts it made. Keeps `index` current."""
+    today = now.date()
+    events: list[dict[str, Any]] = []
+    identifier_rows: list[dict[str, Any]] = []
+    if the_plan.creates:
+        rows = []
+        spec_lists = []
+        for data in the_plan.creates:
+            specs = history.creation_events(data.values, today)
+            spec_lists.append(specs)
+            rows.append({**data.values, "programme_id": index.programme_id,
+                         "stable_key": data.stable_key, "created_at": now, "updated_at": now,
+                         "source": source, "removed_at": None,
+                         "last_effective": max(s.effective_date for s in specs)})
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            result = session.execute(
+                insert(Operator).returning(Operator.id, sort_by_parameter_order=True), chunk
+            )
+            ids = [row[0] for row in result]
+            for offset, op_id in enumerate(ids):
+                data = the_plan.creates[start + offset]
+                events.extend(_event_rows(op_id, spec_lists[start + offset], now, source,
+                                          run_id))
+                identifier_rows.extend(_identifier_rows(op_id, data))
+                fp = data.values.get("fingerprint")
+                index.by_key[data.stable_key] = IndexEntry(op_id, fp, False)
+                if fp:
+                    index.by_fingerprint[fp] = data.stable_key
+    if the_plan.updates:
+        update_rows = []
+        replace_ids = []
+        for upd in the_plan.updates:
+            row = {**upd.data.values, "id": upd.operator_id, "removed_at": None,
+                   "last_effective": upd.last_effective}
+            if upd.specs:
+                row["updated_at"] = now
+            update_rows.append(row)
+            events.extend(_event_rows(upd.operator_id, upd.specs, now, source, run_id))
+            if upd.identifiers_changed:
+                replace_ids.append(upd.operator_id)
+                identifier_rows.extend(_identifier_rows(upd.operator_id, upd.data))
+            fp = upd.data.values.get("fingerprint")
+            entry = index.by_key[upd.data.stable_key]
+            if entry.fingerprint and index.by_fingerprint.get(entry.fingerprint) == (
+                    upd.data.stable_key):
+                del index.by_fingerprint[entry.fingerprint]
+            entry.fingerprint, entry.removed = fp, False
+            if fp:
+                index.by_fingerprint[fp] = upd.data.stable_key
+        for start in range(0, len(update_rows), CHUNK):
+            session.execute(update(Operator), update_rows[start:start + CHUNK])
+        for start in range(0, len(replace_ids), CHUNK):
+            session.execute(delete(OperatorIdentifier).where(
+                OperatorIdentifier.operator_id.in_(replace_ids[start:start + CHUNK])))
+    if the_plan.refreshes:
+        session.execute(update(Operator), [{"id": op_id, "fingerprint": fp}
+                                           for op_id, fp in the_plan.refreshes])
+    if the_plan.removals:
+        spec = history.removal_event(today)
+        session.execute(update(Operator), [
+            {"id": op_id, "removed_at": now, "updated_at": now, "last_effective": today}
+            for op_id in the_plan.removals])
+        for op_id in the_plan.removals:
+            events.extend(_event_rows(op_id, [spec], now, source, run_id))
+        removed = set(the_plan.removals)
+        for entry in index.by_key.values():
+            if entry.operator_id in removed:
+                entry.removed = True
+                if entry.fingerprint:
+                    index.by_fingerprint.pop(entry.fingerprint, None)
+    for start in range(0, len(identifier_rows), CHUNK):
+        session.execute(insert(OperatorIdentifier), identifier_rows[start:start + CHUNK])
+    for start in range(0, len(events), CHUNK):
+        session.execute(insert(OperatorEvent), events[start:start + CHUNK])
+    return {
+        "created": len(the_plan.creates),
+        "updated": len(the_plan.updates),
+        "removed": len(the_plan.removals),
+        "status_changes": the_plan.status_changes,
+    }

@@ -1,0 +1,228 @@
+"""Connection management: add, edit, show (secrets redacted), build the connector.
+
+A connection may read local files only inside the configured import directory and URLs
+only on the hosts its administration allows (plus `NODE_HOSTS_ALLOWED` from the hub's
+configuration), so that nobody can read the hub's own database or probe internal hosts
+through a connection. Config is validated by the connector's own schema before anything
+is stored; secret fields are encrypted at rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.base import AccessDenied, ConfigError, Connector, ConnectorContext, secret_fields
+from connectors.base import load_config as load_connector_config
+from connectors.registry import available_connectors
+from hub import state
+from hub.db import utcnow
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.registry.models import Programme
+from hub.sync import secrets
+from hub.sync.models import Connection
+
+CONNECTIONS = "connections"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """The parts of the hub's configuration that the sync engine needs."""
+
+    fernet: Fernet
+    import_dir: Path | None
+    extra_hosts: frozenset[str]
+    default_staleness: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SyncSettings:
+        import_dir = config.get("IMPORT_DIR")
+        return cls(
+            fernet=secrets.fernet_for(config.get("ENCRYPTION_KEY"), config["SECRET_KEY"]),
+            import_dir=Path(import_dir) if import_dir else None,
+            extra_hosts=frozenset(config.get("NODE_HOSTS_ALLOWED") or ()),
+            default_staleness=int(config.get("DEFAULT_STALENESS_SECONDS", 36 * 3600)),
+        )
+
+
+def parse_schedule(text: str) -> tuple[str, Any]:
+    """`interval:90s|15m|1h|1d` or `cron:<five crontab fields>`."""
+    kind, _, spec = text.partition(":")
+    spec = spec.strip()
+    if kind == "interval":
+        unit = spec[-1:].lower()
+        number = spec[:-1]
+        if unit not in _UNITS or not number.isdigit() or int(number) <= 0:
+            raise InvalidInput(f"schedule {text!r}: an interval is a positive number with "
+                               "a unit s, m, h or d, e.g. interval:1h",
+                               fields={"schedule": "invalid interval"})
+        return "interval", int(number) * _UNITS[unit]
+    if kind == "cron":
+        try:
+            return "cron", CronTrigger.from_crontab(spec, timezone="UTC")
+        except ValueError as exc:
+            raise InvalidInput(f"schedule {text!r}: {exc}",
+                               fields={"schedule": "invalid cron expression"}) from exc
+    raise InvalidInput(f"schedule {text!r} must start with interval: or cron:",
+                       fields={"schedule": "expected interval:... or cron:..."})
+
+
+def context_for(connection: Connection, settings: SyncSettings) -> ConnectorContext:
+    hosts = set(connection.administration.allowed_hosts or []) | set(settings.extra_hosts)
+    return ConnectorContext(allowed_hosts=frozenset(hosts), import_dir=settings.import_dir,
+                            user_agent="aeohub-sync/1")
+
+
+def _check_access(cls: type[Connector], config: Mapping[str, Any],
+                  context: ConnectorContext) -> None:
+    try:
+        for key in ("url", "base_url"):
+            if config.get(key):
+                context.check_url(str(config[key]))
+        if config.get("path"):
+            if context.import_dir is None:
+                raise AccessDenied("this hub has no import directory: local files cannot be "
+                                   "read (set AEOHUB_IMPORT_DIR)")
+            context.check_path(str(config["path"]))
+    except AccessDenied as exc:
+        field = "path" if config.get("path") else ("url" if config.get("url") else "base_url")
+        raise InvalidInput(str(exc), fields={f"config.{field}": str(exc)}) from exc
+
+
+def _validated(connector_type: str, config: Mapping[str, Any]) -> type[Connector]:
+    connectors = available_connectors()
+    cls = connectors.get(connector_type)
+    if cls is None:
+        raise InvalidInput(f"no connector named {connector_type!r} (available: "
+                           f"{', '.join(sorted(connectors))})", fields={"type": "unknown"})
+    try:
+        load_connector_config(cls, config)
+    except ConfigError as exc:
+        raise InvalidInput(f"invalid config for {connector_type}: {exc}",
+                           fields={f"config.{k}": v for k, v in exc.fields.items()}) from exc
+    return cls
+
+
+def _programmes(session: Session, codes: list[str]) -> list[Programme]:
+    if not codes:
+        raise InvalidInput("a connection needs at least one programme",
+                           fields={"programme": "required"})
+    rows = {p.code: p for p in session.scalars(select(Programme).where(Programme.code.in_(codes)))}
+    missing = [c for c in codes if c not in rows]
+    if missing:
+        raise InvalidInput(f"unknown programme(s): {', '.join(missing)}",
+                           fields={"programme": f"unknown: {', '.join(missing)}"})
+    admins = {rows[c].administration_id for c in codes}
+    if len(admins) > 1:
+        raise InvalidInput("a connection's programmes must belong to one administration",
+                           fields={"programme": "several administrations"})
+    return [rows[c] for c in codes]
+
+
+def add_connection(session: Session, settings: SyncSettings, *, name: str,
+                   connector_type: str, programmes: list[str], config: Mapping[str, Any],
+                   schedule: str, staleness_seconds: int | None = None,
+                   enabled: bool = True) -> Connection:
+    if session.scalar(select(Connection).where(Connection.name == name)) is not None:
+        raise Conflict(f"a connection named {name!r} exists", fields={"name": "taken"})
+    parse_schedule(schedule)
+    rows = _programmes(session, programmes)
+    cls = _validated(connector_type, config)
+    secret_names = secret_fields(cls.config_schema)
+    plain = {k: v for k, v in config.items() if k not in secret_names}
+    hidden = {k: v for k, v in config.items() if k in secret_names}
+    connection = Connection(
+        name=name, administration_id=rows[0].administration_id, connector_type=connector_type,
+        programmes=programmes, config=plain,
+        secrets_encrypted=secrets.encrypt(settings.fernet, hidden), schedule=schedule,
+        enabled=enabled, state={},
+        staleness_seconds=staleness_seconds or settings.default_staleness,
+    )
+    session.add(connection)
+    session.flush()
+    _check_access(cls, config, context_for(connection, settings))
+    state.bump(session, CONNECTIONS)
+    return connection
+
+
+def edit_connection(session: Session, settings: SyncSettings, connection: Connection, *,
+                    config: Mapping[str, Any] | None = None, schedule: str | None = None,
+                    enabled: bool | None = None, staleness_seconds: int | None = None,
+                    max_removal_share: float | None = None,
+                    max_change_share: float | None = None) -> Connection:
+    if schedule is not None:
+        parse_schedule(schedule)
+        connection.schedule = schedule
+    if config is not None:
+        merged = {**full_config(connection, settings), **config}
+        cls = _validated(connection.connector_type, merged)
+        _check_access(cls, merged, context_for(connection, settings))
+        secret_names = secret_fields(cls.config_schema)
+        connection.config = {k: v for k, v in merged.items() if k not in secret_names}
+        connection.secrets_encrypted = secrets.encrypt(
+            settings.fernet, {k: v for k, v in merged.items() if k in secret_names})
+    for attr, value in (("enabled", enabled), ("staleness_seconds", staleness_seconds),
+                        ("max_removal_share", max_removal_share),
+                        ("max_change_share", max_change_share)):
+        if value is not None:
+            setattr(connection, attr, value)
+    connection.updated_at = utcnow()
+    state.bump(session, CONNECTIONS)
+    return connection
+
+
+def remove_connection(session: Session, connection: Connection) -> None:
+    session.delete(connection)
+    state.bump(session, CONNECTIONS)
+
+
+def get_connection(session: Session, ref: str | int) -> Connection:
+    query = select(Connection)
+    if isinstance(ref, int) or str(ref).isdigit():
+        query = query.where((Connection.id == int(ref)) | (Connection.name == str(ref)))
+    else:
+        query = query.where(Connection.name == ref)
+    connection = session.scalar(query)
+    if connection is None:
+        raise NotFound(f"no connection {ref!r}", fields={"connection": "unknown"})
+    return connection
+
+
+def full_config(connection: Connection, settings: SyncSettings) -> dict[str, Any]:
+    return {**connection.config, **secrets.decrypt(settings.fernet,
+                                                   connection.secrets_encrypted)}
+
+
+def shown_config(connection: Connection) -> dict[str, Any]:
+    """The config safe to show: secrets as "********"."""
+    cls = available_connectors().get(connection.connector_type)
+    names = secret_fields(cls.config_schema) if cls else frozenset()
+    return {**connection.config, **{name: "********" for name in names
+                                    if connection.secrets_encrypted}}
+
+
+def build(connection: Connection, settings: SyncSettings) -> Connector:
+    cls = available_connectors().get(connection.connector_type)
+    if cls is None:
+        raise NotFound(f"connector {connection.connector_type!r} is not installed")
+    return cls(full_config(connection, settings), context_for(connection, settings))
+
+
+def feed_age(connection: Connection, now: dt.datetime | None = None) -> float | None:
+    if connection.last_success_at is None:
+        return None
+    return ((now or utcnow()) - connection.last_success_at).total_seconds()
+
+
+def is_stale(connection: Connection, now: dt.datetime | None = None) -> bool:
+    age = feed_age(connection, now)
+    return age is None or age > connection.staleness_seconds

@@ -1,0 +1,638 @@
+"""Run a sync: read, recognise unchanged, validate, quarantine, diff, guard, apply.
+
+Snapshot feeds are staged batch by batch (each staged batch is committed with the
+connector state reached, so a killed run resumes) and switched in one transaction at the
+end; removals are computed only from a complete snapshot. Incremental feeds commit each
+batch with its checkpoint. Guards hold a run (`needs_confirmation`) that would remove or
+change the status of too large a share of a programme, or that read an empty snapshot;
+`confirm` applies a held run and `discard` drops it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connectors.base import Batch, ConnectorError
+from hub.db import Database, utcnow
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.logs import redact_text
+from hub.registry.models import Programme
+from hub.registry.service import OperatorData
+from hub.sync import apply, lease
+from hub.sync.connections import SyncSettings, build
+from hub.sync.models import Connection, QuarantinedRecord, StagedBatch, SyncRun
+from hub.sync.validate import (
+    ProgrammeRules,
+    Rejection,
+    record_to_dict,
+    stable_key_of,
+    validate_record,
+)
+
+log = logging.getLogger(__name__)
+COUNT_NAMES = ("read", "created", "updated", "unchanged", "removed", "quarantined")
+Progress = Callable[[dict[str, int]], None]
+
+
+class LeaseBusy(Conflict):
+    title = "Sync already running"
+
+
+@dataclass
+class _ProgrammeRun:
+    programme: Programme
+    rules: ProgrammeRules
+    index: apply.ProgrammeIndex
+    seen: set[str] = field(default_factory=set)
+    # keys seen unchanged in batches already staged
+    seen_all: set[str] = field(default_factory=set)
+    quarantined_keys: set[str] = field(default_factory=set)
+    pending: dict[str, OperatorData] = field(default_factory=dict)
+    deletions: set[str] = field(default_factory=set)
+    # snapshot runs: every key met so far, and keys met more than once
+    run_keys: set[str] = field(default_factory=set)
+    duplicates: set[str] = field(default_factory=set)
+
+    def active_keys(self) -> set[str]:
+        return {k for k, e in self.index.by_key.items() if not e.removed}
+
+
+def rules_for(programme: Programme) -> ProgrammeRules:
+    return ProgrammeRules(programme.code, programme.primary_scheme,
+                          programme.stable_key_scheme, programme.authorisation_scheme,
+                          frozenset(programme.category_codes()))
+
+
+def _data_to_json(data: OperatorData) -> dict[str, Any]:
+    values = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v)
+              for k, v in data.values.items()}
+    return {"stable_key": data.stable_key, "values": values,
+            "identifiers": [list(i) for i in data.identifiers]}
+
+
+_DATE_VALUES = ("status_effective", "authorised_on", "valid_from", "valid_until")
+
+
+def _data_from_json(item: dict[str, Any]) -> OperatorData:
+    values = dict(item["values"])
+    for name in _DATE_VALUES:
+        if values.get(name):
+            values[name] = dt.date.fromisoformat(values[name])
+    if values.get("source_changed_at"):
+        values["source_changed_at"] = dt.datetime.fromisoformat(values["source_changed_at"])
+    return OperatorData(item["stable_key"], values,
+                        [(s, v, o, bool(linked)) for s, v, o, linked in item["identifiers"]])
+
+
+class SyncJob:
+    """One run of one connection. Use `run_sync` rather than this class directly."""
+
+    def __init__(self, database: Database, settings: SyncSettings, connection_id: int, *,
+                 trigger: str, dry_run: bool, scheduled_for: dt.datetime | None,
+                 progress: Progress | None) -> None:
+        self.database = database
+        self.settings = settings
+        self.connection_id = connection_id
+        self.trigger = trigger
+        self.dry_run = dry_run
+        self.scheduled_for = scheduled_for
+        self.progress = progress
+        self.holder = lease.holder_id()
+        self.counts = dict.fromkeys((*COUNT_NAMES, "status_changes"), 0)
+        self.run_id: int | None = None
+        self.programmes: dict[str, _ProgrammeRun] = {}
+        self.staged_seq = 0
+        self.dry_staged: list[dict[str, Any]] = []
+        self.snapshot = False
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def _claim(self) -> bool:
+        """Create the run row; False when this schedule slot was already claimed."""
+        try:
+            with self.database.session_scope(write=True) as session:
+                run = SyncRun(connection_id=self.connection_id, trigger=self.trigger,
+                              status="running", dry_run=self.dry_run,
+                              scheduled_for=self.scheduled_for, started_at=utcnow(),
+                              heartbeat_at=utcnow(), counts=dict(self.counts))
+                session.add(run)
+                session.flush()
+                self.run_id = run.id
+            return True
+        except IntegrityError:
+            return False
+
+    def _adopt_interrupted(self, session: Session, run: SyncRun) -> dict[str, Any] | None:
+        """Take over the staged batches of a snapshot run that died (its lease expired)."""
+        previous = session.scalar(
+            select(SyncRun).where(SyncRun.connection_id == self.connection_id,
+                                  SyncRun.status == "running", SyncRun.id != run.id,
+                                  SyncRun.dry_run.is_(False), SyncRun.snapshot.is_(True))
+            .order_by(SyncRun.id.desc()))
+        if previous is None:
+            return None
+        session.execute(update(StagedBatch).where(StagedBatch.run_id == previous.id)
+                        .values(run_id=run.id))
+        previous.status = "failed"
+        previous.finished_at = utcnow()
+        previous.error = f"interrupted; resumed by run {run.id}"
+        self.staged_seq = int(session.scalar(
+            select(StagedBatch.seq).where(StagedBatch.run_id == run.id)
+            .order_by(StagedBatch.seq.desc()).limit(1)) or 0)
+        return dict(previous.staged_state or {})
+
+    def _load_programmes(self, session: Session, codes: Iterable[str]) -> None:
+        for programme in session.scalars(select(Programme).where(Programme.code.in_(list(codes)))):
+            self.programmes[programme.code] = _ProgrammeRun(
+                programme, rules_for(programme),
+                apply.ProgrammeIndex.load(session, programme.id))
+
+    # -- the run ------------------------------------------------------------------------
+
+    def run(self) -> SyncRun | None:
+        if not lease.acquire(self.database, self.connection_id, self.holder):
+            raise LeaseBusy(f"connection {self.connection_id} is being synced by another "
+                            "process; try again when that run ends")
+        try:
+            if not self._claim():
+                return None
+            with lease.Heartbeat(self.database, self.connection_id, self.holder):
+                self._execute()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            lease.release(self.database, self.connection_id, self.holder)
+        return self._result()
+
+    def _execute(self) -> None:
+        with self.database.session_scope() as session:
+            connection = session.get(Connection, self.connection_id)
+            assert connection is not None
+            connector = build(connection, self.settings)
+            codes = list(connection.programmes)
+            start_state = dict(connection.state or {})
+            run = session.get(SyncRun, self.run_id)
+            assert run is not None
+        discovery = connector.discover()
+        incremental = discovery.incremental
+        with self.database.session_scope(write=True) as session:
+            run = session.get(SyncRun, self.run_id)
+            assert run is not None
+            run.snapshot = not incremental
+            self.snapshot = not incremental
+            if not incremental:
+                start_state = {}
+                if not self.dry_run:
+                    resumed = self._adopt_interrupted(session, run)
+                    if resumed is not None:
+                        start_state = resumed
+                        run.staged_state = resumed
+            self._load_programmes(session, codes)
+            if not incremental and self.staged_seq:
+                self._restore_staged(session)
+        complete = False
+        for batch in connector.read(start_state or None):
+            if incremental:
+                held = self._incremental_batch(batch)
+                if held:
+                    return
+            else:
+                self._stage_batch(batch)
+            complete = batch.complete
+            if self.progress:
+                self.progress(dict(self.counts))
+        if incremental:
+            self._finish_incremental()
+        elif not complete:
+            raise ConnectorError("the snapshot ended without its completeness mark; "
+                                 "nothing was applied")
+        else:
+            self._switch_snapshot()
+
+    # -- record handling ------------------------------------------------------------------
+
+    def _quarantine(self, session: Session | None, raw: dict[str, Any],
+                    reasons: list[dict[str, str]], programme: str | None,
+                    stable_key: str | None) -> None:
+        self.counts["quarantined"] += 1
+        if stable_key and programme in self.programmes:
+            self.programmes[programme].quarantined_keys.add(stable_key)
+        if session is None or self.dry_run:
+            return
+        session.add(QuarantinedRecord(
+            connection_id=self.connection_id, run_id=self.run_id, programme=programme,
+            stable_key=stable_key, position=raw.get("position"), record=raw, reasons=reasons))
+
+    def _sort_records(self, session: Session | None, batch: Batch) -> None:
+        """Recognise unchanged records by fingerprint, validate the rest."""
+        for record in batch.records:
+            self.counts["read"] += 1
+            prog = self.programmes.get(record.programme or "")
+            if prog is not None and record.fingerprint and not record.problems:
+                key = prog.index.by_fingerprint.get(record.fingerprint)
+                if key is not None and key not in prog.pending:
+                    if key in prog.seen or self._met_before(prog, key):
+                        self._duplicate(session, prog, record_to_dict(record), key)
+                    else:
+                        prog.seen.add(key)
+                        prog.run_keys.add(key)
+                        self.counts["unchanged"] += 1
+                    continue
+            raw = record_to_dict(record)
+            if prog is None:
+                self._quarantine(session, raw, [{
+                    "field": "programme",
+                    "reason": f"{record.programme!r} is not a programme of this connection "
+                              f"({', '.join(self.programmes)})"}], record.programme, None)
+                continue
+            result = validate_record(raw, prog.rules)
+            if isinstance(result, Rejection):
+                self._quarantine(session, raw, result.reasons, prog.rules.code,
+                                 result.stable_key)
+                continue
+            key = result.stable_key
+            if (key in prog.pending or key in prog.seen or key in prog.duplicates
+                    or self._met_before(prog, key)):
+                self._duplicate(session, prog, raw, key)
+                continue
+            prog.pending[key] = result
+            prog.run_keys.add(key)
+        for deletion in batch.deletions:
+            prog = self.programmes.get(deletion.programme or "")
+            if prog is None and len(self.programmes) == 1:
+                prog = next(iter(self.programmes.values()))
+            if prog is None:
+                continue
+            key = stable_key_of({"trader_id_scheme": deletion.trader_id_scheme,
+                                 "trader_id": deletion.trader_id, "identifiers": []},
+                                prog.rules)
+            if key:
+                prog.pending.pop(key, None)
+                prog.deletions.add(key)
+
+    def _met_before(self, prog: _ProgrammeRun, key: str) -> bool:
+        """A snapshot lists each operator once: a key met in an earlier batch is a duplicate."""
+        return self.snapshot and key in prog.run_keys
+
+    def _duplicate(self, session: Session | None, prog: _ProgrammeRun, raw: dict[str, Any],
+                   key: str) -> None:
+        """Two records with one stable key in one feed: quarantine both, merge nothing."""
+        reason = {"field": prog.rules.stable_key_scheme,
+                  "reason": f"stable key {key} appears more than once in this feed; "
+                            "the operator keeps its last good state"}
+        prog.duplicates.add(key)
+        earlier = prog.pending.pop(key, None)
+        if earlier is not None:
+            self._quarantine(session, {"stable_key": key, "values": _data_to_json(earlier)},
+                             [reason], prog.rules.code, key)
+        if key in prog.seen:
+            prog.seen.discard(key)
+            self.counts["unchanged"] -= 1
+            self._quarantine(session, {"stable_key": key, "note": "unchanged record"},
+                             [reason], prog.rules.code, key)
+        self._quarantine(session, raw, [reason], prog.rules.code, key)
+
+    # -- incremental ------------------------------------------------------------------------
+
+    def _incremental_batch(self, batch: Batch) -> bool:
+        """Apply one batch with its checkpoint; True when a guard held the run."""
+        now = utcnow()
+        with self.database.session_scope(write=True) as session:
+            self._sort_records(session, batch)
+            plans = {}
+            for code, prog in self.programmes.items():
+                the_plan = apply.plan(session, prog.index, prog.pending.values(), now.date())
+                the_plan.removals = [prog.index.by_key[k].operator_id for k in prog.deletions
+                                     if k in prog.active_keys()]
+                plans[code] = the_plan
+            reason = self._guard(plans, snapshot=False)
+            if reason and not self.dry_run:
+                self._stage(session, batch.state)
+                self._hold(session, reason)
+                return True
+            for code, prog in self.programmes.items():
+                self._count_plan(plans[code])
+                if not self.dry_run:
+                    apply.write(session, prog.index, plans[code], now=now,
+                                source=self._source(), run_id=self.run_id)
+                prog.pending.clear()
+                prog.deletions.clear()
+            if not self.dry_run:
+                connection = session.get(Connection, self.connection_id)
+                assert connection is not None
+                connection.state = dict(batch.state)
+                self._save_counts(session)
+            else:
+                session.rollback()
+        return False
+
+    def _finish_incremental(self) -> None:
+        with self.database.session_scope(write=True) as session:
+            self._succeed(session)
+
+    # -- snapshot ---------------------------------------------------------------------------
+
+    def _stage(self, session: Session, batch_state: dict[str, Any]) -> None:
+        self.staged_seq += 1
+        staged = StagedBatch(
+            run_id=self.run_id, seq=self.staged_seq,
+            seen={code: sorted(p.seen) for code, p in self.programmes.items()},
+            upserts=[{"programme": code, **_data_to_json(d)}
+                     for code, p in self.programmes.items() for d in p.pending.values()],
+            deletions=[{"programme": code, "stable_key": k}
+                       for code, p in self.programmes.items() for k in p.deletions],
+        )
+        run = session.get(SyncRun, self.run_id)
+        assert run is not None
+        run.staged_state = dict(batch_state)
+        if self.dry_run:
+            self.dry_staged.append({"upserts": staged.upserts, "deletions": staged.deletions})
+        else:
+            session.add(staged)
+        for prog in self.programmes.values():
+            prog.seen_all |= prog.seen
+            prog.seen = set()
+            prog.pending.clear()
+            prog.deletions.clear()
+
+    def _stage_batch(self, batch: Batch) -> None:
+        with self.database.session_scope(write=True) as session:
+            self._sort_records(session, batch)
+            self._stage(session, batch.state)
+            self._save_counts(session)
+            if self.dry_run:
+                session.rollback()
+
+    def _restore_staged(self, session: Session) -> None:
+        """Counts and seen keys of batches staged by an interrupted run."""
+        for staged in session.scalars(select(StagedBatch).where(StagedBatch.run_id == self.run_id)):
+            for code, keys in staged.seen.items():
+                prog = self.programmes.get(code)
+                if prog is not None:
+                    prog.seen_all |= set(keys)
+                    self.counts["unchanged"] += len(keys)
+                    self.counts["read"] += len(keys)
+            self.counts["read"] += len(staged.upserts)
+
+    def _snapshot_plans(self, session: Session, now: dt.datetime,
+                        staged: list[dict[str, Any]]) -> dict[str, apply.Plan]:
+        upserts: dict[str, dict[str, OperatorData]] = {c: {} for c in self.programmes}
+        reason_for = ("stable key {key} appears more than once in this feed; the operator "
+                      "keeps its last good state")
+        for item in staged:
+            for entry in item["upserts"]:
+                prog = self.programmes[entry["programme"]]
+                if entry["stable_key"] in prog.duplicates:
+                    if not self.dry_run:
+                        session.add(QuarantinedRecord(
+                            connection_id=self.connection_id, run_id=self.run_id,
+                            programme=prog.rules.code, stable_key=entry["stable_key"],
+                            record=entry, reasons=[{
+                                "field": prog.rules.stable_key_scheme,
+                                "reason": reason_for.format(key=entry["stable_key"])}]))
+                    self.counts["quarantined"] += 1
+                    continue
+                upserts[entry["programme"]][entry["stable_key"]] = _data_from_json(entry)
+        for prog in self.programmes.values():
+            dropped = prog.seen_all & prog.duplicates
+            if dropped:
+                prog.seen_all -= dropped
+                self.counts["unchanged"] -= len(dropped)
+                self.counts["quarantined"] += len(dropped)
+                prog.quarantined_keys |= dropped
+        plans = {}
+        for code, prog in self.programmes.items():
+            the_plan = apply.plan(session, prog.index, upserts[code].values(), now.date())
+            kept = (prog.seen_all | prog.seen | set(upserts[code])
+                    | prog.quarantined_keys | self._quarantined_keys(session, code))
+            the_plan.removals = [e.operator_id for k, e in prog.index.by_key.items()
+                                 if not e.removed and k not in kept]
+            plans[code] = the_plan
+        return plans
+
+    def _quarantined_keys(self, session: Session, code: str) -> set[str]:
+        if self.run_id is None:
+            return set()
+        return set(session.scalars(
+            select(QuarantinedRecord.stable_key).where(
+                QuarantinedRecord.run_id == self.run_id, QuarantinedRecord.programme == code,
+                QuarantinedRecord.stable_key.is_not(None))))
+
+    def _staged(self, session: Session) -> list[dict[str, Any]]:
+        if self.dry_run:
+            return self.dry_staged
+        return [{"upserts": s.upserts, "deletions": s.deletions} for s in session.scalars(
+            select(StagedBatch).where(StagedBatch.run_id == self.run_id)
+            .order_by(StagedBatch.seq))]
+
+    def _switch_snapshot(self, *, confirmed: bool = False) -> None:
+        now = utcnow()
+        with self.database.session_scope(write=True) as session:
+            plans = self._snapshot_plans(session, now, self._staged(session))
+            reason = None if confirmed else self._guard(plans, snapshot=True)
+            for the_plan in plans.values():
+                self._count_plan(the_plan)
+            if reason and not self.dry_run:
+                self._hold(session, reason)
+                return
+            if self.dry_run:
+                session.rollback()
+                with self.database.session_scope() as s2:
+                    self._succeed(s2)
+                return
+            for code, prog in self.programmes.items():
+                apply.write(session, prog.index, plans[code], now=now, source=self._source(),
+                            run_id=self.run_id)
+            session.execute(delete(StagedBatch).where(StagedBatch.run_id == self.run_id))
+            connection = session.get(Connection, self.connection_id)
+            assert connection is not None
+            connection.state = {}
+            self._succeed(session)
+
+    # -- guards, outcomes -------------------------------------------------------------------
+
+    def _guard(self, plans: dict[str, apply.Plan], *, snapshot: bool) -> str | None:
+        with self.database.session_scope() as session:
+            connection = session.get(Connection, self.connection_id)
+            assert connection is not None
+            max_removal, max_change = connection.max_removal_share, connection.max_change_share
+        if snapshot and self.counts["read"] == 0:
+            return "the feed is empty: applying it would remove every operator"
+        for code, the_plan in plans.items():
+            active = self.programmes[code].index.active_count()
+            if active == 0:
+                continue
+            removed = len(the_plan.removals) + (self.counts["removed"] if not snapshot else 0)
+            if removed / active > max_removal:
+                return (f"{removed} of {active} {code} operators "
+                        f"({removed / active:.0%}) would be removed, more than the "
+                        f"{max_removal:.0%} allowed")
+            changed = the_plan.status_changes + (
+                self.counts["status_changes"] if not snapshot else 0)
+            if changed / active > max_change:
+                return (f"{changed} of {active} {code} operators ({changed / active:.0%}) "
+                        f"would change status or consent, more than the {max_change:.0%} "
+                        "allowed")
+        return None
+
+    def _count_plan(self, the_plan: apply.Plan) -> None:
+        self.counts["created"] += len(the_plan.creates)
+        self.counts["updated"] += len(the_plan.updates)
+        self.counts["unchanged"] += len(the_plan.refreshes)
+        self.counts["removed"] += len(the_plan.removals)
+        self.counts["status_changes"] += the_plan.status_changes
+
+    def _source(self) -> str:
+        return f"connection:{self.connection_id}"
+
+    def _save_counts(self, session: Session) -> None:
+        session.execute(update(SyncRun).where(SyncRun.id == self.run_id)
+                        .values(counts=dict(self.counts), heartbeat_at=utcnow()))
+
+    def _hold(self, session: Session, reason: str) -> None:
+        run = session.get(SyncRun, self.run_id)
+        assert run is not None
+        run.status = "needs_confirmation"
+        run.held_reason = reason
+        run.counts = dict(self.counts)
+        run.finished_at = utcnow()
+
+    def _succeed(self, session: Session) -> None:
+        now = utcnow()
+        run = session.get(SyncRun, self.run_id)
+        assert run is not None
+        run.status = "succeeded"
+        run.counts = dict(self.counts)
+        run.finished_at = now
+        if self.dry_run:
+            return
+        connection = session.get(Connection, self.connection_id)
+        assert connection is not None
+        connection.last_success_at = now
+        connection.last_run_at = now
+        connection.consecutive_failures = 0
+        for prog in self.programmes.values():
+            session.execute(update(Programme).where(Programme.id == prog.programme.id)
+                            .values(data_version=now))
+
+    def _fail(self, exc: Exception) -> None:
+        message = redact_text(str(exc) or type(exc).__name__)
+        log.warning("sync of connection %s failed: %s", self.connection_id, message)
+        if self.run_id is None:
+            raise exc
+        with self.database.session_scope(write=True) as session:
+            run = session.get(SyncRun, self.run_id)
+            assert run is not None
+            run.status = "failed"
+            run.error = message
+            run.counts = dict(self.counts)
+            run.finished_at = utcnow()
+            if not self.dry_run:
+                connection = session.get(Connection, self.connection_id)
+                assert connection is not None
+                connection.last_run_at = utcnow()
+                connection.last_failure_at = utcnow()
+                connection.consecutive_failures += 1
+
+    def _result(self) -> SyncRun | None:
+        if self.run_id is None:
+            return None
+        with self.database.session_scope() as session:
+            run = session.get(SyncRun, self.run_id)
+            if run is not None:
+                session.expunge(run)
+            return run
+
+
+def run_sync(database: Database, settings: SyncSettings, connection_id: int, *,
+             trigger: str = "manual", dry_run: bool = False,
+             scheduled_for: dt.datetime | None = None,
+             progress: Progress | None = None) -> SyncRun | None:
+    """Run one sync of a connection. Returns the run (None when its slot was taken).
+
+    Raises `LeaseBusy` when another process is syncing the connection.
+    """
+    job = SyncJob(database, settings, connection_id, trigger=trigger, dry_run=dry_run,
+                  scheduled_for=scheduled_for, progress=progress)
+    return job.run()
+
+
+def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
+    """Apply a held run as it was staged, skipping the guards."""
+    with database.session_scope() as session:
+        run = session.get(SyncRun, run_id)
+        if run is None:
+            raise NotFound(f"no sync run {run_id}")
+        if run.status != "needs_confirmation":
+            raise InvalidInput(f"run {run_id} is {run.status}, not waiting for confirmation",
+                               fields={"run": run.status})
+        connection_id, snapshot, counts = run.connection_id, run.snapshot, dict(run.counts)
+        staged_state = dict(run.staged_state or {})
+    job = SyncJob(database, settings, connection_id, trigger="manual", dry_run=False,
+                  scheduled_for=None, progress=None)
+    job.run_id = run_id
+    if not lease.acquire(database, connection_id, job.holder):
+        raise LeaseBusy(f"connection {connection_id} is being synced; confirm again later")
+    try:
+        with database.session_scope() as session:
+            connection = session.get(Connection, connection_id)
+            assert connection is not None
+            job._load_programmes(session, connection.programmes)
+            if snapshot:
+                job._restore_staged(session)
+        job.counts = dict.fromkeys(job.counts, 0) | {
+            "read": counts.get("read", 0), "quarantined": counts.get("quarantined", 0),
+            "unchanged": 0}
+        if snapshot:
+            job.counts["unchanged"] = sum(len(p.seen_all) for p in job.programmes.values())
+            job._switch_snapshot(confirmed=True)
+        else:
+            now = utcnow()
+            with database.session_scope(write=True) as session:
+                staged = job._staged(session)
+                for item in staged:
+                    for entry in item["upserts"]:
+                        prog = job.programmes[entry["programme"]]
+                        prog.pending[entry["stable_key"]] = _data_from_json(entry)
+                    for entry in item["deletions"]:
+                        job.programmes[entry["programme"]].deletions.add(entry["stable_key"])
+                for prog in job.programmes.values():
+                    the_plan = apply.plan(session, prog.index, prog.pending.values(), now.date())
+                    the_plan.removals = [prog.index.by_key[k].operator_id
+                                         for k in prog.deletions if k in prog.index.by_key]
+                    job._count_plan(the_plan)
+                    apply.write(session, prog.index, the_plan, now=now,
+                                source=job._source(), run_id=run_id)
+                session.execute(delete(StagedBatch).where(StagedBatch.run_id == run_id))
+                connection = session.get(Connection, connection_id)
+                assert connection is not None
+                connection.state = staged_state
+                job._succeed(session)
+    finally:
+        lease.release(database, connection_id, job.holder)
+    result = job._result()
+    assert result is not None
+    return result
+
+
+def discard(database: Database, run_id: int) -> SyncRun:
+    with database.session_scope(write=True) as session:
+        run = session.get(SyncRun, run_id)
+        if run is None:
+            raise NotFound(f"no sync run {run_id}")
+        if run.status != "needs_confirmation":
+            raise InvalidInput(f"run {run_id} is {run.status}, not waiting for confirmation",
+                               fields={"run": run.status})
+        session.execute(delete(StagedBatch).where(StagedBatch.run_id == run_id))
+        run.status = "discarded"
+        session.flush()
+        session.expunge(run)
+        return run

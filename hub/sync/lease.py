@@ -1,0 +1,99 @@
+"""One sync at a time per connection, across processes and hosts.
+
+A lease row per connection names its holder and an expiry. Taking it is one conditional
+statement (insert, or take over an expired lease), so two processes cannot both win; the
+holder renews it while the run lives, and a dead holder's lease simply expires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.db import Database, utcnow
+from hub.sync.models import SyncLease
+
+DEFAULT_TTL = dt.timedelta(seconds=60)
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def acquire(database: Database, connection_id: int, holder: str,
+            ttl: dt.timedelta = DEFAULT_TTL) -> bool:
+    """Take the lease if it is free or expired; True when `holder` now has it."""
+    now = utcnow()
+    with database.session_scope(write=True) as session:
+        taken = session.execute(
+            update(SyncLease)
+            .where(SyncLease.connection_id == connection_id,
+                   (SyncLease.expires_at < now) | (SyncLease.holder == holder))
+            .values(holder=holder, acquired_at=now, expires_at=now + ttl, run_id=None)
+        ).rowcount  # type: ignore[attr-defined]
+        if taken:
+            return True
+    try:
+        with database.session_scope(write=True) as session:
+            session.execute(insert(SyncLease).values(
+                connection_id=connection_id, holder=holder, acquired_at=now,
+                expires_at=now + ttl))
+        return True
+    except IntegrityError:
+        return False
+
+
+def renew(database: Database, connection_id: int, holder: str,
+          ttl: dt.timedelta = DEFAULT_TTL, run_id: int | None = None) -> bool:
+    now = utcnow()
+    values: dict[str, object] = {"expires_at": now + ttl}
+    if run_id is not None:
+        values["run_id"] = run_id
+    with database.session_scope(write=True) as session:
+        return bool(session.execute(
+            update(SyncLease).where(SyncLease.connection_id == connection_id,
+                                    SyncLease.holder == holder).values(**values)
+        ).rowcount)  # type: ignore[attr-defined]
+
+
+def release(database: Database, connection_id: int, holder: str) -> None:
+    with database.session_scope(write=True) as session:
+        session.execute(delete(SyncLease).where(SyncLease.connection_id == connection_id,
+                                                SyncLease.holder == holder))
+
+
+class Heartbeat:
+    """Renews a lease in the background while a run lives."""
+
+    def __init__(self, database: Database, connection_id: int, holder: str,
+                 ttl: dt.timedelta = DEFAULT_TTL) -> None:
+        self.database, self.connection_id, self.holder, self.ttl = (
+            database, connection_id, holder, ttl)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lease-heartbeat",
+                                        daemon=True)
+        self.lost = False
+
+    def _loop(self) -> None:
+        interval = self.ttl.total_seconds() / 3
+        while not self._stop.wait(interval):
+            try:
+                if not renew(self.database, self.connection_id, self.holder, self.ttl):
+                    self.lost = True
+            except Exception:  # a failed renewal is retried on the next beat
+                logging.getLogger(__name__).warning('lease renewal failed', exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,206 @@
+"""The scheduler process: APScheduler 3 runs each connection on its schedule.
+
+Runs in `aeohub scheduler`, never inside web workers (APScheduler's job stores cannot be
+shared between processes). Jobs are built from the connections table and rebuilt when it
+changes. Exactly once: every fire computes its schedule slot (the latest fire time of the
+connection's trigger, anchored so that every scheduler computes the same slots) and claims
+(connection, slot) with a unique row before running, on top of the per-connection lease;
+two schedulers on one database therefore run each due sync once, even when one finishes
+before the other fires. Failing connections back off exponentially. Node notifications
+(`Connection.notify_requested_at`) start an immediate run; notifications that arrive
+during a run coalesce into one follow-up run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+from sqlalchemy import select, update
+
+from hub import state
+from hub.db import Database, get_db, utcnow
+from hub.sync import lease
+from hub.sync.connections import CONNECTIONS, SyncSettings, parse_schedule
+from hub.sync.engine import LeaseBusy, run_sync
+from hub.sync.models import Connection
+
+log = logging.getLogger(__name__)
+ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+BACKOFF_BASE = dt.timedelta(seconds=30)
+BACKOFF_MAX = dt.timedelta(hours=6)
+
+
+def trigger_for(schedule: str) -> BaseTrigger:
+    kind, value = parse_schedule(schedule)
+    if kind == "interval":
+        return IntervalTrigger(seconds=value, start_date=ANCHOR, timezone=dt.UTC)
+    trigger: CronTrigger = value
+    return trigger
+
+
+def slot_for(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime:
+    """The latest fire time of `trigger` at or before `now` (the slot a fire claims)."""
+    if isinstance(trigger, IntervalTrigger):
+        interval = trigger.interval
+        steps = (now - ANCHOR) // interval
+        return ANCHOR + steps * interval
+    lookback = now - dt.timedelta(days=2)
+    current = trigger.get_next_fire_time(None, lookback)
+    if current is None or current > now:
+        return now.replace(microsecond=0)
+    while True:
+        following = trigger.get_next_fire_time(current, current + dt.timedelta(seconds=1))
+        if following is None or following > now:
+            return current
+        current = following
+
+
+def backoff_until(connection: Connection) -> dt.datetime | None:
+    """When a failing connection may be tried again (exponential, capped)."""
+    if connection.consecutive_failures <= 0 or connection.last_failure_at is None:
+        return None
+    delay = min(BACKOFF_BASE * (2 ** (connection.consecutive_failures - 1)), BACKOFF_MAX)
+    return connection.last_failure_at + delay
+
+
+class HubScheduler:
+    def __init__(self, app: Flask, *, poll_seconds: float = 2.0) -> None:
+        self.app = app
+        self.database: Database = get_db(app)
+        self.settings = SyncSettings.from_config(app.config)
+        self.poll_seconds = poll_seconds
+        self.holder = lease.holder_id()
+        self.scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        self.triggers: dict[int, BaseTrigger] = {}
+        self.schedules: dict[int, str] = {}
+        self.version = -1
+        self.stopping = threading.Event()
+        self.notify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
+        self.notify_running: set[int] = set()
+        self.lock = threading.Lock()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        with self.database.session_scope() as session:
+            self.version = state.version(session, CONNECTIONS)
+            rows = session.execute(
+                select(Connection.id, Connection.schedule)
+                .where(Connection.enabled.is_(True))).all()
+        wanted: dict[int, str] = {row[0]: row[1] for row in rows}
+        for conn_id in list(self.schedules):
+            if conn_id not in wanted:
+                self.scheduler.remove_job(f"connection-{conn_id}")
+                del self.schedules[conn_id]
+                self.triggers.pop(conn_id, None)
+        for conn_id, schedule in wanted.items():
+            if self.schedules.get(conn_id) == schedule:
+                continue
+            try:
+                trigger = trigger_for(schedule)
+            except Exception:
+                log.exception("connection %s has an invalid schedule %r", conn_id, schedule)
+                continue
+            self.triggers[conn_id] = trigger
+            self.schedules[conn_id] = schedule
+            self.scheduler.add_job(self.fire, trigger, id=f"connection-{conn_id}",
+                                   kwargs={"connection_id": conn_id}, replace_existing=True)
+        log.info("scheduler has %d connection job(s)", len(self.schedules))
+
+    def fire(self, connection_id: int) -> None:
+        trigger = self.triggers.get(connection_id)
+        if trigger is None:
+            return
+        now = utcnow()
+        slot = slot_for(trigger, now)
+        with self.database.session_scope() as session:
+            connection = session.get(Connection, connection_id)
+            if connection is None or not connection.enabled:
+                return
+            retry_at = backoff_until(connection)
+        if retry_at is not None and now < retry_at:
+            log.info("connection %s backs off until %s", connection_id, retry_at.isoformat())
+            return
+        self._run(connection_id, "schedule", slot)
+
+    def _run(self, connection_id: int, trigger: str, slot: dt.datetime | None) -> Any:
+        try:
+            run = run_sync(self.database, self.settings, connection_id, trigger=trigger,
+                           scheduled_for=slot)
+        except LeaseBusy:
+            log.info("connection %s is busy elsewhere; slot %s left to its holder",
+                     connection_id, slot)
+            return None
+        if run is None:
+            log.info("slot %s of connection %s was already claimed", slot, connection_id)
+        return run
+
+    # -- notifications --------------------------------------------------------------------
+
+    def poll_notifications(self) -> None:
+        with self.database.session_scope() as session:
+            due = session.scalars(select(Connection.id).where(
+                Connection.notify_requested_at.is_not(None),
+                Connection.enabled.is_(True))).all()
+        for connection_id in due:
+            with self.lock:
+                if connection_id in self.notify_running:
+                    continue  # coalesced: the follow-up starts when this run ends
+                self.notify_running.add(connection_id)
+            self.notify_pool.submit(self._notified_run, connection_id)
+
+    def _notified_run(self, connection_id: int) -> None:
+        try:
+            with self.database.session_scope(write=True) as session:
+                session.execute(update(Connection).where(Connection.id == connection_id)
+                                .values(notify_requested_at=None))
+            self._run(connection_id, "notify", None)
+        except Exception:
+            log.exception("notified sync of connection %s failed", connection_id)
+        finally:
+            with self.lock:
+                self.notify_running.discard(connection_id)
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.database.session_scope() as session:
+            current = state.version(session, CONNECTIONS)
+        if current != self.version:
+            self.reload()
+        self.poll_notifications()
+
+    def run_forever(self, *, once: bool = False) -> None:
+        self.reload()
+        if once:
+            now = utcnow()
+            for connection_id, trigger in self.triggers.items():
+                self._run(connection_id, "schedule", slot_for(trigger, now))
+            return
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        self.scheduler.start()
+        try:
+            while not self.stopping.wait(self.poll_seconds):
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("scheduler tick failed")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.scheduler.shutdown(wait=True)
+            self.notify_pool.shutdown(wait=True)

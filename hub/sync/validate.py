@@ -1,0 +1,283 @@
+"""Validate and normalise canonical records into registry data.
+
+A marshmallow schema checks the record's shape and vocabulary; the identifier rules
+(`hub.identifiers`) check and normalise the trader identifier, the stable key and the
+other identifiers. Every problem is collected (never only the first) so that a
+quarantined record carries all its reasons. Breaches of stricter, unsourced identifier
+rules are warnings carried with the record, never rejections.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from connectors.base import CanonicalRecord
+from hub.errors import flatten_messages
+from hub.identifiers import IdentifierError, is_known_scheme
+from hub.identifiers import validate as validate_identifier
+from hub.registry.models import STATUSES
+from hub.registry.service import OperatorData
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+class _Flag(fields.Field):
+    """A boolean given as a bool or as one of the usual spellings."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValidationError(f"{value!r} is not a yes/no value")
+
+
+class CategorySchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    since = fields.Date(load_default=None, allow_none=True)
+
+
+class IdentifierSchema(Schema):
+    scheme = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    value = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    linked = fields.Boolean(load_default=False)
+
+
+class RecordSchema(Schema):
+    """The shape and vocabulary of a record; identifier rules are checked afterwards."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    programme = fields.String(required=True)
+    authorisation_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    trader_id_scheme = fields.String(required=True)
+    trader_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    legal_name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    street = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    city = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
+    postcode = fields.String(load_default=None, allow_none=True,
+                             validate=validate.Length(max=32))
+    region = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    country = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Z]{2}$", error="must be an ISO 3166 alpha-2 country code"))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status_effective = fields.Date(load_default=None, allow_none=True)
+    categories = fields.List(fields.Nested(CategorySchema), load_default=list)
+    authorised_on = fields.Date(load_default=None, allow_none=True)
+    valid_from = fields.Date(load_default=None, allow_none=True)
+    valid_until = fields.Date(load_default=None, allow_none=True)
+    issuing_authority = fields.String(load_default=None, allow_none=True,
+                                      validate=validate.Length(max=200))
+    identifiers = fields.List(fields.Nested(IdentifierSchema), load_default=list)
+    consent_share = _Flag(load_default=False, allow_none=True)
+    consent_publish = _Flag(load_default=False, allow_none=True)
+    changed_at = fields.AwareDateTime(load_default=None, allow_none=True,
+                                      default_timezone=dt.UTC)
+
+    @pre_load
+    def _upper_country(self, data: dict[str, Any], **_kw: Any) -> dict[str, Any]:
+        if isinstance(data.get("country"), str):
+            data["country"] = data["country"].strip().upper()
+        if isinstance(data.get("status"), str):
+            data["status"] = data["status"].strip().lower()
+        return data
+
+    @validates_schema
+    def _dates_in_order(self, data: dict[str, Any], **_kw: Any) -> None:
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end < start:
+            raise ValidationError("valid_until is before valid_from", "valid_until")
+
+
+_SCHEMA = RecordSchema()
+
+
+@dataclass(frozen=True)
+class ProgrammeRules:
+    """What validation needs to know of a programme (plain data, cheap to pass around)."""
+
+    code: str
+    primary_scheme: str
+    stable_key_scheme: str
+    authorisation_scheme: str | None
+    categories: frozenset[str]
+
+
+@dataclass
+class Rejection:
+    """A record refused with every reason, and the stable key when it could be read."""
+
+    reasons: list[dict[str, str]]
+    stable_key: str | None
+
+
+def record_to_dict(record: CanonicalRecord) -> dict[str, Any]:
+    """The record as plain JSON-able data (for validation, staging and quarantine)."""
+    data = {name: getattr(record, name) for name in CanonicalRecord.__slots__
+            if name not in ("categories", "identifiers", "problems")}
+    data["categories"] = [{"code": c.code, "status": c.status, "since": c.since}
+                          for c in record.categories]
+    data["identifiers"] = [{"scheme": i.scheme, "value": i.value, "linked": i.linked}
+                           for i in record.identifiers]
+    data["problems"] = list(record.problems)
+    return data
+
+
+def _normalise_loose(scheme: str, value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def _stable_key(rules: ProgrammeRules, trader_scheme: str, trader_id: str,
+                identifiers: list[tuple[str, str, str, bool]], authorisation: str) -> str | None:
+    if rules.stable_key_scheme == trader_scheme:
+        return trader_id
+    for scheme, value, _origin, _linked in identifiers:
+        if scheme == rules.stable_key_scheme:
+            return value
+    if rules.stable_key_scheme == rules.authorisation_scheme:
+        return authorisation
+    return None
+
+
+def stable_key_of(raw: Mapping[str, Any], rules: ProgrammeRules) -> str | None:
+    """The stable key of a raw record when it can be read (for tombstones, duplicates)."""
+    scheme = raw.get("trader_id_scheme")
+    value = raw.get("trader_id")
+    if scheme == rules.stable_key_scheme and isinstance(value, str):
+        try:
+            return validate_identifier(scheme, value).value
+        except IdentifierError:
+            return _normalise_loose(scheme, value)
+    for ident in raw.get("identifiers") or []:
+        if ident.get("scheme") == rules.stable_key_scheme and ident.get("value"):
+            try:
+                return validate_identifier(rules.stable_key_scheme, ident["value"]).value
+            except IdentifierError:
+                return _normalise_loose(rules.stable_key_scheme, ident["value"])
+    return None
+
+
+def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData | Rejection:
+    """Validate one record; return registry data or a rejection with every reason."""
+    reasons: list[dict[str, str]] = [
+        {"field": "(record)", "reason": problem} for problem in raw.get("problems") or []
+    ]
+    try:
+        data = _SCHEMA.load(raw)
+    except ValidationError as exc:
+        for field_name, messages in flatten_messages(exc.messages).items():
+            reasons.extend({"field": field_name, "reason": m} for m in messages)
+        data = None
+    warnings: list[dict[str, str]] = []
+    trader_id: str | None = None
+    identifiers: list[tuple[str, str, str, bool]] = []
+    authorisation = ""
+    if data is not None:
+        if data["programme"] != rules.code:
+            reasons.append({"field": "programme",
+                            "reason": f"{data['programme']!r} is not this connection's "
+                                      f"programme {rules.code}"})
+        if data["trader_id_scheme"] != rules.primary_scheme:
+            reasons.append({"field": "trader_id_scheme",
+                            "reason": f"{rules.code} identifies traders by "
+                                      f"{rules.primary_scheme}, not "
+                                      f"{data['trader_id_scheme']}"})
+        else:
+            try:
+                checked = validate_identifier(rules.primary_scheme, data["trader_id"])
+                trader_id = checked.value
+                warnings.extend({"field": "trader_id", "rule": w.rule, "message": w.message}
+                                for w in checked.warnings)
+            except IdentifierError as exc:
+                reasons.append({"field": "trader_id", "reason": str(exc)})
+        authorisation = "".join(data["authorisation_number"].split()).upper()
+        if rules.authorisation_scheme and is_known_scheme(rules.authorisation_scheme):
+            try:
+                authorisation = validate_identifier(rules.authorisation_scheme,
+                                                    data["authorisation_number"]).value
+            except IdentifierError as exc:
+                reasons.append({"field": "authorisation_number", "reason": str(exc)})
+        for index, category in enumerate(data["categories"]):
+            if category["code"] not in rules.categories:
+                reasons.append({"field": f"categories.{index}.code",
+                                "reason": f"{category['code']!r} is not a category of "
+                                          f"{rules.code} ({', '.join(sorted(rules.categories))})"})
+        codes = [c["code"] for c in data["categories"]]
+        if len(set(codes)) != len(codes):
+            reasons.append({"field": "categories", "reason": "a category is listed twice"})
+        if trader_id is not None:
+            identifiers.append((rules.primary_scheme, trader_id, "declared", True))
+        for index, ident in enumerate(data["identifiers"]):
+            scheme = ident["scheme"].upper()
+            if is_known_scheme(scheme):
+                try:
+                    value = validate_identifier(scheme, ident["value"]).value
+                except IdentifierError as exc:
+                    reasons.append({"field": f"identifiers.{index}.value", "reason": str(exc)})
+                    continue
+            else:
+                value = _normalise_loose(scheme, ident["value"])
+                warnings.append({"field": f"identifiers.{index}.scheme", "rule": "unknown",
+                                 "message": f"identifier scheme {scheme} is not known to "
+                                            "the hub; kept as given"})
+            entry = (scheme, value, "declared", bool(ident["linked"]) or scheme != "MID")
+            if entry[:3] not in {i[:3] for i in identifiers}:
+                identifiers.append(entry)
+    stable_key = None
+    if data is not None and trader_id is not None:
+        stable_key = _stable_key(rules, rules.primary_scheme, trader_id, identifiers,
+                                 authorisation)
+        if stable_key is None:
+            reasons.append({"field": rules.stable_key_scheme,
+                            "reason": f"the record has no {rules.stable_key_scheme}, the "
+                                      f"stable key of {rules.code}"})
+    if reasons or data is None or stable_key is None:
+        return Rejection(reasons, stable_key or stable_key_of(raw, rules))
+    categories = sorted(
+        ({"code": c["code"], "status": c["status"],
+          "since": c["since"].isoformat() if c["since"] else None} for c in data["categories"]),
+        key=lambda c: c["code"],
+    )
+    values = {
+        "authorisation_number": authorisation,
+        "trader_id_scheme": rules.primary_scheme,
+        "trader_id": trader_id,
+        "legal_name": data["legal_name"].strip(),
+        "street": data["street"],
+        "city": data["city"],
+        "postcode": data["postcode"],
+        "region": data["region"],
+        "country": data["country"],
+        "status": data["status"],
+        "status_effective": data["status_effective"],
+        "categories": categories,
+        "issuing_authority": data["issuing_authority"],
+        "authorised_on": data["authorised_on"],
+        "valid_from": data["valid_from"],
+        "valid_until": data["valid_until"],
+        "consent_share": bool(data["consent_share"]),
+        "consent_publish": bool(data["consent_publish"]),
+        "source_changed_at": data["changed_at"],
+        "fingerprint": raw.get("fingerprint") or None,
+        "warnings": warnings,
+    }
+    return OperatorData(stable_key=stable_key, values=values, identifiers=identifiers)

@@ -1,0 +1,274 @@
+"""The sync pipeline on a CSV feed: counts, history, quarantine, guards, dry runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from hub import db
+from hub.arrangements.service import load_reference_data
+from hub.errors import InvalidInput
+from hub.registry.models import Operator, OperatorEvent, Programme
+from hub.sync import connections as conns
+from hub.sync import engine, quarantine
+from hub.sync.models import QuarantinedRecord, StagedBatch
+from tests.sync.feeds import eu_row, write_feed
+
+
+@pytest.fixture
+def hub_app(app):
+    with app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    return app
+
+
+@pytest.fixture
+def feed(hub_app, tmp_path):
+    return tmp_path / "eu.csv"
+
+
+@pytest.fixture
+def connection_id(hub_app, feed):
+    write_feed(feed, [])
+    with hub_app.app_context():
+        session = db.session()
+        row = conns.add_connection(
+            session, conns.SyncSettings.from_config(hub_app.config), name="eu-csv",
+            connector_type="csv_snapshot", programmes=["EU-AEO"],
+            config={"path": str(feed), "programme": "EU-AEO", "batch_size": 2},
+            schedule="interval:1h")
+        session.commit()
+        return row.id
+
+
+def sync(app, connection_id, **kw):
+    return engine.run_sync(db.get_db(app), conns.SyncSettings.from_config(app.config),
+                           connection_id, **kw)
+
+
+def counts(run):
+    return {k: run.counts.get(k, 0) for k in engine.COUNT_NAMES}
+
+
+def operators(app):
+    with app.app_context():
+        return {o.trader_id: o for o in db.session().scalars(select(Operator))}
+
+
+def events(app, kind=None):
+    with app.app_context():
+        query = select(func.count()).select_from(OperatorEvent)
+        if kind:
+            query = query.where(OperatorEvent.kind == kind)
+        return db.session().scalar(query)
+
+
+def test_first_sync_then_unchanged_then_churn(hub_app, feed, connection_id):
+    rows = [eu_row(i) for i in range(1, 11)]
+    write_feed(feed, rows)
+    first = sync(hub_app, connection_id)
+    assert first.status == "succeeded", first.error
+    assert counts(first) == {"read": 10, "created": 10, "updated": 0, "unchanged": 0,
+                             "removed": 0, "quarantined": 0}
+    assert len(operators(hub_app)) == 10
+    created_events = events(hub_app)
+
+    second = sync(hub_app, connection_id)
+    assert counts(second) == {"read": 10, "created": 0, "updated": 0, "unchanged": 10,
+                              "removed": 0, "quarantined": 0}
+    assert events(hub_app) == created_events
+
+    rows[0] = eu_row(1, categories="AEOC:valid:2019-03-01|AEOS:suspended:2024-05-01")
+    rows[1] = eu_row(2, legal_name="Muster Logistik Zwei SE")
+    write_feed(feed, rows)
+    third = sync(hub_app, connection_id)
+    assert counts(third)["updated"] == 2 and counts(third)["unchanged"] == 8
+    ops = operators(hub_app)
+    aeos = {c["code"]: c["status"] for c in ops["DE000000000000001"].categories}
+    assert aeos == {"AEOC": "valid", "AEOS": "suspended"}
+    assert ops["DE000000000000002"].legal_name == "Muster Logistik Zwei SE"
+    assert events(hub_app, "categories_changed") == 1
+    with hub_app.app_context():
+        programme = db.session().scalars(select(Programme).where(Programme.code == "EU-AEO")).one()
+        assert programme.data_version is not None
+
+
+def test_invalid_rows_are_quarantined_with_every_reason(hub_app, feed, connection_id):
+    rows = [eu_row(i) for i in range(1, 6)]
+    rows.append(eu_row(6, trader_id="D", status="sleeping", country="Germany",
+                       categories="AEOX:valid:2019-01-01"))
+    write_feed(feed, rows)
+    run = sync(hub_app, connection_id)
+    assert counts(run)["created"] == 5 and counts(run)["quarantined"] == 1
+    with hub_app.app_context():
+        record = db.session().scalars(select(QuarantinedRecord)).one()
+        fields_ = {r["field"] for r in record.reasons}
+        assert {"status", "country"} <= fields_
+        assert record.position and "line" in record.position
+
+
+def test_quarantined_row_keeps_last_good_state(hub_app, feed, connection_id):
+    rows = [eu_row(i) for i in range(1, 21)]
+    write_feed(feed, rows)
+    sync(hub_app, connection_id)
+    rows[4] = eu_row(5, status="exploded")  # the operator's new row is broken
+    write_feed(feed, rows)
+    run = sync(hub_app, connection_id)
+    assert run.status == "succeeded"
+    assert counts(run)["quarantined"] == 1 and counts(run)["removed"] == 0
+    op = operators(hub_app)["DE000000000000005"]
+    assert op.status == "valid" and op.removed_at is None
+
+    # fixed and replayed from quarantine
+    with hub_app.app_context():
+        session = db.session()
+        record = session.scalars(select(QuarantinedRecord)).one()
+        with pytest.raises(InvalidInput, match="still fails"):
+            quarantine.replay(session, record.id)
+        session.rollback()
+        quarantine.replay(session, record.id, {"status": "suspended",
+                                               "status_effective": "2024-06-01"})
+        session.commit()
+    assert operators(hub_app)["DE000000000000005"].status == "suspended"
+
+
+def test_duplicate_stable_keys_are_quarantined_not_merged(hub_app, feed, connection_id):
+    rows = [eu_row(i) for i in range(1, 21)]
+    write_feed(feed, rows)
+    sync(hub_app, connection_id)
+    rows.append(eu_row(3, legal_name="Impostor GmbH"))
+    write_feed(feed, rows)
+    run = sync(hub_app, connection_id)
+    assert counts(run)["quarantined"] == 2
+    assert counts(run)["removed"] == 0
+    assert operators(hub_app)["DE000000000000003"].legal_name == "Muster Logistik 3 GmbH"
+
+
+def test_mass_removal_is_held_then_confirmed(hub_app, feed, connection_id):
+    rows = [eu_row(i) for i in range(1, 21)]
+    write_feed(feed, rows)
+    sync(hub_app, connection_id)
+    write_feed(feed, rows[:15])  # 5 of 20 gone: 25%
+    held = sync(hub_app, connection_id)
+    assert held.status == "needs_confirmation"
+    assert "would be removed" in held.held_reason and "25%" in held.held_reason
+    assert all(o.removed_at is None for o in operators(hub_app).values())
+    confirmed = engine.confirm(db.get_db(hub_app), conns.SyncSettings.from_config(
+        hub_app.config), held.id)
+    assert confirmed.status == "succeeded"
+    assert counts(confirmed)["removed"] == 5
+    gone = [o for o in operators(hub_app).values() if o.removed_at is not None]
+    assert len(gone) == 5 and events(hub_app, "removed") == 5
+    with hub_app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(StagedBatch)) == 0
+
+
+def test_small_removal_passes_and_mass_status_change_is_held(hub_app, feed, connection_id):
+    rows = [eu_row(i) for i in range(1, 21)]
+    write_feed(feed, rows)
+    sync(hub_app, connection_id)
+    write_feed(feed, rows[:19])  # 1 of 20 = 5%: allowed
+    run = sync(hub_app, connection_id)
+    assert run.status == "succeeded" and counts(run)["removed"] == 1
+    changed = [eu_row(i, status="suspended", status_effective="2024-06-01")
+               for i in range(1, 20)]
+    write_feed(feed, changed)
+    held = sync(hub_app, connection_id)
+    assert held.status == "needs_confirmation" and "change status" in held.held_reason
+    discarded = engine.discard(db.get_db(hub_app), held.id)
+    assert discarded.status == "discarded"
+    assert all(o.status == "valid" for o in operators(hub_app).values())
+
+
+def test_empty_feed_is_held(hub_app, feed, connection_id):
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    sync(hub_app, connection_id)
+    write_feed(feed, [])
+    run = sync(hub_app, connection_id)
+    assert run.status == "needs_confirmation" and "empty" in run.held_reason
+    assert all(o.removed_at is None for o in operators(hub_app).values())
+
+
+def test_dry_run_applies_nothing(hub_app, feed, connection_id):
+    write_feed(feed, [eu_row(i) for i in range(1, 6)] + [eu_row(6, status="bad")])
+    run = sync(hub_app, connection_id, dry_run=True)
+    assert run.status == "succeeded" and run.dry_run
+    assert counts(run)["created"] == 5 and counts(run)["quarantined"] == 1
+    assert operators(hub_app) == {}
+    with hub_app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(QuarantinedRecord)) == 0
+        assert db.session().scalar(select(func.count()).select_from(StagedBatch)) == 0
+
+
+def test_failed_run_keeps_serving_the_last_good_data(hub_app, feed, connection_id):
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    sync(hub_app, connection_id)
+    feed.unlink()
+    run = sync(hub_app, connection_id)
+    assert run.status == "failed" and run.error
+    assert len(operators(hub_app)) == 3
+    with hub_app.app_context():
+        connection = conns.get_connection(db.session(), connection_id)
+        assert connection.consecutive_failures == 1
+
+
+def test_paths_and_hosts_are_restricted(hub_app, tmp_path):
+    settings = conns.SyncSettings.from_config(hub_app.config)
+    with hub_app.app_context():
+        session = db.session()
+        with pytest.raises(InvalidInput) as exc:
+            conns.add_connection(session, settings, name="db-thief", connector_type="csv_snapshot",
+                                 programmes=["EU-AEO"], schedule="interval:1h",
+                                 config={"path": "/etc/passwd", "programme": "EU-AEO"})
+        assert "config.path" in exc.value.fields
+        session.rollback()
+        with pytest.raises(InvalidInput) as exc:
+            conns.add_connection(session, settings, name="probe", connector_type="csv_snapshot",
+                                 programmes=["EU-AEO"], schedule="interval:1h",
+                                 config={"url": "http://10.1.2.3/registry.csv",
+                                         "programme": "EU-AEO"})
+        assert "config.url" in exc.value.fields
+        session.rollback()
+        with pytest.raises(InvalidInput) as exc:
+            conns.add_connection(session, settings, name="bad", connector_type="csv_snapshot",
+                                 programmes=["EU-AEO"], schedule="every hour",
+                                 config={"path": str(tmp_path / "x.csv"), "programme": "EU-AEO"})
+        assert "schedule" in exc.value.fields
+
+
+def test_cli_connections_and_sync_run(hub_app, feed, tmp_path):
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    runner = hub_app.test_cli_runner()
+    config = json.dumps({"base_url": "http://127.0.0.1:9/", "token": "s3cr3t-token",
+                         "programme": "EU-AEO"})
+    added = runner.invoke(args=["connections", "add", "--name", "eu-node", "--type", "aeo_node",
+                                "--programme", "EU-AEO", "--config", config,
+                                "--schedule", "interval:15m"])
+    assert added.exit_code == 0, added.output
+    shown = runner.invoke(args=["connections", "show", "eu-node"])
+    assert "s3cr3t-token" not in shown.output and "********" in shown.output
+    with hub_app.app_context():
+        stored = conns.get_connection(db.session(), "eu-node")
+        assert "s3cr3t-token" not in json.dumps(stored.config)
+        assert "s3cr3t-token" not in (stored.secrets_encrypted or "")
+    bad = runner.invoke(args=["connections", "add", "--name", "x", "--type", "aeo_node",
+                              "--programme", "EU-AEO", "--config", '{"base_url": "nope"}',
+                              "--schedule", "interval:1h"])
+    assert bad.exit_code == 1 and "config.base_url" in bad.output
+    runner.invoke(args=["connections", "add", "--name", "eu-csv", "--type", "csv_snapshot",
+                        "--programme", "EU-AEO", "--config",
+                        json.dumps({"path": str(feed), "programme": "EU-AEO"}),
+                        "--schedule", "interval:1h"])
+    result = runner.invoke(args=["sync", "run", "eu-csv", "--json"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["status"] == "succeeded" and last["created"] == 3
+    assert {"read", "created", "updated", "unchanged", "removed", "quarantined"} <= set(last)
+    listed = runner.invoke(args=["connections", "list"])
+    assert "eu-csv" in listed.output and "never synced" in listed.output  # eu-node
+    down = runner.invoke(args=["sync", "run", "eu-node", "--json"])
+    assert down.exit_code == 1
+    assert json.loads(down.output.strip().splitlines()[-1])["status"] == "failed"
