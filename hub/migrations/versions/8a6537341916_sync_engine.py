@@ -1,7 +1,7 @@
 """sync engine
 
 Revision ID: 8a6537341916
-Revises: eae48773580d
+Revises: 06d37d315530
 Create Date: 2026-11-28 13:37:25.493038
 """
 
@@ -16,7 +16,7 @@ import hub.db
 
 
 revision: str = '8a6537341916'
-down_revision: str | Sequence[str] | None = 'eae48773580d'
+down_revision: str | Sequence[str] | None = '06d37d315530'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
