@@ -6,4 +6,6 @@ blueprints, readiness checks and teardown. Add a package here when it gains rout
 
 from __future__ import annotations
 
-COMPONENTS: list[str] = []
+COMPONENTS: list[str] = [
+    "hub.sync.routes",
+]

@@ -272,3 +272,15 @@ def test_cli_connections_and_sync_run(hub_app, feed, tmp_path):
     down = runner.invoke(args=["sync", "run", "eu-node", "--json"])
     assert down.exit_code == 1
     assert json.loads(down.output.strip().splitlines()[-1])["status"] == "failed"
+
+
+def test_readyz_reports_feed_freshness(hub_app, feed, connection_id):
+    client = hub_app.test_client()
+    before = client.get("/readyz").get_json()["checks"]["feeds"]
+    assert before["ok"] is True and before["stale"] == ["eu-csv"]
+    write_feed(feed, [eu_row(1)])
+    sync(hub_app, connection_id)
+    after = client.get("/readyz").get_json()
+    assert after["status"] == "ready"
+    feeds = after["checks"]["feeds"]
+    assert feeds["stale"] == [] and feeds["feeds"][0]["age_seconds"] < 60

@@ -1,0 +1,33 @@
+"""The sync engine's part of readiness: how fresh each feed is.
+
+A stale feed does not make the hub unready (it keeps serving the last good data), but
+`/readyz` names it so that monitoring can alert on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from hub import db
+from hub.health import add_readiness_check
+from hub.sync.connections import feed_age, is_stale
+from hub.sync.models import Connection
+
+
+def feeds_check() -> tuple[bool, dict[str, Any]]:
+    rows = db.session().scalars(select(Connection).where(Connection.enabled.is_(True))).all()
+    feeds = []
+    for connection in rows:
+        age = feed_age(connection)
+        feeds.append({"connection": connection.name, "programmes": connection.programmes,
+                      "age_seconds": round(age) if age is not None else None,
+                      "stale": is_stale(connection)})
+    stale = [f["connection"] for f in feeds if f["stale"]]
+    return True, {"feeds": feeds, "stale": stale}
+
+
+def init_app(app: Flask) -> None:
+    add_readiness_check(app, "feeds", feeds_check)
