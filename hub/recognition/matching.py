@@ -1,0 +1,569 @@
+"""Identity resolution: which operator(s) a trader reference names, scored and explained.
+
+Identifiers come first (normalised; only declared, linked identifiers identify: a MID the
+hub derived is a hint, never proof). Names and addresses come next, in two stages:
+
+* **Blocking** with an in-memory inverted index per database, rebuilt when the operator
+  table changes (checked at most every `refresh_seconds`). Keys are, within a country,
+  each normalised name token, the first and last four letters of longer tokens (so that
+  one typo leaves a key intact), the postcode and (city, house number). Each key weighs
+  its inverse document frequency; the `block_size` operators with the highest summed
+  weight are kept. Keys held by more than `max_posting` operators are skipped.
+* **Scoring** with rapidfuzz on the normalised forms of `hub.identifiers`: name (token
+  sort and token set ratios), street (token sort, house numbers compared), city, postcode
+  (equal, same area, different) and country. The score is the weighted mean of the
+  features present in both; every candidate carries its features and an explanation.
+
+A candidate identifies the trader when its score reaches `accept` and its name feature
+`min_name`. When another candidate is within `margin` of the best and is not the same
+company (a shared declared identifier, a human "same" judgement, or a cross-programme
+score above `link`, unless a human said "different"), the answer is `ambiguous`.
+Scores are rounded to four places and ties broken by operator id: the order is
+deterministic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+import threading
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.identifiers import (
+    IdentifierError,
+    is_known_scheme,
+    name_tokens,
+    normalise,
+    normalise_city,
+    normalise_postcode,
+    normalise_street,
+)
+from hub.recognition import reasons as rc
+from hub.recognition.reasons import Reason
+from hub.recognition.reference import TraderReference
+from hub.registry.models import Operator, OperatorIdentifier, Programme
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Thresholds of the matcher (scores are between 0 and 1)."""
+
+    #: A candidate at or above this score identifies the trader...
+    accept: float = 0.84
+    #: ... provided its name feature reaches this.
+    min_name: float = 0.80
+    #: Another candidate (not the same company) closer than this to the best: ambiguous.
+    margin: float = 0.04
+    #: Two operators of different programmes scoring this high together are one company.
+    link: float = 0.90
+    #: Candidates kept by blocking for full scoring.
+    block_size: int = 40
+    #: Blocking keys held by more operators than this are skipped (too common to help).
+    max_posting: int = 4000
+    #: Feature weights (renormalised over the features both sides have).
+    weights: tuple[tuple[str, float], ...] = (
+        ("name", 0.55), ("street", 0.2), ("city", 0.15), ("postcode", 0.1))
+    #: Factor applied when the countries differ.
+    country_penalty: float = 0.6
+    #: How often (seconds) to check whether the operator table changed.
+    refresh_seconds: float = 2.0
+
+
+DEFAULT_SETTINGS = MatchSettings()
+_NUMBER = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The normalised, comparable form of a name and address."""
+
+    name: str
+    tokens: tuple[str, ...]
+    street: str
+    numbers: frozenset[str]
+    city: str
+    postcode: str
+    country: str
+
+
+def prepare(name: str | None, street: str | None, city: str | None, postcode: str | None,
+            country: str | None) -> Prepared:
+    tokens = tuple(name_tokens(name or ""))
+    street_norm = normalise_street(street) if street else ""
+    return Prepared(
+        name=" ".join(tokens),
+        tokens=tokens,
+        street=street_norm,
+        numbers=frozenset(_NUMBER.findall(street_norm)),
+        city=normalise_city(city) if city else "",
+        postcode=normalise_postcode(postcode) if postcode else "",
+        country=(country or "").upper(),
+    )
+
+
+def _name_keys(country: str, tokens: Iterable[str]) -> list[tuple[str, float]]:
+    keys: list[tuple[str, float]] = []
+    for token in tokens:
+        if len(token) < 2:
+            continue
+        keys.append((f"{country}|t|{token}", 1.0))
+        if len(token) >= 5:
+            keys.append((f"{country}|p|{token[:4]}", 0.5))
+            keys.append((f"{country}|s|{token[-4:]}", 0.5))
+    return keys
+
+
+def _address_keys(item: Prepared, country: str) -> list[tuple[str, float]]:
+    keys: list[tuple[str, float]] = []
+    if item.postcode:
+        keys.append((f"{country}|z|{item.postcode}", 0.7))
+    if item.city:
+        for number in item.numbers:
+            keys.append((f"{country}|n|{item.city}|{number}", 0.7))
+    return keys
+
+
+def blocking_keys(item: Prepared, country: str | None = None) -> list[tuple[str, float]]:
+    """(key, weight factor) pairs of `item` in `country` (default: its own)."""
+    country = country if country is not None else item.country
+    return _name_keys(country, item.tokens) + _address_keys(item, country)
+
+
+@dataclass(frozen=True)
+class Features:
+    name: float
+    street: float | None
+    city: float | None
+    postcode: float | None
+    country: bool | None
+
+    def to_dict(self) -> dict[str, float | bool | None]:
+        return {"name": self.name, "street": self.street, "city": self.city,
+                "postcode": self.postcode, "country": self.country}
+
+
+def compare(a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS
+            ) -> tuple[float, Features, list[str]]:
+    """Score two names and addresses: (score, features, explanation)."""
+    explain: list[str] = []
+    sort_ratio = fuzz.token_sort_ratio(a.name, b.name)
+    set_ratio = fuzz.token_set_ratio(a.name, b.name)
+    name = round(max(sort_ratio, 0.5 * sort_ratio + 0.5 * set_ratio) / 100, 4)
+    explain.append(f"name {name:.2f} ('{a.name}' vs '{b.name}': token sort {sort_ratio:.0f},"
+                   f" token set {set_ratio:.0f})")
+    street: float | None = None
+    if a.street and b.street:
+        street = fuzz.token_sort_ratio(a.street, b.street) / 100
+        if a.numbers and b.numbers and not a.numbers & b.numbers:
+            street = min(street, 0.4)
+            explain.append(f"street {street:.2f} (house numbers differ)")
+        else:
+            explain.append(f"street {street:.2f}")
+        street = round(street, 4)
+    else:
+        explain.append("street missing on one side")
+    city: float | None = None
+    if a.city and b.city:
+        city = round(fuzz.ratio(a.city, b.city) / 100, 4)
+        explain.append(f"city {city:.2f} ('{a.city}' vs '{b.city}')")
+    else:
+        explain.append("city missing on one side")
+    postcode: float | None = None
+    if a.postcode and b.postcode:
+        if a.postcode == b.postcode:
+            postcode = 1.0
+        elif a.postcode[:3] == b.postcode[:3]:
+            postcode = 0.5
+        else:
+            postcode = 0.0
+        explain.append(f"postcode {postcode:.1f} ({a.postcode} vs {b.postcode})")
+    else:
+        explain.append("postcode missing on one side")
+    country: bool | None = None
+    if a.country and b.country:
+        country = a.country == b.country
+        if not country:
+            explain.append(f"countries differ ({a.country} vs {b.country})")
+    values = {"name": name, "street": street, "city": city, "postcode": postcode}
+    total = weight = 0.0
+    for feature, w in settings.weights:
+        value = values[feature]
+        if value is not None:
+            total += w * value
+            weight += w
+    score = total / weight if weight else 0.0
+    if country is False:
+        score *= settings.country_penalty
+    return round(score, 4), Features(name, street, city, postcode, country), explain
+
+
+# --------------------------------------------------------------------------- the index
+
+
+class MatchIndex:
+    """Inverted index of every operator's name and address keys (one per database)."""
+
+    def __init__(self, rows: Sequence[Any], programme_codes: dict[int, str]) -> None:
+        self.ids: list[int] = []
+        self.programme_ids: list[int] = []
+        self.programmes: list[str] = []
+        self.stable_keys: list[str] = []
+        self.names: list[str] = []
+        self.items: list[Prepared] = []
+        self.position: dict[int, int] = {}
+        postings: dict[str, list[int]] = {}
+        countries: set[str] = set()
+        for row in rows:
+            item = prepare(row.legal_name, row.street, row.city, row.postcode, row.country)
+            index = len(self.ids)
+            self.ids.append(row.id)
+            self.position[row.id] = index
+            self.programme_ids.append(row.programme_id)
+            self.programmes.append(programme_codes.get(row.programme_id, "?"))
+            self.stable_keys.append(row.stable_key)
+            self.names.append(row.legal_name)
+            self.items.append(item)
+            countries.add(item.country)
+            for key, _w in blocking_keys(item):
+                postings.setdefault(key, []).append(index)
+        self.postings = postings
+        self.countries = sorted(countries)
+        self.size = len(self.ids)
+
+    def block(self, query: Prepared, settings: MatchSettings,
+              programme_ids: Collection[int] | None = None) -> list[int]:
+        """Positions of the `block_size` operators sharing the heaviest keys with `query`."""
+        countries = [query.country] if query.country else self.countries
+        weights: dict[int, float] = {}
+        size = max(self.size, 1)
+        for country in countries:
+            for key, factor in blocking_keys(query, country):
+                posting = self.postings.get(key)
+                if not posting or len(posting) > settings.max_posting:
+                    continue
+                weight = factor * math.log(1 + size / len(posting))
+                for position in posting:
+                    weights[position] = weights.get(position, 0.0) + weight
+        if programme_ids is not None:
+            allowed = set(programme_ids)
+            weights = {p: w for p, w in weights.items() if self.programme_ids[p] in allowed}
+        best = heapq.nsmallest(settings.block_size, weights.items(),
+                               key=lambda pw: (-pw[1], self.ids[pw[0]]))
+        return [position for position, _w in best]
+
+
+_LOCK = threading.Lock()
+# database URL -> (signature, checked at (monotonic), index)
+_INDEXES: dict[str, tuple[tuple[Any, ...], float, MatchIndex]] = {}
+#: Registries this small are re-checked on every call (the check is cheap).
+_ALWAYS_CHECK_BELOW = 5000
+
+
+def _signature(session: Session) -> tuple[Any, ...]:
+    row = session.execute(select(func.count(Operator.id), func.max(Operator.id),
+                                 func.max(Operator.updated_at),
+                                 func.max(Operator.created_at))).one()
+    return tuple(row)
+
+
+def match_index(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) -> MatchIndex:
+    """The index of the session's database, rebuilt when the operator table changed."""
+    bind = session.get_bind()
+    url = str(bind.engine.url) if hasattr(bind, "engine") else str(id(bind))
+    now = time.monotonic()
+    with _LOCK:
+        cached = _INDEXES.get(url)
+    if cached is not None and cached[2].size >= _ALWAYS_CHECK_BELOW and (
+            now - cached[1] < settings.refresh_seconds):
+        return cached[2]
+    signature = _signature(session)
+    if cached is not None and cached[0] == signature and cached[2].size >= _ALWAYS_CHECK_BELOW:
+        with _LOCK:
+            _INDEXES[url] = (signature, now, cached[2])
+        return cached[2]
+    codes = dict(session.execute(select(Programme.id, Programme.code)).tuples().all())
+    rows = session.execute(select(Operator.id, Operator.programme_id, Operator.stable_key,
+                                  Operator.legal_name, Operator.street, Operator.city,
+                                  Operator.postcode, Operator.country)
+                           .order_by(Operator.id)).all()
+    index = MatchIndex(rows, codes)
+    with _LOCK:
+        _INDEXES[url] = (signature, now, index)
+    return index
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Candidate:
+    """An operator a reference may name, with its score and why."""
+
+    operator_id: int
+    programme: str
+    stable_key: str
+    legal_name: str
+    score: float
+    via: str  # identifier | name_address
+    features: dict[str, Any] = field(default_factory=dict)
+    explanation: list[str] = field(default_factory=list)
+    #: Ids of other candidates judged or linked to be the same company.
+    same_company_as: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"operator_id": self.operator_id, "programme": self.programme,
+                "stable_key": self.stable_key, "legal_name": self.legal_name,
+                "score": self.score, "via": self.via, "features": self.features,
+                "explanation": self.explanation, "same_company_as": self.same_company_as}
+
+
+@dataclass
+class MatchResult:
+    """`decision` is `match`, `ambiguous` or `no_match`; `best` is set for `match`."""
+
+    decision: str
+    candidates: list[Candidate]
+    best: Candidate | None = None
+    reasons: list[Reason] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision,
+                "operator_id": self.best.operator_id if self.best else None,
+                "candidates": [c.to_dict() for c in self.candidates],
+                "reasons": [r.to_dict() for r in self.reasons]}
+
+
+# --------------------------------------------------------------------------- identifiers
+
+
+def normalise_reference_identifier(reference: TraderReference) -> tuple[str, str]:
+    """(scheme, normalised value); raises `IdentifierError` for a malformed value."""
+    assert reference.scheme is not None and reference.value is not None
+    scheme = reference.scheme.strip().upper()
+    if not is_known_scheme(scheme):
+        # As the sync stores them: schemes without rules are compared without spaces.
+        return scheme, "".join(reference.value.split()).upper()
+    return scheme, normalise(scheme, reference.value)
+
+
+def identifier_hits(session: Session, pairs: Collection[tuple[str, str]], *,
+                    declared: bool = True) -> dict[tuple[str, str], list[int]]:
+    """Operator ids per (scheme, value), a few queries for any number of pairs.
+
+    `declared=True`: only declared, linked identifiers (those that identify);
+    `declared=False`: only derived ones (hints).
+    """
+    by_scheme: dict[str, list[str]] = {}
+    for scheme, value in pairs:
+        by_scheme.setdefault(scheme, []).append(value)
+    hits: dict[tuple[str, str], list[int]] = {}
+    for scheme, values in sorted(by_scheme.items()):
+        unique = sorted(set(values))
+        for start in range(0, len(unique), 900):
+            chunk = unique[start:start + 900]
+            query = select(OperatorIdentifier.value, OperatorIdentifier.operator_id).where(
+                OperatorIdentifier.scheme == scheme, OperatorIdentifier.value.in_(chunk))
+            if declared:
+                query = query.where(OperatorIdentifier.origin == "declared",
+                                    OperatorIdentifier.linked.is_(True))
+            else:
+                query = query.where(OperatorIdentifier.origin == "derived")
+            for value, operator_id in session.execute(query):
+                ids = hits.setdefault((scheme, value), [])
+                if operator_id not in ids:
+                    ids.append(operator_id)
+    for ids in hits.values():
+        ids.sort()
+    return hits
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def score_candidates(index: MatchIndex, query: Prepared, settings: MatchSettings,
+                     programme_ids: Collection[int] | None = None) -> list[Candidate]:
+    """Blocked and scored candidates, best first (ties by operator id)."""
+    out = []
+    for position in index.block(query, settings, programme_ids):
+        score, features, explanation = compare(query, index.items[position], settings)
+        out.append(Candidate(
+            operator_id=index.ids[position], programme=index.programmes[position],
+            stable_key=index.stable_keys[position], legal_name=index.names[position],
+            score=score, via="name_address", features=features.to_dict(),
+            explanation=explanation))
+    out.sort(key=lambda c: (-c.score, c.operator_id))
+    return out
+
+
+def _accepted(candidate: Candidate, settings: MatchSettings) -> bool:
+    return candidate.score >= settings.accept and (
+        candidate.features.get("name", 0.0) >= settings.min_name)
+
+
+def decide(session: Session, index: MatchIndex, candidates: list[Candidate],
+           settings: MatchSettings) -> MatchResult:
+    """Turn scored candidates into a decision, linking candidates of one company."""
+    if not candidates or not _accepted(candidates[0], settings):
+        best_score = candidates[0].score if candidates else 0.0
+        return MatchResult("no_match", candidates, None, [Reason(
+            rc.NO_MATCH, f"no operator matches the name and address well enough "
+            f"(best score {best_score:.2f}, {settings.accept:.2f} needed)")])
+    best = candidates[0]
+    close = [c for c in candidates[1:] if best.score - c.score < settings.margin]
+    if close:
+        from hub.recognition.entities import same_company_pairs
+
+        linked = same_company_pairs(session, index, [best, *close], settings)
+        for candidate in close:
+            if (best.operator_id, candidate.operator_id) in linked:
+                best.same_company_as.append(candidate.operator_id)
+                candidate.same_company_as.append(best.operator_id)
+        rivals = [c for c in close if c.operator_id not in best.same_company_as]
+        if rivals:
+            names = ", ".join(f"{c.legal_name} ({c.programme}, {c.score:.2f})"
+                              for c in [best, *rivals])
+            return MatchResult("ambiguous", candidates, None, [Reason(
+                rc.AMBIGUOUS_MATCH, f"candidates too close to call: {names}")])
+    return MatchResult("match", candidates, best, [])
+
+
+def match(session: Session, reference: TraderReference, limit: int = 10, *,
+          settings: MatchSettings = DEFAULT_SETTINGS,
+          programmes: Collection[str] | None = None) -> MatchResult:
+    """Scored, explained candidates for `reference` (identifier first, then name+address).
+
+    `programmes` limits the candidates to operators of those programme codes.
+    """
+    reference.check()
+    result: MatchResult | None = None
+    programme_ids = _programme_ids(session, programmes)
+    if reference.has_identifier:
+        result = _match_identifier(session, reference, programme_ids)
+    if reference.has_name:
+        index = match_index(session, settings)
+        query = prepare(reference.name, reference.street, reference.city, reference.postcode,
+                        reference.country)
+        by_name = decide(session, index, score_candidates(index, query, settings,
+                                                          programme_ids), settings)
+        if result is None:
+            result = by_name
+        else:
+            own = None
+            if result.best is not None and result.best.operator_id in index.position:
+                position = index.position[result.best.operator_id]
+                score, features, explanation = compare(query, index.items[position], settings)
+                own = replace(result.best, score=score, features=features.to_dict(),
+                              explanation=explanation)
+            result = combine(result, by_name, own, settings)
+    assert result is not None
+    result.candidates = result.candidates[:limit]
+    return result
+
+
+def _programme_ids(session: Session, programmes: Collection[str] | None
+                   ) -> set[int] | None:
+    if programmes is None:
+        return None
+    return set(session.scalars(select(Programme.id).where(Programme.code.in_(list(programmes)))))
+
+
+def _summaries(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    rows = session.execute(select(Operator.id, Programme.code, Operator.stable_key,
+                                  Operator.legal_name)
+                           .join(Programme, Programme.id == Operator.programme_id)
+                           .where(Operator.id.in_(list(ids))))
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _match_identifier(session: Session, reference: TraderReference,
+                      programme_ids: Collection[int] | None) -> MatchResult:
+    try:
+        scheme, value = normalise_reference_identifier(reference)
+    except IdentifierError as exc:
+        return MatchResult("no_match", [], None, [Reason(
+            rc.INVALID_IDENTIFIER, f"{reference.scheme} {reference.value!r} is not valid: {exc}")])
+    ids = identifier_hits(session, [(scheme, value)]).get((scheme, value), [])
+    if programme_ids is not None and ids:
+        allowed = set(session.scalars(select(Operator.id).where(
+            Operator.id.in_(ids), Operator.programme_id.in_(list(programme_ids)))))
+        ids = [i for i in ids if i in allowed]
+    return identifier_result(session, scheme, value, ids)
+
+
+def identifier_result(session: Session, scheme: str, value: str, ids: Sequence[int],
+                      hints: Sequence[int] = ()) -> MatchResult:
+    """The match result for operators found by a declared identifier."""
+    summaries = _summaries(session, [*ids, *hints])
+    candidates = [Candidate(i, *summaries[i], score=1.0, via="identifier",
+                            explanation=[f"declared {scheme} {value}"]) for i in ids]
+    if len(candidates) == 1:
+        return MatchResult("match", candidates, candidates[0], [])
+    if candidates:
+        return MatchResult("ambiguous", candidates, None, [Reason(
+            rc.AMBIGUOUS_MATCH, f"{scheme} {value} is declared by {len(candidates)} operators")])
+    if scheme == "MID":
+        derived = hints or identifier_hits(session, [(scheme, value)], declared=False).get(
+            (scheme, value), [])
+        if derived:
+            summaries = _summaries(session, derived)
+            hint_candidates = [Candidate(i, *summaries[i], score=0.5, via="derived_mid",
+                                         explanation=[f"MID {value} derived by the hub"])
+                               for i in derived]
+            return MatchResult("no_match", hint_candidates, None, [Reason(
+                rc.MID_NOT_LINKED, f"MID {value} is not linked by any operator; the hub "
+                "derived it from a name and address, which is a hint, never proof")])
+    return MatchResult("no_match", [], None, [Reason(
+        rc.UNKNOWN_IDENTIFIER, f"no operator declares {scheme} {value}")])
+
+
+def combine(by_id: MatchResult, by_name: MatchResult, own: Candidate | None,
+            settings: MatchSettings = DEFAULT_SETTINGS) -> MatchResult:
+    """Both an identifier and a name+address were given: they must agree.
+
+    `own` is the identified operator scored against the name and address.
+    """
+    if by_id.decision == "match" and by_id.best is not None:
+        best = by_id.best
+        same = by_name.best is not None and (
+            by_name.best.operator_id == best.operator_id
+            or best.operator_id in by_name.best.same_company_as)
+        consistent = own is not None and _accepted(own, settings) and (
+            by_name.decision != "match" or same)
+        if same or consistent:
+            merged = replace(best, features=own.features if own else {},
+                             explanation=best.explanation + (own.explanation if own else []))
+            rest = [c for c in by_name.candidates if c.operator_id != merged.operator_id]
+            return MatchResult("match", [merged, *rest], merged, [])
+        if own is not None and by_name.decision != "match":
+            by_name.candidates = [own, *[c for c in by_name.candidates
+                                         if c.operator_id != own.operator_id]]
+        return _disagree(by_id, by_name)
+    if by_id.decision == "no_match" and by_name.decision == "no_match":
+        return MatchResult("no_match", by_id.candidates + by_name.candidates, None,
+                           by_id.reasons + by_name.reasons)
+    return _disagree(by_id, by_name)
+
+
+def _disagree(by_id: MatchResult, by_name: MatchResult) -> MatchResult:
+    id_part = (f"the identifier names {by_id.best.legal_name} ({by_id.best.programme})"
+               if by_id.best else "the identifier names no single operator")
+    name_part = (f"the name and address match {by_name.best.legal_name} "
+                 f"({by_name.best.programme})" if by_name.best
+                 else "the name and address match no single operator")
+    seen: set[int] = set()
+    candidates = []
+    for candidate in [*by_id.candidates, *by_name.candidates]:
+        if candidate.operator_id not in seen:
+            seen.add(candidate.operator_id)
+            candidates.append(candidate)
+    reasons = [Reason(rc.REFERENCES_DISAGREE, f"{id_part}, but {name_part}"),
+               *by_id.reasons, *by_name.reasons]
+    return MatchResult("ambiguous", candidates, None, reasons)

@@ -1,0 +1,302 @@
+"""The recognition rules of DOMAIN.md, applied to one operator's state on one day.
+
+Arrangements and programmes are read once into an immutable `ReferenceSnapshot`, cached
+per database and rebuilt whenever the reference version (`hub.state`) moves, so that a
+suspended arrangement is honoured on the next call in every worker.
+
+Rules, in the order reasons are reported:
+
+* the authorisation exists on the day (annulment is retroactive; before its start it is
+  `NOT_YET_VALID`), is still listed by its source, has overall status `valid`, lies inside
+  its validity window, and has consent to share where its programme requires it;
+* some direction of an arrangement has the recognising programme recognising the
+  operator's programme (`NO_ARRANGEMENT`), the arrangement is in force on the day
+  (`ARRANGEMENT_NOT_IN_FORCE`), this direction is active on the day (`NOT_YET_ACTIVE`:
+  activation belongs to the direction, not the arrangement), covers the flow
+  (`FLOW_NOT_COVERED`), and the operator holds, valid on the day, a category in the
+  direction's scope (components count one by one: an AEOF holder whose AEOS component is
+  suspended is not recognised where only AEOS/AEOF are, and still is where AEOC is) and a
+  tier in its tier list if it has one (`CATEGORY_OUT_OF_SCOPE`, or the component's
+  status).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from hub import state as hub_state
+from hub.arrangements.models import Arrangement, ArrangementDirection
+from hub.recognition import reasons as rc
+from hub.recognition.reasons import Reason
+from hub.registry.history import OperatorState
+from hub.registry.models import Programme
+
+
+@dataclass(frozen=True)
+class ProgrammeRule:
+    id: int
+    code: str
+    administration: str
+    consent_required: bool
+    #: category code -> its components (itself when it has none)
+    parts: Mapping[str, tuple[str, ...]]
+    declaration_codes: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class DirectionRule:
+    arrangement: str
+    title: str
+    benefits: tuple[str, ...]
+    statuses: tuple[tuple[dt.date, str], ...]
+    recognising: str
+    recognised: str
+    categories: tuple[str, ...]
+    flows: tuple[str, ...]
+    tiers: tuple[str, ...]
+    active_from: dt.date | None
+    active_until: dt.date | None
+
+    def status_on(self, day: dt.date) -> str | None:
+        status = None
+        for effective, value in self.statuses:
+            if effective <= day:
+                status = value
+        return status
+
+
+@dataclass(frozen=True)
+class ReferenceSnapshot:
+    programmes: Mapping[str, ProgrammeRule]
+    by_id: Mapping[int, ProgrammeRule]
+    #: (recognising code, recognised code) -> directions, by arrangement code
+    directions: Mapping[tuple[str, str], tuple[DirectionRule, ...]]
+
+    def recognised_by(self, recognising: str) -> list[str]:
+        """Codes of the programmes `recognising` recognises under any arrangement."""
+        return sorted({b for (a, b) in self.directions if a == recognising})
+
+
+_LOCK = threading.Lock()
+_SNAPSHOTS: dict[str, tuple[tuple[Any, ...], ReferenceSnapshot]] = {}
+
+
+def _build(session: Session) -> ReferenceSnapshot:
+    programmes: dict[str, ProgrammeRule] = {}
+    rows = session.scalars(select(Programme).options(selectinload(Programme.administration)))
+    for p in rows:
+        parts = {str(c["code"]): tuple(c.get("components") or ()) or (str(c["code"]),)
+                 for c in p.categories or []}
+        programmes[p.code] = ProgrammeRule(p.id, p.code, p.administration.code,
+                                           bool(p.consent_required), parts,
+                                           tuple(p.declaration_codes or ()))
+    directions: dict[tuple[str, str], list[DirectionRule]] = {}
+    arrangements = session.scalars(select(Arrangement).options(
+        selectinload(Arrangement.status_changes),
+        selectinload(Arrangement.directions).selectinload(ArrangementDirection.recognising),
+        selectinload(Arrangement.directions).selectinload(ArrangementDirection.recognised),
+    ).order_by(Arrangement.code))
+    for arrangement in arrangements:
+        statuses = tuple((c.effective_date, c.status) for c in arrangement.status_changes)
+        for d in arrangement.directions:
+            rule = DirectionRule(
+                arrangement=arrangement.code, title=arrangement.title,
+                benefits=tuple(arrangement.benefits or ()), statuses=statuses,
+                recognising=d.recognising.code, recognised=d.recognised.code,
+                categories=tuple(d.categories or ()), flows=tuple(d.flows or ()),
+                tiers=tuple(d.tiers or ()), active_from=d.active_from,
+                active_until=d.active_until)
+            directions.setdefault((rule.recognising, rule.recognised), []).append(rule)
+    return ReferenceSnapshot(programmes, {p.id: p for p in programmes.values()},
+                             {k: tuple(v) for k, v in directions.items()})
+
+
+def reference_snapshot(session: Session) -> ReferenceSnapshot:
+    """Programmes and arrangements, cached until the reference version moves."""
+    row = session.execute(select(hub_state.HubState.version, hub_state.HubState.updated_at)
+                          .where(hub_state.HubState.key == hub_state.REFERENCE)).first()
+    bind = session.get_bind()
+    url = str(bind.engine.url) if hasattr(bind, "engine") else str(id(bind))
+    key = tuple(row) if row is not None else None
+    if key is not None:
+        with _LOCK:
+            cached = _SNAPSHOTS.get(url)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+    snapshot = _build(session)
+    if key is not None:
+        with _LOCK:
+            _SNAPSHOTS[url] = (key, snapshot)
+    return snapshot
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """One arrangement under which the operator is recognised."""
+
+    arrangement: str
+    title: str
+    categories: tuple[str, ...]
+    benefits: tuple[str, ...]
+    flows: tuple[str, ...]
+    active_from: dt.date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.arrangement, "title": self.title,
+                "categories": list(self.categories), "benefits": list(self.benefits),
+                "flows": list(self.flows),
+                "active_from": self.active_from.isoformat() if self.active_from else None}
+
+
+def component_statuses(programme: ProgrammeRule, categories: Sequence[Mapping[str, Any]]
+                       ) -> dict[str, tuple[str, str | None]]:
+    """Status and since of every component the operator holds or held.
+
+    A combined category's entry (AEOF) gives its status to components not listed on
+    their own; an entry for a component itself always wins.
+    """
+    out: dict[str, tuple[str, str | None]] = {}
+    for entry in categories:
+        code = str(entry.get("code"))
+        parts = programme.parts.get(code, (code,))
+        if parts != (code,):
+            for part in parts:
+                out.setdefault(part, (str(entry.get("status")), entry.get("since")))
+            out[code] = (str(entry.get("status")), entry.get("since"))
+    for entry in categories:
+        code = str(entry.get("code"))
+        if programme.parts.get(code, (code,)) == (code,):
+            out[code] = (str(entry.get("status")), entry.get("since"))
+    return out
+
+
+def _status_reasons(state: OperatorState, programme: ProgrammeRule, day: dt.date
+                    ) -> list[Reason]:
+    if state.annulled:
+        return [Reason(rc.STATUS_ANNULLED, "the authorisation was annulled: it is treated as "
+                       "never having existed (annulment is retroactive)")]
+    reasons = []
+    if not state.exists:
+        began = f" (it began on {state.began.isoformat()})" if state.began else ""
+        reasons.append(Reason(rc.NOT_YET_VALID, f"the authorisation did not exist on "
+                              f"{day.isoformat()}{began}"))
+        return reasons
+    if not state.listed:
+        reasons.append(Reason(rc.REMOVED_FROM_REGISTRY,
+                              "the source registry no longer lists this operator"))
+    if state.status and state.status != "valid":
+        since = (f" since {state.status_effective.isoformat()}"
+                 if state.status_effective else "")
+        reasons.append(Reason(rc.status_code(state.status),
+                              f"the authorisation is {state.status}{since}"))
+    valid_from = state.details.get("valid_from")
+    valid_until = state.details.get("valid_until")
+    if isinstance(valid_from, dt.date) and day < valid_from:
+        reasons.append(Reason(rc.NOT_YET_VALID, f"the authorisation is valid from "
+                              f"{valid_from.isoformat()}"))
+    if isinstance(valid_until, dt.date) and day > valid_until and state.status != "expired":
+        reasons.append(Reason(rc.STATUS_EXPIRED, f"the authorisation was valid until "
+                              f"{valid_until.isoformat()}"))
+    if programme.consent_required and not state.consent_share:
+        reasons.append(Reason(rc.NO_CONSENT, f"the operator has not consented to share its "
+                              f"data with {programme.code}'s partners, which that programme "
+                              "requires for MRA benefits"))
+    return reasons
+
+
+def _direction_reasons(rule: DirectionRule, programme: ProgrammeRule,
+                       components: Mapping[str, tuple[str, str | None]], day: dt.date,
+                       flow: str, overall_valid: bool) -> tuple[list[Reason], tuple[str, ...]]:
+    code = rule.arrangement
+    reasons: list[Reason] = []
+    status = rule.status_on(day)
+    if status != "in_force":
+        reasons.append(Reason(rc.ARRANGEMENT_NOT_IN_FORCE,
+                              f"{code} is {status or 'not yet signed'} on {day.isoformat()}",
+                              code))
+    if rule.active_from is None or day < rule.active_from:
+        when = (f"only from {rule.active_from.isoformat()}" if rule.active_from
+                else "from a date not yet set")
+        reasons.append(Reason(rc.NOT_YET_ACTIVE, f"under {code}, {rule.recognising} "
+                              f"recognises {rule.recognised} AEOs {when}", code))
+    elif rule.active_until is not None and day >= rule.active_until:
+        reasons.append(Reason(rc.NOT_YET_ACTIVE, f"under {code}, {rule.recognising} "
+                              f"recognised {rule.recognised} AEOs until "
+                              f"{rule.active_until.isoformat()}", code))
+    if flow not in rule.flows:
+        reasons.append(Reason(rc.FLOW_NOT_COVERED, f"under {code}, {rule.recognising} grants "
+                              f"benefits on {', '.join(rule.flows) or 'no'} flows, not {flow}",
+                              code))
+    held = [c for c in rule.categories
+            if all(components.get(p, ("", None))[0] == "valid"
+                   for p in programme.parts.get(c, (c,)))]
+    # Drop a code that is a component of another recognised code (AEOS under AEOF).
+    recognised = tuple(c for c in held if not any(
+        c != other and c in programme.parts.get(other, ()) for other in held))
+    if not recognised:
+        lost: list[tuple[str, tuple[str, str | None]]] = []
+        for category in rule.categories:
+            parts = programme.parts.get(category, (category,))
+            if all(p in components for p in parts):
+                lost.extend((p, components[p]) for p in parts if components[p][0] != "valid")
+        if lost and overall_valid:
+            for part, (part_status, since) in dict(lost).items():
+                when = f" since {since}" if since else ""
+                reasons.append(Reason(rc.status_code(part_status),
+                                      f"component {part} is {part_status}{when}; {code} "
+                                      f"recognises {', '.join(rule.categories)}", code))
+        elif not lost:
+            holds = ", ".join(sorted(c for c, s in components.items() if s[0] == "valid")
+                              ) or "no valid category"
+            reasons.append(Reason(rc.CATEGORY_OUT_OF_SCOPE,
+                                  f"{rule.recognising} recognises {rule.recognised} "
+                                  f"{', '.join(rule.categories) or 'no categories'} under "
+                                  f"{code}; the operator holds {holds}", code))
+    if rule.tiers and not any(components.get(t, ("", None))[0] == "valid" for t in rule.tiers):
+        reasons.append(Reason(rc.CATEGORY_OUT_OF_SCOPE,
+                              f"{code} is limited to tiers {', '.join(rule.tiers)}", code))
+    return reasons, recognised
+
+
+def evaluate(snapshot: ReferenceSnapshot, recognising: str, programme: ProgrammeRule,
+             state: OperatorState, day: dt.date, flow: str
+             ) -> tuple[list[Recognition], list[Reason]]:
+    """Arrangements recognising the operator on `day`, or the reasons why none does."""
+    reasons = _status_reasons(state, programme, day)
+    rules = snapshot.directions.get((recognising, programme.code), ())
+    if not rules:
+        reasons.append(Reason(rc.NO_ARRANGEMENT, f"no arrangement has {recognising} "
+                              f"recognising {programme.code} AEOs"))
+        return [], reasons
+    if not state.exists:
+        return [], reasons
+    components = component_statuses(programme, state.categories)
+    overall_valid = state.status == "valid"
+    found: list[Recognition] = []
+    direction_reasons: list[Reason] = []
+    for rule in rules:
+        problems, categories = _direction_reasons(rule, programme, components, day, flow,
+                                                  overall_valid)
+        if not problems and not reasons:
+            found.append(Recognition(rule.arrangement, rule.title, categories, rule.benefits,
+                                     rule.flows, rule.active_from))
+        direction_reasons.extend(problems)
+    if found:
+        return found, []
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for reason in [*reasons, *direction_reasons]:
+        if (reason.code, reason.message) not in seen:
+            seen.add((reason.code, reason.message))
+            out.append(reason)
+    return [], out
