@@ -38,5 +38,9 @@ LOG_LEVEL = "INFO"
 # A feed older than this many seconds is stale unless its connection says otherwise.
 DEFAULT_STALENESS_SECONDS = 36 * 3600
 
+# A sync's lease on its connection lasts this long unless renewed (its heartbeat renews
+# it every third of that); a killed run's lease expires after it.
+SYNC_LEASE_SECONDS = 60
+
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900

@@ -42,6 +42,7 @@ class SyncSettings:
     import_dir: Path | None
     extra_hosts: frozenset[str]
     default_staleness: int
+    lease_seconds: int = 60
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SyncSettings:
@@ -51,6 +52,7 @@ class SyncSettings:
             import_dir=Path(import_dir) if import_dir else None,
             extra_hosts=frozenset(config.get("NODE_HOSTS_ALLOWED") or ()),
             default_staleness=int(config.get("DEFAULT_STALENESS_SECONDS", 36 * 3600)),
+            lease_seconds=int(config.get("SYNC_LEASE_SECONDS", 60)),
         )
 
 

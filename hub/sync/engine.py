@@ -158,13 +158,14 @@ class SyncJob:
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> SyncRun | None:
-        if not lease.acquire(self.database, self.connection_id, self.holder):
+        ttl = dt.timedelta(seconds=self.settings.lease_seconds)
+        if not lease.acquire(self.database, self.connection_id, self.holder, ttl):
             raise LeaseBusy(f"connection {self.connection_id} is being synced by another "
                             "process; try again when that run ends")
         try:
             if not self._claim():
                 return None
-            with lease.Heartbeat(self.database, self.connection_id, self.holder):
+            with lease.Heartbeat(self.database, self.connection_id, self.holder, ttl):
                 self._execute()
         except Exception as exc:
             self._fail(exc)
@@ -579,7 +580,8 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
     job = SyncJob(database, settings, connection_id, trigger="manual", dry_run=False,
                   scheduled_for=None, progress=None)
     job.run_id = run_id
-    if not lease.acquire(database, connection_id, job.holder):
+    if not lease.acquire(database, connection_id, job.holder,
+                         dt.timedelta(seconds=settings.lease_seconds)):
         raise LeaseBusy(f"connection {connection_id} is being synced; confirm again later")
     try:
         with database.session_scope() as session:
