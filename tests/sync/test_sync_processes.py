@@ -3,6 +3,7 @@ schedulers on one database run each due slot exactly once."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -162,7 +163,7 @@ def test_two_schedulers_run_each_slot_once(loaded_app, tmp_path, backend):
     slots = [r.scheduled_for for r in runs]
     assert len(slots) >= 5
     assert len(set(slots)) == len(slots)  # never twice
-    seconds = [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
+    seconds = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]
     assert all(s == 1.0 for s in seconds), seconds  # no slot skipped
     assert {r.status for r in runs} == {"succeeded"}
     assert runs[0].counts["created"] == 10
