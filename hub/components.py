@@ -8,4 +8,6 @@ from __future__ import annotations
 
 COMPONENTS: list[str] = [
     "hub.sync.routes",
+    "hub.auth",
+    "hub.api",
 ]

@@ -1,0 +1,205 @@
+"""The change feed: every creation, status change and removal a client may see, plus
+tombstones when an operator leaves its view. Resumable through an opaque cursor.
+
+Visibility is judged at request time by `hub.auth.policy`. An operator leaves a view in
+two ways, and each gives a tombstone (`kind: tombstone`, `reason: no_longer_shared`):
+- its consent is withdrawn where its programme requires consent (from the operator's
+  `consent_changed` event; consent given again gives `kind: shared`);
+- an arrangement is suspended or terminated so that the client's programme no longer
+  recognises the operator's programme (from the arrangement's status history; one
+  tombstone for every operator the arrangement had shared).
+
+Correctness under concurrent writers: event ids come from a sequence, and a transaction
+can commit an event with a smaller id after a larger one is visible. The feed therefore
+serves events only up to a *horizon* below which every event is committed: on
+PostgreSQL, the horizon is `max(id)` read while holding `SHARE` lock on `operator_event`
+(the lock waits for every transaction that inserted events to finish; with a short lock
+timeout, a busy feed falls back to the last horizon computed, so a poll never blocks a
+sync and never skips an event); on SQLite, writers are serialised, so the committed
+`max(id)` is already a safe horizon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, selectinload
+
+from hub import state
+from hub.api.service import (
+    data_version,
+    decode_cursor,
+    encode_cursor,
+    programme_codes,
+)
+from hub.arrangements.models import (
+    Arrangement,
+    ArrangementDirection,
+    ArrangementStatusChange,
+)
+from hub.auth import policy
+from hub.auth.policy import View
+from hub.db import Database
+from hub.registry.models import Operator, OperatorEvent
+
+HORIZON_KEY = "changes_horizon"
+LOCK_TIMEOUT_MS = 200
+CURSOR_KEYS = ("e", "s", "o")
+ENDING_STATUSES = ("suspended", "terminated")
+
+
+def safe_horizon(database: Database) -> int:
+    """The largest event id below which every event is committed (see the module doc)."""
+    if database.dialect != "postgresql":
+        with database.engine.connect() as conn:
+            return int(conn.scalar(select(func.max(OperatorEvent.id))) or 0)
+    try:
+        with database.engine.begin() as conn:
+            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            conn.execute(text("LOCK TABLE operator_event IN SHARE MODE"))
+            horizon = int(conn.scalar(select(func.max(OperatorEvent.id))) or 0)
+            stored = conn.execute(update(state.HubState)
+                                  .where(state.HubState.key == HORIZON_KEY)
+                                  .values(version=horizon))
+            if not stored.rowcount:
+                conn.execute(insert(state.HubState).values(
+                    key=HORIZON_KEY, version=horizon))
+            return horizon
+    except DBAPIError:
+        # Writers are busy: serve up to the last horizon computed under the lock.
+        with database.engine.connect() as conn:
+            value = conn.scalar(select(state.HubState.version)
+                                .where(state.HubState.key == HORIZON_KEY))
+            return int(value or 0)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def _arrangement_tombstones(session: Session, view: View, pos: dict[str, int], room: int,
+                            codes: dict[int, tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Tombstones for arrangements that stopped sharing programmes with the viewer."""
+    out: list[dict[str, Any]] = []
+    if view.is_admin or view.programme_id is None:
+        return out
+    changes = session.scalars(
+        select(ArrangementStatusChange)
+        .where(ArrangementStatusChange.id > pos["s"],
+               ArrangementStatusChange.status.in_(ENDING_STATUSES))
+        .order_by(ArrangementStatusChange.id))
+    for change in changes:
+        if change.effective_date > view.day:
+            break  # takes effect later: its tombstones come then
+        arrangement = session.scalar(
+            select(Arrangement).where(Arrangement.id == change.arrangement_id)
+            .options(selectinload(Arrangement.directions)
+                     .selectinload(ArrangementDirection.recognised)))
+        lost = policy.lost_programmes(session, view, arrangement) if arrangement else []
+        if lost:
+            lost_view = View(view.programme_id, False, view.day,
+                             {g.programme_id: g for g in lost})
+            while len(out) < room:
+                rows = list(session.scalars(
+                    select(Operator).where(policy.sql_filter(lost_view),
+                                           Operator.id > pos["o"])
+                    .order_by(Operator.id).limit(min(500, room - len(out)))))
+                if not rows:
+                    break
+                allowed = policy.visible(session, lost_view, rows)
+                for row in rows:
+                    pos["o"] = row.id
+                    if row.id in allowed:
+                        out.append({"event_id": None, "kind": "tombstone",
+                                    "reason": "no_longer_shared", "operator_id": row.id,
+                                    "programme": codes.get(row.programme_id, ("?",))[0],
+                                    "arrangement": change_code(arrangement),
+                                    "effective_date": change.effective_date.isoformat(),
+                                    "recorded_at": _iso(change.recorded_at)})
+            if len(out) >= room:
+                return out
+        pos["s"] = change.id
+        pos["o"] = 0
+    return out
+
+
+def change_code(arrangement: Arrangement | None) -> str:
+    return arrangement.code if arrangement is not None else ""
+
+
+def _operator_changes(session: Session, view: View, pos: dict[str, int], room: int,
+                      horizon: int, codes: dict[int, tuple[str, Any]]
+                      ) -> tuple[list[dict[str, Any]], bool]:
+    out: list[dict[str, Any]] = []
+    programme_ids = view.programme_ids()
+    more = True
+    while len(out) < room:
+        query = (select(OperatorEvent, Operator)
+                 .join(Operator, Operator.id == OperatorEvent.operator_id)
+                 .where(OperatorEvent.id > pos["e"], OperatorEvent.id <= horizon)
+                 .order_by(OperatorEvent.id).limit(500))
+        if programme_ids is not None:
+            query = query.where(Operator.programme_id.in_(programme_ids))
+        pairs = list(session.execute(query).tuples())
+        if not pairs:
+            more = False
+            break
+        operators = list({op.id: op for _, op in pairs}.values())
+        allowed = policy.visible(session, view, operators)
+        consent_only = policy.visible(session, view, [o for o in operators
+                                                      if o.id not in allowed],
+                                      ignore_consent=True)
+        for event, operator in pairs:
+            if len(out) >= room:
+                return out, True
+            pos["e"] = event.id
+            item = _event_item(event, operator, allowed.get(operator.id),
+                               consent_only.get(operator.id), codes)
+            if item is not None:
+                out.append(item)
+        if len(pairs) < 500:
+            more = False
+            break
+    return out, more
+
+
+def _event_item(event: OperatorEvent, operator: Operator, grant: policy.Grant | None,
+                hidden_by_consent: policy.Grant | None, codes: dict[int, tuple[str, Any]]
+                ) -> dict[str, Any] | None:
+    base = {"event_id": event.id, "operator_id": operator.id,
+            "programme": codes.get(operator.programme_id, ("?",))[0],
+            "effective_date": event.effective_date.isoformat(),
+            "recorded_at": _iso(event.recorded_at)}
+    if event.kind == "consent_changed":
+        consent = (event.changes or {}).get("consent_share")
+        if consent is False and hidden_by_consent is not None:
+            return {**base, "kind": "tombstone", "reason": "no_longer_shared"}
+        if consent is True and grant is not None:
+            return {**base, "kind": "shared", "changes": {}, "previous": {}}
+        return None
+    if grant is None:
+        return None
+    changes = policy.filter_changes(event.changes or {}, grant)
+    if not changes and event.kind not in ("created", "removed", "restored"):
+        return None
+    return {**base, "kind": event.kind, "changes": changes,
+            "previous": policy.filter_changes(event.previous or {}, grant)}
+
+
+def changes_page(session: Session, database: Database, view: View, cursor: str | None,
+                 limit: int = 500) -> dict[str, Any]:
+    """One page of the feed after `cursor`, with the cursor to resume from."""
+    pos = decode_cursor(cursor, CURSOR_KEYS)
+    codes = programme_codes(session, view.programme_ids() or ())
+    items = _arrangement_tombstones(session, view, pos, limit, codes)
+    more = len(items) >= limit
+    if not more:
+        horizon = safe_horizon(database)
+        events, more = _operator_changes(session, view, pos, limit - len(items), horizon,
+                                         codes)
+        items.extend(events)
+    return {**data_version(session, view.programme_ids()), "changes": items,
+            "next_cursor": encode_cursor(pos), "has_more": more}

@@ -1,0 +1,198 @@
+"""The partner API v1 (`/api/v1`): thin routes over `hub.api.service` and the policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask.typing import ResponseReturnValue
+
+from hub import db
+from hub.api import changes, schemas, service, verification
+from hub.auth import policy
+from hub.auth import service as auth_service
+from hub.auth.guard import current_principal, require_scope
+from hub.auth.policy import View
+from hub.errors import InvalidInput
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+SINGLE_BODY_LIMIT = 64 * 1024
+BATCH_BODY_LIMIT = 8 * 1024 * 1024
+
+_verify = schemas.VerifyRequestSchema()
+_batch = schemas.VerifyBatchRequestSchema()
+_match = schemas.MatchRequestSchema()
+_operator_query = schemas.OperatorQuerySchema()
+_changes_query = schemas.ChangesQuerySchema()
+_client_create = schemas.ClientCreateSchema()
+
+
+def _view() -> View:
+    principal = current_principal()
+    return policy.view_for(db.session(), principal.programme_id, admin=principal.is_admin)
+
+
+def _body(limit: int = SINGLE_BODY_LIMIT) -> Any:
+    request.max_content_length = int(current_app.config.get("API_MAX_BODY_BYTES", limit)
+                                     if limit == SINGLE_BODY_LIMIT else limit)
+    data = request.get_json(silent=True)
+    if data is None:
+        raise InvalidInput("the request body must be a JSON object",
+                           fields={"(body)": "not JSON"})
+    return data
+
+
+def _with_version(payload: dict[str, Any]) -> Response:
+    response = jsonify(payload)
+    if "data_version" in payload:
+        response.headers["X-Data-Version"] = str(payload["data_version"])
+        response.headers["X-Data-Age"] = str(payload["data_age_seconds"])
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    from hub.api.openapi import build_spec
+
+    return jsonify(build_spec(request.url_root))
+
+
+@bp.post("/verify")
+@require_scope("verify")
+def verify() -> ResponseReturnValue:
+    payload = _verify.load(_body())
+    session, view = db.session(), _view()
+    decision = verification.verify(session, view, payload)
+    return _with_version({**service.view_data_version(session, view), "decision": decision})
+
+
+@bp.post("/verify/batch")
+@require_scope("verify")
+def verify_batch() -> ResponseReturnValue:
+    payload = _batch.load(_body(BATCH_BODY_LIMIT))
+    session, view = db.session(), _view()
+    decisions = verification.verify_batch(session, view, payload)
+    return _with_version({**service.view_data_version(session, view),
+                          "decisions": decisions})
+
+
+@bp.post("/match")
+@require_scope("match")
+def match() -> ResponseReturnValue:
+    payload = _match.load(_body())
+    session, view = db.session(), _view()
+    candidates = verification.match(session, view, payload)
+    return _with_version({**service.view_data_version(session, view),
+                          "candidates": candidates})
+
+
+@bp.get("/operators")
+@require_scope("registry:read")
+def operators() -> ResponseReturnValue:
+    query = _operator_query.load(request.args.to_dict())
+    return _with_version(service.list_operators(db.session(), _view(), **query))
+
+
+@bp.get("/operators/<int:operator_id>")
+@require_scope("registry:read")
+def operator(operator_id: int) -> ResponseReturnValue:
+    return _with_version(service.operator_detail(db.session(), _view(), operator_id))
+
+
+@bp.get("/operators/<int:operator_id>/history")
+@require_scope("registry:read")
+def operator_history(operator_id: int) -> ResponseReturnValue:
+    return _with_version(service.operator_history(db.session(), _view(), operator_id))
+
+
+@bp.get("/operators/<int:operator_id>/recognition")
+@require_scope("registry:read")
+def operator_recognition(operator_id: int) -> ResponseReturnValue:
+    session, view = db.session(), _view()
+    row, _grant = service.visible_operator(session, view, operator_id)
+    recognitions = verification.recognitions_of(session, view, row)
+    return _with_version({**service.data_version(session, [row.programme_id]),
+                          "operator_id": row.id, "recognitions": recognitions})
+
+
+@bp.get("/programmes")
+@require_scope("registry:read")
+def programmes() -> ResponseReturnValue:
+    return jsonify(service.list_programmes(db.session()))
+
+
+@bp.get("/arrangements")
+@require_scope("registry:read")
+def arrangements() -> ResponseReturnValue:
+    return jsonify(service.list_arrangements(db.session(), _view()))
+
+
+@bp.get("/changes")
+@require_scope("changes:read")
+def changes_feed() -> ResponseReturnValue:
+    query = _changes_query.load(request.args.to_dict())
+    page = changes.changes_page(db.session(), db.get_db(), _view(), query["cursor"],
+                                query["limit"])
+    return _with_version(page)
+
+
+@bp.get("/export/<programme>.ndjson")
+@require_scope("export")
+def export(programme: str) -> ResponseReturnValue:
+    session, view = db.session(), _view()
+    lines = service.export_lines(session, view, programme)
+    version = service.data_version(session, view.programme_ids())
+    response = Response(stream_with_context(lines), mimetype="application/x-ndjson")
+    response.headers["X-Data-Version"] = str(version["data_version"])
+    response.headers["X-Data-Age"] = str(version["data_age_seconds"])
+    return response
+
+
+# --- admin: clients --------------------------------------------------------------------
+
+
+def _client_dict(client: Any) -> dict[str, Any]:
+    return {"client_id": client.client_id, "name": client.name,
+            "programme": client.programme.code if client.programme else None,
+            "scopes": list(client.scopes), "private_key_jwt": bool(client.jwks),
+            "disabled": client.disabled_at is not None, "rate_limit": client.rate_limit}
+
+
+@bp.get("/admin/clients")
+@require_scope("admin")
+def admin_clients() -> ResponseReturnValue:
+    return jsonify({"clients": [_client_dict(c)
+                                for c in auth_service.list_clients(db.session())]})
+
+
+@bp.post("/admin/clients")
+@require_scope("admin")
+def admin_create_client() -> ResponseReturnValue:
+    payload = _client_create.load(_body())
+    session = db.session()
+    created = auth_service.create_client(session, **payload)
+    body = {**_client_dict(created.client), "client_secret": created.secret}
+    session.commit()
+    return jsonify(body), 201
+
+
+@bp.post("/admin/clients/<client_id>/disable")
+@require_scope("admin")
+def admin_disable_client(client_id: str) -> ResponseReturnValue:
+    session = db.session()
+    auth_service.disable_client(session, client_id)
+    body = _client_dict(auth_service.get_client(session, client_id))
+    session.commit()
+    return jsonify(body)
+
+
+@bp.post("/admin/clients/<client_id>/rotate-secret")
+@require_scope("admin")
+def admin_rotate_secret(client_id: str) -> ResponseReturnValue:
+    session = db.session()
+    secret = auth_service.rotate_secret(session, client_id)
+    body = {**_client_dict(auth_service.get_client(session, client_id)),
+            "client_secret": secret}
+    session.commit()
+    return jsonify(body)

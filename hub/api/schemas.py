@@ -1,0 +1,276 @@
+"""Marshmallow schemas of the partner API: requests are loaded through them, and the
+OpenAPI document is generated from all of them (responses are built as plain dicts of
+the same shape on the hot paths, and schemathesis checks that they conform)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from hub.auth.models import SCOPES
+
+MAX_BATCH = 10_000
+FLOWS = ("import", "export")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class AddressSchema(StrictSchema):
+    street = fields.String(load_default=None, validate=validate.Length(max=300))
+    city = fields.String(load_default=None, validate=validate.Length(max=120))
+    postcode = fields.String(load_default=None, validate=validate.Length(max=32))
+    country = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
+
+
+class TraderSchema(StrictSchema):
+    """A trader reference: an identifier with its scheme, a name and address, or both."""
+
+    scheme = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    value = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=300))
+    address = fields.Nested(AddressSchema, load_default=None)
+
+    @validates_schema
+    def _complete(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if bool(data.get("scheme")) != bool(data.get("value")):
+            raise ValidationError("an identifier needs both scheme and value", "scheme")
+        if not data.get("value") and not (data.get("name") or "").strip():
+            raise ValidationError("give an identifier (scheme and value), a name, or both",
+                                  "_schema")
+
+
+class VerifyOptionsMixin(StrictSchema):
+    date = fields.Date(load_default=None, metadata={"description": "Default: today."})
+    flow = fields.String(load_default="import", validate=validate.OneOf(FLOWS))
+    known_at = fields.AwareDateTime(load_default=None,
+                                    metadata={"description": "Answer as the hub knew it then."})
+    programme = fields.String(load_default=None, metadata={
+        "description": "Recognising programme (admin clients only; others use their own)."})
+
+
+class VerifyRequestSchema(VerifyOptionsMixin):
+    trader = fields.Nested(TraderSchema, required=True)
+
+
+class VerifyBatchRequestSchema(VerifyOptionsMixin):
+    traders = fields.List(fields.Nested(TraderSchema), required=True,
+                          validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class MatchRequestSchema(StrictSchema):
+    trader = fields.Nested(TraderSchema, required=True)
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+
+class CategorySchema(Schema):
+    code = fields.String()
+    status = fields.String(allow_none=True)
+    since = fields.String(allow_none=True)
+
+
+class IdentifierSchema(Schema):
+    scheme = fields.String()
+    value = fields.String()
+    origin = fields.String()
+    linked = fields.Boolean()
+
+
+class OperatorSchema(Schema):
+    """An operator as shared with the client: fields outside its arrangements are absent."""
+
+    id = fields.Integer(required=True)
+    programme = fields.String()
+    legal_name = fields.String()
+    street = fields.String(allow_none=True)
+    city = fields.String(allow_none=True)
+    postcode = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    country = fields.String()
+    status = fields.String()
+    status_effective = fields.Date(allow_none=True)
+    categories = fields.List(fields.Nested(CategorySchema))
+    authorised_on = fields.Date(allow_none=True)
+    valid_from = fields.Date(allow_none=True)
+    valid_until = fields.Date(allow_none=True)
+    issuing_authority = fields.String(allow_none=True)
+    trader_id_scheme = fields.String()
+    trader_id = fields.String()
+    authorisation_number = fields.String()
+    identifiers = fields.List(fields.Nested(IdentifierSchema))
+    listed = fields.Boolean()
+    removed_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+
+
+class DataVersionSchema(Schema):
+    data_version = fields.DateTime(allow_none=True, required=True, metadata={
+        "description": "When the oldest registry behind the answer last synced."})
+    data_age_seconds = fields.Integer(allow_none=True, required=True)
+
+
+class OperatorPageSchema(DataVersionSchema):
+    items = fields.List(fields.Nested(OperatorSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class OperatorDetailSchema(DataVersionSchema):
+    operator = fields.Nested(OperatorSchema, required=True)
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    effective_date = fields.Date()
+    recorded_at = fields.DateTime()
+    changes = fields.Dict()
+    previous = fields.Dict()
+
+
+class HistorySchema(DataVersionSchema):
+    operator_id = fields.Integer(required=True)
+    events = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class DecisionSchema(Schema):
+    """A recognition answer (the fields of the CLI's verify)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    recognised = fields.Boolean(required=True)
+    reasons = fields.List(fields.Dict())
+    operator = fields.Dict(allow_none=True)
+
+
+class VerifyResponseSchema(DataVersionSchema):
+    decision = fields.Dict(required=True)
+
+
+class VerifyBatchResponseSchema(DataVersionSchema):
+    decisions = fields.List(fields.Dict(), required=True)
+
+
+class RecognitionSchema(DataVersionSchema):
+    operator_id = fields.Integer(required=True)
+    recognitions = fields.List(fields.Dict(), required=True)
+
+
+class MatchResponseSchema(DataVersionSchema):
+    candidates = fields.List(fields.Dict(), required=True)
+
+
+class ChangeSchema(Schema):
+    event_id = fields.Integer(allow_none=True)
+    kind = fields.String(required=True)
+    operator_id = fields.Integer(required=True)
+    programme = fields.String()
+    reason = fields.String()
+    arrangement = fields.String()
+    effective_date = fields.Date(allow_none=True)
+    recorded_at = fields.DateTime(allow_none=True)
+    changes = fields.Dict()
+    previous = fields.Dict()
+
+
+class ChangesPageSchema(DataVersionSchema):
+    changes = fields.List(fields.Nested(ChangeSchema), required=True)
+    next_cursor = fields.String(required=True)
+    has_more = fields.Boolean(required=True)
+
+
+class ProgrammeSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    administration = fields.String()
+    categories = fields.List(fields.Dict())
+    primary_scheme = fields.String()
+    consent_required = fields.Boolean()
+    data_version = fields.DateTime(allow_none=True)
+
+
+class ProgrammeListSchema(Schema):
+    programmes = fields.List(fields.Nested(ProgrammeSchema), required=True)
+
+
+class DirectionSchema(Schema):
+    recognising = fields.String()
+    recognised = fields.String()
+    categories = fields.List(fields.String())
+    flows = fields.List(fields.String())
+    active_from = fields.Date(allow_none=True)
+    active_until = fields.Date(allow_none=True)
+    active = fields.Boolean()
+
+
+class ArrangementSchema(Schema):
+    code = fields.String()
+    title = fields.String()
+    kind = fields.String()
+    status = fields.String(allow_none=True)
+    parties = fields.List(fields.String())
+    data_fields = fields.List(fields.String())
+    directions = fields.List(fields.Nested(DirectionSchema))
+
+
+class ArrangementListSchema(Schema):
+    arrangements = fields.List(fields.Nested(ArrangementSchema), required=True)
+
+
+class ClientCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    programme = fields.String(load_default=None)
+    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
+                         validate=validate.Length(min=1))
+    jwks = fields.Dict(load_default=None)
+    rate_limit = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class ClientSchema(Schema):
+    client_id = fields.String()
+    name = fields.String()
+    programme = fields.String(allow_none=True)
+    scopes = fields.List(fields.String())
+    private_key_jwt = fields.Boolean()
+    disabled = fields.Boolean()
+    rate_limit = fields.Integer(allow_none=True)
+    client_secret = fields.String(metadata={"description": "Only when created or rotated."})
+
+
+class ClientListSchema(Schema):
+    clients = fields.List(fields.Nested(ClientSchema), required=True)
+
+
+class OperatorQuerySchema(StrictSchema):
+    programme = fields.String(load_default=None)
+    status = fields.String(load_default=None)
+    category = fields.String(load_default=None)
+    country = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
+    changed_since = fields.AwareDateTime(load_default=None)
+    include_removed = fields.Boolean(load_default=False)
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class ChangesQuerySchema(StrictSchema):
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+
+
+class ProblemSchema(Schema):
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.List(fields.Dict())

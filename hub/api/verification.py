@@ -1,0 +1,222 @@
+"""Verify and match for partners: the recognition service, seen through the policy.
+
+The recognition service answers for a recognising programme; the policy then decides
+whether the caller may see the operator an answer names. An operator outside the view is
+answered exactly as an unknown trader (no hint that it exists), and a visible one is cut
+down to the fields its arrangements share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.auth import policy
+from hub.auth.policy import View
+from hub.errors import Forbidden, HubError, InvalidInput
+from hub.registry.models import Operator, Programme
+
+UNSHARED_CODES = {"identifier": "UNKNOWN_IDENTIFIER", "name": "NO_MATCH"}
+KEPT_KEYS = ("recognising_programme", "date", "flow", "known_at", "reference",
+             "data_version", "data_age_seconds", "stale")
+
+
+class ServiceUnavailable(HubError):
+    status = 503
+    type_slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+def _recognition() -> Any:
+    try:
+        return importlib.import_module("hub.recognition.service")
+    except ImportError as exc:  # the recognition package is not installed in this build
+        raise ServiceUnavailable("recognition is not available in this hub") from exc
+
+
+def reference_of(trader: Mapping[str, Any]) -> Any:
+    from hub.recognition.reference import TraderReference
+
+    address = trader.get("address") or {}
+    return TraderReference(
+        scheme=trader.get("scheme"), value=trader.get("value"), name=trader.get("name"),
+        street=address.get("street"), city=address.get("city"),
+        postcode=address.get("postcode"),
+        country=(address.get("country") or None) and str(address["country"]).upper())
+
+
+def recognising_programme(session: Session, view: View, requested: str | None) -> str:
+    """The programme a verify answers for: the client's own; an admin names one."""
+    if view.is_admin:
+        if not requested:
+            raise InvalidInput("an admin client names the recognising programme",
+                               fields={"programme": "required for admin clients"})
+        code = requested
+    else:
+        own = session.scalar(select(Programme.code).where(Programme.id == view.programme_id))
+        if own is None:
+            raise Forbidden("the client acts for no programme")
+        if requested and requested != own:
+            raise Forbidden(f"the client acts for {own}, not {requested}",
+                            fields={"programme": "not the client's programme"})
+        code = own
+    if session.scalar(select(Programme.id).where(Programme.code == code)) is None:
+        raise InvalidInput(f"programme {code} does not exist", fields={"programme": "unknown"})
+    return code
+
+
+def _as_dict(decision: Any) -> dict[str, Any]:
+    if isinstance(decision, Mapping):
+        return dict(decision)
+    for name in ("to_dict", "as_dict"):
+        if hasattr(decision, name):
+            result: dict[str, Any] = getattr(decision, name)()
+            return result
+    raise TypeError(f"cannot read a recognition answer of type {type(decision).__name__}")
+
+
+def _operator_id(answer: Mapping[str, Any]) -> int | None:
+    operator = answer.get("operator")
+    if isinstance(operator, Mapping) and operator.get("id") is not None:
+        return int(operator["id"])
+    if answer.get("operator_id") is not None:
+        return int(answer["operator_id"])
+    return None
+
+
+def _unshared(answer: Mapping[str, Any], trader: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer given for an operator outside the view: that of an unknown trader."""
+    code = UNSHARED_CODES["identifier" if trader.get("value") else "name"]
+    out = {k: v for k, v in answer.items() if k in KEPT_KEYS}
+    out.update(decision="unknown_trader", operator=None, candidates=[], arrangements=[],
+               reasons=[{"code": code, "message": "no operator shared with this client "
+                                                  "matches the reference"}])
+    return out
+
+
+def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
+    keep = grant.fields | {"id", "operator_id", "programme", "score", "via", "features",
+                           "explanation", "same_company_as"}
+    if "trader_id" in grant.fields:
+        keep |= {"stable_key"}
+    return {k: v for k, v in record.items() if k in keep}
+
+
+def filter_answers(session: Session, view: View, answers: Sequence[Any],
+                   traders: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Apply the policy to recognition answers (set-based: one query for all operators)."""
+    dicts = [_as_dict(a) for a in answers]
+    ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
+    rows: dict[int, Operator] = {}
+    if ids:
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), 5000):
+            chunk = id_list[start:start + 5000]
+            rows.update({r.id: r for r in session.scalars(
+                select(Operator).where(Operator.id.in_(chunk)))})
+    allowed = policy.visible(session, view, list(rows.values()))
+    out = []
+    for answer, trader in zip(dicts, traders, strict=True):
+        op_id = _operator_id(answer)
+        if op_id is None:
+            out.append(_drop_candidates(session, view, answer))
+            continue
+        grant = allowed.get(op_id)
+        if grant is None:
+            out.append(_unshared(answer, trader))
+            continue
+        operator = answer.get("operator")
+        if isinstance(operator, Mapping):
+            answer["operator"] = _cut(operator, grant)
+        out.append(_drop_candidates(session, view, answer))
+    return out
+
+
+def _drop_candidates(session: Session, view: View, answer: dict[str, Any]) -> dict[str, Any]:
+    """Candidates listed in an answer (an ambiguous match) pass through the policy too."""
+    candidates = answer.get("candidates")
+    if isinstance(candidates, list) and candidates:
+        answer["candidates"] = filter_candidates(session, view, candidates)
+    return answer
+
+
+def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
+                      ) -> list[dict[str, Any]]:
+    dicts = [_as_dict(c) for c in candidates]
+    ids = [i for i in (_operator_id(d) for d in dicts) if i is not None]
+    rows = list(session.scalars(select(Operator).where(Operator.id.in_(ids)))) if ids else []
+    allowed = policy.visible(session, view, rows)
+    out = []
+    for candidate in dicts:
+        op_id = _operator_id(candidate)
+        grant = allowed.get(op_id) if op_id is not None else None
+        if grant is None:
+            continue
+        out.append(_cut(candidate, grant))
+    return out
+
+
+def verify(session: Session, view: View, payload: Mapping[str, Any]) -> dict[str, Any]:
+    recognition = _recognition()
+    programme = recognising_programme(session, view, payload.get("programme"))
+    reference = reference_of(payload["trader"])
+    decision = recognition.verify(session, reference, programme, day=payload.get("date"),
+                                  flow=payload.get("flow") or "import",
+                                  known_at=payload.get("known_at"))
+    return filter_answers(session, view, [decision], [payload["trader"]])[0]
+
+
+def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
+                 ) -> list[dict[str, Any]]:
+    recognition = _recognition()
+    programme = recognising_programme(session, view, payload.get("programme"))
+    traders = list(payload["traders"])
+    references = [reference_of(t) for t in traders]
+    day: dt.date = payload.get("date") or dt.datetime.now(dt.UTC).date()
+    decisions = recognition.verify_many(session, references, programme, day,
+                                        payload.get("flow") or "import",
+                                        payload.get("known_at"))
+    return filter_answers(session, view, decisions, traders)
+
+
+def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    recognition = _recognition()
+    matcher = getattr(recognition, "match", None)
+    if matcher is None:
+        matcher = importlib.import_module("hub.recognition.matching").match
+    reference = reference_of(payload["trader"])
+    limit = int(payload.get("limit") or 10)
+    # Ask for more than asked: candidates outside the view are dropped afterwards.
+    result = matcher(session, reference, limit=limit * 5)
+    if isinstance(result, Mapping):
+        candidates = result.get("candidates", [])
+    elif hasattr(result, "candidates"):
+        candidates = result.candidates
+    else:
+        candidates = result
+    return filter_candidates(session, view, list(candidates))[:limit]
+
+
+def recognitions_of(session: Session, view: View, operator: Operator) -> list[dict[str, Any]]:
+    """Where a visible operator is recognised: for the client's programme (admins: every
+    programme with an arrangement in force recognising the operator's programme)."""
+    from hub.arrangements.models import ArrangementDirection
+
+    if view.is_admin:
+        recognising = sorted(set(session.scalars(
+            select(Programme.code).join(ArrangementDirection,
+                                        ArrangementDirection.recognising_id == Programme.id)
+            .where(ArrangementDirection.recognised_id == operator.programme_id))))
+    else:
+        recognising = [recognising_programme(session, view, None)]
+    trader = {"scheme": operator.trader_id_scheme, "value": operator.trader_id}
+    out = []
+    for code in recognising:
+        answer = verify(session, view, {"trader": trader, "programme": code})
+        out.append({"recognising_programme": code, **answer})
+    return out

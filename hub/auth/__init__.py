@@ -1,0 +1,23 @@
+"""OAuth 2.0 for partner agencies: clients, tokens, scopes and the data-sharing policy.
+
+`init_app` registers the authorization server's endpoints (`/oauth/*`, `/.well-known/*`)
+and the shared rate limiter that API routes use through `hub.auth.guard`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from hub.auth import guard, oauth2, routes
+    from hub.auth.ratelimit import RateLimiter
+    from hub.db import get_db
+
+    app.config.setdefault("RATE_LIMIT_REQUESTS", 6000)
+    app.config.setdefault("RATE_LIMIT_WINDOW_SECONDS", 60)
+    app.extensions[routes.SERVER_KEY] = oauth2.create_server(app)
+    app.extensions[guard.LIMITER_KEY] = RateLimiter(
+        get_db(app), int(app.config["RATE_LIMIT_REQUESTS"]),
+        int(app.config["RATE_LIMIT_WINDOW_SECONDS"]))
+    app.register_blueprint(routes.bp)

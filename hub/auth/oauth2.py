@@ -1,0 +1,269 @@
+"""The Authlib authorization server: client credentials, client authentication, endpoints.
+
+- Grant: client credentials only. A requested scope the client does not hold is refused
+  with `invalid_scope` (Authlib's default would narrow it silently); no scope asks for all
+  of the client's scopes.
+- Client authentication: `client_secret_basic`, `client_secret_post`, and
+  `private_key_jwt` (RFC 7523) against the JWK set registered with the client; a
+  client assertion's `jti` is remembered until it expires and a replay is refused.
+- Tokens: opaque, 256 random bits, stored as SHA-256 digests (`hub.auth.service`).
+- Introspection (RFC 7662): a client may introspect its own tokens, an `admin` client any.
+  Revocation (RFC 7009): a client revokes its own tokens.
+- Errors: problem documents that also carry the OAuth `error` and `error_description`
+  members, so that standard OAuth clients read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientCredentialsGrant, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import Flask, Response, current_app, json, request
+from sqlalchemy import select
+
+from hub import db
+from hub.auth import service
+from hub.auth.models import OAuthClient, OAuthToken
+from hub.db import utcnow
+from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+SIGNING_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                "ES512", "EdDSA"]
+
+
+class ClientAdapter:
+    """An `OAuthClient` row as Authlib's ClientMixin sees it."""
+
+    def __init__(self, row: OAuthClient) -> None:
+        self.row = row
+        self.client_id = row.client_id
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        held = list(self.row.scopes or [])
+        if not scope:
+            return " ".join(held)
+        return " ".join(s for s in scope.split() if s in held)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return service.check_secret(self.row.secret_hash, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if method == "private_key_jwt":
+            return bool(self.row.jwks)
+        if method in ("client_secret_basic", "client_secret_post"):
+            return self.row.secret_hash is not None
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+class TokenAdapter:
+    """An `OAuthToken` row as Authlib's TokenMixin sees it."""
+
+    def __init__(self, row: OAuthToken) -> None:
+        self.row = row
+
+    def check_client(self, client: ClientAdapter) -> bool:
+        return self.row.client_pk == client.row.id
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.row.expires_at - self.row.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.row.expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or self.row.client.disabled_at is not None
+
+
+def query_client(client_id: str) -> ClientAdapter | None:
+    row = db.session().scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    if row is None or row.disabled_at is not None:
+        return None
+    return ClientAdapter(row)
+
+
+def issuer() -> str:
+    configured = current_app.config.get("OAUTH_ISSUER")
+    return str(configured or request.url_root).rstrip("/")
+
+
+class HubClientCredentialsGrant(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        requested = set((self.request.payload.scope or "").split())
+        held = set(self.request.client.row.scopes or [])
+        if requested - held:
+            raise InvalidScopeError(
+                description="the client does not hold the scopes: "
+                + " ".join(sorted(requested - held))
+            )
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """`private_key_jwt`: an assertion signed by a key of the client's registered JWK set."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self) -> list[str]:
+        base = issuer()
+        return [base, base + "/", base + "/oauth/token", base + "/oauth/introspect",
+                base + "/oauth/revoke"]
+
+    def validate_jti(self, claims: Any, jti: Any) -> bool:
+        client = query_client(str(claims["sub"]))
+        if client is None or not isinstance(jti, str) or len(jti) > 255:
+            return False
+        expires = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC) + dt.timedelta(
+            seconds=self.leeway)
+        return service.remember_jti(db.session(), client.row, jti, expires)
+
+    def resolve_client_public_key(self, client: ClientAdapter) -> Any:
+        from joserfc.jwk import KeySet
+
+        if not client.row.jwks:
+            raise InvalidClientError(description="the client has no registered keys")
+        return KeySet.import_key_set(client.row.jwks)  # type: ignore[arg-type]
+
+
+class HubIntrospectionEndpoint(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenAdapter | None:
+        row = service.find_token(db.session(), token_string)
+        return TokenAdapter(row) if row is not None else None
+
+    def check_permission(self, token: TokenAdapter, client: ClientAdapter, request: Any
+                         ) -> bool:
+        return token.check_client(client) or client.row.is_admin
+
+    def introspect_token(self, token: TokenAdapter) -> dict[str, Any]:
+        row = token.row
+        client = row.client
+        return {
+            "active": True,
+            "client_id": client.client_id,
+            "token_type": "Bearer",
+            "scope": row.scope,
+            "exp": int(row.expires_at.timestamp()),
+            "iat": int(row.issued_at.timestamp()),
+            "iss": issuer(),
+            "sub": client.client_id,
+            "programme": client.programme.code if client.programme else None,
+        }
+
+
+class HubRevocationEndpoint(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenAdapter | None:
+        row = service.find_token(db.session(), token_string)
+        return TokenAdapter(row) if row is not None else None
+
+    def revoke_token(self, token: TokenAdapter, request: Any) -> None:
+        token.row.revoked_at = token.row.revoked_at or utcnow()
+
+
+class HubAuthorizationServer(AuthorizationServer):
+    """Authlib's Flask server, with hashed opaque tokens and problem+json errors."""
+
+    def save_token(self, token: dict[str, Any], request: Any) -> None:
+        # The token was stored by the generator; commit it with the rest of the request.
+        db.session().commit()
+
+    def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
+        if status_code >= 400:
+            body = dict(payload) if not isinstance(payload, str) else json.loads(payload)
+            error = str(body.get("error", "invalid_request"))
+            problem = {
+                "type": PROBLEM_BASE + "oauth-" + error.replace("_", "-"),
+                "title": error.replace("_", " ").capitalize(),
+                "status": status_code,
+                "detail": body.get("error_description") or error.replace("_", " "),
+                "error": error,
+            }
+            if body.get("error_description"):
+                problem["error_description"] = body["error_description"]
+            db.session().rollback()
+            response = Response(json.dumps(problem), status=status_code,
+                                mimetype=PROBLEM_MEDIA_TYPE)
+            for name, value in headers or []:
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
+        if status_code == 200:
+            db.session().commit()  # a revocation, or a spent jti on introspection
+        return super().handle_response(status_code, payload, headers)
+
+
+def _generate_token(grant_type: str,
+                    client: ClientAdapter, user: Any = None,
+                    scope: str | None = None, expires_in: int | None = None,
+                    include_refresh_token: bool = True) -> dict[str, Any]:
+    lifetime = int(current_app.config.get("TOKEN_LIFETIME_SECONDS", 900))
+    granted = scope or " ".join(client.row.scopes or [])
+    value, _row = service.issue_token(db.session(), client.row, granted, lifetime)
+    return {"token_type": "Bearer", "access_token": value, "expires_in": lifetime,
+            "scope": granted}
+
+
+def create_server(app: Flask) -> HubAuthorizationServer:
+    # Authlib logs issued tokens at DEBUG: keep its loggers above that, whatever the level.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger().level))
+    server = HubAuthorizationServer()
+    server.init_app(app, query_client=query_client)
+    server.register_token_generator("default", _generate_token)
+    server.register_grant(HubClientCredentialsGrant)
+    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
+    server.register_endpoint(HubIntrospectionEndpoint)
+    server.register_endpoint(HubRevocationEndpoint)
+    return server
+
+
+def server_metadata() -> dict[str, Any]:
+    """RFC 8414 metadata of the hub's authorization server."""
+    from hub.auth.models import SCOPES
+
+    base = issuer()
+    return {
+        "issuer": base,
+        "token_endpoint": base + "/oauth/token",
+        "introspection_endpoint": base + "/oauth/introspect",
+        "revocation_endpoint": base + "/oauth/revoke",
+        "jwks_uri": base + "/.well-known/jwks.json",
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": [],
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "service_documentation": base + "/docs",
+    }
