@@ -1,0 +1,167 @@
+"""Sync benchmarks beside the plain-script baseline (`../shared/bench/baseline_load.py`).
+
+For SQLite and PostgreSQL: full sync of N operators, re-sync of the unchanged feed, a 1%
+churn feed, and peak resident memory of a sync of 10 N operators (a separate process).
+The baseline parses the same CSV and inserts every row into one table with SQLAlchemy
+Core `executemany`, measured in the same run. Figures are printed, never asserted.
+
+    make bench                                  # N = 60,000 (memory at 600,000)
+    pytest tests/benchmarks/bench_sync.py -s    # smoke size
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.formats import CANONICAL_COLUMNS
+from hub import create_app, db
+from hub.arrangements.service import load_reference_data
+from hub.sim.generator import iter_records
+from hub.sync import connections as conns
+from hub.sync import engine
+from tests.conftest import _drop_pg_database, new_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+BASELINE = ROOT.parent / "shared" / "bench" / "baseline_load.py"
+BIN = Path(sys.executable).parent
+SIZES = {"smoke": (2_000, 5_000), "full": (60_000, 600_000)}
+PROGRAMME = "EU-AEO"
+
+
+def flat_row(record: dict) -> dict[str, str]:
+    address = record.get("address") or {}
+    row = {name: record.get(name) for name in CANONICAL_COLUMNS}
+    for part in ("street", "city", "postcode", "region", "country"):
+        row[part] = address.get(part, record.get(part))
+    row["categories"] = "|".join(f"{c['code']}:{c['status']}:{c.get('since') or ''}"
+                                 for c in record.get("categories") or [])
+    row["identifiers"] = "|".join(
+        f"{i['scheme']}:{i['value']}:{'linked' if i.get('linked') else 'declared'}"
+        for i in record.get("identifiers") or [])
+    for flag in ("consent_share", "consent_publish"):
+        row[flag] = "true" if record.get(flag) else "false"
+    return {k: "" if v is None else str(v) for k, v in row.items()}
+
+
+def write_csv(path: Path, size: int, *, churn: float = 0.0) -> Path:
+    step = int(1 / churn) if churn else 0
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(CANONICAL_COLUMNS))
+        writer.writeheader()
+        for index, record in enumerate(iter_records(PROGRAMME, size, seed=7)):
+            row = flat_row(record)
+            if step and index % step == 0:
+                if row["status"] == "valid":
+                    row["status"], row["status_effective"] = "suspended", "2026-11-01"
+                else:
+                    row["legal_name"] = row["legal_name"] + " Holding"
+            writer.writerow(row)
+    return path
+
+
+def baseline_seconds(path: Path, url: str) -> float:
+    out = subprocess.run([sys.executable, str(BASELINE), str(path), url], capture_output=True,
+                         text=True, check=True, timeout=1800)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def hub_app(url: str, import_dir: Path):
+    app = create_app({"ENV": "testing", "DATABASE_URL": url, "IMPORT_DIR": str(import_dir)})
+    from hub.migrate import upgrade
+
+    upgrade(db.get_db(app))
+    with app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    return app
+
+
+def add_connection(app, name: str, path: Path) -> int:
+    with app.app_context():
+        row = conns.add_connection(db.session(), conns.SyncSettings.from_config(app.config),
+                                   name=name, connector_type="csv_snapshot",
+                                   programmes=[PROGRAMME], schedule="interval:1d",
+                                   config={"path": str(path), "programme": PROGRAMME,
+                                           "batch_size": 5000})
+        row.max_removal_share = row.max_change_share = 1.0
+        db.session().commit()
+        return row.id
+
+
+def timed_sync(app, connection_id: int) -> tuple[float, dict]:
+    settings = conns.SyncSettings.from_config(app.config)
+    start = time.perf_counter()
+    run = engine.run_sync(db.get_db(app), settings, connection_id)
+    elapsed = time.perf_counter() - start
+    assert run is not None and run.status == "succeeded", run.error if run else None
+    return elapsed, run.counts
+
+
+def peak_rss_of_sync(url: str, import_dir: Path, name: str) -> float:
+    env = {**os.environ, "AEOHUB_DATABASE_URL": url, "AEOHUB_IMPORT_DIR": str(import_dir)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run([BIN / "aeohub", "sync", "run", name, "--json"], env=env,
+                          capture_output=True, text=True, timeout=3600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["status"] == "succeeded"
+    return max(after, before) / 1024
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+def test_bench_sync(backend_name, bench_scale, tmp_path):
+    from tests.conftest import _pg_problem
+
+    if backend_name == "postgresql" and _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    if not BASELINE.exists():
+        pytest.skip(f"baseline script not found at {BASELINE}")
+    size, memory_size = SIZES[bench_scale]
+    feed = write_csv(tmp_path / "feed.csv", size)
+    churned = write_csv(tmp_path / "churn.csv", size, churn=0.01)
+    urls = [new_database_url(backend_name, tmp_path) for _ in range(3)]
+    try:
+        base = baseline_seconds(feed, urls[0])
+        app = hub_app(urls[1], tmp_path)
+        conn_id = add_connection(app, "bench", feed)
+        full, full_counts = timed_sync(app, conn_id)
+        again, again_counts = timed_sync(app, conn_id)
+        with app.app_context():
+            conns.edit_connection(db.session(), conns.SyncSettings.from_config(app.config),
+                                  conns.get_connection(db.session(), conn_id),
+                                  config={"path": str(churned)})
+            db.session().commit()
+        churn, churn_counts = timed_sync(app, conn_id)
+        db.get_db(app).dispose()
+        assert full_counts["created"] == size and full_counts["quarantined"] == 0
+        assert again_counts["unchanged"] == size and again_counts["updated"] == 0
+        assert 0 < churn_counts["updated"] <= size * 0.02
+
+        big = write_csv(tmp_path / "big.csv", memory_size)
+        app2 = hub_app(urls[2], tmp_path)
+        add_connection(app2, "bench-big", big)
+        db.get_db(app2).dispose()
+        rss = peak_rss_of_sync(urls[2], tmp_path, "bench-big")
+    finally:
+        if backend_name == "postgresql":
+            for url in urls:
+                _drop_pg_database(url)
+    rows = [
+        (f"full sync of {size:,}", full, base, "<= 6x"),
+        ("re-sync, unchanged", again, base, "<= 1.5x"),
+        ("1% churn", churn, base, "<= 2x"),
+    ]
+    print(f"\n[bench_sync] {backend_name}, {bench_scale} scale")
+    print(f"{'what':<26}{'hub s':>9}{'baseline s':>12}{'ratio':>8}  target")
+    for what, seconds, baseline, target in rows:
+        print(f"{what:<26}{seconds:>9.2f}{baseline:>12.2f}{seconds / baseline:>7.2f}x  {target}")
+    print(f"{f'peak RSS, {memory_size:,} ops':<26}{rss:>8.0f}M{'':>12}{'':>8}  < 300 MB")
