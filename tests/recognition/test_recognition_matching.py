@@ -1,0 +1,108 @@
+"""Identity resolution by name and address: scores, ambiguity, disagreeing references."""
+
+from __future__ import annotations
+
+from hub.recognition import reasons as rc
+from hub.recognition.matching import compare, match, prepare
+from hub.recognition.reference import TraderReference
+from hub.recognition.service import verify
+from tests.recognition.conftest import D, at
+
+NOW = at("2025-06-01")
+
+
+def muller(add_operator, key="DE100000000000001", **kw):  # type: ignore[no-untyped-def]
+    values = {"legal_name": "Müller Metallwerke GmbH & Co. KG",
+              "street": "Robert-Bosch-Straße 17", "city": "Mannheim", "postcode": "68443",
+              "country": "DE"}
+    values.update(kw)
+    return add_operator("EU-AEO", key, **values)
+
+
+def test_name_and_address_variants_match(session, add_operator):
+    op = muller(add_operator)
+    muller(add_operator, "DE100000000000002", legal_name="Müller Chemie GmbH",
+           street="Hafenstraße 3", postcode="68159")
+    for name, street, postcode in [
+        ("MUELLER METALLWERKE GMBH & CO KG", "Robert-Bosch-Str. 17", None),
+        ("Muller Metalwerke GmbH", "17 Robert Bosch Strasse", "68443"),
+        ("Metallwerke Müller KG", "Robert-Bosch-Straße 17", "68443"),
+    ]:
+        result = match(session, TraderReference(name=name, street=street, city="Mannheim",
+                                                postcode=postcode, country="DE"))
+        assert result.decision == "match", (name, [c.to_dict() for c in result.candidates])
+        assert result.best is not None and result.best.operator_id == op.id
+        assert result.best.explanation and "name" in result.best.features
+
+
+def test_hard_negatives_do_not_match(session, add_operator):
+    muller(add_operator)
+    other_city = match(session, TraderReference(
+        name="Müller Metallwerke GmbH", street="Industriestraße 4", city="Dresden",
+        postcode="01067", country="DE"))
+    assert other_city.decision == "no_match"
+    assert other_city.reasons[0].code == rc.NO_MATCH
+    sister = match(session, TraderReference(
+        name="Müller Logistik GmbH", street="Am Hafen 2", city="Mannheim", country="DE"))
+    assert sister.decision == "no_match"
+
+
+def test_scores_are_deterministic_and_ordered(session, add_operator):
+    muller(add_operator)
+    muller(add_operator, "DE100000000000003", legal_name="Müller Metallbau GmbH")
+    ref = TraderReference(name="Mueller Metallwerke", city="Mannheim", country="DE")
+    first = [(c.operator_id, c.score) for c in match(session, ref).candidates]
+    assert first == [(c.operator_id, c.score) for c in match(session, ref).candidates]
+    assert [s for _i, s in first] == sorted((s for _i, s in first), reverse=True)
+
+
+def test_two_close_candidates_are_ambiguous(session, add_operator):
+    muller(add_operator, "DE100000000000001")
+    muller(add_operator, "DE100000000000002", legal_name="Müller Metallwerk GmbH",
+           street="Robert-Bosch-Straße 17a")
+    ref = TraderReference(name="Muller Metallwerke", street="Robert-Bosch-Strasse 17",
+                          city="Mannheim", country="DE")
+    result = match(session, ref)
+    assert result.decision == "ambiguous"
+    assert result.reasons[0].code == rc.AMBIGUOUS_MATCH
+    decision = verify(session, ref, "US-CTPAT", D(2024, 6, 1), now=NOW)
+    assert decision.decision == "ambiguous" and decision.operator is None
+    assert len(decision.candidates) >= 2 and all(c.score for c in decision.candidates)
+
+
+def test_both_references_must_agree(session, add_operator):
+    op = muller(add_operator)
+    other = muller(add_operator, "DE100000000000009", legal_name="Schmidt Papier AG",
+                   street="Lindenallee 3", city="Köln", postcode="50667")
+    agree = verify(session, TraderReference(
+        scheme="EORI", value=op.stable_key, name="Müller Metallwerke", street="Robert-Bosch-"
+        "Straße 17", city="Mannheim", country="DE"), "US-CTPAT", D(2024, 6, 1), now=NOW)
+    assert agree.decision == "recognised"
+    disagree = verify(session, TraderReference(
+        scheme="EORI", value=other.stable_key, name="Müller Metallwerke",
+        street="Robert-Bosch-Straße 17", city="Mannheim", country="DE"),
+        "US-CTPAT", D(2024, 6, 1), now=NOW)
+    assert disagree.decision == "ambiguous"
+    assert disagree.reason_codes[0] == rc.REFERENCES_DISAGREE
+    assert {c.operator_id for c in disagree.candidates} >= {op.id, other.id}
+
+
+def test_name_only_verify(session, add_operator):
+    op = muller(add_operator)
+    decision = verify(session, TraderReference(
+        name="MULLER METALLWERKE GMBH & CO. KG", street="Robert Bosch Str 17",
+        city="Mannheim", country="DE"), "US-CTPAT", D(2024, 6, 1), now=NOW)
+    assert decision.decision == "recognised"
+    assert decision.operator is not None and decision.operator["id"] == op.id
+    nobody = verify(session, TraderReference(name="Nobody Trading Ltd", city="Leeds",
+                                             country="GB"), "US-CTPAT", now=NOW)
+    assert nobody.decision == "unknown_trader"
+
+
+def test_compare_explains_every_feature() -> None:
+    a = prepare("ACME Intl. Ltd", "12 High Street", "London", "SW1A 2AA", "GB")
+    b = prepare("Acme International Limited", "12 High St", "London", None, "GB")
+    score, features, explanation = compare(a, b)
+    assert score > 0.95
+    assert features.postcode is None
+    assert any("postcode missing" in line for line in explanation)
