@@ -268,7 +268,7 @@ def list_arrangements(session: Session, view: View) -> dict[str, Any]:
             continue
         out.append({
             "code": arrangement.code, "title": arrangement.title, "kind": arrangement.kind,
-            "status": arrangement.status_on(today),
+            "status": policy.arrangement_status_on(arrangement, today),
             "parties": sorted(p.programme.code for p in arrangement.parties),
             "data_fields": list(arrangement.data_fields or []),
             "directions": [{

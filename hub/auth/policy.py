@@ -105,10 +105,26 @@ _cache: dict[tuple[str, int | None, bool, dt.date], tuple[Any, View]] = {}
 _cache_lock = threading.Lock()
 
 
+def arrangement_status_on(arrangement: Arrangement, day: dt.date) -> str | None:
+    """The arrangement's status on `day`.
+
+    Like `Arrangement.status_on`, except that a signature recorded on the same day as
+    another status comes first (several arrangements were signed and entered into force
+    the same day; the stored order of such a pair is not meaningful).
+    """
+    status = None
+    changes = sorted(arrangement.status_changes,
+                     key=lambda c: (c.effective_date, c.status != "signed", c.id or 0))
+    for change in changes:
+        if change.effective_date <= day:
+            status = change.status
+    return status
+
+
 def direction_active(direction: ArrangementDirection, arrangement: Arrangement, day: dt.date
                      ) -> bool:
     """Whether a direction grants recognition on `day` (arrangement in force, dates)."""
-    if arrangement.status_on(day) != "in_force":
+    if arrangement_status_on(arrangement, day) != "in_force":
         return False
     if direction.active_from is not None and day < direction.active_from:
         return False
