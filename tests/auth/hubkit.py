@@ -168,10 +168,10 @@ def gunicorn_server(database_url: str, workers: int = 2, extra_env: dict[str, st
         deadline = time.monotonic() + 30
         while True:
             try:
-                with requests.get(base + "/healthz", timeout=1) as response:
+                with requests.get(base + "/healthz", timeout=5) as response:
                     if response.status_code == 200:
                         break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start: "
