@@ -1,0 +1,1 @@
+"""Embedded word lists for the simulator: names, streets, cities and legal forms per country."""
