@@ -74,7 +74,8 @@ def _describe(error: jsonschema.ValidationError, what: str) -> str:
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [f for f in error.validator_value if f not in error.instance]
         inside = f"{what} {path}" if path else what
-        return f"{inside} lacks field {', '.join(repr(f) for f in missing)}"
+        noun = "field" if len(missing) == 1 else "fields"
+        return f"{inside} lacks {noun} {', '.join(repr(f) for f in missing)}"
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
@@ -93,7 +94,8 @@ def schema_errors(component: str, instance: Any, what: str) -> list[str]:
         _validator(component).iter_errors(instance),
         key=lambda e: [str(p) for p in e.absolute_path],
     )
-    return [_describe(e, what) for e in errors]
+    # jsonschema reports each missing required field separately; one sentence says it all
+    return list(dict.fromkeys(_describe(e, what) for e in errors))
 
 
 @dataclass
