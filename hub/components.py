@@ -10,4 +10,5 @@ COMPONENTS: list[str] = [
     "hub.sync.routes",
     "hub.auth",
     "hub.api",
+    "hub.web",
 ]

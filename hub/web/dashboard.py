@@ -1,0 +1,276 @@
+"""What the dashboard shows, scoped to the signed-in user.
+
+An administration's staff see only their administration's connections (and the runs,
+quarantined records and OAuth clients that belong to them); hub administrators see all.
+Every look-up of one connection, run or record goes through `visible_*`, which answers
+404 for anything outside the user's scope, so that ids of other administrations' objects
+cannot even be confirmed to exist.
+
+Optional parts of the hub (OAuth clients, webhooks, the audit log) are read only when
+their packages are installed; the page says when one is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from hub.arrangements.models import Arrangement
+from hub.db import utcnow
+from hub.errors import NotFound
+from hub.registry.models import Operator
+from hub.sync import connections as conns
+from hub.sync.models import Connection, QuarantinedRecord, SyncRun
+from hub.web.models import DashboardUser
+
+COUNT_NAMES = ("read", "created", "updated", "unchanged", "removed", "quarantined")
+CHANGE_SERIES = ("created", "updated", "removed", "quarantined")
+
+
+def _scoped(query: Select[Any], user: DashboardUser) -> Select[Any]:
+    if user.hub_admin:
+        return query
+    return query.where(Connection.administration_id == user.administration_id)
+
+
+def visible_connections(session: Session, user: DashboardUser) -> list[Connection]:
+    query = select(Connection).options(selectinload(Connection.administration))
+    return list(session.scalars(_scoped(query, user).order_by(Connection.name)))
+
+
+def visible_connection(session: Session, user: DashboardUser, connection_id: int
+                       ) -> Connection:
+    connection = session.get(Connection, connection_id)
+    if connection is None or not (
+            user.hub_admin or connection.administration_id == user.administration_id):
+        raise NotFound(f"no connection {connection_id}")
+    return connection
+
+
+def visible_run(session: Session, user: DashboardUser, run_id: int) -> SyncRun:
+    run = session.get(SyncRun, run_id)
+    if run is None:
+        raise NotFound(f"no sync run {run_id}")
+    visible_connection(session, user, run.connection_id)
+    return run
+
+
+def visible_record(session: Session, user: DashboardUser, record_id: int
+                   ) -> QuarantinedRecord:
+    record = session.get(QuarantinedRecord, record_id)
+    if record is None:
+        raise NotFound(f"no quarantined record {record_id}")
+    visible_connection(session, user, record.connection_id)
+    return record
+
+
+@dataclass
+class ConnectionRow:
+    connection: Connection
+    age_hours: float | None
+    stale: bool
+    last_run: SyncRun | None
+    held: int
+    open_quarantine: int
+
+
+def connection_rows(session: Session, connections: Sequence[Connection],
+                    now: dt.datetime | None = None) -> list[ConnectionRow]:
+    now = now or utcnow()
+    ids = [c.id for c in connections]
+    if not ids:
+        return []
+    held = Counter(dict(session.execute(
+        select(SyncRun.connection_id, func.count()).where(
+            SyncRun.connection_id.in_(ids), SyncRun.status == "needs_confirmation")
+        .group_by(SyncRun.connection_id)).tuples().all()))
+    quarantined = Counter(dict(session.execute(
+        select(QuarantinedRecord.connection_id, func.count()).where(
+            QuarantinedRecord.connection_id.in_(ids), QuarantinedRecord.status == "open")
+        .group_by(QuarantinedRecord.connection_id)).tuples().all()))
+    latest_ids = session.scalars(select(func.max(SyncRun.id)).where(
+        SyncRun.connection_id.in_(ids)).group_by(SyncRun.connection_id))
+    latest = {r.connection_id: r for r in session.scalars(
+        select(SyncRun).where(SyncRun.id.in_(list(latest_ids))))}
+    rows = []
+    for connection in connections:
+        age = conns.feed_age(connection, now)
+        rows.append(ConnectionRow(
+            connection, round(age / 3600, 1) if age is not None else None,
+            conns.is_stale(connection, now), latest.get(connection.id),
+            held[connection.id], quarantined[connection.id]))
+    return rows
+
+
+def runs(session: Session, connection_ids: Sequence[int], *, limit: int = 20,
+         status: str | None = None) -> list[SyncRun]:
+    if not connection_ids:
+        return []
+    query = select(SyncRun).where(SyncRun.connection_id.in_(list(connection_ids)))
+    if status:
+        query = query.where(SyncRun.status == status)
+    return list(session.scalars(query.options(selectinload(SyncRun.connection))
+                                .order_by(SyncRun.id.desc()).limit(limit)))
+
+
+def open_quarantine(session: Session, connection_ids: Sequence[int], *, limit: int = 50
+                    ) -> list[QuarantinedRecord]:
+    if not connection_ids:
+        return []
+    return list(session.scalars(
+        select(QuarantinedRecord).where(QuarantinedRecord.connection_id.in_(
+            list(connection_ids)), QuarantinedRecord.status == "open")
+        .order_by(QuarantinedRecord.id).limit(limit)))
+
+
+def counts(run: SyncRun) -> dict[str, int]:
+    return {name: int((run.counts or {}).get(name, 0)) for name in COUNT_NAMES}
+
+
+def freshness_series(session: Session, connection: Connection, *, limit: int = 40,
+                     now: dt.datetime | None = None) -> list[tuple[dt.datetime, float]]:
+    """Age of the feed (hours since its last successful sync) at each run and now."""
+    now = now or utcnow()
+    recent = list(reversed(list(session.scalars(
+        select(SyncRun).where(SyncRun.connection_id == connection.id)
+        .order_by(SyncRun.id.desc()).limit(limit)))))
+    points: list[tuple[dt.datetime, float]] = []
+    last_success: dt.datetime | None = None
+    for run in recent:
+        if last_success is not None:
+            points.append((run.started_at, (run.started_at - last_success).total_seconds()
+                           / 3600))
+        if run.status == "succeeded" and not run.dry_run and run.finished_at is not None:
+            last_success = run.finished_at
+            points.append((run.finished_at, 0.0))
+    last_success = connection.last_success_at or last_success
+    if last_success is not None:
+        points.append((now, max((now - last_success).total_seconds(), 0) / 3600))
+    points.sort(key=lambda p: p[0])
+    return points
+
+
+@dataclass
+class DirectionCount:
+    arrangement: str
+    title: str
+    status: str | None
+    recognising: str
+    recognised: str
+    categories: list[str]
+    active_from: dt.date | None
+    operators: int
+
+
+@dataclass
+class ArrangementSummary:
+    code: str
+    title: str
+    status: str | None
+    directions: list[DirectionCount] = field(default_factory=list)
+
+    @property
+    def operators(self) -> int:
+        return sum(d.operators for d in self.directions)
+
+
+def recognised_per_arrangement(session: Session, day: dt.date | None = None
+                               ) -> list[ArrangementSummary]:
+    """For each arrangement and direction, how many listed operators it recognises today.
+
+    Applies the scope rules of `hub.recognition.rules` (status, validity window, consent
+    where required, a valid category of the direction's scope, tiers) to the current rows;
+    directions not in force or not yet active count zero.
+    """
+    day = day or utcnow().date()
+    try:
+        from hub.recognition.rules import component_statuses, reference_snapshot
+    except ImportError:
+        return []
+    snapshot = reference_snapshot(session)
+    rows = session.execute(
+        select(Operator.programme_id, Operator.categories, Operator.consent_share,
+               Operator.valid_from, Operator.valid_until)
+        .where(Operator.removed_at.is_(None), Operator.status == "valid")).tuples().all()
+    by_programme: dict[int, list[Any]] = {}
+    for row in rows:
+        by_programme.setdefault(row[0], []).append(row)
+    summaries: dict[str, ArrangementSummary] = {}
+    for arrangement in session.scalars(select(Arrangement).options(
+            selectinload(Arrangement.status_changes)).order_by(Arrangement.code)):
+        summaries[arrangement.code] = ArrangementSummary(
+            arrangement.code, arrangement.title, arrangement.status_on(day))
+    for (recognising, recognised), rules in sorted(snapshot.directions.items()):
+        programme = snapshot.programmes[recognised]
+        for rule in rules:
+            active = (rule.status_on(day) == "in_force" and rule.active_from is not None
+                      and rule.active_from <= day
+                      and (rule.active_until is None or day < rule.active_until))
+            total = 0
+            if active:
+                for _pid, categories, consent, valid_from, valid_until in by_programme.get(
+                        programme.id, []):
+                    if programme.consent_required and not consent:
+                        continue
+                    if (valid_from and day < valid_from) or (valid_until and day > valid_until):
+                        continue
+                    parts = component_statuses(programme, categories or [])
+                    held = [c for c in rule.categories if all(
+                        parts.get(p, ("", None))[0] == "valid"
+                        for p in programme.parts.get(c, (c,)))]
+                    if not held:
+                        continue
+                    if rule.tiers and not any(parts.get(t, ("", None))[0] == "valid"
+                                              for t in rule.tiers):
+                        continue
+                    total += 1
+            summary = summaries.setdefault(rule.arrangement, ArrangementSummary(
+                rule.arrangement, rule.title, rule.status_on(day)))
+            summary.directions.append(DirectionCount(
+                rule.arrangement, rule.title, summary.status, recognising, recognised,
+                list(rule.categories), rule.active_from, total))
+    return [s for s in summaries.values() if s.directions]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@dataclass
+class ClientRow:
+    client_id: str
+    name: str
+    programme: str | None
+    scopes: list[str]
+    disabled: bool
+    created_at: dt.datetime
+
+
+def clients(session: Session, user: DashboardUser) -> list[ClientRow] | None:
+    """The OAuth clients the user may see; None when the OAuth package is not installed."""
+    if not _installed("hub.auth.models"):
+        return None
+    models = importlib.import_module("hub.auth.models")
+    client_cls = models.OAuthClient
+    query = select(client_cls).order_by(client_cls.name)
+    if not user.hub_admin:
+        query = query.where(client_cls.administration_id == user.administration_id)
+    return [ClientRow(c.client_id, c.name, c.programme.code if c.programme else None,
+                      list(c.scopes or []), c.disabled_at is not None, c.created_at)
+            for c in session.scalars(query)]
+
+
+def optional_parts() -> dict[str, bool]:
+    """Which optional packages the dashboard can report on."""
+    return {"webhooks": _installed("hub.notify"), "audit": _installed("hub.audit")}

@@ -1,0 +1,202 @@
+"""The dashboard for customs IT: sign-in, connections, runs, quarantine, arrangements.
+
+Every POST carries the session's CSRF token (checked before any view runs). Views parse,
+check what the user may see through `hub.web.dashboard`, call the sync services, and
+redirect back with a message (post/redirect/get), so a reload never repeats an action.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from hub import db
+from hub.db import utcnow
+from hub.errors import HubError
+from hub.sync import engine, quarantine
+from hub.sync.connections import SyncSettings
+from hub.web import charts, dashboard, pages, security, users
+from hub.web.routes import limit_client
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+pages.register(bp)
+
+
+@bp.before_request
+def _csrf() -> None:
+    security.check_csrf()
+
+
+@bp.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": security.csrf_token}
+
+
+def _user() -> Any:
+    user = security.current_user()
+    assert user is not None
+    return user
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/dashboard") and not target.startswith("//"):
+        return target
+    return url_for("dashboard.overview")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    error = None
+    if request.method == "POST":
+        limit_client("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
+        session = db.session()
+        user = users.authenticate(session, request.form.get("username", ""),
+                                  request.form.get("password", ""))
+        if user is not None:
+            session.commit()
+            security.sign_in(user)
+            return redirect(_safe_next(request.form.get("next")))
+        error = "The user name or password is not right."
+    status = 401 if error else 200
+    return render_template("dashboard/login.html", error=error,
+                           next=request.values.get("next", "")), status
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    security.sign_out()
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.get("/")
+@security.login_required
+def overview() -> ResponseReturnValue:
+    user = _user()
+    session = db.session()
+    now = utcnow()
+    connections = dashboard.visible_connections(session, user)
+    ids = [c.id for c in connections]
+    rows = dashboard.connection_rows(session, connections, now)
+    recent = dashboard.runs(session, ids, limit=20)
+    arrangements = dashboard.recognised_per_arrangement(session, now.date())
+    freshness = charts.bar_chart(
+        "Feed age per connection (hours since the last successful sync)",
+        [charts.Bar(r.connection.name, {"age": r.age_hours or 0}) for r in rows],
+        ["age"], unit=" h")
+    volumes = charts.bar_chart(
+        "Records changed per run (last 20 runs)",
+        [charts.Bar(f"run {r.id} · {r.connection.name}",
+                    {k: v for k, v in dashboard.counts(r).items()
+                     if k in dashboard.CHANGE_SERIES}) for r in recent],
+        dashboard.CHANGE_SERIES)
+    recognised = charts.bar_chart(
+        "Operators recognised per MRA direction today",
+        [charts.Bar(f"{d.arrangement}: {d.recognising} ← {d.recognised}",
+                    {"operators": d.operators})
+         for a in arrangements for d in a.directions],
+        ["operators"])
+    return render_template(
+        "dashboard/overview.html", user=user, rows=rows, recent=recent,
+        held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),
+        quarantined=dashboard.open_quarantine(session, ids, limit=20),
+        arrangements=arrangements, clients=dashboard.clients(session, user),
+        optional=dashboard.optional_parts(), counts=dashboard.counts,
+        freshness_chart=freshness, volume_chart=volumes, recognised_chart=recognised)
+
+
+@bp.get("/connections/<int:connection_id>")
+@security.login_required
+def connection(connection_id: int) -> ResponseReturnValue:
+    user = _user()
+    session = db.session()
+    row = dashboard.visible_connection(session, user, connection_id)
+    now = utcnow()
+    info = dashboard.connection_rows(session, [row], now)[0]
+    recent = dashboard.runs(session, [row.id], limit=30)
+    freshness = charts.line_chart(
+        f"Feed age of {row.name} over time", dashboard.freshness_series(session, row, now=now),
+        unit=" h", threshold=row.staleness_seconds / 3600, threshold_label="stale beyond")
+    volumes = charts.bar_chart(
+        f"Records per run of {row.name}",
+        [charts.Bar(f"run {r.id} ({r.status})",
+                    {k: v for k, v in dashboard.counts(r).items()
+                     if k in dashboard.CHANGE_SERIES}) for r in recent[:15]],
+        dashboard.CHANGE_SERIES)
+    return render_template(
+        "dashboard/connection.html", user=user, info=info, connection=row, runs=recent,
+        quarantined=dashboard.open_quarantine(session, [row.id], limit=100),
+        counts=dashboard.counts, freshness_chart=freshness, volume_chart=volumes)
+
+
+def _back(connection_id: int) -> ResponseReturnValue:
+    target = request.form.get("back")
+    if target == "overview":
+        return redirect(url_for("dashboard.overview"))
+    return redirect(url_for("dashboard.connection", connection_id=connection_id))
+
+
+@bp.post("/runs/<int:run_id>/<any(confirm, discard):action>")
+@security.login_required
+def run_action(run_id: int, action: str) -> ResponseReturnValue:
+    session = db.session()
+    run = dashboard.visible_run(session, _user(), run_id)
+    connection_id = run.connection_id
+    session.close()  # the engine works in its own transactions
+    try:
+        if action == "confirm":
+            done = engine.confirm(db.get_db(), SyncSettings.from_config(current_app.config),
+                                  run_id)
+            flash(f"Run {run_id} was applied: it is now {done.status}.", "success")
+        else:
+            engine.discard(db.get_db(), run_id)
+            flash(f"Run {run_id} was discarded; nothing from it was applied.", "success")
+    except HubError as exc:
+        flash(f"Run {run_id} could not be {action}ed: {exc.detail}", "error")
+    return _back(connection_id)
+
+
+def _corrections(text: str) -> dict[str, str]:
+    corrections: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip():
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{line.strip()!r} is not field=value")
+            corrections[name.strip()] = value.strip()
+    return corrections
+
+
+@bp.post("/quarantine/<int:record_id>/<any(replay, dismiss):action>")
+@security.login_required
+def quarantine_action(record_id: int, action: str) -> ResponseReturnValue:
+    user = _user()
+    session = db.session()
+    record = dashboard.visible_record(session, user, record_id)
+    connection_id = record.connection_id
+    try:
+        if action == "replay":
+            quarantine.replay(session, record_id,
+                              _corrections(request.form.get("corrections", "")) or None,
+                              actor=f"web:{user.username}")
+            message = f"Record {record_id} passed validation and was applied."
+        else:
+            quarantine.dismiss(session, record_id, note=request.form.get("note") or None,
+                               actor=f"web:{user.username}")
+            message = f"Record {record_id} was dismissed."
+        session.commit()
+        flash(message, "success")
+    except (HubError, ValueError) as exc:
+        session.rollback()
+        detail = exc.detail if isinstance(exc, HubError) else str(exc)
+        flash(f"Record {record_id} could not be {action}ed: {detail}", "error")
+    return _back(connection_id)

@@ -1,0 +1,52 @@
+"""Web models: dashboard users and the look-up rate-limit windows.
+
+A dashboard user is either an administration's staff member (`administration_id` set:
+they see that administration's connections, runs, quarantine and clients) or a hub
+administrator (`hub_admin`: they see everything). Passwords are kept only as werkzeug
+hashes (scrypt).
+
+`LookupWindow` counts public look-ups per client per fixed window in the database, so
+that every worker (and every host) shares one count: enumeration cannot be spread over
+workers. The client is stored as a keyed digest of its address, never the address itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, UTCDateTime, utcnow
+from hub.registry.models import Administration
+
+
+class DashboardUser(Base):
+    """Someone who may sign in to the dashboard."""
+
+    __tablename__ = "web_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    # werkzeug.security hash ("scrypt:32768:8:1$salt$hash").
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # The administration whose staff the user belongs to (None for hub administrators).
+    administration_id: Mapped[int | None] = mapped_column(ForeignKey("administration.id"))
+    hub_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    administration: Mapped[Administration | None] = relationship()
+
+
+class LookupWindow(Base):
+    """Requests one client made in one fixed window of one bucket (lookup, login)."""
+
+    __tablename__ = "web_lookup_window"
+
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # HMAC-SHA256 of the client address (hex), keyed with the app's secret key.
+    client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,55 @@
+"""Fixed-window rate limits for public look-ups and sign-in, shared through the database.
+
+Each request adds one to the row (bucket, client digest, window start) with one atomic
+UPDATE (an INSERT for the window's first request), in its own short transaction, so every
+worker and every host counts against the same number. Over the limit, the caller answers
+429 with `Retry-After`. Old windows are pruned now and then by the requests themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.db import Database
+from hub.web.models import LookupWindow
+
+_PRUNE_EVERY = 200
+
+
+def client_digest(secret: str, address: str) -> str:
+    """A keyed digest of the client address: counts without storing addresses."""
+    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
+
+
+def hit(database: Database, bucket: str, client_key: str, limit: int, window_seconds: int,
+        now: float | None = None) -> int | None:
+    """Count one request; None when allowed, else the seconds until the window ends."""
+    now = time.time() if now is None else now
+    window_seconds = max(1, window_seconds)
+    window = int(now // window_seconds) * window_seconds
+    retry_after = max(1, int(window + window_seconds - now + 0.999))
+    where = (LookupWindow.bucket == bucket, LookupWindow.client_key == client_key,
+             LookupWindow.window_start == window)
+    used = 0
+    for _attempt in range(3):
+        with database.session_scope(write=True) as session:
+            result = session.execute(update(LookupWindow).where(*where)
+                                     .values(used=LookupWindow.used + 1))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                try:
+                    with session.begin_nested():
+                        session.add(LookupWindow(bucket=bucket, client_key=client_key,
+                                                 window_start=window, used=1))
+                except IntegrityError:
+                    continue  # another worker created the row first: count again
+            used = int(session.scalar(select(LookupWindow.used).where(*where)) or 0)
+            if used % _PRUNE_EVERY == 1:
+                session.execute(delete(LookupWindow).where(
+                    LookupWindow.window_start < window - window_seconds))
+        break
+    return retry_after if used > limit else None

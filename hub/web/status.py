@@ -1,0 +1,255 @@
+"""Company status: find a published authorisation and say where it is recognised.
+
+`find_published` resolves what a company typed (an authorisation number, an EORI or
+TCUIN, or a MID it linked) to the operators that consent to publication; anything else
+gives an empty list, and the page then shows one neutral answer whatever the reason, so
+that the page cannot be used to learn who holds an unpublished authorisation.
+
+`company_status` gathers, for one published operator: its programme and categories, each
+partner programme that recognises or does not recognise it (with recognition's own
+reasons, through `hub.recognition.service.verify`), and, for each administration where its
+goods may be declared, the exact code to declare there (`hub.recognition.crosswalk`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db import utcnow
+from hub.errors import HubError
+from hub.identifiers import IdentifierError, validate
+from hub.registry.models import Administration, Operator, OperatorIdentifier, Programme
+from hub.registry.service import find_by_identifier
+
+#: Schemes a company may look itself up by (besides the authorisation number).
+LOOKUP_SCHEMES = ("EORI", "TCUIN", "MID")
+FLOWS = ("import", "export")
+MAX_QUERY_LENGTH = 64
+
+
+@dataclass
+class CategoryView:
+    code: str
+    description: str
+    status: str
+    since: str | None
+
+
+@dataclass
+class RecognitionView:
+    arrangement: str
+    title: str
+    categories: list[str]
+    flows: list[str]
+    benefits: list[str]
+    since: dt.date | None
+
+
+@dataclass
+class PartnerView:
+    """One partner programme and what it does for the operator."""
+
+    programme: str
+    name: str
+    administration: str
+    recognised: bool
+    direction: str
+    recognitions: list[RecognitionView] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeclarationView:
+    """What to declare for the operator in one administration."""
+
+    administration: str
+    name: str
+    codes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    arrangements: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompanyStatus:
+    operator_id: int
+    legal_name: str
+    city: str | None
+    country: str
+    authorisation_number: str
+    trader_id_scheme: str
+    trader_id: str
+    linked_mids: list[str]
+    programme: str
+    programme_name: str
+    administration: str
+    status: str
+    status_effective: dt.date | None
+    valid_until: dt.date | None
+    categories: list[CategoryView]
+    partners: list[PartnerView]
+    declarations: list[DeclarationView]
+    data_version: dt.datetime | None
+    day: dt.date
+    recognition_available: bool = True
+
+
+def _normalised(scheme: str, text: str) -> str | None:
+    try:
+        return validate(scheme, text).value
+    except (IdentifierError, ValueError):
+        return None
+
+
+def find_published(session: Session, text: str) -> list[Operator]:
+    """Published, listed operators matching an authorisation number, EORI/TCUIN or
+    linked MID; [] for anything else (unknown, unpublished, removed, malformed)."""
+    compact = "".join(text.split()).upper()
+    if not compact or len(compact) > MAX_QUERY_LENGTH:
+        return []
+    numbers = {compact}
+    eu_number = _normalised("EU_AEO", text)
+    if eu_number:
+        numbers.add(eu_number)
+    found: dict[int, Operator] = {
+        o.id: o for o in session.scalars(
+            select(Operator).where(Operator.authorisation_number.in_(sorted(numbers))))}
+    for scheme in LOOKUP_SCHEMES:
+        value = _normalised(scheme, text)
+        if value:
+            found.update((o.id, o) for o in find_by_identifier(session, scheme, value))
+    return [o for _id, o in sorted(found.items())
+            if o.consent_publish and o.removed_at is None]
+
+
+def _recognition_api() -> tuple[Any, Any, Any] | None:
+    """verify, TraderReference and the reference snapshot, if recognition is installed."""
+    try:
+        from hub.recognition.reference import TraderReference
+        from hub.recognition.rules import reference_snapshot
+        from hub.recognition.service import verify
+    except ImportError:  # recognition not installed yet: the page says so
+        return None
+    return verify, TraderReference, reference_snapshot
+
+
+def _since(direction_from: dt.date | None, categories: list[str],
+           held: dict[str, CategoryView]) -> dt.date | None:
+    dates = [direction_from] if direction_from else []
+    starts = []
+    for code in categories:
+        view = held.get(code)
+        if view is not None and view.since:
+            try:
+                starts.append(dt.date.fromisoformat(view.since))
+            except ValueError:
+                continue
+    if starts:
+        dates.append(min(starts))
+    return max(dates) if dates else None
+
+
+def _partners(session: Session, operator: Operator, snapshot: Any, verify: Any,
+              reference_cls: Any, day: dt.date, held: dict[str, CategoryView],
+              names: dict[str, Programme]) -> list[PartnerView]:
+    programme = operator.programme
+    recognising_codes = sorted({a for (a, b) in snapshot.directions if b == programme.code})
+    reference = reference_cls(scheme=operator.trader_id_scheme, value=operator.trader_id)
+    partners = []
+    for code in recognising_codes:
+        partner = names.get(code)
+        rule = snapshot.programmes[code]
+        view = PartnerView(
+            programme=code, name=partner.name if partner else code,
+            administration=rule.administration, recognised=False,
+            direction=f"{code} ({rule.administration}) recognises {programme.code} AEOs")
+        recognitions: dict[str, RecognitionView] = {}
+        reasons: list[str] = []
+        for flow in FLOWS:
+            try:
+                decision = verify(session, reference, code, day, flow)
+            except HubError as exc:
+                reasons.append(exc.detail)
+                continue
+            if decision.operator is None or decision.operator.get("id") != operator.id:
+                reasons.append("the hub could not resolve this authorisation unambiguously")
+                continue
+            for found in decision.arrangements:
+                if found.arrangement not in recognitions:
+                    recognitions[found.arrangement] = RecognitionView(
+                        found.arrangement, found.title, list(found.categories),
+                        list(found.flows), list(found.benefits),
+                        _since(found.active_from, list(found.categories), held))
+            reasons.extend(r.message for r in decision.reasons)
+        view.recognitions = list(recognitions.values())
+        view.recognised = bool(recognitions)
+        if not view.recognised:
+            view.reasons = list(dict.fromkeys(reasons))
+        partners.append(view)
+    partners.sort(key=lambda p: (not p.recognised, p.programme))
+    return partners
+
+
+def _declarations(session: Session, operator: Operator, snapshot: Any,
+                  admin_names: dict[str, str]) -> list[DeclarationView]:
+    try:
+        from hub.recognition.crosswalk import crosswalk
+    except ImportError:
+        return []
+    programme = operator.programme
+    own = operator.programme.administration.code
+    administrations = {snapshot.programmes[a].administration
+                       for (a, b) in snapshot.directions if b == programme.code}
+    administrations |= {str(e.get("declared_in")) for e in programme.declaration_codes or []
+                        if e.get("declared_in") not in (None, "*")}
+    views = []
+    for code in sorted(administrations - {own}):
+        try:
+            answer = crosswalk(session, operator.id, code)
+        except HubError:
+            continue
+        views.append(DeclarationView(code, admin_names.get(code, code), list(answer.codes),
+                                     list(answer.warnings), list(answer.arrangements)))
+    return views
+
+
+def company_status(session: Session, operator: Operator, day: dt.date | None = None
+                   ) -> CompanyStatus:
+    """Everything the public page shows about one published operator."""
+    day = day or utcnow().date()
+    programme = operator.programme
+    descriptions = {str(c["code"]): str(c.get("description") or c["code"])
+                    for c in programme.categories or []}
+    categories = [CategoryView(str(c.get("code")), descriptions.get(str(c.get("code")), ""),
+                               str(c.get("status")), c.get("since"))
+                  for c in operator.categories or []]
+    held = {c.code: c for c in categories}
+    mids = sorted(session.scalars(select(OperatorIdentifier.value).where(
+        OperatorIdentifier.operator_id == operator.id, OperatorIdentifier.scheme == "MID",
+        OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))))
+    status = CompanyStatus(
+        operator_id=operator.id, legal_name=operator.legal_name, city=operator.city,
+        country=operator.country, authorisation_number=operator.authorisation_number,
+        trader_id_scheme=operator.trader_id_scheme, trader_id=operator.trader_id,
+        linked_mids=mids, programme=programme.code, programme_name=programme.name,
+        administration=programme.administration.code, status=operator.status,
+        status_effective=operator.status_effective, valid_until=operator.valid_until,
+        categories=categories, partners=[], declarations=[],
+        data_version=programme.data_version, day=day)
+    api = _recognition_api()
+    if api is None:
+        status.recognition_available = False
+        return status
+    verify, reference_cls, reference_snapshot = api
+    snapshot = reference_snapshot(session)
+    names = {p.code: p for p in session.scalars(select(Programme))}
+    admin_names = dict(session.execute(select(Administration.code, Administration.name))
+                       .tuples().all())
+    status.partners = _partners(session, operator, snapshot, verify, reference_cls, day,
+                                held, names)
+    status.declarations = _declarations(session, operator, snapshot, admin_names)
+    return status

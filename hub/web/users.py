@@ -1,0 +1,83 @@
+"""Dashboard users: create, authenticate, list, disable.
+
+Passwords are hashed with werkzeug's scrypt; a failed sign-in takes the same time whether
+the user exists or not (a dummy hash is checked), so user names cannot be probed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from hub.db import utcnow
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.registry.models import Administration
+from hub.web.models import DashboardUser
+
+PASSWORD_METHOD = "scrypt"  # noqa: S105 - the hashing method, not a password
+MIN_PASSWORD_LENGTH = 12
+_DUMMY_HASH = generate_password_hash("not a real password", method=PASSWORD_METHOD)
+
+
+def create_user(session: Session, username: str, password: str, *,
+                administration: str | None = None, hub_admin: bool = False) -> DashboardUser:
+    """Create a user for one administration's staff, or a hub administrator."""
+    fields: dict[str, str] = {}
+    username = username.strip()
+    if not username or len(username) > 120 or any(c.isspace() for c in username):
+        fields["username"] = "1 to 120 characters without spaces"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        fields["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
+    if bool(administration) == hub_admin:
+        fields["role"] = "give either an administration or hub administrator, not both"
+    admin_row = None
+    if administration:
+        admin_row = session.scalar(select(Administration).where(
+            Administration.code == administration.strip().upper()))
+        if admin_row is None:
+            fields["administration"] = f"no administration {administration!r}"
+    if fields:
+        raise InvalidInput("the user cannot be created", fields=fields)
+    if session.scalar(select(DashboardUser.id).where(DashboardUser.username == username)):
+        raise Conflict(f"a user {username!r} already exists", fields={"username": "taken"})
+    user = DashboardUser(
+        username=username,
+        password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
+        administration_id=admin_row.id if admin_row else None,
+        hub_admin=hub_admin,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> DashboardUser | None:
+    """The user with these credentials, or None (unknown, wrong password, disabled)."""
+    user = session.scalar(select(DashboardUser).where(DashboardUser.username == username.strip()))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or user.disabled_at is not None:
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def active_user(session: Session, user_id: int) -> DashboardUser | None:
+    user = session.get(DashboardUser, user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    return user
+
+
+def list_users(session: Session) -> list[DashboardUser]:
+    return list(session.scalars(select(DashboardUser).order_by(DashboardUser.username)))
+
+
+def disable_user(session: Session, username: str) -> DashboardUser:
+    user = session.scalar(select(DashboardUser).where(DashboardUser.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}", fields={"username": "unknown"})
+    user.disabled_at = user.disabled_at or utcnow()
+    return user
