@@ -18,6 +18,8 @@ from hub.db import Base, UTCDateTime, utcnow
 from hub.registry.models import Programme
 
 ARRANGEMENT_STATUSES = ("signed", "in_force", "suspended", "terminated")
+#: On one date, statuses follow the lifecycle: signed, then in force, then later steps.
+_RANK = {status: rank for rank, status in enumerate(ARRANGEMENT_STATUSES)}
 
 
 class Arrangement(Base):
@@ -50,10 +52,17 @@ class Arrangement(Base):
     def status_on(self, day: dt.date) -> str | None:
         """The arrangement's status on `day` (None before its first recorded status)."""
         status = None
-        for change in self.status_changes:
+        for change in self.ordered_status_changes():
             if change.effective_date <= day:
                 status = change.status
         return status
+
+    def ordered_status_changes(self) -> list[ArrangementStatusChange]:
+        """Status changes in effect order: by date; on one date reference data first, in
+        lifecycle order (signed before in force), then manual changes as recorded."""
+        return sorted(self.status_changes, key=lambda c: (
+            c.effective_date, c.origin == "manual",
+            _RANK.get(c.status, 0) if c.origin != "manual" else 0, c.id or 0))
 
 
 class ArrangementParty(Base):

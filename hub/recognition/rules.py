@@ -104,7 +104,8 @@ def _build(session: Session) -> ReferenceSnapshot:
         selectinload(Arrangement.directions).selectinload(ArrangementDirection.recognised),
     ).order_by(Arrangement.code))
     for arrangement in arrangements:
-        statuses = tuple((c.effective_date, c.status) for c in arrangement.status_changes)
+        statuses = tuple((c.effective_date, c.status)
+                         for c in arrangement.ordered_status_changes())
         for d in arrangement.directions:
             rule = DirectionRule(
                 arrangement=arrangement.code, title=arrangement.title,
