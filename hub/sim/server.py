@@ -389,6 +389,9 @@ class NodeApp:
                 candidates = list(self.registries.values())
                 if trader_id and len(candidates) > 1:
                     candidates = [r for r in candidates if _knows(r, trader_id)]
+                    if not candidates:
+                        raise Problem(404, "Change not possible",
+                                      f"no operator {trader_id!r} on this node")
                 if len(candidates) != 1:
                     raise Problem(400, "Programme required",
                                   "pass programme: the trader id is not unique to one programme")
