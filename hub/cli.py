@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "hub.recognition.cli",
     "hub.identifiers.cli",
     "hub.sync.cli",
+    "hub.node.cli",
     "hub.auth.cli",
     "hub.web.cli",
 ]
