@@ -133,8 +133,11 @@ def test_bench_sync(backend_name, bench_scale, tmp_path):
         base = baseline_seconds(feed, urls[0])
         app = hub_app(urls[1], tmp_path)
         conn_id = add_connection(app, "bench", feed)
+        print(f"\n[bench_sync] {backend_name}: baseline {base:.2f}s", flush=True)
         full, full_counts = timed_sync(app, conn_id)
+        print(f"[bench_sync] full sync {full:.2f}s", flush=True)
         again, again_counts = timed_sync(app, conn_id)
+        print(f"[bench_sync] unchanged re-sync {again:.2f}s", flush=True)
         with app.app_context():
             conns.edit_connection(db.session(), conns.SyncSettings.from_config(app.config),
                                   conns.get_connection(db.session(), conn_id),

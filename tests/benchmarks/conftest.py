@@ -17,3 +17,11 @@ def bench_scale() -> str:
     if scale not in ("smoke", "full"):
         raise pytest.UsageError("AEOHUB_BENCH_SCALE must be smoke or full")
     return scale
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Full-size benchmarks run for minutes: lift the suite's per-test timeout for them."""
+    if os.environ.get("AEOHUB_BENCH_SCALE", "smoke") == "full":
+        for item in items:
+            if "benchmarks" in str(item.fspath):
+                item.add_marker(pytest.mark.timeout(7200))
