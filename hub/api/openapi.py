@@ -15,6 +15,7 @@ ERRORS = {
     "401": {"description": "No valid token", **PROBLEM},
     "403": {"description": "Scope missing", **PROBLEM},
     "404": {"description": "Not found or not shared", **PROBLEM},
+    "409": {"description": "Conflicts with the current state", **PROBLEM},
     "413": {"description": "Body too large", **PROBLEM},
     "429": {"description": "Rate limited (see Retry-After)", **PROBLEM},
 }
@@ -47,8 +48,15 @@ def _op(summary: str, scope: str, response: str | None, *, body: str | None = No
     return op
 
 
-ID_PARAM = {"in": "path", "name": "operator_id", "required": True,
-            "schema": {"type": "integer", "minimum": 1}}
+def _id_param(name: str) -> dict[str, Any]:
+    return {"in": "path", "name": name, "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": schemas.MAX_ID}}
+
+
+ID_PARAM = _id_param("operator_id")
+ADMIN_SCOPE = "node:admin"
+ADMIN_NOTE = (" Scope `node:admin` reaches the connections of the client's own "
+              "administration, `admin` all of them.")
 
 
 def build_spec(server_url: str = "/") -> dict[str, Any]:
@@ -72,7 +80,10 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
     for name in ("Problem", "VerifyRequest", "VerifyBatchRequest", "MatchRequest",
                  "VerifyResponse", "VerifyBatchResponse", "MatchResponse", "OperatorPage",
                  "OperatorDetail", "History", "Recognition", "ChangesPage", "ProgrammeList",
-                 "ArrangementList", "ClientCreate", "Client", "ClientList"):
+                 "ArrangementList", "ClientCreate", "Client", "ClientList",
+                 "ConnectionCreate", "ConnectionEdit", "Connection", "ConnectionList",
+                 "SyncRequested", "Run", "RunList", "QuarantinedRecord", "QuarantineList",
+                 "Replay", "Dismiss"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
     paths: dict[str, dict[str, Any]] = {
         "/api/v1/verify": {"post": _op("Is a trader recognised by the client's programme?",
@@ -124,6 +135,61 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
             params=[{"in": "path", "name": "client_id", "required": True,
                      "schema": {"type": "string"}}], errors=("401", "403", "404", "429"))},
     }
+    paths.update(_sync_admin_paths())
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def _sync_admin_paths() -> dict[str, dict[str, Any]]:
+    """Connections, sync runs and quarantine review."""
+    conn, run, record = (_id_param("connection_id"), _id_param("run_id"),
+                         _id_param("record_id"))
+    read = ("400", "401", "403", "429")
+    one = ("401", "403", "404", "429")
+    write = ("400", "401", "403", "404", "409", "413", "429")
+
+    def op(summary: str, response: str, **kwargs: Any) -> dict[str, Any]:
+        return _op(summary + "." + ADMIN_NOTE, ADMIN_SCOPE, response, **kwargs)
+
+    return {
+        "/api/v1/admin/connections": {
+            "get": op("Node connections (secrets never returned)", "ConnectionList",
+                      errors=("401", "403", "429")),
+            "post": op("Add a connection; its config is validated by the connector",
+                       "Connection", body="ConnectionCreate", status="201",
+                       errors=("400", "401", "403", "409", "413", "429")),
+        },
+        "/api/v1/admin/connections/{connection_id}": {
+            "get": op("One connection (secrets masked)", "Connection", params=[conn],
+                      errors=one),
+            "patch": op("Change a connection (config is merged, then validated)",
+                        "Connection", body="ConnectionEdit", params=[conn], errors=write),
+        },
+        "/api/v1/admin/connections/{connection_id}/sync": {"post": op(
+            "Ask the scheduler to sync now (202: the run starts within seconds)",
+            "SyncRequested", params=[conn], status="202",
+            errors=("401", "403", "404", "409", "429"))},
+        "/api/v1/admin/runs": {"get": op("Sync runs, newest first", "RunList",
+                                         query=schemas.RunQuerySchema, errors=read)},
+        "/api/v1/admin/runs/{run_id}": {"get": op("One sync run with its counts", "Run",
+                                                  params=[run], errors=one)},
+        "/api/v1/admin/runs/{run_id}/confirm": {"post": op(
+            "Apply a run held by a guard, as it was staged", "Run", params=[run],
+            errors=("400", "401", "403", "404", "409", "429"))},
+        "/api/v1/admin/runs/{run_id}/discard": {"post": op(
+            "Drop a held run without applying it", "Run", params=[run],
+            errors=("400", "401", "403", "404", "429"))},
+        "/api/v1/admin/quarantine": {"get": op(
+            "Quarantined records, oldest first", "QuarantineList",
+            query=schemas.QuarantineQuerySchema, errors=read)},
+        "/api/v1/admin/quarantine/{record_id}": {"get": op(
+            "One quarantined record with the record as read", "QuarantinedRecord",
+            params=[record], errors=one)},
+        "/api/v1/admin/quarantine/{record_id}/replay": {"post": op(
+            "Validate again (with corrections) and apply when it passes",
+            "QuarantinedRecord", params=[record], body="Replay", errors=write)},
+        "/api/v1/admin/quarantine/{record_id}/dismiss": {"post": op(
+            "Dismiss a quarantined record", "QuarantinedRecord", params=[record],
+            body="Dismiss", errors=write)},
+    }

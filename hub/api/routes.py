@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from hub import db
 from hub.api import changes, schemas, service, verification
+from hub.api.writes import write_session
 from hub.auth import policy
 from hub.auth import service as auth_service
 from hub.auth.guard import current_principal, require_scope
@@ -170,7 +171,7 @@ def admin_clients() -> ResponseReturnValue:
 @require_scope("admin")
 def admin_create_client() -> ResponseReturnValue:
     payload = _client_create.load(_body())
-    session = db.session()
+    session = write_session()
     created = auth_service.create_client(session, **payload)
     body = {**_client_dict(created.client), "client_secret": created.secret}
     session.commit()
@@ -180,7 +181,7 @@ def admin_create_client() -> ResponseReturnValue:
 @bp.post("/admin/clients/<client_id>/disable")
 @require_scope("admin")
 def admin_disable_client(client_id: str) -> ResponseReturnValue:
-    session = db.session()
+    session = write_session()
     auth_service.disable_client(session, client_id)
     body = _client_dict(auth_service.get_client(session, client_id))
     session.commit()
@@ -190,7 +191,7 @@ def admin_disable_client(client_id: str) -> ResponseReturnValue:
 @bp.post("/admin/clients/<client_id>/rotate-secret")
 @require_scope("admin")
 def admin_rotate_secret(client_id: str) -> ResponseReturnValue:
-    session = db.session()
+    session = write_session()
     secret = auth_service.rotate_secret(session, client_id)
     body = {**_client_dict(auth_service.get_client(session, client_id)),
             "client_secret": secret}

@@ -19,6 +19,8 @@ from marshmallow import (
 from hub.auth.models import SCOPES
 
 MAX_BATCH = 10_000
+#: The largest row id a database holds (BIGINT); larger ids in paths are simply unknown.
+MAX_ID = 2**63 - 1
 FLOWS = ("import", "export")
 
 
@@ -274,3 +276,149 @@ class ProblemSchema(Schema):
     status = fields.Integer(required=True)
     detail = fields.String()
     errors = fields.List(fields.Dict())
+
+
+# --- admin: connections, sync runs, quarantine ------------------------------------------
+
+RUN_STATUS_VALUES = ("running", "succeeded", "failed", "needs_confirmation", "discarded")
+QUARANTINE_STATUSES = ("open", "replayed", "dismissed")
+_SHARE = validate.Range(min=0, max=1)
+_ID = validate.Range(min=1, max=MAX_ID)
+
+
+class ConnectionCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                         metadata={"description": "Connector name (aeo_node, csv_snapshot, "
+                                                  "xml_snapshot, or a plugin)."})
+    programmes = fields.List(fields.String(validate=validate.Length(min=1, max=32)),
+                             required=True, validate=validate.Length(min=1, max=20))
+    config = fields.Dict(keys=fields.String(), required=True, metadata={
+        "description": "Connector config, validated by the connector's schema. Secret "
+                       "fields are stored encrypted and never returned."})
+    schedule = fields.String(required=True, validate=validate.Length(min=1, max=120),
+                             metadata={"description": "interval:1h or cron:0 */6 * * *"})
+    staleness_seconds = fields.Integer(load_default=None,
+                                       validate=validate.Range(min=1, max=10**8))
+    enabled = fields.Boolean(load_default=True)
+    max_removal_share = fields.Float(load_default=None, validate=_SHARE)
+    max_change_share = fields.Float(load_default=None, validate=_SHARE)
+
+
+class ConnectionEditSchema(StrictSchema):
+    config = fields.Dict(keys=fields.String(), load_default=None, metadata={
+        "description": "Merged into the stored config, then validated again."})
+    schedule = fields.String(load_default=None, validate=validate.Length(min=1, max=120))
+    enabled = fields.Boolean(load_default=None)
+    staleness_seconds = fields.Integer(load_default=None,
+                                       validate=validate.Range(min=1, max=10**8))
+    max_removal_share = fields.Float(load_default=None, validate=_SHARE)
+    max_change_share = fields.Float(load_default=None, validate=_SHARE)
+
+
+class ConnectionSchema(Schema):
+    """A connection; secret config fields appear masked ("********") when set."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    type = fields.String(required=True)
+    administration = fields.String(required=True)
+    programmes = fields.List(fields.String(), required=True)
+    schedule = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    last_success_at = fields.DateTime(allow_none=True, required=True)
+    feed_age_seconds = fields.Integer(allow_none=True, required=True)
+    stale = fields.Boolean(required=True)
+    consecutive_failures = fields.Integer(required=True)
+    config = fields.Dict(required=True)
+    max_removal_share = fields.Float(required=True)
+    max_change_share = fields.Float(required=True)
+    staleness_seconds = fields.Integer(required=True)
+    last_run_at = fields.DateTime(allow_none=True, required=True)
+    last_failure_at = fields.DateTime(allow_none=True, required=True)
+    sync_requested_at = fields.DateTime(allow_none=True, required=True, metadata={
+        "description": "A sync was asked for and the scheduler has not started it yet."})
+
+
+class ConnectionListSchema(Schema):
+    connections = fields.List(fields.Nested(ConnectionSchema), required=True)
+
+
+class SyncRequestedSchema(Schema):
+    connection_id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("requested",)))
+    requested_at = fields.DateTime(required=True)
+
+
+class RunSchema(Schema):
+    id = fields.Integer(required=True)
+    connection_id = fields.Integer(required=True)
+    connection = fields.String(required=True)
+    trigger = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(RUN_STATUS_VALUES))
+    dry_run = fields.Boolean(required=True)
+    snapshot = fields.Boolean(required=True)
+    scheduled_for = fields.DateTime(allow_none=True, required=True)
+    started_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True, required=True)
+    held_reason = fields.String(allow_none=True, required=True)
+    error = fields.String(allow_none=True, required=True)
+    read = fields.Integer(required=True)
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    removed = fields.Integer(required=True)
+    quarantined = fields.Integer(required=True)
+    status_changes = fields.Integer(required=True)
+
+
+class RunListSchema(Schema):
+    runs = fields.List(fields.Nested(RunSchema), required=True)
+    next_before = fields.Integer(allow_none=True, required=True,
+                                 metadata={"description": "Pass as `before` for older runs."})
+
+
+class RunQuerySchema(StrictSchema):
+    connection = fields.Integer(load_default=None, validate=_ID)
+    status = fields.String(load_default=None, validate=validate.OneOf(RUN_STATUS_VALUES))
+    before = fields.Integer(load_default=None, validate=_ID)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class QuarantinedRecordSchema(Schema):
+    id = fields.Integer(required=True)
+    connection_id = fields.Integer(required=True)
+    connection = fields.String(required=True)
+    run_id = fields.Integer(allow_none=True, required=True)
+    programme = fields.String(allow_none=True, required=True)
+    stable_key = fields.String(allow_none=True, required=True)
+    position = fields.String(allow_none=True, required=True)
+    reasons = fields.List(fields.Dict(), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(QUARANTINE_STATUSES))
+    created_at = fields.DateTime(required=True)
+    resolved_at = fields.DateTime(allow_none=True, required=True)
+    resolved_by = fields.String(allow_none=True, required=True)
+    resolution_note = fields.String(allow_none=True, required=True)
+    record = fields.Dict(metadata={"description": "The record as read (detail only)."})
+
+
+class QuarantineListSchema(Schema):
+    records = fields.List(fields.Nested(QuarantinedRecordSchema), required=True)
+    next_after = fields.Integer(allow_none=True, required=True,
+                                metadata={"description": "Pass as `after` for more."})
+
+
+class QuarantineQuerySchema(StrictSchema):
+    connection = fields.Integer(load_default=None, validate=_ID)
+    status = fields.String(load_default="open", validate=validate.OneOf(QUARANTINE_STATUSES))
+    after = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_ID))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class ReplaySchema(StrictSchema):
+    corrections = fields.Dict(keys=fields.String(), load_default=None, metadata={
+        "description": "Field corrections applied before validating again."})
+
+
+class DismissSchema(StrictSchema):
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))
