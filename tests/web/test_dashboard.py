@@ -1,0 +1,168 @@
+"""The dashboard through Flask's test client, on SQLite and PostgreSQL: sign-in, CSRF,
+what each kind of user sees, held runs, quarantine, charts, and the users CLI."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from hub import db
+from hub.registry.models import Operator
+from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.web.models import DashboardUser
+from tests.web.conftest import csrf_of, sign_in
+from tests.web.seed import PASSWORD, Seeded
+
+
+def run_status(app: Flask, run_id: int) -> str:
+    with app.app_context():
+        run = db.session().get(SyncRun, run_id)
+        assert run is not None
+        return run.status
+
+
+def test_dashboard_needs_sign_in(client: FlaskClient) -> None:
+    response = client.get("/dashboard/")
+    assert response.status_code == 302 and "/dashboard/login" in response.headers["Location"]
+
+
+def test_wrong_password_and_missing_csrf_are_refused(client: FlaskClient,
+                                                     seeded: Seeded) -> None:
+    wrong = sign_in(client, "eu-staff", "not the password")
+    assert wrong.status_code == 401 and b"not right" in wrong.data
+    unknown = sign_in(client, "nobody", PASSWORD)
+    assert unknown.status_code == 401 and unknown.data == wrong.data
+    forged = client.post("/dashboard/login", data={"username": "eu-staff",
+                                                   "password": PASSWORD})
+    assert forged.status_code == 400 and b"did not come from this site" in forged.data
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_staff_see_only_their_administration(app: Flask, eu_client: FlaskClient,
+                                             seeded: Seeded) -> None:
+    page = eu_client.get("/dashboard/").get_data(as_text=True)
+    assert "eu-csv" in page and "uk-csv" not in page
+    assert "Dashboard: European Union" in page
+    own = eu_client.get(f"/dashboard/connections/{seeded.eu_connection}")
+    assert own.status_code == 200
+    other = eu_client.get(f"/dashboard/connections/{seeded.uk_connection}")
+    assert other.status_code == 404 and b"uk-csv" not in other.data
+    with app.app_context():
+        uk_run = db.session().scalars(select(SyncRun.id).where(
+            SyncRun.connection_id == seeded.uk_connection)).first()
+    token = csrf_of(eu_client, "/dashboard/")
+    refused = eu_client.post(f"/dashboard/runs/{uk_run}/discard", data={"csrf_token": token})
+    assert refused.status_code == 404
+
+
+def test_hub_admin_sees_every_administration(admin_client: FlaskClient,
+                                             seeded: Seeded) -> None:
+    page = admin_client.get("/dashboard/").get_data(as_text=True)
+    assert "eu-csv" in page and "uk-csv" in page and "hub administrator" in page
+    assert admin_client.get(f"/dashboard/connections/{seeded.uk_connection}").status_code == 200
+
+
+def test_overview_shows_freshness_runs_arrangements_and_charts(
+        eu_client: FlaskClient, seeded: Seeded) -> None:
+    page = eu_client.get("/dashboard/").get_data(as_text=True)
+    assert page.count('<svg class="chart"') == 3
+    assert "Operators recognised per MRA direction today" in page
+    assert "EU-US" in page and "US-CTPAT recognises EU-AEO" in page
+    assert f'id="held-{seeded.held_run}"' in page
+    assert "fresh" in page and "needs confirmation" in page
+    assert f'id="quarantine-{seeded.quarantined}"' in page
+    detail = eu_client.get(f"/dashboard/connections/{seeded.eu_connection}")
+    text = detail.get_data(as_text=True)
+    assert text.count('<svg class="chart"') == 2 and "<polyline" in text
+    assert detail.headers["Cache-Control"] == "no-store"
+
+
+def test_confirm_a_held_run(app: Flask, eu_client: FlaskClient, seeded: Seeded) -> None:
+    token = csrf_of(eu_client, "/dashboard/")
+    response = eu_client.post(f"/dashboard/runs/{seeded.held_run}/confirm",
+                              data={"csrf_token": token, "back": "overview"},
+                              follow_redirects=True)
+    assert response.status_code == 200
+    assert f"Run {seeded.held_run} was applied" in response.get_data(as_text=True)
+    assert run_status(app, seeded.held_run) == "succeeded"
+    with app.app_context():
+        removed = db.session().scalars(select(Operator).where(
+            Operator.removed_at.is_not(None))).all()
+    assert len(removed) == 10
+    again = eu_client.post(f"/dashboard/runs/{seeded.held_run}/confirm",
+                           data={"csrf_token": token}, follow_redirects=True)
+    assert b"could not be confirmed" in again.data
+
+
+def test_discard_a_held_run_and_csrf_is_required(app: Flask, eu_client: FlaskClient,
+                                                 seeded: Seeded) -> None:
+    forged = eu_client.post(f"/dashboard/runs/{seeded.held_run}/discard")
+    assert forged.status_code == 400
+    assert run_status(app, seeded.held_run) == "needs_confirmation"
+    token = csrf_of(eu_client, "/dashboard/")
+    eu_client.post(f"/dashboard/runs/{seeded.held_run}/discard", data={"csrf_token": token})
+    assert run_status(app, seeded.held_run) == "discarded"
+
+
+def test_quarantine_replay_with_corrections_and_dismiss(
+        app: Flask, eu_client: FlaskClient, seeded: Seeded) -> None:
+    token = csrf_of(eu_client, "/dashboard/")
+    url = f"/dashboard/quarantine/{seeded.quarantined}/replay"
+    still = eu_client.post(url, data={"csrf_token": token}, follow_redirects=True)
+    assert b"still fails" in still.data
+    bad = eu_client.post(url, data={"csrf_token": token, "corrections": "no equals sign"},
+                         follow_redirects=True)
+    assert b"is not field=value" in bad.data
+    fixed = eu_client.post(url, data={"csrf_token": token,
+                                      "corrections": "status=suspended\n"
+                                                     "status_effective=2024-06-01"},
+                           follow_redirects=True)
+    assert b"passed validation and was applied" in fixed.data
+    with app.app_context():
+        session = db.session()
+        record = session.get(QuarantinedRecord, seeded.quarantined)
+        assert record is not None and record.status == "replayed"
+        assert record.resolved_by == "web:eu-staff"
+        operator = session.scalars(select(Operator).where(
+            Operator.trader_id == "DE000000000000005")).one()
+        assert operator.status == "suspended"
+    dismissed = eu_client.post(f"/dashboard/quarantine/{seeded.quarantined}/dismiss",
+                               data={"csrf_token": token}, follow_redirects=True)
+    assert b"could not be dismissed" in dismissed.data
+
+
+def test_sign_out_needs_csrf_and_ends_the_session(eu_client: FlaskClient) -> None:
+    assert eu_client.post("/dashboard/logout").status_code == 400
+    token = csrf_of(eu_client, "/dashboard/")
+    assert eu_client.post("/dashboard/logout", data={"csrf_token": token}).status_code == 302
+    assert eu_client.get("/dashboard/").status_code == 302
+
+
+def test_users_cli(app: Flask, runner, seeded: Seeded) -> None:  # type: ignore[no-untyped-def]
+    ok = runner.invoke(args=["users", "create", "eu-second", "--administration", "eu",
+                             "--password-stdin"], input="a long enough password\n")
+    assert ok.exit_code == 0, ok.output
+    assert "staff of eu" in ok.output
+    prompted = runner.invoke(args=["users", "create", "root2", "--hub-admin"],
+                             input="another long password\nanother long password\n")
+    assert prompted.exit_code == 0, prompted.output
+    duplicate = runner.invoke(args=["users", "create", "eu-second", "--administration", "EU",
+                                    "--password-stdin"], input="a long enough password\n")
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+    short = runner.invoke(args=["users", "create", "x", "--hub-admin", "--password-stdin"],
+                          input="short\n")
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    both = runner.invoke(args=["users", "create", "y", "--hub-admin", "--administration", "EU",
+                               "--password-stdin"], input="a long enough password\n")
+    assert both.exit_code != 0 and "not both" in both.output
+    with app.app_context():
+        user = db.session().scalars(select(DashboardUser).where(
+            DashboardUser.username == "eu-second")).one()
+        assert user.password_hash.startswith("scrypt:")
+    listed = runner.invoke(args=["users", "list"])
+    assert "eu-second" in listed.output and "hub-admin" in listed.output
+    disabled = runner.invoke(args=["users", "disable", "eu-second"])
+    assert disabled.exit_code == 0
+    client = app.test_client()
+    assert sign_in(client, "eu-second", "a long enough password").status_code == 401
