@@ -41,11 +41,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 
+from stdnum import ean as stdnum_ean
 from stdnum import lei as stdnum_lei
+from stdnum.au import abn as stdnum_au_abn
 from stdnum.br import cnpj as stdnum_br_cnpj
+from stdnum.by import unp as stdnum_by_unp
 from stdnum.ca import bn as stdnum_ca_bn
 from stdnum.ch import uid as stdnum_ch_uid
+from stdnum.cl import rut as stdnum_cl_rut
 from stdnum.cn import uscc as stdnum_cn_uscc
+from stdnum.co import nit as stdnum_co_nit
+from stdnum.do import rnc as stdnum_do_rnc
 from stdnum.eu import vat as stdnum_eu_vat
 from stdnum.exceptions import (
     InvalidChecksum,
@@ -54,12 +60,20 @@ from stdnum.exceptions import (
     InvalidLength,
     ValidationError,
 )
+from stdnum.id import npwp as stdnum_id_npwp
+from stdnum.il import hp as stdnum_il_hp
 from stdnum.in_ import pan as stdnum_in_pan
 from stdnum.jp import cn as stdnum_jp_cn
 from stdnum.kr import brn as stdnum_kr_brn
 from stdnum.mx import rfc as stdnum_mx_rfc
+from stdnum.no import orgnr as stdnum_no_orgnr
+from stdnum.pe import ruc as stdnum_pe_ruc
 from stdnum.sg import uen as stdnum_sg_uen
+from stdnum.th import tin as stdnum_th_tin
+from stdnum.tw import ubn as stdnum_tw_ubn
 from stdnum.us import ein as stdnum_us_ein
+from stdnum.uy import rut as stdnum_uy_rut
+from stdnum.vn import mst as stdnum_vn_mst
 
 from hub.identifiers.countries import EORI_COUNTRIES
 from hub.identifiers.errors import IdentifierError, IdentifierWarning
@@ -362,6 +376,50 @@ _ALL: tuple[Scheme, ...] = (
             "MAB9307148T4", _stdnum_check(stdnum_mx_rfc)),
     _scheme("BR_CNPJ", "Brazil company registry number CNPJ (14 digits)",
             "16727230000197", _stdnum_check(stdnum_br_cnpj)),
+    # Primary identifiers of further programmes in the reference data, each checked by
+    # python-stdnum where it has the scheme, by its published shape where it has not.
+    _scheme("NO_ORGNR", "Norway organisation number (9 digits, mod 11)",
+            "821885221", _stdnum_check(stdnum_no_orgnr)),
+    _scheme("BY_UNP", "Belarus payer account number UNP (9 characters)",
+            "521885226", _stdnum_check(stdnum_by_unp)),
+    _scheme("DO_RNC", "Dominican Republic taxpayer number RNC (9 digits)",
+            "121885223", _stdnum_check(stdnum_do_rnc)),
+    _scheme("PE_RUC", "Peru taxpayer number RUC (11 digits)",
+            "20821885222", _stdnum_check(stdnum_pe_ruc)),
+    _scheme("CL_RUT", "Chile tax number RUT (check digit or K)",
+            "761885227", _stdnum_check(stdnum_cl_rut, "-.")),
+    _scheme("CO_NIT", "Colombia tax number NIT (check digit)",
+            "9021885222", _stdnum_check(stdnum_co_nit, "-.")),
+    _scheme("UY_RUT", "Uruguay tax number RUT (12 digits)",
+            "212885230015", _stdnum_check(stdnum_uy_rut, "-")),
+    _scheme("TW_BAN", "Taiwan business administration number (UBN, 8 digits)",
+            "21885224", _stdnum_check(stdnum_tw_ubn)),
+    _scheme("TH_TIN", "Thailand taxpayer identification number (13 digits)",
+            "0918852225970", _stdnum_check(stdnum_th_tin, "-")),
+    _scheme("ID_NPWP", "Indonesia taxpayer number NPWP (15 digits)",
+            "221885221907000", _stdnum_check(stdnum_id_npwp, ".-")),
+    _scheme("VN_MST", "Viet Nam enterprise tax code MST (10 or 13 digits)",
+            "0521885224", _stdnum_check(stdnum_vn_mst, "-")),
+    _scheme("IL_COMPANY", "Israel company number (9 digits, check digit)",
+            "511885220", _stdnum_check(stdnum_il_hp)),
+    _scheme("AU_ABN", "Australian Business Number (11 digits, mod 89)",
+            "26982188522", _stdnum_check(stdnum_au_abn)),
+    _scheme("NZ_NZBN", "New Zealand Business Number (13-digit GS1 number)",
+            "9429021885228", _stdnum_check(stdnum_ean)),
+    _scheme("HK_BR", "Hong Kong business registration number (8 digits)",
+            "82188522", _pattern_check(r"\d{8}", r"\d+", "-", "8 digits")),
+    _scheme("NZ_CUSTOMS", "New Zealand Customs client code (opaque: 2 to 20 letters and digits)",
+            "NZ282188522", _pattern_check(r"[A-Z0-9]{2,20}", r"[A-Z0-9]+", "-",
+                                          "2 to 20 letters and digits")),
+    _scheme("JO_TAX", "Jordan tax or customs registration number (opaque: 2 to 20 letters "
+            "and digits)", "JO282188522",
+            _pattern_check(r"[A-Z0-9]{2,20}", r"[A-Z0-9]+", "-", "2 to 20 letters and digits")),
+    _scheme("PH_TIN", "Philippines taxpayer identification number (opaque: 2 to 20 letters "
+            "and digits)", "PH282188522",
+            _pattern_check(r"[A-Z0-9]{2,20}", r"[A-Z0-9]+", "-", "2 to 20 letters and digits")),
+    _scheme("NATIONAL_ID", "A national company identifier with no published format "
+            "(2 to 20 letters and digits)", "KH282188522",
+            _pattern_check(r"[A-Z0-9]{2,20}", r"[A-Z0-9]+", "-", "2 to 20 letters and digits")),
 )
 
 #: All schemes by code, in a stable order.
