@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "hub.identifiers.cli",
     "hub.sync.cli",
     "hub.node.cli",
+    "hub.sim.cli",
     "hub.auth.cli",
     "hub.web.cli",
 ]
