@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "hub.sync.cli",
     "hub.node.cli",
     "hub.sim.cli",
+    "hub.demo",
     "hub.auth.cli",
     "hub.web.cli",
 ]
