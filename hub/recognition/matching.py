@@ -65,7 +65,7 @@ class MatchSettings:
     #: Two operators of different programmes scoring this high together are one company.
     link: float = 0.90
     #: Candidates kept by blocking for full scoring.
-    block_size: int = 40
+    block_size: int = 30
     #: Blocking keys held by more operators than this are skipped (too common to help).
     max_posting: int = 4000
     #: Feature weights (renormalised over the features both sides have).
@@ -264,18 +264,28 @@ _LOCK = threading.Lock()
 # database URL -> (signature, checked at (monotonic), index)
 _INDEXES: dict[str, tuple[tuple[Any, ...], float, MatchIndex]] = {}
 #: Registries this small are re-checked on every call (the check is cheap).
-_ALWAYS_CHECK_BELOW = 5000
+_ALWAYS_CHECK_BELOW = 500
 
 
 def _signature(session: Session) -> tuple[Any, ...]:
-    row = session.execute(select(func.count(Operator.id), func.max(Operator.id),
-                                 func.max(Operator.updated_at),
-                                 func.max(Operator.created_at))).one()
+    """A cheap fingerprint of the matchable columns (one scan, no row transfer)."""
+    row = session.execute(select(
+        func.count(Operator.id), func.max(Operator.id), func.sum(Operator.id),
+        func.max(Operator.updated_at), func.max(Operator.created_at),
+        func.sum(func.length(Operator.legal_name)),
+        func.sum(func.length(func.coalesce(Operator.street, ""))),
+        func.sum(func.length(func.coalesce(Operator.city, ""))),
+        func.sum(func.length(func.coalesce(Operator.postcode, ""))),
+        func.sum(func.length(Operator.country)))).one()
     return tuple(row)
 
 
 def match_index(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) -> MatchIndex:
-    """The index of the session's database, rebuilt when the operator table changed."""
+    """The index of the session's database, rebuilt when the operator table changed.
+
+    Large registries are re-checked at most every `settings.refresh_seconds`; small ones
+    (where the check costs little) on every call.
+    """
     bind = session.get_bind()
     url = str(bind.engine.url) if hasattr(bind, "engine") else str(id(bind))
     now = time.monotonic()
@@ -285,7 +295,7 @@ def match_index(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) ->
             now - cached[1] < settings.refresh_seconds):
         return cached[2]
     signature = _signature(session)
-    if cached is not None and cached[0] == signature and cached[2].size >= _ALWAYS_CHECK_BELOW:
+    if cached is not None and cached[0] == signature:
         with _LOCK:
             _INDEXES[url] = (signature, now, cached[2])
         return cached[2]
@@ -475,12 +485,17 @@ def _programme_ids(session: Session, programmes: Collection[str] | None
     return set(session.scalars(select(Programme.id).where(Programme.code.in_(list(programmes)))))
 
 
-def _summaries(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
-    rows = session.execute(select(Operator.id, Programme.code, Operator.stable_key,
-                                  Operator.legal_name)
-                           .join(Programme, Programme.id == Operator.programme_id)
-                           .where(Operator.id.in_(list(ids))))
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+def summaries_of(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(programme code, stable key, legal name) per operator id."""
+    out: dict[int, tuple[str, str, str]] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 900):
+        rows = session.execute(select(Operator.id, Programme.code, Operator.stable_key,
+                                      Operator.legal_name)
+                               .join(Programme, Programme.id == Operator.programme_id)
+                               .where(Operator.id.in_(unique[start:start + 900])))
+        out.update({r[0]: (r[1], r[2], r[3]) for r in rows})
+    return out
 
 
 def _match_identifier(session: Session, reference: TraderReference,
@@ -499,9 +514,11 @@ def _match_identifier(session: Session, reference: TraderReference,
 
 
 def identifier_result(session: Session, scheme: str, value: str, ids: Sequence[int],
-                      hints: Sequence[int] = ()) -> MatchResult:
+                      hints: Sequence[int] = (),
+                      summaries: dict[int, tuple[str, str, str]] | None = None) -> MatchResult:
     """The match result for operators found by a declared identifier."""
-    summaries = _summaries(session, [*ids, *hints])
+    if summaries is None or any(i not in summaries for i in [*ids, *hints]):
+        summaries = summaries_of(session, [*ids, *hints])
     candidates = [Candidate(i, *summaries[i], score=1.0, via="identifier",
                             explanation=[f"declared {scheme} {value}"]) for i in ids]
     if len(candidates) == 1:
@@ -513,7 +530,7 @@ def identifier_result(session: Session, scheme: str, value: str, ids: Sequence[i
         derived = hints or identifier_hits(session, [(scheme, value)], declared=False).get(
             (scheme, value), [])
         if derived:
-            summaries = _summaries(session, derived)
+            summaries = summaries_of(session, derived)
             hint_candidates = [Candidate(i, *summaries[i], score=0.5, via="derived_mid",
                                          explanation=[f"MID {value} derived by the hub"])
                                for i in derived]

@@ -41,6 +41,7 @@ from hub.recognition.matching import (
     normalise_reference_identifier,
     prepare,
     score_candidates,
+    summaries_of,
 )
 from hub.recognition.reasons import Reason
 from hub.recognition.reference import TraderReference
@@ -154,6 +155,8 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
     if multi:
         programme_of = dict(session.execute(select(Operator.id, Operator.programme_id)
                                             .where(Operator.id.in_(sorted(multi)))).tuples().all())
+    summaries = summaries_of(session, [i for group in (*hits.values(), *hints.values())
+                                       for i in group])
     index = None
     out: list[MatchResult] = []
     for reference, pair, early in zip(references, normalised, results, strict=True):
@@ -164,7 +167,8 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
                 # One identifier, several programmes: keep those the recogniser recognises.
                 preferred = [i for i in ids if programme_of.get(i) in recognised_ids]
                 ids = preferred if len(preferred) == 1 else ids
-            result = identifier_result(session, pair[0], pair[1], ids, hints.get(pair, []))
+            result = identifier_result(session, pair[0], pair[1], ids, hints.get(pair, []),
+                                       summaries)
         if reference.has_name:
             index = index or match_index(session, settings)
             query = prepare(reference.name, reference.street, reference.city,
