@@ -1,0 +1,70 @@
+"""Node push: a node tells the hub that its registry changed, and the hub syncs at once.
+
+`request_sync` marks the connection (`Connection.notify_requested_at`); the scheduler
+process (`hub.sync.scheduler.HubScheduler.poll_notifications`) sees the mark on its next
+poll and runs an incremental sync through the same lease and claim as scheduled runs.
+A mark set while a run is going coalesces with every other notification into one
+follow-up run. A client may push only for connections of its own administration (an
+`admin` client for any); any other connection is reported as not found, so a client
+cannot learn which connections other administrations have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.auth.service import Principal
+from hub.db import utcnow
+from hub.errors import Conflict, Forbidden, NotFound
+from hub.notify.notices import audit
+from hub.sync.models import Connection, SyncLease
+
+
+def _find(session: Session, ref: str | int) -> Connection | None:
+    query = select(Connection)
+    text = str(ref)
+    if text.isdigit():
+        query = query.where((Connection.id == int(text)) | (Connection.name == text))
+    else:
+        query = query.where(Connection.name == text)
+    return session.scalar(query)
+
+
+def request_sync(session: Session, principal: Principal, ref: str | int) -> dict[str, Any]:
+    """Ask for an immediate sync of connection `ref` (name or id); the route commits."""
+    if not principal.is_admin and principal.administration_id is None:
+        raise Forbidden("this client belongs to no administration, so it has no "
+                        "connections to notify about")
+    connection = _find(session, ref)
+    if connection is None or (not principal.is_admin
+                              and connection.administration_id != principal.administration_id):
+        raise NotFound(f"no connection {ref!r} of this client's administration",
+                       fields={"connection": "unknown"})
+    if not connection.enabled:
+        raise Conflict(f"connection {connection.name!r} is disabled; enable it first",
+                       fields={"connection": "disabled"})
+    now = utcnow()
+    marked = session.execute(
+        update(Connection)
+        .where(Connection.id == connection.id, Connection.notify_requested_at.is_(None))
+        .values(notify_requested_at=now)).rowcount  # type: ignore[attr-defined]
+    running = session.scalar(select(SyncLease.connection_id).where(
+        SyncLease.connection_id == connection.id, SyncLease.expires_at > now)) is not None
+    session.refresh(connection, ["notify_requested_at"])
+    requested = connection.notify_requested_at or now
+    audit(session, "node.notified", actor=f"client:{principal.client_id}",
+          subject=f"connection:{connection.id}", administration_id=connection.administration_id,
+          details={"connection": connection.name, "coalesced": not marked})
+    return {
+        "connection": connection.name,
+        "connection_id": connection.id,
+        "requested_at": requested.isoformat(),
+        # Already asked for and not yet started: this notification joins that request.
+        "coalesced": not marked,
+        # A run is going: the requested sync follows it.
+        "sync_running": running,
+        "scheduled": "follow-up run after the current one" if running else "immediate run",
+    }
