@@ -19,8 +19,7 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/aeohub db upgrade
-	$(BIN)/aeohub serve --host 127.0.0.1 --port 5000
+	$(BIN)/aeohub demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub connectors config tests
