@@ -82,6 +82,8 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     # Alembic narrates every step at INFO; only its warnings matter to an operator.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # APScheduler logs every job it adds and runs at INFO; the runs have their own records.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
 
 
 def init_app(app: Flask) -> None:
