@@ -83,10 +83,12 @@ def data_version(session: Session, programme_ids: Iterable[int] | None) -> dict[
     """`data_version` (the oldest sync time among the programmes) and its age in seconds."""
     versions = programme_versions(session)
     ids = list(versions) if programme_ids is None else list(programme_ids)
-    known = [versions[i][1] for i in ids if i in versions]
-    if not known or any(v is None for v in known):
+    # Programmes never synced hold no data to answer from; the version is the oldest
+    # sync among those that do.
+    known = [versions[i][1] for i in ids if i in versions and versions[i][1] is not None]
+    if not known:
         return {"data_version": None, "data_age_seconds": None}
-    oldest = min(v for v in known if v is not None)
+    oldest = min(known)
     age = max(0, int((utcnow() - oldest).total_seconds()))
     return {"data_version": oldest.isoformat(), "data_age_seconds": age}
 
