@@ -6,7 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench lint venv clean
+.PHONY: run test bench lint venv clean browser-deps
+
+# Browser tests (tests/web): Debian's Chromium and axe-core from the npm registry (pinned).
+CHROMIUM := /usr/bin/chromium
+AXE_VERSION := 4.10.3
+AXE_STAMP := tests/web/node/node_modules/.axe-core-$(AXE_VERSION)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +30,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check hub connectors config tests
 	$(BIN)/mypy hub connectors config
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser-deps
 	$(BIN)/pytest tests tests/benchmarks
 
 bench: $(STAMP)
 	AEOHUB_BENCH_SCALE=full $(BIN)/pytest tests/benchmarks -s -p no:randomly
+
+browser-deps: $(AXE_STAMP)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium; \
+	fi
+
+$(AXE_STAMP):
+	npm install --prefix tests/web/node --no-save --no-package-lock --no-audit --no-fund \
+	  axe-core@$(AXE_VERSION)
+	@touch $@
 
 clean:
 	rm -rf $(VENV) instance build *.egg-info

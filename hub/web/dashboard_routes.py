@@ -99,12 +99,14 @@ def overview() -> ResponseReturnValue:
                     {k: v for k, v in dashboard.counts(r).items()
                      if k in dashboard.CHANGE_SERIES}) for r in recent],
         dashboard.CHANGE_SERIES)
+    counted = [d for a in arrangements for d in a.directions if d.operators]
     recognised = charts.bar_chart(
         "Operators recognised per MRA direction today",
         [charts.Bar(f"{d.arrangement}: {d.recognising} ← {d.recognised}",
                     {"operators": d.operators})
-         for a in arrangements for d in a.directions],
-        ["operators"])
+         for d in sorted(counted, key=lambda d: -d.operators)],
+        ["operators"],
+        description=f"{len(counted)} directions recognise at least one operator on record")
     return render_template(
         "dashboard/overview.html", user=user, rows=rows, recent=recent,
         held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),

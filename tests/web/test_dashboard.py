@@ -3,6 +3,8 @@ what each kind of user sees, held runs, quarantine, charts, and the users CLI.""
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -69,6 +71,10 @@ def test_overview_shows_freshness_runs_arrangements_and_charts(
     assert page.count('<svg class="chart"') == 3
     assert "Operators recognised per MRA direction today" in page
     assert "EU-US" in page and "US-CTPAT recognises EU-AEO" in page
+    # 20 EU AEOs on record; the AEOC-only one is outside EU-US's scope
+    assert re.search(r"<td>US-CTPAT recognises EU-AEO</td><td>[^<]*</td><td>[^<]*</td>"
+                     r'<td class="num">19</td>', page)
+    assert "EU-US: US-CTPAT ← EU-AEO" in page
     assert f'id="held-{seeded.held_run}"' in page
     assert "fresh" in page and "needs confirmation" in page
     assert f'id="quarantine-{seeded.quarantined}"' in page
