@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "hub.demo",
     "hub.auth.cli",
     "hub.web.cli",
+    "hub.notify.cli",
 ]
 
 

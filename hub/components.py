@@ -11,4 +11,5 @@ COMPONENTS: list[str] = [
     "hub.auth",
     "hub.api",
     "hub.web",
+    "hub.notify",
 ]

@@ -17,6 +17,7 @@ MODEL_MODULES: list[str] = [
     "hub.sync.models",
     "hub.auth.models",
     "hub.web.models",
+    "hub.notify.models",
 ]
 
 for _name in MODEL_MODULES:
