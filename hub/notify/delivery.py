@@ -155,18 +155,29 @@ def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> 
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
     duration = int((time.monotonic() - clock) * 1000)
     outcome = Outcome(delivery_id, error is None, status_code, error, duration)
-    record(database, settings, outcome, number, started, excerpt)
+    gave_up = record(database, settings, outcome, number, started, excerpt)
+    _count(event_type, "delivered" if outcome.ok else ("gave_up" if gave_up else "failed"))
     return outcome
 
 
+def _count(event_type: str, outcome: str) -> None:
+    """This process's counter (the worker's; `/metrics` reads the database's figures)."""
+    from hub.components import COMPONENTS
+
+    if "hub.metrics" in COMPONENTS:
+        from hub.metrics import count_webhook_delivery
+
+        count_webhook_delivery(outcome, event_type=event_type)
+
+
 def record(database: Database, settings: WebhookSettings, outcome: Outcome, number: int,
-           started: dt.datetime, excerpt: str | None) -> None:
-    """Log the attempt and move the delivery and its subscription on."""
+           started: dt.datetime, excerpt: str | None) -> bool:
+    """Log the attempt and move the delivery and its subscription on; True: given up."""
     now = utcnow()
     with database.session_scope(write=True) as session:
         delivery = session.get(WebhookDelivery, outcome.delivery_id)
         if delivery is None:
-            return
+            return False
         sub = session.get(WebhookSubscription, delivery.subscription_id)
         assert sub is not None
         session.add(WebhookAttempt(
@@ -183,8 +194,9 @@ def record(database: Database, settings: WebhookSettings, outcome: Outcome, numb
             delivery.delivered_at = now
             sub.consecutive_failures = 0
             sub.last_success_at = now
-            return
-        if number >= settings.max_attempts:
+            return False
+        gave_up = number >= settings.max_attempts
+        if gave_up:
             delivery.status = "failed"
         else:
             delivery.next_attempt_at = now + dt.timedelta(seconds=settings.retry_delay(number))
@@ -193,6 +205,7 @@ def record(database: Database, settings: WebhookSettings, outcome: Outcome, numb
         if sub.status == "active" and sub.consecutive_failures >= settings.pause_after:
             pause(session, sub, f"paused after {sub.consecutive_failures} failed attempts in a "
                                 f"row; last: {outcome.error}", now)
+        return gave_up
 
 
 def pause(session: Any, sub: WebhookSubscription, reason: str, now: dt.datetime) -> None:
