@@ -234,3 +234,24 @@ def test_destination_refused_at_delivery_counts_as_failure(ref_app, client, comm
         attempt = session.scalars(select(WebhookAttempt)).one()
     assert attempt.outcome == "failure" and "destination refused" in (attempt.error or "")
     assert receiver.requests == []
+
+
+def test_suspended_arrangement_sends_no_longer_shared(ref_app, client, committed_db,
+                                                      receiver, worker):
+    import datetime as dt
+
+    from hub.arrangements.service import change_status
+
+    op = eu_operator(committed_db, 11)
+    subscribe(client, partner(committed_db, "US-CTPAT"), receiver, ALL_OPERATOR_EVENTS)
+    with committed_db.session_scope(write=True) as session:
+        change_status(session, "EU-US", "suspend", dt.datetime.now(dt.UTC).date())
+    policy.clear_cache()
+    change(committed_db, op, status="suspended")  # no longer shared: never sent
+    assert deliver_until(worker, receiver, lambda r: len(r.accepted()) >= 1)
+    worker.run_once()
+    events = receiver.accepted()
+    assert [(e["type"], e["data"]["operator_id"]) for e in events] == [
+        ("operator.no_longer_shared", op)]
+    assert events[0]["data"]["arrangement"] == "EU-US"
+    assert "operator" not in events[0]["data"]
