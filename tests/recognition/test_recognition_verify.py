@@ -194,8 +194,8 @@ def test_flow_arrangement_status_and_no_arrangement(session, eu_aeof):
 
 
 def test_staggered_asean_activation(session, add_operator):
-    add_operator("TH-AEO", "0105536000315", country="TH", categories=cats("AEO"))
-    th = TraderReference(scheme="TH_TIN", value="0105536000315")
+    add_operator("TH-AEO", "0105536000313", country="TH", categories=cats("AEO"))
+    th = TraderReference(scheme="TH_TIN", value="0105536000313")
     first = verify(session, th, "SG-STP", D(2024, 8, 10), now=NOW)
     assert codes(first) == [rc.NOT_YET_ACTIVE]
     assert verify(session, th, "SG-STP", D(2024, 8, 19), now=NOW).decision == "recognised"
