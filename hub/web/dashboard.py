@@ -271,6 +271,70 @@ def clients(session: Session, user: DashboardUser) -> list[ClientRow] | None:
             for c in session.scalars(query)]
 
 
-def optional_parts() -> dict[str, bool]:
-    """Which optional packages the dashboard can report on."""
-    return {"webhooks": _installed("hub.notify"), "audit": _installed("hub.audit")}
+@dataclass
+class WebhookRow:
+    public_id: str
+    client_id: str
+    url: str
+    events: list[str]
+    status: str
+    paused_reason: str | None
+    consecutive_failures: int
+    last_success_at: dt.datetime | None
+    last_failure_at: dt.datetime | None
+    deliveries: dict[str, int]
+
+
+def webhooks(session: Session, user: DashboardUser) -> list[WebhookRow] | None:
+    """Webhook subscriptions with their delivery health (pending, delivered, failed);
+    None when the notification package is not installed."""
+    if not _installed("hub.notify.models") or not _installed("hub.auth.models"):
+        return None
+    notify = importlib.import_module("hub.notify.models")
+    client_cls = importlib.import_module("hub.auth.models").OAuthClient
+    sub_cls, delivery_cls = notify.WebhookSubscription, notify.WebhookDelivery
+    query = select(sub_cls).join(client_cls, client_cls.id == sub_cls.client_pk)
+    if not user.hub_admin:
+        query = query.where(client_cls.administration_id == user.administration_id)
+    subscriptions = list(session.scalars(query.options(selectinload(sub_cls.client))
+                                         .order_by(sub_cls.id)))
+    tallies: dict[int, dict[str, int]] = {s.id: {} for s in subscriptions}
+    if subscriptions:
+        for sub_id, status, number in session.execute(
+                select(delivery_cls.subscription_id, delivery_cls.status, func.count())
+                .where(delivery_cls.subscription_id.in_(list(tallies)))
+                .group_by(delivery_cls.subscription_id, delivery_cls.status)).tuples():
+            tallies[sub_id][str(status)] = int(number)
+    return [WebhookRow(s.public_id, s.client.client_id, s.url, list(s.event_types or []),
+                       s.status, s.paused_reason, s.consecutive_failures, s.last_success_at,
+                       s.last_failure_at, tallies[s.id]) for s in subscriptions]
+
+
+@dataclass
+class AuditState:
+    entries: int
+    head_seq: int
+    head_hash: str
+    head_at: dt.datetime | None
+    verified: bool | None = None
+    checked: int | None = None
+    problem: str | None = None
+
+
+def audit_state(session: Session, *, verify: bool = False) -> AuditState | None:
+    """The audit chain's head (and, when asked, a full re-verification of the chain);
+    None when the audit package is not installed or does not offer these reads."""
+    if not _installed("hub.audit.service"):
+        return None
+    try:
+        service = importlib.import_module("hub.audit.service")
+        head = service.head(session)
+        state = AuditState(int(service.count(session)), int(head.seq), str(head.hash),
+                           head.recorded_at)
+        if verify:
+            result = service.verify(session)
+            state.verified, state.checked, state.problem = (
+                bool(result.ok), int(result.checked), result.reason)
+    except (ImportError, AttributeError):  # an older or newer audit API: say nothing
+        return None
+    return state

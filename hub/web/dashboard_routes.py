@@ -112,7 +112,8 @@ def overview() -> ResponseReturnValue:
         held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),
         quarantined=dashboard.open_quarantine(session, ids, limit=20),
         arrangements=arrangements, clients=dashboard.clients(session, user),
-        optional=dashboard.optional_parts(), counts=dashboard.counts,
+        webhooks=dashboard.webhooks(session, user), audit=dashboard.audit_state(session),
+        counts=dashboard.counts,
         freshness_chart=freshness, volume_chart=volumes, recognised_chart=recognised)
 
 
@@ -138,6 +139,14 @@ def connection(connection_id: int) -> ResponseReturnValue:
         "dashboard/connection.html", user=user, info=info, connection=row, runs=recent,
         quarantined=dashboard.open_quarantine(session, [row.id], limit=100),
         counts=dashboard.counts, freshness_chart=freshness, volume_chart=volumes)
+
+
+@bp.get("/audit")
+@security.login_required
+def audit() -> ResponseReturnValue:
+    """Recompute the audit chain on request (it reads every entry)."""
+    state = dashboard.audit_state(db.session(), verify=True)
+    return render_template("dashboard/audit.html", user=_user(), audit=state)
 
 
 def _back(connection_id: int) -> ResponseReturnValue:

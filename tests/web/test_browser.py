@@ -234,6 +234,9 @@ def test_hub_admin_sees_all(page: Any, live: Live) -> None:
     audit(page, "dashboard-admin")
     response = page.goto(f"/dashboard/connections/{live.seeded.uk_connection}")
     assert response is not None and response.status == 200
+    page.goto("/dashboard/audit")
+    assert page.get_by_role("heading", level=1).inner_text() == "Audit chain"
+    audit(page, "audit")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/dashboard/login$"))
 

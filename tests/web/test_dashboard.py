@@ -172,3 +172,46 @@ def test_users_cli(app: Flask, runner, seeded: Seeded) -> None:  # type: ignore[
     assert disabled.exit_code == 0
     client = app.test_client()
     assert sign_in(client, "eu-second", "a long enough password").status_code == 401
+
+
+def test_clients_and_webhooks_are_scoped_to_the_administration(
+        app: Flask, eu_client: FlaskClient, admin_client: FlaskClient, seeded: Seeded) -> None:
+    from hub.auth.models import OAuthClient
+    from hub.notify.models import WebhookDelivery, WebhookSubscription
+    from hub.registry.models import Programme
+
+    with app.app_context():
+        session = db.session()
+        for code, admin_code in (("EU-AEO", "EU"), ("UK-AEO", "UK")):
+            programme = session.scalars(select(Programme).where(Programme.code == code)).one()
+            client = OAuthClient(client_id=f"client-{admin_code.lower()}",
+                                 name=f"{admin_code} risk engine", programme_id=programme.id,
+                                 administration_id=programme.administration_id,
+                                 scopes=["verify", "webhooks"])
+            session.add(client)
+            session.flush()
+            subscription = WebhookSubscription(
+                public_id=f"wh-{admin_code.lower()}", client_pk=client.id,
+                url=f"https://{admin_code.lower()}.example/hook", event_types=["operator"],
+                secret_encrypted="x", consecutive_failures=2 if admin_code == "UK" else 0)
+            session.add(subscription)
+            session.flush()
+            session.add(WebhookDelivery(
+                event_id=f"ev-{admin_code}", subscription_id=subscription.id,
+                event_type="operator.suspended", dedupe_key="k", ordering_key="o", payload={},
+                status="failed"))
+        session.commit()
+    page = eu_client.get("/dashboard/").get_data(as_text=True)
+    assert "client-eu" in page and "client-uk" not in page
+    assert "wh-eu" in page and "wh-uk" not in page
+    every = admin_client.get("/dashboard/").get_data(as_text=True)
+    assert "wh-eu" in every and "wh-uk" in every and "2 failures in a row" in every
+
+
+def test_audit_chain_state(eu_client: FlaskClient, seeded: Seeded) -> None:
+    page = eu_client.get("/dashboard/").get_data(as_text=True)
+    assert 'id="audit-h"' in page
+    verified = eu_client.get("/dashboard/audit")
+    assert verified.status_code == 200
+    text = verified.get_data(as_text=True)
+    assert "The chain holds" in text or "not installed" in text
