@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub import db
 from hub.health import add_readiness_check
@@ -18,7 +19,12 @@ from hub.sync.models import Connection
 
 
 def feeds_check() -> tuple[bool, dict[str, Any]]:
-    rows = db.session().scalars(select(Connection).where(Connection.enabled.is_(True))).all()
+    try:
+        rows = db.session().scalars(
+            select(Connection).where(Connection.enabled.is_(True))).all()
+    except SQLAlchemyError as exc:  # the database check says why; this one cannot tell
+        db.session().rollback()
+        return False, {"error": type(exc).__name__}
     feeds = []
     for connection in rows:
         age = feed_age(connection)
