@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "hub.sim.cli",
     "hub.demo",
     "hub.auth.cli",
+    "hub.audit.cli",
     "hub.web.cli",
     "hub.notify.cli",
 ]

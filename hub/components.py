@@ -10,6 +10,8 @@ COMPONENTS: list[str] = [
     "hub.sync.routes",
     "hub.auth",
     "hub.api",
+    "hub.audit",
+    "hub.metrics",
     "hub.web",
     "hub.notify",
 ]

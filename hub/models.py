@@ -16,6 +16,7 @@ MODEL_MODULES: list[str] = [
     "hub.recognition.models",
     "hub.sync.models",
     "hub.auth.models",
+    "hub.audit.models",
     "hub.web.models",
     "hub.notify.models",
 ]

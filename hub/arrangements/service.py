@@ -26,6 +26,7 @@ from hub.arrangements.models import (
     ReferenceChange,
 )
 from hub.arrangements.reference import ALL_CATEGORIES, ReferenceData, load_reference
+from hub.audit import hooks as audit_hooks
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Administration, Programme
 
@@ -157,6 +158,7 @@ def load_reference_data(session: Session, data: ReferenceData | None = None, *,
     session.flush()
     if report.changed:
         state.bump(session, state.REFERENCE)
+        audit_hooks.reference_loaded(session, report, actor)
     return report
 
 
@@ -267,6 +269,7 @@ def change_status(session: Session, code: str, action: str, day: dt.date, *,
                                 actor=actor))
     session.flush()
     state.bump(session, state.REFERENCE)
+    audit_hooks.arrangement_status_changed(session, arrangement, change, current, actor)
     return change
 
 

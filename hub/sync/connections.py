@@ -24,6 +24,7 @@ from connectors.base import AccessDenied, ConfigError, Connector, ConnectorConte
 from connectors.base import load_config as load_connector_config
 from connectors.registry import available_connectors
 from hub import state
+from hub.audit import hooks as audit_hooks
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
@@ -153,6 +154,7 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
     session.flush()
     _check_access(cls, config, context_for(connection, settings))
     state.bump(session, CONNECTIONS)
+    audit_hooks.connection_changed(session, connection, "added")
     return connection
 
 
@@ -179,10 +181,12 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
             setattr(connection, attr, value)
     connection.updated_at = utcnow()
     state.bump(session, CONNECTIONS)
+    audit_hooks.connection_changed(session, connection, "edited")
     return connection
 
 
 def remove_connection(session: Session, connection: Connection) -> None:
+    audit_hooks.connection_changed(session, connection, "removed")
     session.delete(connection)
     state.bump(session, CONNECTIONS)
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, ConnectorError
+from hub.audit import hooks as audit_hooks
 from hub.db import Database, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
@@ -505,6 +506,7 @@ class SyncJob:
         run.held_reason = reason
         run.counts = dict(self.counts)
         run.finished_at = utcnow()
+        audit_hooks.sync_outcome(session, self.run_id, "held", trigger=self.trigger)
 
     def _succeed(self, session: Session) -> None:
         now = utcnow()
@@ -523,6 +525,7 @@ class SyncJob:
         for prog in self.programmes.values():
             session.execute(update(Programme).where(Programme.id == prog.programme.id)
                             .values(data_version=now))
+        audit_hooks.sync_outcome(session, self.run_id, "succeeded", trigger=self.trigger)
 
     def _fail(self, exc: Exception) -> None:
         message = redact_text(str(exc) or type(exc).__name__)
@@ -542,6 +545,7 @@ class SyncJob:
                 connection.last_run_at = utcnow()
                 connection.last_failure_at = utcnow()
                 connection.consecutive_failures += 1
+            audit_hooks.sync_outcome(session, self.run_id, "failed", trigger=self.trigger)
 
     def _result(self) -> SyncRun | None:
         if self.run_id is None:
@@ -635,6 +639,7 @@ def discard(database: Database, run_id: int) -> SyncRun:
                                fields={"run": run.status})
         session.execute(delete(StagedBatch).where(StagedBatch.run_id == run_id))
         run.status = "discarded"
+        audit_hooks.sync_outcome(session, run_id, "discarded")
         session.flush()
         session.expunge(run)
         return run

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.audit import hooks as audit_hooks
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
@@ -66,6 +67,7 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
     row.status = "replayed"
     row.resolved_at = now
     row.resolved_by = actor
+    audit_hooks.quarantine_decision(session, row, "replayed", actor)
     return row
 
 
@@ -79,4 +81,5 @@ def dismiss(session: Session, record_id: int, *, note: str | None = None,
     row.resolved_at = utcnow()
     row.resolved_by = actor
     row.resolution_note = note
+    audit_hooks.quarantine_decision(session, row, "dismissed", actor)
     return row

@@ -1,0 +1,93 @@
+"""The audit log: append-only, hash-chained, signed at the head.
+
+Every entry carries the SHA-256 of the entry before it, so a changed, inserted or deleted
+entry breaks the chain where it happened (`aeohub audit verify` names it). The chain head
+is signed with the hub's Ed25519 key and served at `GET /api/v1/audit/head`; partners
+keep copies and can later show that history was rewritten.
+
+API for the other packages
+--------------------------
+`record(session, action, *, actor, subject=None, administrations=(), details=None)`
+    Append an entry in `session`'s transaction and return it (flushed, not committed):
+    the entry exists exactly when the caller's change commits. Call it after the audited
+    change, late in the transaction; appends take turns on a chain-head row lock, held
+    until the caller commits or rolls back, so commit promptly afterwards.
+
+    - `action`: "<noun>.<verb in the past>": `token.issued`, `token.revoked`,
+      `registry.read`, `client.created`, `client.secret_rotated`, `client.disabled`,
+      `judgement.added`, `user.login`, `user.login_failed`, `sync.succeeded`, ...
+    - `actor`: `client:<client_id>`, `user:<name>`, `cli` or `system`;
+      `current_actor()` picks one from the context (see `hub.audit.actors`).
+    - `subject`: what it was about, `<kind>:<id>` (`client:abc`, `connection:3`,
+      `arrangement:EU-US`, `operator:1234`).
+    - `administrations`: the codes of every administration the entry concerns: whose
+      data was read or changed, and whose client acted. `aeohub audit export
+      --administration A` returns the entries naming A.
+    - `details`: JSON-able mapping (dates, sets and tuples are converted). Never put a
+      secret or a token in it; record a token's id (`jti`), not the token.
+
+`record_read(session, *, client_id, client_administration, endpoint, operators,
+arrangements, administrations, details=None)`
+    The `registry.read` entry the API writes for every read of registry data by a client:
+    the endpoint, how many and which operators, and the arrangements that allowed it.
+    One entry per request (a batch verify is one entry listing its operators).
+
+`acting_as(actor)` / `current_actor()`
+    Context for services that do not take an actor argument. In a request, set
+    `flask.g.audit_actor` (the API after authenticating a token: `client:<id>`; the
+    dashboard after login: `user:<name>`).
+
+Entries written by the hub itself (`hub.audit.hooks`): `sync.succeeded|failed|held|
+confirmed|discarded`, `connection.added|edited|removed`, `quarantine.replayed|dismissed`,
+`arrangement.suspended|resumed|terminated`, `reference.loaded`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from hub.audit.actors import acting_as, current_actor
+from hub.audit.models import AuditEntry
+from hub.audit.service import record, verify
+
+__all__ = ["AuditEntry", "acting_as", "current_actor", "init_app", "record", "record_read",
+           "verify"]
+
+OPERATOR_IDS_KEPT = 10_000
+
+
+def record_read(session: Session, *, client_id: str, client_administration: str | None,
+                endpoint: str, operators: Sequence[int | str], arrangements: Iterable[str],
+                administrations: Iterable[str], details: Mapping[str, Any] | None = None
+                ) -> AuditEntry:
+    """Record that client `client_id` read `operators` through `endpoint`.
+
+    `administrations` are those whose operators were returned; the client's own
+    administration is added, so both sides' auditors find the read in their export.
+    """
+    ids = list(operators)
+    body: dict[str, Any] = {
+        "endpoint": endpoint,
+        "count": len(ids),
+        "operators": ids[:OPERATOR_IDS_KEPT],
+        "arrangements": sorted(set(arrangements)),
+    }
+    if len(ids) > OPERATOR_IDS_KEPT:
+        body["operators_truncated"] = True
+    body.update(details or {})
+    codes = set(administrations)
+    if client_administration:
+        codes.add(client_administration)
+    return record(session, "registry.read", actor=f"client:{client_id}",
+                  subject=f"client:{client_id}", administrations=codes, details=body)
+
+
+def init_app(app: Flask) -> None:
+    """Serve the signed chain head at /api/v1/audit/head."""
+    from hub.audit.routes import bp
+
+    app.register_blueprint(bp)
