@@ -56,6 +56,9 @@ def _values(session: Session, operator: Operator, scheme: str, linked_only: bool
     values = list(dict.fromkeys(session.scalars(query)))
     if not values and not linked_only and operator.trader_id_scheme == scheme:
         values = [operator.trader_id]
+    if not values and not linked_only and operator.authorisation_number and (
+            operator.programme.authorisation_scheme == scheme):
+        values = [operator.authorisation_number]  # the authorisation number itself
     return values
 
 

@@ -61,3 +61,13 @@ def test_no_entry_and_unknown_administration(session, add_operator):
     assert "defines no code" in crosswalk(session, op.id, "US").warnings[0]
     with pytest.raises(NotFound):
         crosswalk(session, op.id, "ZZ")
+
+
+def test_eu_aeo_declared_in_china_uses_the_authorisation_number(session, add_operator):
+    op = add_operator("EU-AEO", "DE123456789012345", identifiers=[])
+    op.authorisation_number = "DEAEOF1234/16"
+    session.flush()
+    answer = crosswalk(session, op.id, "CN")
+    assert answer.codes, answer.warnings
+    assert answer.codes[0]["value"] == "DEAEOF1234/16"
+    assert not any("EU_AEO" in w for w in answer.warnings)
