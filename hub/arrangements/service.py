@@ -25,7 +25,12 @@ from hub.arrangements.models import (
     ArrangementStatusChange,
     ReferenceChange,
 )
-from hub.arrangements.reference import ALL_CATEGORIES, ReferenceData, load_reference
+from hub.arrangements.reference import (
+    ALL_CATEGORIES,
+    ReferenceData,
+    default_reference_dir,
+    load_reference,
+)
 from hub.audit import hooks as audit_hooks
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Administration, Programme
@@ -78,10 +83,24 @@ class _Writer:
             self.report.count(self.report.updated, entity)
 
 
+_CACHE: dict[tuple[str, float, float], ReferenceData] = {}
+
+
+def shipped_reference() -> ReferenceData:
+    """The shipped reference files, parsed once per process (and again if they change)."""
+    directory = default_reference_dir()
+    key = (str(directory), (directory / "programmes.yaml").stat().st_mtime,
+           (directory / "arrangements.yaml").stat().st_mtime)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = load_reference(directory)
+    return _CACHE[key]
+
+
 def load_reference_data(session: Session, data: ReferenceData | None = None, *,
                         actor: str = "reference load") -> LoadReport:
     """Write reference data into the database; idempotent. The caller commits."""
-    data = data or load_reference()
+    data = data or shipped_reference()
     report = LoadReport()
     writer = _Writer(session, report, actor)
 
