@@ -7,6 +7,7 @@ Commands are thin wrappers over service functions. Each domain package defines
 
 from __future__ import annotations
 
+import copy
 import importlib
 import sys
 
@@ -34,24 +35,25 @@ def register_commands(group: click.Group) -> None:
     """Add every package's commands to `group` (the app's `cli`).
 
     Every command gets an app context, however it is invoked (`aeohub`, `flask --app
-    hub`, or a test's CLI runner).
+    hub`, or a test's CLI runner). The packages' own command objects are left as they are
+    (copies are wrapped), so they still work in a plain click group.
     """
     staging = click.Group()
     staging.add_command(serve)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(staging)
     for command in staging.commands.values():
-        _push_app_context(command)
-        group.add_command(command)
+        group.add_command(_with_app_context(command))
 
 
-def _push_app_context(command: click.Command) -> None:
-    if command.callback is not None and not getattr(command.callback, "_aeohub_ctx", False):
-        command.callback = with_appcontext(command.callback)
-        command.callback._aeohub_ctx = True  # type: ignore[attr-defined]
-    if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            _push_app_context(sub)
+def _with_app_context(command: click.Command) -> click.Command:
+    wrapped = copy.copy(command)
+    if command.callback is not None:
+        wrapped.callback = with_appcontext(command.callback)
+    if isinstance(command, click.Group) and isinstance(wrapped, click.Group):
+        wrapped.commands = {name: _with_app_context(sub)
+                            for name, sub in command.commands.items()}
+    return wrapped
 
 
 @click.command("serve")

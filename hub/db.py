@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -107,10 +108,14 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
 class Database:
     """One engine and its session factory."""
 
+    #: Every live instance, so that test harnesses can close pools left open.
+    instances: weakref.WeakSet[Database] = weakref.WeakSet()
+
     def __init__(self, url: str, *, echo: bool = False, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, echo=echo, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        Database.instances.add(self)
 
     @property
     def dialect(self) -> str:

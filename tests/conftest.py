@@ -102,6 +102,15 @@ def _drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _close_pools() -> Iterator[None]:
+    """Close the connection pools a test left open (apps it built, engines it made), so
+    that no connection is garbage-collected open during a later test."""
+    yield
+    for database in list(Database.instances):
+        database.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def _databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Lazily created, migrated databases per backend."""
