@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,9 +215,8 @@ def _status_reasons(state: OperatorState, programme: ProgrammeRule, day: dt.date
     return reasons
 
 
-def _direction_reasons(rule: DirectionRule, programme: ProgrammeRule,
-                       components: Mapping[str, tuple[str, str | None]], day: dt.date,
-                       flow: str, overall_valid: bool) -> tuple[list[Reason], tuple[str, ...]]:
+def _day_reasons(rule: DirectionRule, day: dt.date, flow: str) -> tuple[Reason, ...]:
+    """Reasons of one direction that depend only on the day and the flow."""
     code = rule.arrangement
     reasons: list[Reason] = []
     status = rule.status_on(day)
@@ -238,6 +237,15 @@ def _direction_reasons(rule: DirectionRule, programme: ProgrammeRule,
         reasons.append(Reason(rc.FLOW_NOT_COVERED, f"under {code}, {rule.recognising} grants "
                               f"benefits on {', '.join(rule.flows) or 'no'} flows, not {flow}",
                               code))
+    return tuple(reasons)
+
+
+def _category_reasons(rule: DirectionRule, programme: ProgrammeRule,
+                      components: Mapping[str, tuple[str, str | None]], overall_valid: bool
+                      ) -> tuple[list[Reason], tuple[str, ...]]:
+    """Reasons of one direction that depend on the operator's components."""
+    code = rule.arrangement
+    reasons: list[Reason] = []
     held = [c for c in rule.categories
             if all(components.get(p, ("", None))[0] == "valid"
                    for p in programme.parts.get(c, (c,)))]
@@ -269,35 +277,103 @@ def _direction_reasons(rule: DirectionRule, programme: ProgrammeRule,
     return reasons, recognised
 
 
+def _dedupe(reasons: Iterable[Reason]) -> list[Reason]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for reason in reasons:
+        if (reason.code, reason.message) not in seen:
+            seen.add((reason.code, reason.message))
+            out.append(reason)
+    return out
+
+
+#: What the categories of an operator come to for one programme's directions:
+#: (recognitions when the authorisation itself is in order, the directions' reasons).
+_Outcome = tuple[tuple["Recognition", ...], tuple[Reason, ...]]
+
+
+def categories_key(categories: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
+    """A hashable key of the facts of `categories` that recognition reads: the code and
+    status of each, and since when for those not valid (only their reasons quote it)."""
+    return tuple((c.get("code"), c.get("status"),
+                  None if c.get("status") == "valid" else c.get("since")) for c in categories)
+
+
+class Evaluator:
+    """`evaluate` for many operators on one day, flow and recognising programme.
+
+    The day-dependent facts of every direction (arrangement status, activation, flow) are
+    worked out once per recognised programme, and the category-dependent outcome once per
+    distinct set of categories: a batch of 10,000 operators holding a handful of category
+    combinations builds a handful of reason lists.
+    """
+
+    def __init__(self, snapshot: ReferenceSnapshot, recognising: str, day: dt.date,
+                 flow: str) -> None:
+        self.snapshot = snapshot
+        self.recognising = recognising
+        self.day = day
+        self.flow = flow
+        self._days: dict[str, tuple[tuple[DirectionRule, tuple[Reason, ...]], ...]] = {}
+        self._outcomes: dict[tuple[Any, ...], _Outcome] = {}
+
+    def _rules(self, programme: ProgrammeRule
+               ) -> tuple[tuple[DirectionRule, tuple[Reason, ...]], ...]:
+        rules = self._days.get(programme.code)
+        if rules is None:
+            rules = tuple((rule, _day_reasons(rule, self.day, self.flow)) for rule in
+                          self.snapshot.directions.get((self.recognising, programme.code), ()))
+            self._days[programme.code] = rules
+        return rules
+
+    def _outcome(self, programme: ProgrammeRule, rules: Sequence[
+            tuple[DirectionRule, tuple[Reason, ...]]], state: OperatorState,
+                 key: tuple[Any, ...] | None) -> _Outcome:
+        overall_valid = state.status == "valid"
+        full_key = (programme.code, overall_valid,
+                    key if key is not None else categories_key(state.categories))
+        outcome = self._outcomes.get(full_key)
+        if outcome is None:
+            components = component_statuses(programme, state.categories)
+            found: list[Recognition] = []
+            problems: list[Reason] = []
+            for rule, day_reasons in rules:
+                reasons, categories = _category_reasons(rule, programme, components,
+                                                        overall_valid)
+                if not day_reasons and not reasons:
+                    found.append(Recognition(rule.arrangement, rule.title, categories,
+                                             rule.benefits, rule.flows, rule.active_from))
+                problems.extend(day_reasons)
+                problems.extend(reasons)
+            outcome = (tuple(found), tuple(_dedupe(problems)))
+            self._outcomes[full_key] = outcome
+        return outcome
+
+    def evaluate(self, programme: ProgrammeRule, state: OperatorState,
+                 categories: tuple[Any, ...] | None = None
+                 ) -> tuple[list[Recognition], list[Reason]]:
+        """Arrangements recognising the operator, or the reasons why none does.
+
+        `categories` is `categories_key(state.categories)` when the caller has it.
+        """
+        reasons = _status_reasons(state, programme, self.day)
+        rules = self._rules(programme)
+        if not rules:
+            reasons.append(Reason(rc.NO_ARRANGEMENT, f"no arrangement has {self.recognising} "
+                                  f"recognising {programme.code} AEOs"))
+            return [], reasons
+        if not state.exists:
+            return [], reasons
+        found, problems = self._outcome(programme, rules, state, categories)
+        if found and not reasons:
+            return list(found), []
+        if not reasons:
+            return [], list(problems)
+        return [], _dedupe([*reasons, *problems])
+
+
 def evaluate(snapshot: ReferenceSnapshot, recognising: str, programme: ProgrammeRule,
              state: OperatorState, day: dt.date, flow: str
              ) -> tuple[list[Recognition], list[Reason]]:
     """Arrangements recognising the operator on `day`, or the reasons why none does."""
-    reasons = _status_reasons(state, programme, day)
-    rules = snapshot.directions.get((recognising, programme.code), ())
-    if not rules:
-        reasons.append(Reason(rc.NO_ARRANGEMENT, f"no arrangement has {recognising} "
-                              f"recognising {programme.code} AEOs"))
-        return [], reasons
-    if not state.exists:
-        return [], reasons
-    components = component_statuses(programme, state.categories)
-    overall_valid = state.status == "valid"
-    found: list[Recognition] = []
-    direction_reasons: list[Reason] = []
-    for rule in rules:
-        problems, categories = _direction_reasons(rule, programme, components, day, flow,
-                                                  overall_valid)
-        if not problems and not reasons:
-            found.append(Recognition(rule.arrangement, rule.title, categories, rule.benefits,
-                                     rule.flows, rule.active_from))
-        direction_reasons.extend(problems)
-    if found:
-        return found, []
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for reason in [*reasons, *direction_reasons]:
-        if (reason.code, reason.message) not in seen:
-            seen.add((reason.code, reason.message))
-            out.append(reason)
-    return [], out
+    return Evaluator(snapshot, recognising, day, flow).evaluate(programme, state)

@@ -15,11 +15,13 @@ The answer's `data_version` is when the operator's programme last synced success
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import gc
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
@@ -45,10 +47,16 @@ from hub.recognition.matching import (
 )
 from hub.recognition.reasons import Reason
 from hub.recognition.reference import TraderReference
-from hub.recognition.rules import Recognition, ReferenceSnapshot, evaluate, reference_snapshot
-from hub.registry.history import OperatorState
-from hub.registry.models import Operator, Programme
-from hub.registry.service import states_on
+from hub.recognition.rules import (
+    Evaluator,
+    Recognition,
+    ReferenceSnapshot,
+    categories_key,
+    reference_snapshot,
+)
+from hub.registry.history import OperatorState, state_at
+from hub.registry.models import Operator, OperatorIdentifier, Programme
+from hub.registry.service import recorded_events
 
 FLOWS = ("import", "export")
 DECISIONS = ("recognised", "not_recognised", "unknown_trader", "ambiguous")
@@ -126,49 +134,136 @@ def _check_inputs(snapshot: ReferenceSnapshot, references: Sequence[TraderRefere
         raise InvalidInput("the verify request is invalid", fields=fields)
 
 
+#: The operator columns an answer needs (categories as text, decoded once per distinct
+#: value), with the programme's data version.
+_COLUMNS = (
+    Operator.id, Operator.programme_id, Operator.stable_key, Operator.authorisation_number,
+    Operator.trader_id_scheme, Operator.trader_id, Operator.legal_name, Operator.street,
+    Operator.city, Operator.postcode, Operator.region, Operator.country,
+    Operator.issuing_authority, Operator.status, Operator.status_effective,
+    cast(Operator.categories, Text).label("categories"), Operator.authorised_on,
+    Operator.valid_from, Operator.valid_until, Operator.consent_share,
+    Operator.consent_publish, Operator.removed_at, Operator.last_effective,
+    Programme.data_version,
+)
+#: Built once: operators holding declared, linked identifiers of one scheme.
+_BY_IDENTIFIER = (
+    select(OperatorIdentifier.value, *_COLUMNS)
+    .join(Operator, Operator.id == OperatorIdentifier.operator_id)
+    .join(Programme, Programme.id == Operator.programme_id)
+    .where(OperatorIdentifier.scheme == bindparam("scheme"),
+           OperatorIdentifier.value.in_(bindparam("values", expanding=True)),
+           OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
+)
+_BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
+          .where(Operator.id.in_(bindparam("ids", expanding=True))))
+_CHUNK = 5000
+#: Batches at least this large run with the cyclic garbage collector paused.
+_PAUSE_GC_FROM = 500
+
+
+def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: dict[int, Any]
+                   ) -> dict[tuple[str, str], list[int]]:
+    """Operator ids per declared (scheme, value), their rows added to `rows`: one query
+    per scheme (and 5,000 values)."""
+    by_scheme: dict[str, set[str]] = {}
+    for scheme, value in pairs:
+        by_scheme.setdefault(scheme, set()).add(value)
+    hits: dict[tuple[str, str], list[int]] = {}
+    for scheme, values in sorted(by_scheme.items()):
+        unique = sorted(values)
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start:start + _CHUNK]
+            for row in session.execute(_BY_IDENTIFIER, {"scheme": scheme, "values": chunk}):
+                ids = hits.setdefault((scheme, row.value), [])
+                if row.id not in ids:
+                    ids.append(row.id)
+                rows[row.id] = row
+    for ids in hits.values():
+        ids.sort()
+    return hits
+
+
+def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None:
+    """Add the rows of `ids` not yet in `rows`."""
+    missing = sorted(set(ids) - rows.keys())
+    for start in range(0, len(missing), _CHUNK):
+        for row in session.execute(_BY_ID, {"ids": missing[start:start + _CHUNK]}):
+            rows[row.id] = row
+
+
+def _compact_identifier(reference: TraderReference) -> tuple[str, str] | None:
+    """(scheme, value without spaces, upper case) when the value is plain ASCII letters
+    and digits; None otherwise (left to the scheme's normaliser)."""
+    assert reference.scheme is not None and reference.value is not None
+    value = "".join(reference.value.split()).upper()
+    if not (value.isascii() and value.isalnum()):
+        return None
+    return reference.scheme.strip().upper(), value
+
+
 def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
-             recognising: str, settings: MatchSettings) -> list[MatchResult]:
-    """Identity resolution for every reference: identifiers in bulk, then names."""
-    recognised_codes = set(snapshot.recognised_by(recognising))
-    recognised_ids = {snapshot.programmes[c].id for c in recognised_codes}
+             recognising: str, settings: MatchSettings
+             ) -> tuple[list[MatchResult | int], dict[int, Any]]:
+    """Identity resolution for every reference: identifiers in bulk, then names.
+
+    Returns the results (the operator id when an identifier alone names one operator)
+    and the rows (`_COLUMNS`) of the operators they name.
+    """
+    recognised_ids = {snapshot.programmes[c].id for c in snapshot.recognised_by(recognising)}
+    rows: dict[int, Any] = {}
+    # Fast path: a compacted value found among declared identifiers (which the sync
+    # validated and normalised) is valid and normalised; the others are normalised in full.
+    compact = [_compact_identifier(r) if r.has_identifier else None for r in references]
+    hits = _by_identifier(session, {p for p in compact if p is not None}, rows)
     normalised: list[tuple[str, str] | None] = []
     results: list[MatchResult | None] = []
-    for reference in references:
+    for reference, fast in zip(references, compact, strict=True):
+        results.append(None)
+        if fast is not None and fast in hits:
+            normalised.append(fast)
+            continue
         if not reference.has_identifier:
             normalised.append(None)
-            results.append(None)
             continue
         try:
             normalised.append(normalise_reference_identifier(reference))
-            results.append(None)
         except IdentifierError as exc:
             normalised.append(None)
-            results.append(MatchResult("no_match", [], None, [Reason(
+            results[-1] = MatchResult("no_match", [], None, [Reason(
                 rc.INVALID_IDENTIFIER,
-                f"{reference.scheme} {reference.value!r} is not valid: {exc}")]))
+                f"{reference.scheme} {reference.value!r} is not valid: {exc}")])
     pairs = {p for p in normalised if p is not None}
-    hits = identifier_hits(session, pairs) if pairs else {}
+    second = {p for p in pairs if p not in hits} - {p for p in compact if p is not None}
+    if second:
+        hits.update(_by_identifier(session, second, rows))
     missing_mids = {p for p in pairs if p[0] == "MID" and p not in hits}
     hints = identifier_hits(session, missing_mids, declared=False) if missing_mids else {}
-    programme_of: dict[int, int] = {}
-    multi = {i for ids in hits.values() if len(ids) > 1 for i in ids}
-    if multi:
-        programme_of = dict(session.execute(select(Operator.id, Operator.programme_id)
-                                            .where(Operator.id.in_(sorted(multi)))).tuples().all())
-    summaries = summaries_of(session, [i for group in (*hits.values(), *hints.values())
-                                       for i in group])
+    summaries = {i: (snapshot.by_id[r.programme_id].code, r.stable_key, r.legal_name)
+                 for i, r in rows.items()}
+    if hints:
+        summaries.update(summaries_of(session, [i for g in hints.values() for i in g]))
     index = None
-    out: list[MatchResult] = []
+    out: list[MatchResult | int] = []
     for reference, pair, early in zip(references, normalised, results, strict=True):
         result = early
         if result is None and pair is not None:
             ids = hits.get(pair, [])
-            if len(ids) > 1:
-                # One identifier, several programmes: keep those the recogniser recognises.
-                preferred = [i for i in ids if programme_of.get(i) in recognised_ids]
-                ids = preferred if len(preferred) == 1 else ids
-            result = identifier_result(session, pair[0], pair[1], ids, hints.get(pair, []),
-                                       summaries)
+            if len(ids) == 1 and not reference.has_name:
+                out.append(ids[0])  # identified: the common case, kept lean
+                continue
+            if len(ids) == 1:
+                best = Candidate(ids[0], *summaries[ids[0]], score=1.0, via="identifier",
+                                 explanation=[f"declared {pair[0]} {pair[1]}"])
+                result = MatchResult("match", [best], best, [])
+            else:
+                if len(ids) > 1:
+                    # One identifier, several programmes: keep those the recogniser
+                    # recognises.
+                    preferred = [i for i in ids if rows[i].programme_id in recognised_ids]
+                    ids = preferred if len(preferred) == 1 else ids
+                result = identifier_result(session, pair[0], pair[1], ids,
+                                           hints.get(pair, []), summaries)
         if reference.has_name:
             index = index or match_index(session, settings)
             query = prepare(reference.name, reference.street, reference.city,
@@ -189,22 +284,71 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
                 result = combine(result, by_name, own, settings)
         assert result is not None
         out.append(result)
+    _by_id(session, [r.best.operator_id for r in out
+                     if not isinstance(r, int) and r.decision == "match" and r.best], rows)
+    return out, rows
+
+
+class _Categories:
+    """Categories JSON decoded once per distinct text, with its recognition key."""
+
+    def __init__(self) -> None:
+        self._decoded: dict[Any, tuple[tuple[Mapping[str, Any], ...], tuple[Any, ...]]] = {}
+
+    def __call__(self, raw: Any) -> tuple[tuple[Mapping[str, Any], ...], tuple[Any, ...]]:
+        if not isinstance(raw, str | None):  # a driver that decodes JSON itself
+            raw = json.dumps(raw, sort_keys=True)
+        found = self._decoded.get(raw)
+        if found is None:
+            categories = tuple(json.loads(raw) or ()) if raw else ()
+            found = (categories, categories_key(categories))
+            self._decoded[raw] = found
+        return found
+
+
+def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> OperatorState:
+    """The state held by an operator's current row (as `history.state_from_current`)."""
+    return OperatorState(
+        exists=row.status != "annulled", annulled=row.status == "annulled",
+        listed=row.removed_at is None, status=row.status,
+        status_effective=row.status_effective, categories=categories,
+        consent_share=bool(row.consent_share), consent_publish=bool(row.consent_publish),
+        details=row._mapping, began=row.authorised_on or row.valid_from)
+
+
+def _states(session: Session, rows: Mapping[int, Any], day: dt.date,
+            known_at: dt.datetime | None
+            ) -> dict[int, tuple[OperatorState | None, tuple[Any, ...] | None]]:
+    """State of each operator on `day` as known at `known_at`, with its categories key:
+    from the current row when it holds on that day, from history (one query) otherwise."""
+    decode = _Categories()
+    out: dict[int, tuple[OperatorState | None, tuple[Any, ...] | None]] = {}
+    need_history = []
+    for op_id, row in rows.items():
+        if known_at is None and row.last_effective is not None and day >= row.last_effective:
+            categories, key = decode(row.categories)
+            out[op_id] = (_current_state(row, categories), key)
+        else:
+            need_history.append(op_id)
+    if need_history:
+        for op_id, events in recorded_events(session, sorted(need_history)).items():
+            out[op_id] = (state_at(events, day, known_at), None)
     return out
 
 
-def _operator_rows(session: Session, ids: Sequence[int]) -> dict[int, Any]:
-    rows: dict[int, Any] = {}
-    columns = list(Operator.__table__.c)
-    unique = sorted(set(ids))
-    for start in range(0, len(unique), 900):
-        chunk = unique[start:start + 900]
-        for row in session.execute(select(*columns).where(Operator.id.in_(chunk))):
-            rows[row.id] = row
-    return rows
-
-
-def _operator_view(row: Any, programme: str, state: OperatorState | None) -> dict[str, Any]:
-    details = state.details if state is not None else {}
+def _operator_view(row: Any, programme: str, state: OperatorState) -> dict[str, Any]:
+    """The operator as the answer shows it: its details on the day asked about."""
+    categories = [dict(c) for c in state.categories]
+    if state.details is row._mapping:  # the current row holds on that day
+        return {
+            "id": row.id, "programme": programme, "stable_key": row.stable_key,
+            "authorisation_number": row.authorisation_number,
+            "trader_id_scheme": row.trader_id_scheme, "trader_id": row.trader_id,
+            "legal_name": row.legal_name, "street": row.street, "city": row.city,
+            "postcode": row.postcode, "country": row.country, "status": state.status,
+            "categories": categories,
+        }
+    details = state.details
     return {
         "id": row.id,
         "programme": programme,
@@ -217,8 +361,8 @@ def _operator_view(row: Any, programme: str, state: OperatorState | None) -> dic
         "city": details.get("city", row.city),
         "postcode": details.get("postcode", row.postcode),
         "country": details.get("country") or row.country,
-        "status": state.status if state is not None else None,
-        "categories": [dict(c) for c in state.categories] if state is not None else [],
+        "status": state.status,
+        "categories": categories,
     }
 
 
@@ -228,21 +372,66 @@ def verify_many(session: Session, references: Sequence[TraderReference],
                 staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
                 now: dt.datetime | None = None,
                 settings: MatchSettings = DEFAULT_SETTINGS) -> list[Decision]:
-    """`verify` for many references at once (same programme, day, flow and known-at)."""
+    """`verify` for many references at once (same programme, day, flow and known-at).
+
+    A large batch runs with the cyclic garbage collector paused: it allocates a few
+    hundred thousand small, acyclic objects that live until the answer is sent, and the
+    collector would otherwise walk them (and everything else alive) several times over;
+    reference counting still frees them.
+    """
+    if len(references) < _PAUSE_GC_FROM or not gc.isenabled():
+        return _verify_many(session, references, recognising_programme_code, day, flow,
+                            known_at, staleness_seconds, now, settings)
+    gc.disable()
+    try:
+        return _verify_many(session, references, recognising_programme_code, day, flow,
+                            known_at, staleness_seconds, now, settings)
+    finally:
+        gc.enable()
+
+
+def verify_many_dicts(session: Session, references: Sequence[TraderReference],
+                      recognising_programme_code: str, day: dt.date | None = None,
+                      flow: str = "import", known_at: dt.datetime | None = None, *,
+                      staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
+                      now: dt.datetime | None = None,
+                      settings: MatchSettings = DEFAULT_SETTINGS) -> list[dict[str, Any]]:
+    """`verify_many` answered as `Decision.to_dict()` dictionaries, built while the
+    collector is still paused (what a batch endpoint serialises anyway)."""
+    paused = len(references) >= _PAUSE_GC_FROM and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return [d.to_dict() for d in _verify_many(
+            session, references, recognising_programme_code, day, flow, known_at,
+            staleness_seconds, now, settings)]
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _verify_many(session: Session, references: Sequence[TraderReference],
+                 recognising_programme_code: str, day: dt.date | None, flow: str,
+                 known_at: dt.datetime | None, staleness_seconds: int,
+                 now: dt.datetime | None, settings: MatchSettings) -> list[Decision]:
     now = now or utcnow()
     day = day or now.date()
     recognising = recognising_programme_code
     snapshot = reference_snapshot(session)
     _check_inputs(snapshot, references, recognising, flow, known_at)
-    results = _resolve(session, snapshot, references, recognising, settings)
-    ids = [r.best.operator_id for r in results if r.decision == "match" and r.best]
-    rows = _operator_rows(session, ids)
-    states = states_on(session, cast(Sequence[Operator], list(rows.values())), day, known_at)
-    versions = dict(session.execute(select(Programme.id, Programme.data_version))
-                    .tuples().all())
-    synced = [versions[snapshot.programmes[c].id] for c in snapshot.recognised_by(recognising)
-              if versions.get(snapshot.programmes[c].id) is not None]
-    fallback_version = min(synced) if synced else None  # type: ignore[type-var]
+    results, rows = _resolve(session, snapshot, references, recognising, settings)
+    states = _states(session, rows, day, known_at)
+    evaluator = Evaluator(snapshot, recognising, day, flow)
+    fallback: list[dt.datetime | None] = []
+
+    def fallback_version() -> dt.datetime | None:
+        """For an unknown trader: the oldest sync among the programmes R recognises."""
+        if not fallback:
+            ids = [snapshot.programmes[c].id for c in snapshot.recognised_by(recognising)]
+            synced = [v for v in session.scalars(select(Programme.data_version).where(
+                Programme.id.in_(ids))) if v is not None] if ids else []
+            fallback.append(min(synced) if synced else None)
+        return fallback[0]
 
     def freshness(version: dt.datetime | None) -> tuple[int | None, bool]:
         if version is None:
@@ -253,25 +442,30 @@ def verify_many(session: Session, references: Sequence[TraderReference],
     decisions = []
     for reference, result in zip(references, results, strict=True):
         decision = Decision("unknown_trader", recognising, day, flow, known_at, reference)
-        decision.data_version = fallback_version
-        if result.decision == "ambiguous":
-            decision.decision = "ambiguous"
-            decision.candidates = result.candidates
-            decision.reasons = result.reasons
-        elif result.decision == "no_match" or result.best is None:
-            decision.reasons = result.reasons
-            decision.candidates = [c for c in result.candidates if c.via == "derived_mid"]
+        if isinstance(result, int):
+            operator_id: int | None = result
+        elif result.decision == "match" and result.best is not None:
+            operator_id = result.best.operator_id
         else:
-            row = rows[result.best.operator_id]
+            operator_id = None
+            if result.decision == "ambiguous":
+                decision.decision = "ambiguous"
+                decision.candidates = result.candidates
+            else:
+                decision.candidates = [c for c in result.candidates if c.via == "derived_mid"]
+            decision.reasons = result.reasons
+            decision.data_version = fallback_version()
+        if operator_id is not None:
+            row = rows[operator_id]
             programme = snapshot.by_id[row.programme_id]
-            state = states.get(row.id)
-            decision.data_version = versions.get(row.programme_id)
+            state, key = states.get(operator_id, (None, None))
+            decision.data_version = row.data_version
             if state is None:
                 decision.reasons = [Reason(rc.NOT_KNOWN_AT, "the hub did not know this "
                                            "operator at the time asked about")]
             else:
                 decision.operator = _operator_view(row, programme.code, state)
-                found, reasons = evaluate(snapshot, recognising, programme, state, day, flow)
+                found, reasons = evaluator.evaluate(programme, state, key)
                 decision.decision = "recognised" if found else "not_recognised"
                 decision.arrangements = found
                 decision.reasons = reasons
