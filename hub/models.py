@@ -15,6 +15,7 @@ MODEL_MODULES: list[str] = [
     "hub.state",
     "hub.recognition.models",
     "hub.sync.models",
+    "hub.usage",
     "hub.auth.models",
     "hub.audit.models",
     "hub.web.models",
