@@ -8,6 +8,7 @@ from __future__ import annotations
 
 COMPONENTS: list[str] = [
     "hub.sync.routes",
+    "hub.usage",
     "hub.auth",
     "hub.api",
     "hub.audit",
