@@ -42,5 +42,9 @@ DEFAULT_STALENESS_SECONDS = 36 * 3600
 # it every third of that); a killed run's lease expires after it.
 SYNC_LEASE_SECONDS = 60
 
+# Partner look-up counts and audited reads are buffered per process and written this
+# often (seconds); 0 writes them with each request.
+USAGE_FLUSH_SECONDS = 1.0
+
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900

@@ -1,0 +1,195 @@
+"""Usage: look-ups by partner clients, counted per client, arrangement, day and outcome.
+
+Partners' `verify` and `match` calls are counted (decisions, match hits and misses) for
+the dashboard and for the MRA monitoring auditors ask for (EU Court of Auditors, special
+report 13/2023: how many look-ups matched, per arrangement). The API also writes one
+`registry.read` audit entry per request that returned registry data.
+
+Both are buffered per process and written in one transaction every
+`USAGE_FLUSH_SECONDS` (default 1 s; 0 writes at once, as the tests do), so the hot path
+never waits on a write or on the audit chain's lock. A process that dies loses at most
+that last interval of counts; it cannot rewrite what was written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import Date, Integer, String, UniqueConstraint, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from hub.db import Base, Database, get_db
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "aeohub.usage"
+
+
+class UsageCount(Base):
+    """How many look-ups of one kind a client made on one day, by outcome and arrangement."""
+
+    __tablename__ = "usage_count"
+    __table_args__ = (UniqueConstraint("day", "client_id", "kind", "outcome", "arrangement"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    client_id: Mapped[str] = mapped_column(String(64))
+    # The recognising programme the client acts for.
+    programme: Mapped[str] = mapped_column(String(32), default="")
+    kind: Mapped[str] = mapped_column(String(16))  # verify | match
+    # verify: recognised | not_recognised | unknown_trader | ambiguous;
+    # match: match | ambiguous | no_match
+    outcome: Mapped[str] = mapped_column(String(24))
+    # The arrangement that recognised the operator ("" when none did).
+    arrangement: Mapped[str] = mapped_column(String(40), default="")
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@dataclass
+class Read:
+    """One request that returned registry data, for the audit log."""
+
+    client_id: str
+    client_administration: str | None
+    endpoint: str
+    operators: list[int]
+    arrangements: set[str] = field(default_factory=set)
+    administrations: set[str] = field(default_factory=set)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Recorder:
+    """Buffers counts and reads in memory; writes them in one transaction per interval."""
+
+    def __init__(self, database: Database, interval: float) -> None:
+        self.database = database
+        self.interval = interval
+        self.lock = threading.Lock()
+        self.counts: Counter[tuple[dt.date, str, str, str, str, str]] = Counter()
+        self.reads: list[Read] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def lookups(self, client_id: str, programme: str | None, kind: str,
+                outcomes: Iterable[tuple[str, str | None]]) -> None:
+        """Count look-ups: `outcomes` holds (outcome, arrangement code or None) per look-up."""
+        today = dt.date.today()
+        with self.lock:
+            for outcome, arrangement in outcomes:
+                self.counts[(today, client_id, programme or "", kind, outcome,
+                             arrangement or "")] += 1
+        self._after_note()
+
+    def read(self, entry: Read) -> None:
+        with self.lock:
+            self.reads.append(entry)
+        self._after_note()
+
+    def _after_note(self) -> None:
+        if self.interval <= 0:
+            self.flush()
+            return
+        if self._thread is None:
+            with self.lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="usage-flush",
+                                                    daemon=True)
+                    self._thread.start()
+                    atexit.register(self.close)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # keep counting; the next round writes what is pending
+                log.exception("writing usage counts and audit reads failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.flush()
+        except Exception:
+            log.exception("writing usage counts and audit reads failed at exit")
+
+    def flush(self) -> None:
+        with self.lock:
+            counts, self.counts = self.counts, Counter()
+            reads, self.reads = self.reads, []
+        if not counts and not reads:
+            return
+        try:
+            with self.database.session_scope(write=True) as session:
+                _add_counts(session, counts)
+                _add_reads(session, reads)
+        except Exception:
+            with self.lock:  # put them back for the next round
+                self.counts.update(counts)
+                self.reads[:0] = reads
+            raise
+
+
+def _add_counts(session: Session, counts: Mapping[tuple[dt.date, str, str, str, str, str], int]
+                ) -> None:
+    if not counts:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [{"day": day, "client_id": client, "programme": programme, "kind": kind,
+             "outcome": outcome, "arrangement": arrangement, "count": n}
+            for (day, client, programme, kind, outcome, arrangement), n in counts.items()]
+    statement = insert(UsageCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=["day", "client_id", "kind", "outcome", "arrangement"],
+        set_={"count": UsageCount.count + statement.excluded.count},
+    )
+    for row in rows:  # one statement per key: few keys per interval
+        session.execute(statement, row)
+
+
+def _add_reads(session: Session, reads: list[Read]) -> None:
+    if not reads:
+        return
+    try:
+        from hub.audit import record_read
+    except ImportError:  # pragma: no cover - the audit package is part of the hub
+        return
+    for entry in reads:
+        record_read(session, client_id=entry.client_id,
+                    client_administration=entry.client_administration,
+                    endpoint=entry.endpoint, operators=entry.operators,
+                    arrangements=sorted(entry.arrangements),
+                    administrations=sorted(entry.administrations), details=entry.details)
+
+
+def recorder(app: Flask | None = None) -> Recorder:
+    app = app or current_app
+    found: Recorder = app.extensions[EXTENSION_KEY]
+    return found
+
+
+def summary(session: Session, *, since: dt.date | None = None, client_id: str | None = None
+            ) -> list[dict[str, Any]]:
+    """Counts per day, client, kind, outcome and arrangement (newest day first)."""
+    query = select(UsageCount).order_by(UsageCount.day.desc(), UsageCount.client_id,
+                                        UsageCount.kind, UsageCount.outcome)
+    if since is not None:
+        query = query.where(UsageCount.day >= since)
+    if client_id is not None:
+        query = query.where(UsageCount.client_id == client_id)
+    return [{"day": r.day.isoformat(), "client_id": r.client_id, "programme": r.programme,
+             "kind": r.kind, "outcome": r.outcome, "arrangement": r.arrangement or None,
+             "count": r.count} for r in session.scalars(query)]
+
+
+def init_app(app: Flask) -> None:
+    interval = float(app.config.get("USAGE_FLUSH_SECONDS", 1.0))
+    app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval)
