@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "hub.recognition.cli",
     "hub.identifiers.cli",
     "hub.sync.cli",
+    "hub.sync.connectors_cli",
     "hub.node.cli",
     "hub.sim.cli",
     "hub.demo",
