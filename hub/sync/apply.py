@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.registry import history
@@ -21,9 +21,22 @@ from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier
 from hub.registry.service import RECORD_COLUMNS, OperatorData
 
 CHUNK = 2000
+_OPERATOR: Table = Operator.__table__  # type: ignore[assignment]
+_EVENT: Table = OperatorEvent.__table__  # type: ignore[assignment]
+_IDENTIFIER: Table = OperatorIdentifier.__table__  # type: ignore[assignment]
 
 
-@dataclass
+def _insert_many(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Core executemany in chunks (no ORM bookkeeping per row)."""
+    if not rows:
+        return
+    connection = session.connection()
+    statement = insert(table)
+    for start in range(0, len(rows), CHUNK):
+        connection.execute(statement, rows[start:start + CHUNK])
+
+
+@dataclass(slots=True)
 class IndexEntry:
     operator_id: int
     fingerprint: str | None
@@ -158,8 +171,9 @@ def _identifier_rows(op_id: int, data: OperatorData) -> list[dict[str, Any]]:
 
 
 def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.datetime,
-          source: str | None, run_id: int | None) -> dict[str, int]:
-    """Apply a plan; returns the counts it made. Keeps `index` current."""
+          source: str | None, run_id: int | None, track: bool = True) -> dict[str, int]:
+    """Apply a plan; returns the counts it made. Keeps `index` current unless `track` is
+    False (a snapshot switch, after which the index is not used again)."""
     today = now.date()
     events: list[dict[str, Any]] = []
     identifier_rows: list[dict[str, Any]] = []
@@ -173,21 +187,22 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
                          "stable_key": data.stable_key, "created_at": now, "updated_at": now,
                          "source": source, "removed_at": None,
                          "last_effective": max(s.effective_date for s in specs)})
+        session.flush()
+        connection = session.connection()
+        statement = insert(_OPERATOR).returning(_OPERATOR.c.id, sort_by_parameter_order=True)
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
-            result = session.execute(
-                insert(Operator).returning(Operator.id, sort_by_parameter_order=True), chunk
-            )
-            ids = [row[0] for row in result]
+            ids = [row[0] for row in connection.execute(statement, chunk)]
             for offset, op_id in enumerate(ids):
                 data = the_plan.creates[start + offset]
                 events.extend(_event_rows(op_id, spec_lists[start + offset], now, source,
                                           run_id))
                 identifier_rows.extend(_identifier_rows(op_id, data))
-                fp = data.values.get("fingerprint")
-                index.by_key[data.stable_key] = IndexEntry(op_id, fp, False)
-                if fp:
-                    index.by_fingerprint[fp] = data.stable_key
+                if track:
+                    fp = data.values.get("fingerprint")
+                    index.by_key[data.stable_key] = IndexEntry(op_id, fp, False)
+                    if fp:
+                        index.by_fingerprint[fp] = data.stable_key
     if the_plan.updates:
         update_rows = []
         replace_ids = []
@@ -201,6 +216,8 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
             if upd.identifiers_changed:
                 replace_ids.append(upd.operator_id)
                 identifier_rows.extend(_identifier_rows(upd.operator_id, upd.data))
+            if not track:
+                continue
             fp = upd.data.values.get("fingerprint")
             entry = index.by_key[upd.data.stable_key]
             if entry.fingerprint and index.by_fingerprint.get(entry.fingerprint) == (
@@ -224,16 +241,14 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
             for op_id in the_plan.removals])
         for op_id in the_plan.removals:
             events.extend(_event_rows(op_id, [spec], now, source, run_id))
-        removed = set(the_plan.removals)
-        for entry in index.by_key.values():
+        removed = set(the_plan.removals) if track else set()
+        for entry in index.by_key.values() if removed else ():
             if entry.operator_id in removed:
                 entry.removed = True
                 if entry.fingerprint:
                     index.by_fingerprint.pop(entry.fingerprint, None)
-    for start in range(0, len(identifier_rows), CHUNK):
-        session.execute(insert(OperatorIdentifier), identifier_rows[start:start + CHUNK])
-    for start in range(0, len(events), CHUNK):
-        session.execute(insert(OperatorEvent), events[start:start + CHUNK])
+    _insert_many(session, _IDENTIFIER, identifier_rows)
+    _insert_many(session, _EVENT, events)
     return {
         "created": len(the_plan.creates),
         "updated": len(the_plan.updates),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,51 @@ def _data_to_json(data: OperatorData) -> dict[str, Any]:
 
 
 _DATE_VALUES = ("status_effective", "authorised_on", "valid_from", "valid_until")
+# The values `validate_record` produces, in the order a compact staged entry lists them.
+_STAGED_FIELDS = (
+    "authorisation_number", "trader_id_scheme", "trader_id", "legal_name", "street", "city",
+    "postcode", "region", "country", "status", "status_effective", "categories",
+    "issuing_authority", "authorised_on", "valid_from", "valid_until", "consent_share",
+    "consent_publish", "source_changed_at", "fingerprint", "warnings",
+)
+_STAGED_NAMES = frozenset(_STAGED_FIELDS)
+_STAGED_DATES = tuple(_STAGED_FIELDS.index(name) for name in _DATE_VALUES)
+_STAGED_CHANGED_AT = _STAGED_FIELDS.index("source_changed_at")
+
+
+def _data_to_staged(code: str, data: OperatorData) -> list[Any] | dict[str, Any]:
+    """A staged upsert: compact `[programme, stable key, [values...], identifiers]`."""
+    values = data.values
+    if values.keys() != _STAGED_NAMES:
+        return {"programme": code, **_data_to_json(data)}
+    row = [values[name] for name in _STAGED_FIELDS]
+    for i in _STAGED_DATES:
+        if row[i] is not None:
+            row[i] = row[i].isoformat()
+    if row[_STAGED_CHANGED_AT] is not None:
+        row[_STAGED_CHANGED_AT] = row[_STAGED_CHANGED_AT].isoformat()
+    return [code, data.stable_key, row, data.identifiers]
+
+
+def _staged_entry(entry: list[Any] | dict[str, Any]) -> tuple[str, OperatorData]:
+    """(programme, data) of a staged upsert, compact or in the dict form."""
+    if isinstance(entry, dict):
+        return entry["programme"], _data_from_json(entry)
+    code, key, row, identifiers = entry
+    row = list(row)
+    for i in _STAGED_DATES:
+        if row[i]:
+            row[i] = dt.date.fromisoformat(row[i])
+    if row[_STAGED_CHANGED_AT]:
+        row[_STAGED_CHANGED_AT] = dt.datetime.fromisoformat(row[_STAGED_CHANGED_AT])
+    return code, OperatorData(key, dict(zip(_STAGED_FIELDS, row, strict=True)),
+                              [(s, v, o, bool(linked)) for s, v, o, linked in identifiers])
+
+
+def _staged_key(entry: list[Any] | dict[str, Any]) -> tuple[str, str]:
+    if isinstance(entry, dict):
+        return entry["programme"], entry["stable_key"]
+    return entry[0], entry[1]
 
 
 def _data_from_json(item: dict[str, Any]) -> OperatorData:
@@ -347,7 +392,7 @@ class SyncJob:
         staged = StagedBatch(
             run_id=self.run_id, seq=self.staged_seq,
             seen={code: sorted(p.seen) for code, p in self.programmes.items()},
-            upserts=[{"programme": code, **_data_to_json(d)}
+            upserts=[_data_to_staged(code, d)
                      for code, p in self.programmes.items() for d in p.pending.values()],
             deletions=[{"programme": code, "stable_key": k}
                        for code, p in self.programmes.items() for k in p.deletions],
@@ -373,52 +418,34 @@ class SyncJob:
             if self.dry_run:
                 session.rollback()
 
+    def _iter_staged(self, session: Session) -> Iterator[dict[str, Any]]:
+        """The run's staged batches in order, one at a time (never all in memory)."""
+        if self.dry_run:
+            yield from self.dry_staged
+            return
+        seqs = list(session.scalars(select(StagedBatch.seq).where(
+            StagedBatch.run_id == self.run_id).order_by(StagedBatch.seq)))
+        for seq in seqs:
+            row = session.execute(
+                select(StagedBatch.seen, StagedBatch.upserts, StagedBatch.deletions)
+                .where(StagedBatch.run_id == self.run_id, StagedBatch.seq == seq)).one()
+            yield {"seen": row.seen, "upserts": row.upserts, "deletions": row.deletions}
+
     def _restore_staged(self, session: Session) -> None:
-        """Counts and seen keys of batches staged by an interrupted run."""
-        for staged in session.scalars(select(StagedBatch).where(StagedBatch.run_id == self.run_id)):
-            for code, keys in staged.seen.items():
+        """Counts and keys of batches staged by an interrupted run."""
+        for staged in self._iter_staged(session):
+            for code, keys in staged["seen"].items():
                 prog = self.programmes.get(code)
                 if prog is not None:
-                    prog.seen_all |= set(keys)
+                    prog.seen_all.update(keys)
+                    prog.run_keys.update(keys)
                     self.counts["unchanged"] += len(keys)
                     self.counts["read"] += len(keys)
-            self.counts["read"] += len(staged.upserts)
-
-    def _snapshot_plans(self, session: Session, now: dt.datetime,
-                        staged: list[dict[str, Any]]) -> dict[str, apply.Plan]:
-        upserts: dict[str, dict[str, OperatorData]] = {c: {} for c in self.programmes}
-        reason_for = ("stable key {key} appears more than once in this feed; the operator "
-                      "keeps its last good state")
-        for item in staged:
-            for entry in item["upserts"]:
-                prog = self.programmes[entry["programme"]]
-                if entry["stable_key"] in prog.duplicates:
-                    if not self.dry_run:
-                        session.add(QuarantinedRecord(
-                            connection_id=self.connection_id, run_id=self.run_id,
-                            programme=prog.rules.code, stable_key=entry["stable_key"],
-                            record=entry, reasons=[{
-                                "field": prog.rules.stable_key_scheme,
-                                "reason": reason_for.format(key=entry["stable_key"])}]))
-                    self.counts["quarantined"] += 1
-                    continue
-                upserts[entry["programme"]][entry["stable_key"]] = _data_from_json(entry)
-        for prog in self.programmes.values():
-            dropped = prog.seen_all & prog.duplicates
-            if dropped:
-                prog.seen_all -= dropped
-                self.counts["unchanged"] -= len(dropped)
-                self.counts["quarantined"] += len(dropped)
-                prog.quarantined_keys |= dropped
-        plans = {}
-        for code, prog in self.programmes.items():
-            the_plan = apply.plan(session, prog.index, upserts[code].values(), now.date())
-            kept = (prog.seen_all | prog.seen | set(upserts[code])
-                    | prog.quarantined_keys | self._quarantined_keys(session, code))
-            the_plan.removals = [e.operator_id for k, e in prog.index.by_key.items()
-                                 if not e.removed and k not in kept]
-            plans[code] = the_plan
-        return plans
+            for entry in staged["upserts"]:
+                code, key = _staged_key(entry)
+                if code in self.programmes:
+                    self.programmes[code].run_keys.add(key)
+            self.counts["read"] += len(staged["upserts"])
 
     def _quarantined_keys(self, session: Session, code: str) -> set[str]:
         if self.run_id is None:
@@ -429,20 +456,78 @@ class SyncJob:
                 QuarantinedRecord.stable_key.is_not(None))))
 
     def _staged(self, session: Session) -> list[dict[str, Any]]:
-        if self.dry_run:
-            return self.dry_staged
-        return [{"upserts": s.upserts, "deletions": s.deletions} for s in session.scalars(
-            select(StagedBatch).where(StagedBatch.run_id == self.run_id)
-            .order_by(StagedBatch.seq))]
+        return list(self._iter_staged(session))
+
+    def _removal_candidates(self, session: Session) -> dict[str, set[str]]:
+        """Listed operators the snapshot has not (yet) shown unchanged or quarantined."""
+        candidates = {}
+        for code, prog in self.programmes.items():
+            dropped = prog.seen_all & prog.duplicates
+            if dropped:
+                prog.seen_all -= dropped
+                self.counts["unchanged"] -= len(dropped)
+                self.counts["quarantined"] += len(dropped)
+                prog.quarantined_keys |= dropped
+            quarantined = self._quarantined_keys(session, code)
+            candidates[code] = {
+                k for k, e in prog.index.by_key.items()
+                if not e.removed and k not in prog.seen_all and k not in prog.seen
+                and k not in prog.quarantined_keys and k not in quarantined}
+        return candidates
 
     def _switch_snapshot(self, *, confirmed: bool = False) -> None:
+        """Apply the staged snapshot in one transaction, one staged batch at a time.
+
+        Creations and updates are written as each staged batch is planned (memory stays
+        bounded); removals are known once every batch was read. When a guard then holds
+        the run, the transaction is rolled back: nothing of the snapshot is applied.
+        """
         now = utcnow()
+        reason_for = ("stable key {key} appears more than once in this feed; the operator "
+                      "keeps its last good state")
         with self.database.session_scope(write=True) as session:
-            plans = self._snapshot_plans(session, now, self._staged(session))
-            reason = None if confirmed else self._guard(plans, snapshot=True)
-            for the_plan in plans.values():
+            active = {code: prog.index.active_count() for code, prog in self.programmes.items()}
+            candidates = self._removal_candidates(session)
+            status_changes = dict.fromkeys(self.programmes, 0)
+            duplicates: list[QuarantinedRecord] = []
+            for staged in self._iter_staged(session):
+                upserts: dict[str, list[OperatorData]] = {c: [] for c in self.programmes}
+                for entry in staged["upserts"]:
+                    code, key = _staged_key(entry)
+                    prog = self.programmes[code]
+                    if key in prog.duplicates:
+                        record = entry if isinstance(entry, dict) else {
+                            "programme": code, **_data_to_json(_staged_entry(entry)[1])}
+                        duplicates.append(QuarantinedRecord(
+                            connection_id=self.connection_id, run_id=self.run_id,
+                            programme=prog.rules.code, stable_key=key,
+                            record=record, reasons=[{
+                                "field": prog.rules.stable_key_scheme,
+                                "reason": reason_for.format(key=key)}]))
+                        self.counts["quarantined"] += 1
+                        continue
+                    candidates[code].discard(key)
+                    upserts[code].append(_staged_entry(entry)[1])
+                for code, records in upserts.items():
+                    if not records:
+                        continue
+                    prog = self.programmes[code]
+                    the_plan = apply.plan(session, prog.index, records, now.date())
+                    self._count_plan(the_plan)
+                    status_changes[code] += the_plan.status_changes
+                    if not self.dry_run:
+                        apply.write(session, prog.index, the_plan, now=now,
+                                    source=self._source(), run_id=self.run_id, track=False)
+            removals = {code: apply.Plan(removals=[
+                self.programmes[code].index.by_key[k].operator_id for k in keys])
+                for code, keys in candidates.items()}
+            reason = None if confirmed else self._guard(
+                removals, snapshot=True, active=active, status_changes=status_changes)
+            for the_plan in removals.values():
                 self._count_plan(the_plan)
             if reason and not self.dry_run:
+                session.rollback()
+                session.add_all(duplicates)
                 self._hold(session, reason)
                 return
             if self.dry_run:
@@ -450,9 +535,10 @@ class SyncJob:
                 with self.database.session_scope() as s2:
                     self._succeed(s2)
                 return
+            session.add_all(duplicates)
             for code, prog in self.programmes.items():
-                apply.write(session, prog.index, plans[code], now=now, source=self._source(),
-                            run_id=self.run_id)
+                apply.write(session, prog.index, removals[code], now=now,
+                            source=self._source(), run_id=self.run_id, track=False)
             session.execute(delete(StagedBatch).where(StagedBatch.run_id == self.run_id))
             connection = session.get(Connection, self.connection_id)
             assert connection is not None
@@ -461,7 +547,11 @@ class SyncJob:
 
     # -- guards, outcomes -------------------------------------------------------------------
 
-    def _guard(self, plans: dict[str, apply.Plan], *, snapshot: bool) -> str | None:
+    def _guard(self, plans: dict[str, apply.Plan], *, snapshot: bool,
+               active: dict[str, int] | None = None,
+               status_changes: dict[str, int] | None = None) -> str | None:
+        """Why the run must be held, or None. `active` and `status_changes` (per
+        programme), when given, replace the index's count and the plan's."""
         with self.database.session_scope() as session:
             connection = session.get(Connection, self.connection_id)
             assert connection is not None
@@ -469,18 +559,20 @@ class SyncJob:
         if snapshot and self.counts["read"] == 0:
             return "the feed is empty: applying it would remove every operator"
         for code, the_plan in plans.items():
-            active = self.programmes[code].index.active_count()
-            if active == 0:
+            listed = (active[code] if active is not None
+                      else self.programmes[code].index.active_count())
+            if listed == 0:
                 continue
             removed = len(the_plan.removals) + (self.counts["removed"] if not snapshot else 0)
-            if removed / active > max_removal:
-                return (f"{removed} of {active} {code} operators "
-                        f"({removed / active:.0%}) would be removed, more than the "
+            if removed / listed > max_removal:
+                return (f"{removed} of {listed} {code} operators "
+                        f"({removed / listed:.0%}) would be removed, more than the "
                         f"{max_removal:.0%} allowed")
-            changed = the_plan.status_changes + (
+            changed = (status_changes[code] if status_changes is not None
+                       else the_plan.status_changes) + (
                 self.counts["status_changes"] if not snapshot else 0)
-            if changed / active > max_change:
-                return (f"{changed} of {active} {code} operators ({changed / active:.0%}) "
+            if changed / listed > max_change:
+                return (f"{changed} of {listed} {code} operators ({changed / listed:.0%}) "
                         f"would change status or consent, more than the {max_change:.0%} "
                         "allowed")
         return None
@@ -606,8 +698,8 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
                 staged = job._staged(session)
                 for item in staged:
                     for entry in item["upserts"]:
-                        prog = job.programmes[entry["programme"]]
-                        prog.pending[entry["stable_key"]] = _data_from_json(entry)
+                        code, data = _staged_entry(entry)
+                        job.programmes[code].pending[data.stable_key] = data
                     for entry in item["deletions"]:
                         job.programmes[entry["programme"]].deletions.add(entry["stable_key"])
                 for prog in job.programmes.values():

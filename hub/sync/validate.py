@@ -10,6 +10,7 @@ rules are warnings carried with the record, never rejections.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from marshmallow import (
     validate,
     validates_schema,
 )
+from marshmallow.utils import from_iso_date, from_iso_datetime
 
 from connectors.base import CanonicalRecord
 from hub.errors import flatten_messages
@@ -110,6 +112,178 @@ class RecordSchema(Schema):
 
 _SCHEMA = RecordSchema()
 
+# -- the fast path ---------------------------------------------------------------------
+# `fast_load` applies RecordSchema's rules in plain Python to the common, valid record and
+# returns exactly what `_SCHEMA.load` would; for anything it does not accept (a wrong type,
+# a missing or empty required value, a bad date, an unknown status, ...) it returns None and
+# the caller asks marshmallow, so every rejection still carries marshmallow's messages.
+# tests/sync/test_sync_fast_validation.py checks the two agree on generated records.
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")  # RecordSchema.country's Regexp
+_STATUS_SET = frozenset(STATUSES)
+_FLAG_VALUES = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+# (name, min length, max length) of the required strings
+_REQUIRED_TEXT = (("programme", 0, None), ("authorisation_number", 1, 64),
+                  ("trader_id_scheme", 0, None), ("trader_id", 1, 64),
+                  ("legal_name", 1, 300))
+_OPTIONAL_TEXT = (("street", 300), ("city", 120), ("postcode", 32), ("region", 64),
+                  ("issuing_authority", 200))
+_DATE_NAMES = ("status_effective", "authorised_on", "valid_from", "valid_until")
+_CATEGORY_KEYS = frozenset({"code", "status", "since"})
+_IDENTIFIER_KEYS = frozenset({"scheme", "value", "linked"})
+_CACHE_LIMIT = 8192
+_date_cache: dict[str, dt.date] = {}
+_datetime_cache: dict[str, dt.datetime] = {}
+
+
+class _Refuse(Exception):
+    """The fast path does not accept this value; marshmallow decides."""
+
+
+def _date(value: Any) -> dt.date | None:
+    """fields.Date(allow_none=True) for a str or None."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Refuse
+    cached = _date_cache.get(value)
+    if cached is None:
+        try:
+            cached = from_iso_date(value)
+        except (TypeError, ValueError):
+            raise _Refuse from None
+        if len(_date_cache) >= _CACHE_LIMIT:
+            _date_cache.clear()
+        _date_cache[value] = cached
+    return cached
+
+
+def _aware_datetime(value: Any) -> dt.datetime | None:
+    """fields.AwareDateTime(default_timezone=UTC, allow_none=True) for a str or None."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Refuse
+    cached = _datetime_cache.get(value)
+    if cached is None:
+        try:
+            parsed = from_iso_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            raise _Refuse from None
+        if parsed.tzinfo is None or parsed.tzinfo.utcoffset(parsed) is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        if len(_datetime_cache) >= _CACHE_LIMIT:
+            _datetime_cache.clear()
+        _datetime_cache[value] = cached = parsed
+    return cached
+
+
+def _flag(raw: Mapping[str, Any], name: str) -> bool | None:
+    """_Flag(load_default=False, allow_none=True)."""
+    if name not in raw:
+        return False
+    value = raw[name]
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is not str:
+        raise _Refuse
+    flag = _FLAG_VALUES.get(value.strip().lower())
+    if flag is None:
+        raise _Refuse
+    return flag
+
+
+def _text(value: Any, low: int, high: int | None) -> str:
+    if type(value) is not str or len(value) < low or (high is not None and len(value) > high):
+        raise _Refuse
+    return value
+
+
+def _categories(value: Any) -> list[dict[str, Any]]:
+    if type(value) is not list and type(value) is not tuple:
+        raise _Refuse
+    out = []
+    for item in value:
+        if type(item) is not dict or not item.keys() <= _CATEGORY_KEYS:
+            raise _Refuse
+        code, status = item.get("code"), item.get("status")
+        if (type(code) is not str or not 1 <= len(code) <= 32 or type(status) is not str
+                or status not in _STATUS_SET):
+            raise _Refuse
+        out.append({"code": code, "status": status, "since": _date(item.get("since"))})
+    return out
+
+
+def _identifiers(value: Any) -> list[dict[str, Any]]:
+    if type(value) is not list and type(value) is not tuple:
+        raise _Refuse
+    out = []
+    for item in value:
+        if type(item) is not dict or not item.keys() <= _IDENTIFIER_KEYS:
+            raise _Refuse
+        scheme, ident, linked = item.get("scheme"), item.get("value"), item.get("linked", False)
+        if (type(scheme) is not str or not 1 <= len(scheme) <= 32 or type(ident) is not str
+                or not 1 <= len(ident) <= 64 or type(linked) is not bool):
+            raise _Refuse
+        out.append({"scheme": scheme, "value": ident, "linked": linked})
+    return out
+
+
+def _upper_country_lower_status(raw: dict[str, Any]) -> None:
+    """RecordSchema's pre_load, which marshmallow applies to the raw dict in place."""
+    if isinstance(raw.get("country"), str):
+        raw["country"] = raw["country"].strip().upper()
+    if isinstance(raw.get("status"), str):
+        raw["status"] = raw["status"].strip().lower()
+
+
+def fast_load(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """What `RecordSchema().load(raw)` returns, or None to let marshmallow decide.
+
+    Like marshmallow's pre_load, upper-cases the country and lower-cases the status of
+    `raw` in place.
+    """
+    _upper_country_lower_status(raw)
+    try:
+        data: dict[str, Any] = {}
+        for name, low, high in _REQUIRED_TEXT:
+            data[name] = _text(raw.get(name), low, high)
+        for name, high in _OPTIONAL_TEXT:
+            value = raw.get(name)
+            if value is not None:
+                _text(value, 0, high)
+            data[name] = value
+        country = raw.get("country")
+        if type(country) is not str or not _COUNTRY.match(country):
+            return None
+        data["country"] = country
+        status = raw.get("status")
+        if type(status) is not str or status not in _STATUS_SET:
+            return None
+        data["status"] = status
+        for name in _DATE_NAMES:
+            data[name] = _date(raw.get(name))
+        data["categories"] = _categories(raw["categories"]) if "categories" in raw else []
+        data["identifiers"] = (_identifiers(raw["identifiers"]) if "identifiers" in raw
+                               else [])
+        data["consent_share"] = _flag(raw, "consent_share")
+        data["consent_publish"] = _flag(raw, "consent_publish")
+        data["changed_at"] = _aware_datetime(raw.get("changed_at"))
+    except _Refuse:
+        return None
+    start, end = data["valid_from"], data["valid_until"]
+    if start and end and end < start:
+        return None
+    return data
+
+
+def schema_load(raw: dict[str, Any]) -> dict[str, Any]:
+    """RecordSchema's load: the fast path, else marshmallow (raises ValidationError)."""
+    data = fast_load(raw)
+    if data is None:
+        data = _SCHEMA.load(raw)
+    return data
+
 
 @dataclass(frozen=True)
 class ProgrammeRules:
@@ -182,7 +356,7 @@ def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData 
         {"field": "(record)", "reason": problem} for problem in raw.get("problems") or []
     ]
     try:
-        data = _SCHEMA.load(raw)
+        data = schema_load(raw)
     except ValidationError as exc:
         for field_name, messages in flatten_messages(exc.messages).items():
             reasons.extend({"field": field_name, "reason": m} for m in messages)
