@@ -1,0 +1,111 @@
+"""Incremental syncs from a live simulated node over HTTP: churn, tombstones, faults."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from hub import db
+from hub.arrangements.service import load_reference_data
+from hub.registry.models import Operator, OperatorEvent
+from hub.sim.server import NodeServer
+from hub.sync import connections as conns
+from hub.sync import engine
+from hub.sync.models import Connection, QuarantinedRecord
+
+
+@pytest.fixture
+def node():
+    with NodeServer(["EU-AEO"], size=150, seed=5) as server:
+        yield server
+
+
+@pytest.fixture
+def setup(app, node):
+    with app.app_context():
+        session = db.session()
+        load_reference_data(session)
+        row = conns.add_connection(
+            session, conns.SyncSettings.from_config(app.config), name="eu-node",
+            connector_type="aeo_node", programmes=["EU-AEO"],
+            config={"base_url": node.url, "token": "sim-token", "programme": "EU-AEO",
+                    "page_size": 40, "backoff_base": 0.01, "max_retries": 6},
+            schedule="interval:1h")
+        row.max_change_share = row.max_removal_share = 0.5
+        session.commit()
+        return app, row.id
+
+
+def run(app, connection_id):
+    return engine.run_sync(db.get_db(app), conns.SyncSettings.from_config(app.config),
+                           connection_id)
+
+
+def count(app, model, *where):
+    with app.app_context():
+        return db.session().scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_incremental_pages_churn_and_tombstones(setup, node):
+    app, connection_id = setup
+    first = run(app, connection_id)
+    assert first.status == "succeeded", first.error
+    published = node.registry().published_count
+    assert first.counts["created"] == published == count(app, Operator)
+    with app.app_context():
+        cursor = db.session().get(Connection, connection_id).state.get("cursor")
+    assert cursor  # the checkpoint is saved with the batches
+
+    again = run(app, connection_id)
+    assert again.counts["read"] == 0 and again.counts["created"] == 0
+
+    changes = node.advance(3)
+    kinds = {c.kind for c in changes}
+    victim = node.registry().record(0)["trader_id"]
+    node.apply("suspend", victim)
+    third = run(app, connection_id)
+    assert third.status == "succeeded", third.error
+    assert third.counts["read"] > 0 and third.counts["read"] <= len(changes) + 1
+    with app.app_context():
+        op = db.session().scalars(select(Operator).where(Operator.trader_id == victim)).one()
+        assert op.status == "suspended"
+    if "remove" in kinds:
+        assert count(app, Operator, Operator.removed_at.is_not(None)) >= 1
+    assert count(app, OperatorEvent, OperatorEvent.kind == "status_changed") >= 1
+
+
+def test_retries_through_5xx_and_429(setup, node):
+    app, connection_id = setup
+    node.set_faults(fail_next=3)
+    run1 = run(app, connection_id)
+    assert run1.status == "succeeded", run1.error
+    node.clear_faults()
+    node.advance(1)
+    node.set_faults(rate_limit=2, retry_after=1)
+    run2 = run(app, connection_id)
+    assert run2.status == "succeeded", run2.error
+
+
+def test_malformed_rows_and_duplicates_are_quarantined(setup, node):
+    app, connection_id = setup
+    node.set_faults(malformed_rate=0.05, duplicate_ids=2)
+    result = run(app, connection_id)
+    assert result.status == "succeeded", result.error
+    quarantined = count(app, QuarantinedRecord)
+    assert result.counts["quarantined"] == quarantined >= 4
+    with app.app_context():
+        reasons = [r for q in db.session().scalars(select(QuarantinedRecord))
+                   for r in q.reasons]
+    assert any("more than once" in r["reason"] for r in reasons)
+
+
+def test_node_down_fails_the_run_and_keeps_the_data(setup, node):
+    app, connection_id = setup
+    run(app, connection_id)
+    before = count(app, Operator)
+    node.set_faults(error_rate=1.0)
+    failed = run(app, connection_id)
+    assert failed.status == "failed" and failed.error
+    assert count(app, Operator) == before
+    with app.app_context():
+        assert db.session().get(Connection, connection_id).consecutive_failures == 1
