@@ -186,15 +186,23 @@ class HubRevocationEndpoint(RevocationEndpoint):
         return TokenAdapter(row) if row is not None else None
 
     def revoke_token(self, token: TokenAdapter, request: Any) -> None:
+        already = token.row.revoked_at is not None
         token.row.revoked_at = token.row.revoked_at or utcnow()
+        if not already:
+            _audit_token(db.session(), "token.revoked", token.row)
 
 
 class HubAuthorizationServer(AuthorizationServer):
     """Authlib's Flask server, with hashed opaque tokens and problem+json errors."""
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
-        # The token was stored by the generator; commit it with the rest of the request.
-        db.session().commit()
+        # The token was stored by the generator; commit it with the rest of the request
+        # and its audit entry (which names the token by its row id, never its value).
+        session = db.session()
+        row = service.find_token(session, token["access_token"])
+        if row is not None:
+            _audit_token(session, "token.issued", row)
+        session.commit()
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
         if status_code >= 400:
@@ -219,6 +227,21 @@ class HubAuthorizationServer(AuthorizationServer):
         if status_code == 200:
             db.session().commit()  # a revocation, or a spent jti on introspection
         return super().handle_response(status_code, payload, headers)
+
+
+def _audit_token(session: Any, action: str, row: Any) -> None:
+    from sqlalchemy import select
+
+    from hub.audit import record
+    from hub.registry.models import Administration
+
+    client = row.client
+    administration = session.scalar(select(Administration.code).where(
+        Administration.id == client.administration_id)) if client.administration_id else None
+    record(session, action, actor=f"client:{client.client_id}", subject=f"token:{row.id}",
+           administrations=[administration] if administration else [],
+           details={"client_id": client.client_id, "scope": row.scope,
+                    "expires_at": row.expires_at})
 
 
 def _generate_token(grant_type: str,

@@ -122,7 +122,22 @@ def create_client(session: Session, *, name: str, programme: str | None,
     )
     session.add(client)
     session.flush()
+    _audit_client(session, "client.created", client, {"scopes": scope_list,
+                                                      "programme": programme})
     return CreatedClient(client, secret)
+
+
+def _audit_client(session: Session, action: str, client: OAuthClient,
+                  details: Mapping[str, Any]) -> None:
+    """An administrative change to a client, in the audit log (never its secret)."""
+    from hub.audit import current_actor, record
+    from hub.registry.models import Administration
+
+    administration = session.scalar(select(Administration.code).where(
+        Administration.id == client.administration_id)) if client.administration_id else None
+    record(session, action, actor=current_actor(), subject=f"client:{client.client_id}",
+           administrations=[administration] if administration else [],
+           details={"name": client.name, **details})
 
 
 def get_client(session: Session, client_id: str) -> OAuthClient:
@@ -153,6 +168,7 @@ def disable_client(session: Session, client_id: str) -> int:
     client.disabled_at = client.disabled_at or now
     revoked = revoke_client_tokens(session, client, now)
     session.flush()
+    _audit_client(session, "client.disabled", client, {"tokens_revoked": revoked})
     return revoked
 
 
@@ -163,6 +179,7 @@ def rotate_secret(session: Session, client_id: str) -> str:
     client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = utcnow()
     session.flush()
+    _audit_client(session, "client.secret_rotated", client, {})
     return secret
 
 
