@@ -24,6 +24,7 @@ __all__ = [
     "as_bool",
     "blank_to_none",
     "fingerprint_json",
+    "fingerprint_text",
     "fingerprint_values",
     "parse_categories",
     "parse_identifiers",
@@ -75,7 +76,7 @@ def as_bool(value: str | bool | None) -> bool | str | None:
 class DateParser:
     """Converts dates written in any of the configured ``strptime`` formats to ISO."""
 
-    _CACHE_SIZE = 4096  # registries repeat dates a lot; strptime is slow
+    _CACHE_SIZE = 16384  # registries repeat dates a lot; strptime is slow
 
     def __init__(self, formats: Sequence[str] | None = None) -> None:
         self.formats = tuple(formats) if formats else DEFAULT_DATE_FORMATS
@@ -195,8 +196,12 @@ def parse_identifiers(
 
 def fingerprint_values(values: Iterable[str]) -> str:
     """blake2b-128 hex of a raw row's values (joined by the unit separator)."""
-    return hashlib.blake2b("\x1f".join(values).encode("utf-8", "surrogateescape"),
-                           digest_size=16).hexdigest()
+    return fingerprint_text("\x1f".join(values))
+
+
+def fingerprint_text(text: str) -> str:
+    """blake2b-128 hex of a row's values already joined by the unit separator."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def fingerprint_bytes(data: bytes) -> str:

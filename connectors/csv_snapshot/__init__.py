@@ -30,6 +30,7 @@ from connectors.base import (
     AuthenticationFailed,
     Batch,
     CanonicalRecord,
+    CategoryEntry,
     CheckResult,
     Connector,
     ConnectorError,
@@ -50,7 +51,7 @@ from connectors.formats import (
     DATE_FIELDS,
     DateParser,
     as_bool,
-    blank_to_none,
+    fingerprint_text,
     fingerprint_values,
     parse_categories,
     parse_identifiers,
@@ -63,6 +64,31 @@ __all__ = ["REQUIRED_FIELDS", "CsvSnapshotConfig", "CsvSnapshotConnector"]
 REQUIRED_FIELDS: tuple[str, ...] = ("trader_id", "legal_name", "status")
 
 _SURROGATES = re.compile("[\udc80-\udcff]")
+
+#: Plain text fields, read as stripped text (empty -> None).
+_SCALAR_FIELDS: tuple[str, ...] = (
+    "programme", "authorisation_number", "trader_id_scheme", "trader_id", "legal_name",
+    "street", "city", "postcode", "region", "country", "status", "issuing_authority",
+    "changed_at",
+)
+_CACHE_LIMIT = 16384
+
+
+class _RowCaches:
+    """Per-read caches of values registries repeat (category lists, yes/no spellings)."""
+
+    def __init__(self) -> None:
+        self.categories: dict[str, tuple[CategoryEntry, ...]] = {}
+        self.flags: dict[str | None, bool | str | None] = {}
+
+    def flag(self, value: str | None) -> bool | str | None:
+        try:
+            return self.flags[value]
+        except KeyError:
+            result = as_bool(value)
+            if len(self.flags) < _CACHE_LIMIT:
+                self.flags[value] = result
+            return result
 
 
 class CsvSnapshotConfig(FileSourceConfig):
@@ -142,29 +168,32 @@ class CsvSnapshotConnector(Connector):
 
     def _record(
         self, row: list[str], line: int, columns: Mapping[str, int], width: int,
-        dates: DateParser,
+        dates: DateParser, caches: _RowCaches | None = None,
     ) -> CanonicalRecord:
         position = f"line {line}"
         problems: list[str] = []
-        if len(row) != width:
-            problems.append(f"{position}: {len(row)} columns, expected {width}")
-        fingerprint = fingerprint_values(row)
-        if _SURROGATES.search("\x1f".join(row)):
+        size = len(row)
+        if size != width:
+            problems.append(f"{position}: {size} columns, expected {width}")
+        joined = "\x1f".join(row)
+        fingerprint = fingerprint_text(joined)
+        if not joined.isascii() and _SURROGATES.search(joined):
             problems.append(
                 f"{position}: bytes that are not valid {self.config['encoding']} "
                 "(replaced by U+FFFD); check the file's encoding"
             )
             row = [_SURROGATES.sub("\ufffd", v) for v in row]
+        if caches is None:
+            caches = _RowCaches()
 
         def get(fld: str) -> str | None:
             i = columns.get(fld)
-            return row[i] if i is not None and i < len(row) else None
+            return row[i] if i is not None and i < size else None
 
         values: dict[str, Any] = {}
-        for fld in ("programme", "authorisation_number", "trader_id_scheme", "trader_id",
-                    "legal_name", "street", "city", "postcode", "region", "country", "status",
-                    "issuing_authority", "changed_at"):
-            values[fld] = blank_to_none(get(fld))
+        for fld in _SCALAR_FIELDS:
+            i = columns.get(fld)
+            values[fld] = (row[i].strip() or None) if i is not None and i < size else None
         for fld in DATE_FIELDS:
             values[fld] = dates(get(fld), fld, position, problems)
         values["programme"] = values["programme"] or self.config["programme"]
@@ -173,12 +202,19 @@ class CsvSnapshotConnector(Connector):
             "list_separator": self.config["list_separator"],
             "part_separator": self.config["part_separator"],
         }
+        text = get("categories")
+        categories = caches.categories.get(text) if text is not None else ()
+        if categories is None:
+            before = len(problems)
+            categories = parse_categories(text, dates, position, problems, **seps)
+            if len(problems) == before and len(caches.categories) < _CACHE_LIMIT:
+                caches.categories[text] = categories  # type: ignore[index]
         return CanonicalRecord(
             **values,
-            categories=parse_categories(get("categories"), dates, position, problems, **seps),
+            categories=categories,
             identifiers=parse_identifiers(get("identifiers"), position, problems, **seps),
-            consent_share=as_bool(get("consent_share")),
-            consent_publish=as_bool(get("consent_publish")),
+            consent_share=caches.flag(get("consent_share")),
+            consent_publish=caches.flag(get("consent_publish")),
             fingerprint=fingerprint,
             position=position,
             problems=tuple(problems),
@@ -230,6 +266,7 @@ class CsvSnapshotConnector(Connector):
             width = len(header)
             done = 0
             pending: list[CanonicalRecord] = []
+            caches = _RowCaches()
             for line, row in rows:
                 done += 1
                 if done <= offset:
@@ -240,7 +277,7 @@ class CsvSnapshotConnector(Connector):
                         problems=(f"line {line}: unreadable CSV ({row})",),
                     ))
                 else:
-                    pending.append(self._record(row, line, columns, width, dates))
+                    pending.append(self._record(row, line, columns, width, dates, caches))
                 if len(pending) >= size:
                     yield Batch(records=tuple(pending), state={"offset": done})
                     pending = []
