@@ -95,6 +95,12 @@ def add_judgement(session: Session, left: str | int, right: str | int, verdict: 
                                reason=reason.strip())
     session.add(judgement)
     session.flush()
+    from hub.audit import record
+
+    record(session, "judgement.added", actor=actor.strip(),
+           subject=f"judgement:{judgement.id}",
+           details={"left": f"{a[0]}:{a[1]}", "right": f"{b[0]}:{b[1]}", "verdict": verdict,
+                    "reason": reason.strip()})
     return judgement
 
 
@@ -172,8 +178,9 @@ def _score_link(index: MatchIndex, a: int, b: int, settings: MatchSettings) -> L
     pa, pb = index.position.get(a), index.position.get(b)
     if pa is None or pb is None or index.programme_ids[pa] == index.programme_ids[pb]:
         return None
-    score, features, _ = compare(index.items[pa], index.items[pb], settings)
-    if score >= settings.link and features.name >= settings.min_name:
+    score, features, _ = compare(index.items[pa], index.items[pb], settings, index.idf)
+    if (score >= settings.link and features.name >= settings.min_name
+            and features.address != "conflicts"):
         return Link(min(a, b), max(a, b), "score", score, f"name and address score {score:.2f}")
     return None
 

@@ -60,12 +60,20 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         limit_client("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
         session = db.session()
-        user = users.authenticate(session, request.form.get("username", ""),
-                                  request.form.get("password", ""))
+        name = request.form.get("username", "")
+        user = users.authenticate(session, name, request.form.get("password", ""))
+        from hub.audit import record
+
         if user is not None:
+            record(session, "user.login", actor=f"user:{user.username}",
+                   subject=f"user:{user.username}", details={"address": request.remote_addr})
             session.commit()
             security.sign_in(user)
             return redirect(_safe_next(request.form.get("next")))
+        session.rollback()
+        record(session, "user.login_failed", actor="system", subject=f"user:{name[:64]}",
+               details={"address": request.remote_addr})
+        session.commit()
         error = "The user name or password is not right."
     status = 401 if error else 200
     return render_template("dashboard/login.html", error=error,
