@@ -9,13 +9,20 @@ hub derived is a hint, never proof). Names and addresses come next, in two stage
   one typo leaves a key intact), the postcode and (city, house number). Each key weighs
   its inverse document frequency; the `block_size` operators with the highest summed
   weight are kept. Keys held by more than `max_posting` operators are skipped.
-* **Scoring** with rapidfuzz on the normalised forms of `hub.identifiers`: name (token
-  sort and token set ratios), street (token sort, house numbers compared), city, postcode
-  (equal, same area, different) and country. The score is the weighted mean of the
-  features present in both; every candidate carries its features and an explanation.
+* **Scoring** with rapidfuzz on the normalised forms of `hub.identifiers` (written-out
+  legal forms stripped too): name (token sort and token set ratios, and an agreement of
+  the name words weighted by their IDF in the registry, so that generic words count for
+  little and a distinctive word one name has and the other lacks counts for a lot),
+  street (token sort, house numbers compared whole: "12" fits "12-14", "1-11-20" does
+  not fit "1-11-3"), city, postcode (equal, same area, different) and country. The
+  score is the weighted mean of the features present in both; the address is judged
+  `agrees`, `partial`, `unknown` or `conflicts` (`address_verdict`); every candidate
+  carries its features and an explanation.
 
-A candidate identifies the trader when its score reaches `accept` and its name feature
-`min_name`. When another candidate is within `margin` of the best and is not the same
+A candidate identifies the trader when its score reaches `accept`, its name feature
+`min_name`, its address does not conflict, and, unless the address agrees, its name
+reaches `strong_name`. A rival whose address conflicts is another site, not a doubt;
+when another candidate is within `margin` of the best and is not the same
 company (a shared declared identifier, a human "same" judgement, or a cross-programme
 score above `link`, unless a human said "different"), the answer is `ambiguous`.
 Scores are rounded to four places and ties broken by operator id: the order is
@@ -29,7 +36,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -73,12 +80,24 @@ class MatchSettings:
         ("name", 0.55), ("street", 0.2), ("city", 0.15), ("postcode", 0.1))
     #: Factor applied when the countries differ.
     country_penalty: float = 0.6
+    #: Streets at least this similar (house numbers compatible) agree...
+    street_agree: float = 0.8
+    #: ... and below this (or with house numbers that differ) they conflict.
+    street_conflict: float = 0.6
+    #: Cities below this similarity differ (strong negative evidence unless the street
+    #: agrees).
+    city_conflict: float = 0.7
+    #: When the address only partly agrees (city level, no street on one side), or is
+    #: unknown, the name must reach this.
+    strong_name: float = 0.95
     #: How often (seconds) to check whether the operator table changed.
     refresh_seconds: float = 2.0
 
 
 DEFAULT_SETTINGS = MatchSettings()
-_NUMBER = re.compile(r"\d+")
+#: House numbers, with their ranges and Japanese block-lot forms kept whole ("12-14",
+#: "1-11-20"); a letter suffix ("17a") is not part of the number.
+_NUMBER = re.compile(r"\d+(?:[-/]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -94,9 +113,40 @@ class Prepared:
     country: str
 
 
+#: Legal forms written out in full, which `hub.identifiers.name_tokens` leaves in place;
+#: stripped from the end of a name (never its last word) before comparing.
+WRITTEN_OUT_FORMS: tuple[tuple[str, ...], ...] = (
+    ("gesellschaft", "mit", "beschrankter", "haftung"),
+    ("gesellschaft", "mit", "beschraenkter", "haftung"),
+    ("aktiengesellschaft",), ("kommanditgesellschaft",), ("offene", "handelsgesellschaft"),
+    ("societe", "anonyme"), ("societe", "a", "responsabilite", "limitee"),
+    ("sociedad", "limitada"), ("sociedade", "anonima"), ("sociedade", "limitada"),
+    ("societa", "per", "azioni"), ("societa", "a", "responsabilita", "limitata"),
+    ("besloten", "vennootschap"), ("naamloze", "vennootschap"),
+    ("private",), ("public", "limited", "company"), ("limited", "liability", "company"),
+)
+
+
+def strip_written_out_forms(tokens: Sequence[str]) -> tuple[str, ...]:
+    """`tokens` without trailing written-out legal forms (never the last word)."""
+    out = tuple(tokens)
+    changed = True
+    while changed:
+        changed = False
+        for form in WRITTEN_OUT_FORMS:
+            if len(out) > len(form) and out[-len(form):] == form:
+                out = out[:-len(form)]
+                changed = True
+    return out
+
+
+def _tokens(name: str | None) -> tuple[str, ...]:
+    return strip_written_out_forms(name_tokens(name or ""))
+
+
 def prepare(name: str | None, street: str | None, city: str | None, postcode: str | None,
             country: str | None) -> Prepared:
-    tokens = tuple(name_tokens(name or ""))
+    tokens = _tokens(name)
     street_norm = normalise_street(street) if street else ""
     return Prepared(
         name=" ".join(tokens),
@@ -137,6 +187,10 @@ def blocking_keys(item: Prepared, country: str | None = None) -> list[tuple[str,
     return _name_keys(country, item.tokens) + _address_keys(item, country)
 
 
+#: How the addresses of two records relate (see `address_verdict`).
+AGREES, PARTIAL, UNKNOWN, CONFLICTS = "agrees", "partial", "unknown", "conflicts"
+
+
 @dataclass(frozen=True)
 class Features:
     name: float
@@ -144,25 +198,123 @@ class Features:
     city: float | None
     postcode: float | None
     country: bool | None
+    #: `agrees`, `partial`, `unknown` or `conflicts` (see `address_verdict`).
+    address: str = UNKNOWN
 
-    def to_dict(self) -> dict[str, float | bool | None]:
+    def to_dict(self) -> dict[str, float | bool | str | None]:
         return {"name": self.name, "street": self.street, "city": self.city,
-                "postcode": self.postcode, "country": self.country}
+                "postcode": self.postcode, "country": self.country, "address": self.address}
 
 
-def compare(a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS
+def _numbers_compatible(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Every house number of the side that gives fewer has a counterpart on the other:
+    equal, or one a range or block-lot prefix of the other ("12" and "12-14")."""
+    fewer, more = (a, b) if len(a) <= len(b) else (b, a)
+    return all(any(x == y or y.startswith(x + "-") or x.startswith(y + "-")
+                   or y.startswith(x + "/") or x.startswith(y + "/") for y in more)
+               for x in fewer)
+
+
+def address_verdict(street: float | None, city: float | None, postcode: float | None,
+                    numbers_differ: bool, settings: MatchSettings) -> str:
+    """How two addresses relate.
+
+    * `conflicts`: both streets given and they differ (house numbers that do not
+      correspond, or street names too far apart); or, without streets to compare, the
+      cities or the postcodes differ;
+    * `agrees`: both streets given and they correspond (a different city does not
+      overrule an agreeing street: cities are written many ways); streets that only
+      half correspond conflict when the city or the postcode differs;
+    * `partial`: no street on one side, the city (and postcode, if both give one) agree;
+    * `unknown`: nothing to compare.
+    """
+    if street is not None:
+        if numbers_differ or street < settings.street_conflict:
+            return CONFLICTS
+        if street >= settings.street_agree:
+            return AGREES
+        if (city is not None and city < settings.city_conflict) or postcode == 0.0:
+            return CONFLICTS  # the street only half agrees and the place differs
+        return PARTIAL
+    if (city is not None and city < settings.city_conflict) or postcode == 0.0:
+        return CONFLICTS
+    if city is not None or postcode is not None:
+        return PARTIAL
+    return UNKNOWN
+
+
+def _token_match(token: str, others: Sequence[str]) -> float:
+    """How well `token` is found among `others`: 1 when present, its best similarity when
+    at least 0.8 (a typo), 0.9 for an abbreviation (a prefix of three letters or more)."""
+    if token in others:
+        return 1.0
+    best = 0.0
+    for other in others:
+        if len(token) >= 3 and len(other) >= 3 and (
+                other.startswith(token) or token.startswith(other)):
+            best = max(best, 0.9)
+        ratio = fuzz.ratio(token, other) / 100
+        if ratio >= 0.8:
+            best = max(best, ratio)
+    return best
+
+
+def _uniform_weight(_token: str) -> float:
+    return 1.0
+
+
+def weighted_name(a: Sequence[str], b: Sequence[str], weight: Callable[[str], float]
+                  ) -> tuple[float, list[str], list[str]]:
+    """Agreement of two token lists, each token weighing its distinctiveness (IDF):
+    (agreement, tokens of `a` missing from `b`, tokens of `b` missing from `a`)."""
+    total = agreed = 0.0
+    missing_a: list[str] = []
+    missing_b: list[str] = []
+    for tokens, others, missing in ((a, b, missing_a), (b, a, missing_b)):
+        for token in tokens:
+            w = weight(token)
+            found = _token_match(token, others)
+            total += w
+            agreed += w * found
+            if not found:
+                missing.append(token)
+    return (agreed / total if total else 0.0), missing_a, missing_b
+
+
+def compare(a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS,
+            idf: Callable[[str], float] | None = None
             ) -> tuple[float, Features, list[str]]:
-    """Score two names and addresses: (score, features, explanation)."""
+    """Score two names and addresses: (score, features, explanation).
+
+    `idf` gives a name token's distinctiveness (the index's IDF; uniform without).
+    The name feature is the better of the fuzzy ratios and the IDF-weighted token
+    agreement, so that extra generic words ("trading", a written-out legal form) cost
+    little; but when each name has a word the other lacks (Acme Logistics, Acme
+    Chemicals) it is the lower of the two, so that a differing distinctive word weighs
+    what it is worth.
+    """
     explain: list[str] = []
     sort_ratio = fuzz.token_sort_ratio(a.name, b.name)
     set_ratio = fuzz.token_set_ratio(a.name, b.name)
-    name = round(max(sort_ratio, 0.5 * sort_ratio + 0.5 * set_ratio) / 100, 4)
+    fuzzy = max(sort_ratio, 0.5 * sort_ratio + 0.5 * set_ratio) / 100
+    weighted, missing_a, missing_b = weighted_name(a.tokens, b.tokens,
+                                                   idf or _uniform_weight)
+    if missing_a and missing_b:
+        name = round(min(fuzzy, weighted), 4)
+        how = (f"differing words {' '.join(missing_a)!r} vs {' '.join(missing_b)!r}, "
+               f"weighted {weighted:.2f}")
+    else:
+        name = round(max(fuzzy, weighted), 4)
+        how = f"weighted {weighted:.2f}"
     explain.append(f"name {name:.2f} ('{a.name}' vs '{b.name}': token sort {sort_ratio:.0f},"
-                   f" token set {set_ratio:.0f})")
+                   f" token set {set_ratio:.0f}, {how})")
     street: float | None = None
+    numbers_differ = False
     if a.street and b.street:
         street = fuzz.token_sort_ratio(a.street, b.street) / 100
-        if a.numbers and b.numbers and not a.numbers & b.numbers:
+        numbers_differ = bool(a.numbers and b.numbers
+                              and not _numbers_compatible(a.numbers, b.numbers))
+        if numbers_differ:
             street = min(street, 0.4)
             explain.append(f"street {street:.2f} (house numbers differ)")
         else:
@@ -202,7 +354,10 @@ def compare(a: Prepared, b: Prepared, settings: MatchSettings = DEFAULT_SETTINGS
     score = total / weight if weight else 0.0
     if country is False:
         score *= settings.country_penalty
-    return round(score, 4), Features(name, street, city, postcode, country), explain
+    address = address_verdict(street, city, postcode, numbers_differ, settings)
+    explain.append(f"address {address}")
+    return (round(score, 4), Features(name, street, city, postcode, country, address),
+            explain)
 
 
 # --------------------------------------------------------------------------- the index
@@ -221,8 +376,27 @@ class MatchIndex:
         self.position: dict[int, int] = {}
         postings: dict[str, list[int]] = {}
         countries: set[str] = set()
+        frequency: dict[str, int] = {}
+        # Names, cities and streets repeat across a registry: normalise each spelling once.
+        names: dict[str, tuple[str, ...]] = {}
+        cities: dict[str, str] = {}
+        streets: dict[str, tuple[str, frozenset[str]]] = {}
+        name_keys: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         for row in rows:
-            item = prepare(row.legal_name, row.street, row.city, row.postcode, row.country)
+            tokens = names.get(row.legal_name)
+            if tokens is None:
+                tokens = names[row.legal_name] = _tokens(row.legal_name)
+            street = streets.get(row.street or "")
+            if street is None:
+                norm = normalise_street(row.street) if row.street else ""
+                street = streets[row.street or ""] = (
+                    norm, frozenset(_NUMBER.findall(norm)))
+            city = cities.get(row.city or "")
+            if city is None:
+                city = cities[row.city or ""] = normalise_city(row.city) if row.city else ""
+            country = (row.country or "").upper()
+            item = Prepared(" ".join(tokens), tokens, street[0], street[1], city,
+                            normalise_postcode(row.postcode) if row.postcode else "", country)
             index = len(self.ids)
             self.ids.append(row.id)
             self.position[row.id] = index
@@ -231,12 +405,26 @@ class MatchIndex:
             self.stable_keys.append(row.stable_key)
             self.names.append(row.legal_name)
             self.items.append(item)
-            countries.add(item.country)
-            for key, _w in blocking_keys(item):
+            countries.add(country)
+            for token in set(tokens):
+                frequency[token] = frequency.get(token, 0) + 1
+            keys = name_keys.get((country, tokens))
+            if keys is None:
+                keys = name_keys[(country, tokens)] = [k for k, _w in _name_keys(country,
+                                                                                  tokens)]
+            for key in keys:
+                postings.setdefault(key, []).append(index)
+            for key, _w in _address_keys(item, country):
                 postings.setdefault(key, []).append(index)
         self.postings = postings
         self.countries = sorted(countries)
         self.size = len(self.ids)
+        self.frequency = frequency
+        self._top = math.log(1 + self.size)
+
+    def idf(self, token: str) -> float:
+        """How distinctive a name token is: log(1 + N / (1 + operators whose name has it))."""
+        return math.log(1 + self.size / (1 + self.frequency.get(token, 0))) or self._top
 
     def block(self, query: Prepared, settings: MatchSettings,
               programme_ids: Collection[int] | None = None) -> list[int]:
@@ -403,7 +591,8 @@ def score_candidates(index: MatchIndex, query: Prepared, settings: MatchSettings
     """Blocked and scored candidates, best first (ties by operator id)."""
     out = []
     for position in index.block(query, settings, programme_ids):
-        score, features, explanation = compare(query, index.items[position], settings)
+        score, features, explanation = compare(query, index.items[position], settings,
+                                               index.idf)
         out.append(Candidate(
             operator_id=index.ids[position], programme=index.programmes[position],
             stable_key=index.stable_keys[position], legal_name=index.names[position],
@@ -414,20 +603,34 @@ def score_candidates(index: MatchIndex, query: Prepared, settings: MatchSettings
 
 
 def _accepted(candidate: Candidate, settings: MatchSettings) -> bool:
-    return candidate.score >= settings.accept and (
-        candidate.features.get("name", 0.0) >= settings.min_name)
+    """Does the candidate identify the trader? Score and name high enough, the address
+    not in conflict, and, when the address agrees only partly (or cannot be compared),
+    a name that agrees almost fully."""
+    features = candidate.features
+    name = features.get("name", 0.0)
+    address = features.get("address", UNKNOWN)
+    if candidate.score < settings.accept or name < settings.min_name or address == CONFLICTS:
+        return False
+    return address == AGREES or name >= settings.strong_name
 
 
 def decide(session: Session, index: MatchIndex, candidates: list[Candidate],
            settings: MatchSettings) -> MatchResult:
     """Turn scored candidates into a decision, linking candidates of one company."""
-    if not candidates or not _accepted(candidates[0], settings):
+    best = next((c for c in candidates if _accepted(c, settings)), None)
+    if best is None:
         best_score = candidates[0].score if candidates else 0.0
+        why = ""
+        if candidates and candidates[0].features.get("address") == CONFLICTS:
+            why = "; the best candidate's address differs"
+        elif candidates and best_score >= settings.accept:
+            why = "; the address agrees too little for how much the name differs"
         return MatchResult("no_match", candidates, None, [Reason(
             rc.NO_MATCH, f"no operator matches the name and address well enough "
-            f"(best score {best_score:.2f}, {settings.accept:.2f} needed)")])
-    best = candidates[0]
-    close = [c for c in candidates[1:] if best.score - c.score < settings.margin]
+            f"(best score {best_score:.2f}, {settings.accept:.2f} needed{why})")])
+    # A rival whose address conflicts with the reference's is another site, not a doubt.
+    close = [c for c in candidates if c is not best and best.score - c.score < settings.margin
+             and c.features.get("address") != CONFLICTS]
     if close:
         from hub.recognition.entities import same_company_pairs
 
@@ -469,7 +672,8 @@ def match(session: Session, reference: TraderReference, limit: int = 10, *,
             own = None
             if result.best is not None and result.best.operator_id in index.position:
                 position = index.position[result.best.operator_id]
-                score, features, explanation = compare(query, index.items[position], settings)
+                score, features, explanation = compare(query, index.items[position], settings,
+                                                       index.idf)
                 own = replace(result.best, score=score, features=features.to_dict(),
                               explanation=explanation)
             result = combine(result, by_name, own, settings)

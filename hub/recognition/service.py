@@ -1,10 +1,15 @@
 """verify: is this trader recognised by programme R, on this day, for this flow, and why?
 
-`verify_many` answers any number of references with a handful of queries: identifiers are
-looked up per scheme in chunks, operators are read in one pass (plain rows, not ORM
-objects), their states come from `hub.registry.service.states_on` (current rows when the
-day allows, history otherwise), and arrangements from the cached reference snapshot.
-`verify` is `verify_many` of one reference.
+`verify_many` answers any number of references with a handful of queries: one query per
+identifier scheme (5,000 values a chunk) joins identifier, operator and programme and
+returns the narrow rows an answer needs (a value already in the stored, normalised form
+skips the scheme's validator; the others are normalised and looked up once more);
+history is read, in one query, only for operators whose current row does not hold on the
+day asked about or when `known_at` is given; categories JSON is decoded once per
+distinct value; the arrangement rules come from the cached reference snapshot, their
+day-dependent part worked out once per batch and their outcome once per set of
+categories (`rules.Evaluator`). `verify` is `verify_many` of one reference: two queries
+when the trader is known (reference version, identifier -> operator).
 
 The answer's `data_version` is when the operator's programme last synced successfully
 (for an unknown trader, the oldest among the synced programmes R recognises); it is
@@ -17,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +106,29 @@ class Decision:
             "data_age_seconds": self.data_age_seconds,
             "stale": self.stale,
         }
+
+
+def warm(session: Session, settings: MatchSettings = DEFAULT_SETTINGS, *,
+         freeze: bool = False) -> dict[str, float]:
+    """Build what the first verify or match would otherwise pay for: the reference snapshot
+    and the name-and-address index of the session's database. For start-up (the demo,
+    each API worker); returns the seconds each took.
+
+    `freeze=True` then moves everything alive (the index's few hundred thousand objects
+    among it) out of the cyclic collector's reach (`gc.freeze`), so that collections
+    during a large batch do not walk the index again and again: for a server's start-up,
+    before it forks its workers.
+    """
+    started = time.perf_counter()
+    reference_snapshot(session)
+    snapshot_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    index = match_index(session, settings)
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    return {"reference_snapshot": snapshot_seconds,
+            "match_index": time.perf_counter() - started, "operators": float(index.size)}
 
 
 def verify(session: Session, reference: TraderReference, recognising_programme_code: str,
@@ -277,7 +306,7 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
                 if result.best is not None and result.best.operator_id in index.position:
                     position = index.position[result.best.operator_id]
                     score, features, explanation = compare(query, index.items[position],
-                                                           settings)
+                                                           settings, index.idf)
                     own = Candidate(result.best.operator_id, result.best.programme,
                                     result.best.stable_key, result.best.legal_name, score,
                                     "name_address", features.to_dict(), explanation)

@@ -106,3 +106,57 @@ def test_compare_explains_every_feature() -> None:
     assert score > 0.95
     assert features.postcode is None
     assert any("postcode missing" in line for line in explanation)
+
+
+def test_address_must_agree_when_names_do(session, add_operator):
+    op = muller(add_operator)
+    # Same name, same city, another street: another site or another company, not a match.
+    other_street = match(session, TraderReference(
+        name="Müller Metallwerke GmbH & Co. KG", street="Hafenstraße 88", city="Mannheim",
+        country="DE"))
+    assert other_street.decision == "no_match"
+    assert other_street.candidates[0].features["address"] == "conflicts"
+    # Same street name, another house number: conflicts too.
+    other_number = match(session, TraderReference(
+        name="Müller Metallwerke", street="Robert-Bosch-Straße 171", city="Mannheim",
+        country="DE"))
+    assert other_number.decision == "no_match"
+    # The street agrees: a different spelling of the city does not overrule it.
+    spelled = match(session, TraderReference(
+        name="Mueller Metallwerke", street="Robert-Bosch-Str. 17", city="Mannheim-Neckarau",
+        country="DE"))
+    assert spelled.decision == "match" and spelled.best is not None
+    assert spelled.best.operator_id == op.id
+
+
+def test_a_differing_distinctive_word_is_a_sister_company(session, add_operator):
+    muller(add_operator)
+    for i, name in enumerate(["Acme Chemicals", "Zenith Trading", "Orbit Logistics"]):
+        add_operator("EU-AEO", f"DE20000000000000{i}", legal_name=f"{name} GmbH",
+                     street=f"Lindenallee {i + 1}", city="Köln", country="DE")
+    sister = match(session, TraderReference(
+        name="Müller Logistik GmbH", street="Robert-Bosch-Straße 17", city="Mannheim",
+        country="DE"))
+    assert sister.decision == "no_match"
+    assert "differing words" in sister.candidates[0].explanation[0]
+
+
+def test_written_out_legal_forms_and_house_number_forms() -> None:
+    a = prepare("Isar Metallwerke Gesellschaft mit beschränkter Haftung", "Gewerbering 58A",
+                "Köln", None, "DE")
+    b = prepare("Isar Metallwerke GmbH", "Gewerbering 58a", "Köln", "50326", "DE")
+    score, features, _ = compare(a, b)
+    assert features.name == 1.0 and features.address == "agrees" and score > 0.95
+    c = prepare("Daiichi Koki", "1-11-20 Shibaura", "Kobe", None, "JP")
+    d = prepare("Daiichi Koki", "1-11-3 Shibaura", "Kobe", None, "JP")
+    assert compare(c, d)[1].address == "conflicts"
+    e = prepare("Daiichi Koki", "1-11 Shibaura", "Kobe", None, "JP")
+    assert compare(c, e)[1].address != "conflicts"
+
+
+def test_warm_builds_the_index(session, add_operator):
+    from hub.recognition.service import warm
+
+    muller(add_operator)
+    timings = warm(session)
+    assert timings["operators"] >= 1 and timings["match_index"] >= 0
