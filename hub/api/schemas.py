@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import (
     EXCLUDE,
+    INCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -236,7 +237,7 @@ class ClientCreateSchema(StrictSchema):
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
                          validate=validate.Length(min=1))
     jwks = fields.Dict(load_default=None)
-    rate_limit = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    rate_limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=10**9))
 
 
 class ClientSchema(Schema):
@@ -271,6 +272,11 @@ class ChangesQuerySchema(StrictSchema):
 
 
 class ProblemSchema(Schema):
+    """RFC 9457: members beyond these (request_id, retry_after, ...) may appear."""
+
+    class Meta:
+        unknown = INCLUDE
+
     type = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.Integer(required=True)

@@ -26,6 +26,7 @@ from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
 
 SCAN_BATCH = 500
+MAX_ID = 2**63 - 1
 
 # --- cursors ---------------------------------------------------------------------------
 
@@ -85,7 +86,8 @@ def data_version(session: Session, programme_ids: Iterable[int] | None) -> dict[
     ids = list(versions) if programme_ids is None else list(programme_ids)
     # Programmes never synced hold no data to answer from; the version is the oldest
     # sync among those that do.
-    known = [versions[i][1] for i in ids if i in versions and versions[i][1] is not None]
+    known: list[dt.datetime] = [v for v in (versions[i][1] for i in ids if i in versions)
+                                if v is not None]
     if not known:
         return {"data_version": None, "data_age_seconds": None}
     oldest = min(known)
@@ -202,7 +204,8 @@ def list_operators(session: Session, view: View, *, programme: str | None = None
 
 def visible_operator(session: Session, view: View, operator_id: int) -> tuple[Operator, Grant]:
     """The operator if the view may see it; otherwise 404, as if it did not exist."""
-    row = session.get(Operator, operator_id)
+    # Ids beyond a BIGINT cannot exist (and SQLite's driver cannot even bind them).
+    row = session.get(Operator, operator_id) if operator_id <= MAX_ID else None
     grant = policy.may_see(session, view, row) if row is not None else None
     if row is None or grant is None:
         raise NotFound(f"operator {operator_id} does not exist or is not shared with "

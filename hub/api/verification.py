@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.auth import policy
@@ -51,21 +51,31 @@ def reference_of(trader: Mapping[str, Any]) -> Any:
 
 
 def recognising_programme(session: Session, view: View, requested: str | None) -> str:
-    """The programme a verify answers for: the client's own; an admin names one."""
+    """The programme a verify answers for: the client's own; an admin names one.
+
+    Programme codes come from the per-worker programme cache (`service.programme_codes`,
+    refreshed when an id is missing): no query on the hot path.
+    """
+    from hub.api.service import programme_codes
+
     if view.is_admin:
         if not requested:
             raise InvalidInput("an admin client names the recognising programme",
                                fields={"programme": "required for admin clients"})
         code = requested
     else:
-        own = session.scalar(select(Programme.code).where(Programme.id == view.programme_id))
+        if view.programme_id is None:
+            raise Forbidden("the client acts for no programme")
+        own = programme_codes(session, [view.programme_id]).get(view.programme_id)
         if own is None:
             raise Forbidden("the client acts for no programme")
-        if requested and requested != own:
-            raise Forbidden(f"the client acts for {own}, not {requested}",
+        code = own[0]
+        if requested and requested != code:
+            raise Forbidden(f"the client acts for {code}, not {requested}",
                             fields={"programme": "not the client's programme"})
-        code = own
-    if session.scalar(select(Programme.id).where(Programme.code == code)) is None:
+        return code
+    if code not in {c for c, _version in programme_codes(session, ()).values()} and \
+            session.scalar(select(Programme.id).where(Programme.code == code)) is None:
         raise InvalidInput(f"programme {code} does not exist", fields={"programme": "unknown"})
     return code
 
@@ -107,19 +117,27 @@ def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k in keep}
 
 
+#: Built once: the hot path binds ids instead of building a statement per request.
+_POLICY_ROWS = (select(Operator.id, Operator.programme_id, Operator.consent_share,
+                       Operator.categories)
+                .where(Operator.id.in_(bindparam("ids", expanding=True))))
+
+
+def _policy_rows(session: Session, ids: Iterable[int]) -> list[Any]:
+    """The columns the policy judges, for these operators (plain rows, not ORM objects)."""
+    id_list = sorted(ids)
+    rows: list[Any] = []
+    for start in range(0, len(id_list), 5000):
+        rows.extend(session.execute(_POLICY_ROWS, {"ids": id_list[start:start + 5000]}))
+    return rows
+
+
 def filter_answers(session: Session, view: View, answers: Sequence[Any],
                    traders: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Apply the policy to recognition answers (set-based: one query for all operators)."""
     dicts = [_as_dict(a) for a in answers]
     ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
-    rows: dict[int, Operator] = {}
-    if ids:
-        id_list = sorted(ids)
-        for start in range(0, len(id_list), 5000):
-            chunk = id_list[start:start + 5000]
-            rows.update({r.id: r for r in session.scalars(
-                select(Operator).where(Operator.id.in_(chunk)))})
-    allowed = policy.visible(session, view, list(rows.values()))
+    allowed = policy.visible(session, view, _policy_rows(session, ids)) if ids else {}
     out = []
     for answer, trader in zip(dicts, traders, strict=True):
         op_id = _operator_id(answer)
@@ -148,9 +166,8 @@ def _drop_candidates(session: Session, view: View, answer: dict[str, Any]) -> di
 def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
                       ) -> list[dict[str, Any]]:
     dicts = [_as_dict(c) for c in candidates]
-    ids = [i for i in (_operator_id(d) for d in dicts) if i is not None]
-    rows = list(session.scalars(select(Operator).where(Operator.id.in_(ids)))) if ids else []
-    allowed = policy.visible(session, view, rows)
+    ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
+    allowed = policy.visible(session, view, _policy_rows(session, ids)) if ids else {}
     out = []
     for candidate in dicts:
         op_id = _operator_id(candidate)

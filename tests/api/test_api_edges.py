@@ -1,0 +1,46 @@
+"""Edges the contract test found: ids beyond a BIGINT, extra problem members, limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.api.openapi import build_spec
+from tests.auth.hubkit import bearer, make_client
+
+HUGE = 2**64 + 7
+
+
+@pytest.mark.parametrize("path", [
+    f"/api/v1/operators/{HUGE}", f"/api/v1/operators/{HUGE}/history",
+    f"/api/v1/operators/{HUGE}/recognition", f"/api/v1/admin/connections/{HUGE}",
+    f"/api/v1/admin/runs/{HUGE}", f"/api/v1/admin/quarantine/{HUGE}",
+])
+def test_ids_beyond_a_bigint_are_unknown_not_a_server_error(ref_app, committed_db, path):
+    headers = bearer(committed_db, make_client(committed_db, None, "admin"))
+    response = ref_app.test_client().get(path, headers=headers)
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_client_rate_limit_is_bounded(ref_app, committed_db):
+    headers = bearer(committed_db, make_client(committed_db, None, "admin"))
+    response = ref_app.test_client().post("/api/v1/admin/clients", headers=headers, json={
+        "name": "x", "programme": "EU-AEO", "scopes": ["verify"], "rate_limit": 2**70})
+    assert response.status_code == 400
+    assert {e["field"] for e in response.json["errors"]} == {"rate_limit"}
+
+
+def test_spec_documents_every_admin_route_and_open_problem_members():
+    spec = build_spec()
+    assert spec["components"]["schemas"]["Problem"]["additionalProperties"] is True
+    paths = spec["paths"]
+    for path in ("/api/v1/admin/connections", "/api/v1/admin/connections/{connection_id}",
+                 "/api/v1/admin/connections/{connection_id}/sync", "/api/v1/admin/runs",
+                 "/api/v1/admin/runs/{run_id}/confirm", "/api/v1/admin/runs/{run_id}/discard",
+                 "/api/v1/admin/quarantine/{record_id}/replay",
+                 "/api/v1/admin/quarantine/{record_id}/dismiss"):
+        assert path in paths
+        for operation in paths[path].values():
+            assert operation["security"] == [{"oauth2": ["node:admin"]}]
+    assert "202" in paths["/api/v1/admin/connections/{connection_id}/sync"]["post"][
+        "responses"]

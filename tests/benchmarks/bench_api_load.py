@@ -1,0 +1,272 @@
+"""Partner API under load: `POST /api/v1/verify` beside `GET /healthz`, and a 10,000 batch.
+
+For SQLite (a file) and PostgreSQL: a migrated database with the reference data and an
+EU AEO registry built by the sync engine from a simulated feed (`hub.sim.generator`),
+served by gunicorn with 2 workers on loopback. A load generator in other processes
+(threads with `http.client`, pre-encoded requests) keeps 4, then 32, requests in flight
+for a fixed time against `/healthz` (the baseline: it passes through the same
+middleware as every route), then against `verify` with a partner's bearer token, drawing
+the trader references from every operator of the registry plus unknown ones. Then a
+batch of 10,000 references is timed. Figures are printed with their ratios to the
+baseline and the issue's targets; nothing about timing is asserted.
+
+    make bench                                     # full: 12,000 operators, 5 s a phase
+    pytest tests/benchmarks/bench_api_load.py -s   # smoke: 2,000 operators, short phases
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: operators in the registry, seconds of load per phase, load processes, batch repeats
+SCALES = {"smoke": (2_000, 1.0, 2, 1), "full": (12_000, 5.0, 2, 3)}
+CONCURRENCY = (4, 32)
+BATCH = 10_000
+UNKNOWN_SHARE = 10  # one reference in ten names no operator
+PROGRAMME = "EU-AEO"
+PARTNER = "US-CTPAT"
+
+
+# --- the load generator (runs in its own processes) ------------------------------------
+
+
+def _worker(port: int, requests: list[bytes], start: int, stop_at: float, warm_until: float,
+            latencies: list[float], errors: list[int]) -> None:
+    """Send pre-encoded requests one after another, reconnecting when the server closes."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    i = start
+    while True:
+        now = time.perf_counter()
+        if now >= stop_at:
+            break
+        method, path, headers, body = _decode(requests[i % len(requests)])
+        i += 1
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            ok = 200 <= response.status < 300
+            if response.will_close:
+                conn.close()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            ok = False
+        done = time.perf_counter()
+        if now >= warm_until:
+            latencies.append(done - now)
+            if not ok:
+                errors.append(1)
+    conn.close()
+
+
+def _decode(raw: bytes) -> tuple[str, str, dict[str, str], bytes | None]:
+    head, _, body = raw.partition(b"\n\n")
+    method, path, *header_lines = head.decode().split("\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return method, path, headers, body or None
+
+
+def _load_process(port: int, requests: list[bytes], threads: int, offset: int,
+                  start_at: float, warmup: float, duration: float, out: Any) -> None:
+    latencies: list[float] = []
+    errors: list[int] = []
+    stop_at = start_at + warmup + duration
+    while time.perf_counter() < start_at:
+        time.sleep(0.001)
+    workers = [threading.Thread(target=_worker, args=(
+        port, requests, offset + n * 9973, stop_at, start_at + warmup, latencies, errors))
+        for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    out.put((latencies, len(errors)))
+
+
+def load(port: int, requests: list[bytes], concurrency: int, duration: float,
+         processes: int) -> dict[str, float]:
+    """Keep `concurrency` requests in flight for `duration` s; throughput and latency."""
+    processes = max(1, min(processes, concurrency))
+    # fork: the load processes start at once and need nothing but this module.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    warmup = min(1.0, duration / 3)
+    start_at = time.perf_counter() + 0.3  # every process starts sending at once
+    spread = [concurrency // processes + (1 if p < concurrency % processes else 0)
+              for p in range(processes)]
+    procs = [context.Process(target=_load_process, args=(
+        port, requests, spread[p], p * 100_003, start_at, warmup, duration, queue))
+        for p in range(processes)]
+    for proc in procs:
+        proc.start()
+    latencies: list[float] = []
+    errors = 0
+    for _ in procs:
+        got, failed = queue.get(timeout=duration + 120)
+        latencies.extend(got)
+        errors += failed
+    for proc in procs:
+        proc.join(30)
+    latencies.sort()
+    count = len(latencies)
+    return {"requests": count, "errors": errors, "rps": count / duration,
+            "p50_ms": 1000 * latencies[count // 2] if count else float("nan"),
+            "p99_ms": 1000 * latencies[min(count - 1, int(count * 0.99))]
+            if count else float("nan")}
+
+
+def encode(method: str, path: str, headers: dict[str, str], body: bytes | None = None
+           ) -> bytes:
+    lines = [method, path, *(f"{k}: {v}" for k, v in headers.items())]
+    return "\n".join(lines).encode() + b"\n\n" + (body or b"")
+
+
+# --- the hub under test ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def registry_feed(bench_scale: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulated registry as a CSV feed, generated once for both backends."""
+    from tests.benchmarks.bench_sync import write_csv
+
+    return write_csv(tmp_path_factory.mktemp("api-load") / "registry.csv",
+                     SCALES[bench_scale][0])
+
+
+def build_hub(url: str, feed: Path, size: int) -> list[str]:
+    """Migrate, load the reference data, sync the registry feed; its trader ids."""
+    from sqlalchemy import select
+
+    from hub import db
+    from hub.registry.models import Operator
+    from hub.sync import connections as conns
+    from hub.sync import engine
+    from tests.benchmarks.bench_sync import add_connection, hub_app
+
+    app = hub_app(url, feed.parent)
+    connection_id = add_connection(app, "bench-api", feed)
+    run = engine.run_sync(db.get_db(app), conns.SyncSettings.from_config(app.config),
+                          connection_id)
+    assert run is not None and run.status == "succeeded", run.error if run else None
+    with app.app_context():
+        ids = list(db.session().scalars(select(Operator.trader_id).order_by(Operator.id)))
+    db.get_db(app).dispose()
+    assert len(ids) == size
+    return ids
+
+
+def partner_token(url: str) -> str:
+    from hub.auth import service as auth_service
+    from hub.db import Database
+
+    database = Database(url)
+    with database.session_scope(write=True) as session:
+        created = auth_service.create_client(session, name="bench partner",
+                                             programme=PARTNER, scopes="verify",
+                                             rate_limit=10**9)
+        value, _row = auth_service.issue_token(session, created.client, "verify", 3600)
+    database.dispose()
+    return value
+
+
+def references(trader_ids: list[str], count: int) -> list[dict[str, Any]]:
+    """`count` distinct references: the registry's ids, one in ten unknown."""
+    refs = []
+    for n in range(count):
+        if n % UNKNOWN_SHARE == UNKNOWN_SHARE - 1:
+            refs.append({"scheme": "EORI", "value": f"DE{990_000_000_000_000 + n:015d}"})
+        else:
+            refs.append({"scheme": "EORI", "value": trader_ids[n % len(trader_ids)]})
+    return refs
+
+
+def post_json(port: int, path: str, token: str, body: Any) -> tuple[int, Any, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    data = json.dumps(body).encode()
+    start = time.perf_counter()
+    conn.request("POST", path, body=data, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return response.status, payload, elapsed
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
+    from tests.auth.hubkit import gunicorn_server
+    from tests.conftest import _drop_pg_database, _pg_problem, new_database_url
+
+    if backend_name == "postgresql" and _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    size, duration, processes, repeats = SCALES[bench_scale]
+    url = new_database_url(backend_name, tmp_path)
+    try:
+        started = time.perf_counter()
+        trader_ids = build_hub(url, registry_feed, size)
+        token = partner_token(url)
+        built = time.perf_counter() - started
+        refs = references(trader_ids, max(size, 10_000 if bench_scale == "full" else size))
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        verify_requests = [encode("POST", "/api/v1/verify", auth, json.dumps(
+            {"trader": ref, "date": "2026-03-01"}).encode()) for ref in refs]
+        health_requests = [encode("GET", "/healthz", {})]
+        with gunicorn_server(url, workers=2) as base:
+            port = int(base.rsplit(":", 1)[1])
+            status, first, _ = post_json(port, "/api/v1/verify", token,
+                                         {"trader": refs[0], "date": "2026-03-01"})
+            assert status == 200 and first["decision"]["decision"] == "recognised", first
+            results: dict[tuple[str, int], dict[str, float]] = {}
+            for concurrency in CONCURRENCY:
+                results[("healthz", concurrency)] = load(port, health_requests, concurrency,
+                                                         duration, processes)
+                results[("verify", concurrency)] = load(port, verify_requests, concurrency,
+                                                        duration, processes)
+            batch_refs = references(trader_ids, BATCH)
+            timings = []
+            for _ in range(repeats):
+                status, answer, elapsed = post_json(port, "/api/v1/verify/batch", token,
+                                                    {"traders": batch_refs,
+                                                     "date": "2026-03-01"})
+                assert status == 200, answer
+                assert len(answer["decisions"]) == BATCH
+                timings.append(elapsed)
+            recognised = sum(1 for d in answer["decisions"] if d.get("decision") == "recognised")
+    finally:
+        if backend_name == "postgresql":
+            _drop_pg_database(url)
+
+    print(f"\n[bench_api_load] {backend_name}, {bench_scale} scale: {size:,} operators "
+          f"(built in {built:.1f} s), {len(refs):,} distinct verify references, "
+          f"gunicorn 2 workers, {duration:g} s a phase")
+    print(f"{'clients':>7} {'endpoint':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'x rps':>8}{'x p99':>8}  target")
+    for concurrency in CONCURRENCY:
+        base_figures = results[("healthz", concurrency)]
+        for endpoint in ("healthz", "verify"):
+            f = results[(endpoint, concurrency)]
+            ratio_rps = f["rps"] / base_figures["rps"]
+            ratio_p99 = f["p99_ms"] / base_figures["p99_ms"]
+            target = "rps >= 0.4x, p99 <= 2.5x" if endpoint == "verify" else "baseline"
+            print(f"{concurrency:>7} {endpoint:<9}{f['rps']:>9.0f}{f['p50_ms']:>9.2f}"
+                  f"{f['p99_ms']:>9.2f}{ratio_rps:>8.2f}{ratio_p99:>8.2f}  {target}")
+    print(f"verify/batch of {BATCH:,} references ({recognised:,} recognised): "
+          f"best {min(timings):.3f} s, median {statistics.median(timings):.3f} s "
+          "(target < 1 s)")
+    sys.stdout.flush()
+    for key, figures in results.items():
+        assert figures["requests"] > 0 and figures["errors"] == 0, (key, figures)
+    # Sanity, not timing: the simulated registry has lapsed and out-of-scope operators.
+    assert recognised >= BATCH * 0.2
