@@ -22,7 +22,6 @@ SINGLE_BODY_LIMIT = 64 * 1024
 BATCH_BODY_LIMIT = 8 * 1024 * 1024
 
 _verify = schemas.VerifyRequestSchema()
-_batch = schemas.VerifyBatchRequestSchema()
 _match = schemas.MatchRequestSchema()
 _operator_query = schemas.OperatorQuerySchema()
 _changes_query = schemas.ChangesQuerySchema()
@@ -71,7 +70,7 @@ def verify() -> ResponseReturnValue:
 @bp.post("/verify/batch")
 @require_scope("verify")
 def verify_batch() -> ResponseReturnValue:
-    payload = _batch.load(_body(BATCH_BODY_LIMIT))
+    payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
     session, view = db.session(), _view()
     decisions = verification.verify_batch(session, view, payload)
     return _with_version({**service.view_data_version(session, view),

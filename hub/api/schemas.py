@@ -72,6 +72,45 @@ class VerifyBatchRequestSchema(VerifyOptionsMixin):
                           validate=validate.Length(min=1, max=MAX_BATCH))
 
 
+class VerifyBatchEnvelopeSchema(VerifyOptionsMixin):
+    """The batch request with its traders not yet parsed (see `load_batch`)."""
+
+    traders = fields.List(fields.Raw(), required=True,
+                          validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+_trader = TraderSchema()
+_envelope = VerifyBatchEnvelopeSchema()
+
+
+def load_batch(data: Any) -> dict[str, Any]:
+    """`VerifyBatchRequestSchema().load(data)`, fast for plain identifier references.
+
+    Nearly every reference of a batch is `{"scheme": ..., "value": ...}`; those are
+    checked directly (the same types and lengths as `TraderSchema`), any other goes
+    through `TraderSchema`, so results and per-trader errors (`traders.<n>.<field>`) are
+    the schema's. Ten thousand nested loads would otherwise take most of a second.
+    """
+    payload: dict[str, Any] = _envelope.load(data)
+    traders: list[dict[str, Any]] = []
+    errors: dict[int, Any] = {}
+    for position, item in enumerate(payload["traders"]):
+        if (type(item) is dict and len(item) == 2 and type(item.get("scheme")) is str
+                and type(item.get("value")) is str and 1 <= len(item["scheme"]) <= 32
+                and 1 <= len(item["value"]) <= 64):
+            traders.append({"scheme": item["scheme"], "value": item["value"], "name": None,
+                            "address": None})
+            continue
+        try:
+            traders.append(_trader.load(item))
+        except ValidationError as exc:
+            errors[position] = exc.messages
+    if errors:
+        raise ValidationError({"traders": errors})
+    payload["traders"] = traders
+    return payload
+
+
 class MatchRequestSchema(StrictSchema):
     trader = fields.Nested(TraderSchema, required=True)
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))

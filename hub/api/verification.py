@@ -9,6 +9,7 @@ down to the fields its arrangements share.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -109,11 +110,18 @@ def _unshared(answer: Mapping[str, Any], trader: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
+@functools.lru_cache(maxsize=256)
+def _kept(grant: policy.Grant) -> frozenset[str]:
+    """The keys of an answer's operator that `grant` shares (computed once per grant)."""
     keep = grant.fields | {"id", "operator_id", "programme", "score", "via", "features",
                            "explanation", "same_company_as"}
     if "trader_id" in grant.fields:
         keep |= {"stable_key"}
+    return frozenset(keep)
+
+
+def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
+    keep = _kept(grant)
     return {k: v for k, v in record.items() if k in keep}
 
 

@@ -44,3 +44,30 @@ def test_spec_documents_every_admin_route_and_open_problem_members():
             assert operation["security"] == [{"oauth2": ["node:admin"]}]
     assert "202" in paths["/api/v1/admin/connections/{connection_id}/sync"]["post"][
         "responses"]
+
+
+@pytest.mark.parametrize("traders", [
+    [{"scheme": "EORI", "value": "DE1"}],
+    [{"scheme": "EORI", "value": "DE1"}, {"name": "Muster GmbH",
+                                          "address": {"country": "DE"}}],
+    [{"scheme": "EORI"}, {"zz": 1}, 5, {"scheme": "", "value": "x"},
+     {"scheme": "E" * 33, "value": "x"}, {"scheme": "EORI", "value": 12},
+     {"scheme": "EORI", "value": "x" * 65}, {"scheme": "EORI", "value": "DE2"}],
+    [],
+    "not a list",
+])
+def test_fast_batch_loading_equals_the_schema(traders):
+    from marshmallow import ValidationError
+
+    from hub.api.schemas import VerifyBatchRequestSchema, load_batch
+
+    body = {"traders": traders, "date": "2026-03-01"}
+    try:
+        expected: object = VerifyBatchRequestSchema().load(body)
+    except ValidationError as exc:
+        expected = exc.messages
+    try:
+        got: object = load_batch(body)
+    except ValidationError as exc:
+        got = exc.messages
+    assert got == expected
