@@ -13,7 +13,7 @@ import time
 
 from hub.recognition.matching import match, match_index
 from hub.recognition.reference import TraderReference
-from hub.recognition.service import verify, verify_many
+from hub.recognition.service import verify, verify_many, verify_many_dicts
 from tests.benchmarks.bench_match_registry import SEED, load_registry, positive_query
 
 DAY = dt.date(2025, 3, 3)
@@ -33,6 +33,9 @@ def test_verify_speed(committed_db, backend, bench_scale):  # type: ignore[no-un
         started = time.perf_counter()
         batch = verify_many(session, refs, "US-CTPAT", DAY, now=NOW)
         batch_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        answers = verify_many_dicts(session, refs, "US-CTPAT", DAY, now=NOW)
+        dicts_seconds = time.perf_counter() - started
         single_n = 2000 if bench_scale == "full" else 500
         started = time.perf_counter()
         for ref in refs[:single_n]:
@@ -52,6 +55,7 @@ def test_verify_speed(committed_db, backend, bench_scale):  # type: ignore[no-un
     print(f"  {'measure':<44}{'figure':>16}")
     print(f"  {'verify_many, 10,000 identifiers':<44}{batch_seconds:>14.3f} s"
           f"  ({len(refs) / batch_seconds:,.0f}/s)")
+    print(f"  {'verify_many_dicts (answers as dicts), 10,000':<44}{dicts_seconds:>14.3f} s")
     print(f"  {f'verify one by one, {single_n} identifiers':<44}"
           f"{single_n / single_seconds:>12,.0f} /s")
     print(f"  {'name+address index build':<44}{build_seconds:>14.3f} s")
@@ -59,3 +63,4 @@ def test_verify_speed(committed_db, backend, bench_scale):  # type: ignore[no-un
           f"  ({matched} matched)")
     print(f"  batch decisions: {decisions}")
     assert decisions["unknown_trader"] == 0
+    assert [a["decision"] for a in answers] == [d.decision for d in batch]
