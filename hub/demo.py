@@ -317,6 +317,10 @@ def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
         first_sync(app, nodes, connection_ids)
         client_id, secret = demo_partner(app, topology["partner"])
         eori = demo_operator(app)
+        with app.app_context():  # the first look-up should not pay for the name index
+            from hub.recognition.service import warm
+
+            warm(db.session())
 
         scheduler = HubScheduler(app, poll_seconds=1.0)
         worker = DeliveryWorker(app, poll_seconds=1.0, threads=2)
