@@ -203,9 +203,11 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
     traders = list(payload["traders"])
     references = [reference_of(t) for t in traders]
     day: dt.date = payload.get("date") or dt.datetime.now(dt.UTC).date()
-    decisions = recognition.verify_many(session, references, programme, day,
-                                        payload.get("flow") or "import",
-                                        payload.get("known_at"))
+    # The dict form (when the recognition service has it) builds the answers while its
+    # garbage collector pause lasts: what a batch serialises anyway.
+    verify_many = getattr(recognition, "verify_many_dicts", None) or recognition.verify_many
+    decisions = verify_many(session, references, programme, day,
+                            payload.get("flow") or "import", payload.get("known_at"))
     return filter_answers(session, view, decisions, traders)
 
 
