@@ -71,7 +71,7 @@ _SCALAR_FIELDS: tuple[str, ...] = (
     "street", "city", "postcode", "region", "country", "status", "issuing_authority",
     "changed_at",
 )
-_CACHE_LIMIT = 16384
+_CACHE_LIMIT = 4096
 
 
 class _RowCaches:
