@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, stream_wit
 from flask.typing import ResponseReturnValue
 
 from hub import db
-from hub.api import changes, schemas, service, verification
+from hub.api import changes, schemas, service, usage_hooks, verification
 from hub.api.writes import write_session
 from hub.auth import policy
 from hub.auth import service as auth_service
@@ -64,6 +64,7 @@ def verify() -> ResponseReturnValue:
     payload = _verify.load(_body())
     session, view = db.session(), _view()
     decision = verification.verify(session, view, payload)
+    usage_hooks.note_decisions(view, [decision])
     return _with_version({**service.view_data_version(session, view), "decision": decision})
 
 
@@ -73,6 +74,7 @@ def verify_batch() -> ResponseReturnValue:
     payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
     session, view = db.session(), _view()
     decisions = verification.verify_batch(session, view, payload)
+    usage_hooks.note_decisions(view, decisions)
     return _with_version({**service.view_data_version(session, view),
                           "decisions": decisions})
 
@@ -83,6 +85,7 @@ def match() -> ResponseReturnValue:
     payload = _match.load(_body())
     session, view = db.session(), _view()
     candidates = verification.match(session, view, payload)
+    usage_hooks.note_match(view, candidates)
     return _with_version({**service.view_data_version(session, view),
                           "candidates": candidates})
 
@@ -91,19 +94,28 @@ def match() -> ResponseReturnValue:
 @require_scope("registry:read")
 def operators() -> ResponseReturnValue:
     query = _operator_query.load(request.args.to_dict())
-    return _with_version(service.list_operators(db.session(), _view(), **query))
+    view = _view()
+    page = service.list_operators(db.session(), view, **query)
+    usage_hooks.note_read(view, page.get("items") or [])
+    return _with_version(page)
 
 
 @bp.get("/operators/<int:operator_id>")
 @require_scope("registry:read")
 def operator(operator_id: int) -> ResponseReturnValue:
-    return _with_version(service.operator_detail(db.session(), _view(), operator_id))
+    view = _view()
+    detail = service.operator_detail(db.session(), view, operator_id)
+    usage_hooks.note_read(view, [detail.get("operator", detail)])
+    return _with_version(detail)
 
 
 @bp.get("/operators/<int:operator_id>/history")
 @require_scope("registry:read")
 def operator_history(operator_id: int) -> ResponseReturnValue:
-    return _with_version(service.operator_history(db.session(), _view(), operator_id))
+    view = _view()
+    history = service.operator_history(db.session(), view, operator_id)
+    usage_hooks.note_read(view, [history.get("operator", {"id": operator_id})])
+    return _with_version(history)
 
 
 @bp.get("/operators/<int:operator_id>/recognition")

@@ -105,13 +105,14 @@ def test_isolation_matrix(ref_app, committed_db):
         # Export of every programme the client may see, and none other.
         exported: set[int] = set()
         for prog in sorted({p for p, *_ in ops.values()}):
-            response = client.get(f"/api/v1/export/{prog}.ndjson", headers=headers)
-            if prog in allowed_cats:
-                assert response.status_code == 200, (label, prog)
-                exported |= {json.loads(line)["id"] for line in
-                             response.get_data(as_text=True).splitlines() if line}
-            else:
-                assert response.status_code == 404, (label, prog)
+            # A streamed response holds its request's session until it is closed.
+            with client.get(f"/api/v1/export/{prog}.ndjson", headers=headers) as response:
+                if prog in allowed_cats:
+                    assert response.status_code == 200, (label, prog)
+                    exported |= {json.loads(line)["id"] for line in
+                                 response.get_data(as_text=True).splitlines() if line}
+                else:
+                    assert response.status_code == 404, (label, prog)
         assert exported == expected, label
 
         # Change feed: creations of exactly the visible operators.
