@@ -31,10 +31,10 @@ lint: $(STAMP)
 	$(BIN)/mypy hub connectors config
 
 test: $(STAMP) lint browser-deps
-	$(BIN)/pytest tests tests/benchmarks
+	AEOHUB_WITH_BENCHMARKS=1 $(BIN)/pytest tests
 
 bench: $(STAMP)
-	AEOHUB_BENCH_SCALE=full $(BIN)/pytest tests/benchmarks -s -p no:randomly
+	AEOHUB_WITH_BENCHMARKS=1 AEOHUB_BENCH_SCALE=full $(BIN)/pytest tests/benchmarks -s
 
 browser-deps: $(AXE_STAMP)
 	@if [ ! -x $(CHROMIUM) ]; then \

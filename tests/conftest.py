@@ -25,6 +25,11 @@ from sqlalchemy.orm import Session
 from hub.db import Database
 
 BACKENDS = ("sqlite", "postgresql")
+
+# Benchmarks run when asked: `make test` (smoke size, in the same run as the suite) and
+# `make bench` (full size) set AEOHUB_WITH_BENCHMARKS=1; a plain `pytest` leaves them out.
+collect_ignore_glob = [] if os.environ.get("AEOHUB_WITH_BENCHMARKS") == "1" else [
+    "benchmarks/*"]
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _backend_outcomes: Counter[tuple[str, str]] = Counter()
 _item_backend: dict[str, str] = {}
