@@ -137,7 +137,7 @@ def test_two_schedulers_run_each_slot_once(loaded_app, tmp_path, backend):
     added = _cli(app, "connections", "add", "--name", "tick", "--type", "csv_snapshot",
                  "--programme", "EU-AEO", "--config",
                  json.dumps({"path": str(feed), "programme": "EU-AEO"}),
-                 "--schedule", "interval:1s")
+                 "--schedule", "interval:2s")
     assert added.returncode == 0, added.stderr
     procs = [subprocess.Popen([BIN / "aeohub", "scheduler", "--poll", "0.5"], env=_env(app),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
