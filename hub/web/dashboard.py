@@ -338,3 +338,26 @@ def audit_state(session: Session, *, verify: bool = False) -> AuditState | None:
     except (ImportError, AttributeError):  # an older or newer audit API: say nothing
         return None
     return state
+
+
+USAGE_SERIES = ("recognised", "not_recognised", "unknown_trader", "ambiguous", "match",
+                "no_match")
+
+
+def usage_per_client(session: Session, visible: list[ClientRow] | None, since: dt.date
+                     ) -> list[tuple[str, dict[str, int]]]:
+    """Look-ups per partner client since `since`, by outcome (verify and match), for the
+    clients the user may see."""
+    from hub.usage import UsageCount
+
+    if not visible:
+        return []
+    names = {c.client_id: c.name for c in visible}
+    totals: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(UsageCount.client_id, UsageCount.outcome, func.sum(UsageCount.count))
+        .where(UsageCount.day >= since, UsageCount.client_id.in_(list(names)))
+        .group_by(UsageCount.client_id, UsageCount.outcome))
+    for client_id, outcome, total in rows:
+        totals.setdefault(names[client_id], {})[outcome] = int(total or 0)
+    return sorted(totals.items(), key=lambda item: -sum(item[1].values()))

@@ -7,6 +7,7 @@ redirect back with a message (post/redirect/get), so a reload never repeats an a
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import (
@@ -115,8 +116,15 @@ def overview() -> ResponseReturnValue:
          for d in sorted(counted, key=lambda d: -d.operators)],
         ["operators"],
         description=f"{len(counted)} directions recognise at least one operator on record")
+    visible_clients = dashboard.clients(session, user)
+    usage = charts.bar_chart(
+        "Partner look-ups in the last 30 days, by outcome",
+        [charts.Bar(name, outcomes) for name, outcomes in dashboard.usage_per_client(
+            session, visible_clients, now.date() - dt.timedelta(days=30))],
+        dashboard.USAGE_SERIES,
+        description="verify decisions and match hits and misses per partner client")
     return render_template(
-        "dashboard/overview.html", user=user, rows=rows, recent=recent,
+        "dashboard/overview.html", user=user, rows=rows, recent=recent, usage_chart=usage,
         held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),
         quarantined=dashboard.open_quarantine(session, ids, limit=20),
         arrangements=arrangements, clients=dashboard.clients(session, user),

@@ -215,3 +215,30 @@ def test_audit_chain_state(eu_client: FlaskClient, seeded: Seeded) -> None:
     assert verified.status_code == 200
     text = verified.get_data(as_text=True)
     assert "The chain holds" in text or "not installed" in text
+
+
+def test_usage_chart_per_partner_is_scoped(
+        app: Flask, eu_client: FlaskClient, admin_client: FlaskClient, seeded: Seeded) -> None:
+    from hub import usage
+    from hub.auth.models import OAuthClient
+    from hub.registry.models import Programme
+
+    with app.app_context():
+        session = db.session()
+        for code, admin_code in (("EU-AEO", "EU"), ("UK-AEO", "UK")):
+            programme = session.scalars(select(Programme).where(Programme.code == code)).one()
+            session.add(OAuthClient(client_id=f"usage-{admin_code.lower()}",
+                                    name=f"{admin_code} usage engine",
+                                    programme_id=programme.id,
+                                    administration_id=programme.administration_id,
+                                    scopes=["verify"]))
+        session.commit()
+    recorder = usage.recorder(app)
+    recorder.lookups("usage-eu", "EU-AEO", "verify", [("recognised", "EU-US")] * 3)
+    recorder.lookups("usage-uk", "UK-AEO", "match", [("no_match", None)])
+    eu_page = eu_client.get("/dashboard/").get_data(as_text=True)
+    assert "Partner look-ups in the last 30 days" in eu_page
+    assert "EU usage engine: recognised 3" in eu_page
+    assert "UK usage engine" not in eu_page
+    admin_page = admin_client.get("/dashboard/").get_data(as_text=True)
+    assert "UK usage engine: no_match 1" in admin_page
