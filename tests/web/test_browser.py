@@ -215,7 +215,7 @@ def test_staff_sign_in_and_cannot_reach_another_administration(page: Any,
     sign_in(page, "eu-staff")
     main = page.locator("main").inner_text()
     assert "eu-csv" in main and "uk-csv" not in main
-    assert page.locator("svg.chart").count() == 3
+    assert page.locator("svg.chart").count() == 4
     audit(page, "dashboard-staff")
     page.get_by_role("link", name="eu-csv").first.click()
     assert page.get_by_role("heading", level=1).inner_text() == "Connection eu-csv"
