@@ -155,7 +155,7 @@ def _without_fast_path(raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> 
         return validate_record(raw, RULES)
 
 
-SETTINGS = settings(max_examples=250, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 
