@@ -68,7 +68,8 @@ def test_hub_admin_sees_every_administration(admin_client: FlaskClient,
 def test_overview_shows_freshness_runs_arrangements_and_charts(
         eu_client: FlaskClient, seeded: Seeded) -> None:
     page = eu_client.get("/dashboard/").get_data(as_text=True)
-    assert page.count('<svg class="chart"') == 4  # freshness, volumes, recognised per MRA, partner look-ups
+    # freshness, volumes, recognised per MRA, partner look-ups
+    assert page.count('<svg class="chart"') == 4
     assert "Operators recognised per MRA direction today" in page
     assert "EU-US" in page and "US-CTPAT recognises EU-AEO" in page
     # 20 EU AEOs on record; the AEOC-only one is outside EU-US's scope
