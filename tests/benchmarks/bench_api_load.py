@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 #: operators in the registry, seconds of load per phase, load processes, batch repeats
-SCALES = {"smoke": (2_000, 1.0, 2, 1), "full": (12_000, 5.0, 2, 3)}
+SCALES = {"smoke": (1_000, 0.5, 2, 1), "full": (12_000, 5.0, 2, 3)}
 CONCURRENCY = (4, 32)
 BATCH = 10_000
 UNKNOWN_SHARE = 10  # one reference in ten names no operator
