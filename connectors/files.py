@@ -16,7 +16,14 @@ from typing import IO, Any
 import requests
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from connectors.base import ConnectorContext, SourceUnavailable
+from connectors.base import (
+    AuthenticationFailed,
+    CheckResult,
+    ConnectorContext,
+    ConnectorError,
+    FormatError,
+    SourceUnavailable,
+)
 from connectors.formats import CANONICAL_COLUMNS
 from connectors.transport import HttpClient, RetryPolicy
 
@@ -98,6 +105,16 @@ def check_encoding(value: str) -> None:
         codecs.lookup(value)
     except LookupError as exc:
         raise ValidationError(f"Unknown encoding {value!r}.") from exc
+
+
+def check_failure(exc: ConnectorError) -> CheckResult:
+    """What a failed probe of a file source tells a person: refused credentials, the wrong
+    format, or a source that could not be reached (unavailable, not allowed, anything else)."""
+    if isinstance(exc, AuthenticationFailed):
+        return CheckResult(reachable=True, authenticated=False, reason=str(exc))
+    if isinstance(exc, FormatError):
+        return CheckResult(reachable=True, format_ok=False, reason=str(exc))
+    return CheckResult(reachable=False, reason=str(exc))
 
 
 def source_label(config: Mapping[str, Any]) -> str:

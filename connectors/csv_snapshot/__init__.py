@@ -26,8 +26,6 @@ from typing import Any
 from marshmallow import fields, validate
 
 from connectors.base import (
-    AccessDenied,
-    AuthenticationFailed,
     Batch,
     CanonicalRecord,
     CategoryEntry,
@@ -37,12 +35,12 @@ from connectors.base import (
     Discovery,
     FormatError,
     ProgrammeInfo,
-    SourceUnavailable,
 )
 from connectors.files import (
     FieldMapping,
     FileSourceConfig,
     check_encoding,
+    check_failure,
     open_binary,
     source_label,
 )
@@ -299,14 +297,8 @@ class CsvSnapshotConnector(Connector):
                 header, rows = self._rows(text)
                 self._columns(header)
                 first = next(rows, None)
-        except AuthenticationFailed as exc:
-            return CheckResult(reachable=True, authenticated=False, reason=str(exc))
-        except FormatError as exc:
-            return CheckResult(reachable=True, format_ok=False, reason=str(exc))
-        except (SourceUnavailable, AccessDenied) as exc:
-            return CheckResult(reachable=False, reason=str(exc))
         except ConnectorError as exc:
-            return CheckResult(reachable=False, reason=str(exc))
+            return check_failure(exc)
         return CheckResult(
             reachable=True,
             authenticated=True if self.config["url"] and self.config["token"] else None,

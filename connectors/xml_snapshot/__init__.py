@@ -33,8 +33,6 @@ import defusedxml.ElementTree as DET
 from marshmallow import fields
 
 from connectors.base import (
-    AccessDenied,
-    AuthenticationFailed,
     Batch,
     CanonicalRecord,
     CategoryEntry,
@@ -45,9 +43,14 @@ from connectors.base import (
     FormatError,
     IdentifierEntry,
     ProgrammeInfo,
-    SourceUnavailable,
 )
-from connectors.files import FieldMapping, FileSourceConfig, open_binary, source_label
+from connectors.files import (
+    FieldMapping,
+    FileSourceConfig,
+    check_failure,
+    open_binary,
+    source_label,
+)
 from connectors.formats import (
     DATE_FIELDS,
     DateParser,
@@ -230,14 +233,8 @@ class XmlSnapshotConnector(Connector):
                 else:
                     if root_tag is None:
                         raise FormatError(f"{source_label(self.config)} holds no XML element")
-        except AuthenticationFailed as exc:
-            return CheckResult(reachable=True, authenticated=False, reason=str(exc))
-        except FormatError as exc:
-            return CheckResult(reachable=True, format_ok=False, reason=str(exc))
-        except (SourceUnavailable, AccessDenied) as exc:
-            return CheckResult(reachable=False, reason=str(exc))
         except ConnectorError as exc:
-            return CheckResult(reachable=False, reason=str(exc))
+            return check_failure(exc)
         return CheckResult(
             reachable=True,
             authenticated=True if self.config["url"] and self.config["token"] else None,

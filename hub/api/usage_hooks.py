@@ -17,16 +17,20 @@ from hub.auth.guard import current_principal
 from hub.auth.policy import View
 
 
-def _programmes() -> Mapping[str, Any]:
+def _snapshot() -> Any:
     from hub.recognition.rules import reference_snapshot
 
-    return reference_snapshot(db.session()).programmes
+    return reference_snapshot(db.session())
+
+
+def _programmes() -> Mapping[str, Any]:
+    programmes: Mapping[str, Any] = _snapshot().programmes
+    return programmes
 
 
 def _client_facts() -> tuple[str, str | None, str | None]:
     principal = current_principal()
-    programmes = _programmes()
-    by_id = {rule.id: rule for rule in programmes.values()}
+    by_id = _snapshot().by_id  # built once per reference version, not per request
     own = by_id.get(principal.programme_id) if principal.programme_id else None
     return (principal.client_id, own.code if own else None,
             own.administration if own else None)
