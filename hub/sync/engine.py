@@ -62,8 +62,15 @@ class _ProgrammeRun:
     run_keys: set[str] = field(default_factory=set)
     duplicates: set[str] = field(default_factory=set)
 
-    def active_keys(self) -> set[str]:
-        return {k for k, e in self.index.by_key.items() if not e.removed}
+    def removal_ids(self) -> list[int]:
+        """Operator ids of the tombstoned keys that are still listed (a tombstone for an
+        unknown or already removed operator changes nothing)."""
+        ids = []
+        for key in self.deletions:
+            entry = self.index.by_key.get(key)
+            if entry is not None and not entry.removed:
+                ids.append(entry.operator_id)
+        return ids
 
 
 def rules_for(programme: Programme) -> ProgrammeRules:
@@ -357,8 +364,7 @@ class SyncJob:
             plans = {}
             for code, prog in self.programmes.items():
                 the_plan = apply.plan(session, prog.index, prog.pending.values(), now.date())
-                the_plan.removals = [prog.index.by_key[k].operator_id for k in prog.deletions
-                                     if k in prog.active_keys()]
+                the_plan.removals = prog.removal_ids()
                 plans[code] = the_plan
             reason = self._guard(plans, snapshot=False)
             if reason and not self.dry_run:
@@ -704,8 +710,7 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
                         job.programmes[entry["programme"]].deletions.add(entry["stable_key"])
                 for prog in job.programmes.values():
                     the_plan = apply.plan(session, prog.index, prog.pending.values(), now.date())
-                    the_plan.removals = [prog.index.by_key[k].operator_id
-                                         for k in prog.deletions if k in prog.index.by_key]
+                    the_plan.removals = prog.removal_ids()
                     job._count_plan(the_plan)
                     apply.write(session, prog.index, the_plan, now=now,
                                 source=job._source(), run_id=run_id)
