@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,8 +102,52 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
         engine = create_engine(url, echo=echo, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, echo=echo, **kwargs)
+    engine = create_engine(url, echo=echo, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection idle for longer than this is pinged before it is handed out.
+PING_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle for a while.
+
+    `pool_pre_ping` pings on every checkout, one more round trip for every request of a
+    busy API; a connection in constant use is known to be alive. One left idle (the
+    server may have restarted or dropped it meanwhile) is pinged, and replaced if dead,
+    as `pool_pre_ping` would.
+    """
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return
+        try:
+            if not engine.dialect.do_ping(dbapi_connection):
+                raise exc.DisconnectionError("the pooled connection did not answer a ping")
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError(f"the pooled connection is dead: {error}") from error
+
+
+def core_execute(session: Session, statement: Any, params: Any = None) -> Any:
+    """Run a prebuilt Core statement on the session's connection (hot paths).
+
+    Skips the ORM's per-statement work (`Session.execute` sets up ORM result handling
+    even for plain column selects); flushes pending changes first, as autoflush would.
+    """
+    if session.autoflush and (session.new or session.deleted or session.dirty):
+        session.flush()
+    return session.connection().execute(statement, params)
 
 
 class Database:

@@ -4,18 +4,27 @@
 transaction); `version(session, key)` reads it. Caches of reference data compare the
 version on each request (one indexed read) and rebuild when it moved, so that suspending
 an arrangement takes effect on the next request in every worker.
+
+`reference_stamp(session)` is that read for the reference data, made at most once per
+HTTP request: the policy, the recognition snapshot and the usage hooks all ask for it,
+and the API guard reads it together with the bearer token (`remember_reference_stamp`).
+Outside a request (CLI, scheduler, tests calling services) every call reads afresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from flask import has_request_context, request
 from sqlalchemy import String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.db import Base, UTCDateTime, utcnow
 
 REFERENCE = "reference"
+#: Where a request keeps the reference stamp it read (per request, never across requests).
+_STAMP_KEY = "aeohub.reference_stamp"
 
 
 class HubState(Base):
@@ -32,6 +41,8 @@ def version(session: Session, key: str) -> int:
 
 
 def bump(session: Session, key: str) -> int:
+    if key == REFERENCE and has_request_context():
+        request.environ.pop(_STAMP_KEY, None)  # this request reads the new version
     result = session.execute(
         update(HubState).where(HubState.key == key)
         .values(version=HubState.version + 1, updated_at=utcnow())
@@ -41,3 +52,34 @@ def bump(session: Session, key: str) -> int:
         session.flush()
         return 1
     return version(session, key)
+
+
+#: Built once: the reference version row (what `reference_stamp` reads).
+REFERENCE_STAMP = (select(HubState.version, HubState.updated_at)
+                   .where(HubState.key == REFERENCE))
+
+
+def _stamp_of(session: Session) -> tuple[Any, ...] | None:
+    row = session.connection().execute(REFERENCE_STAMP).first()
+    return (int(row[0]), row[1]) if row is not None else None
+
+
+def reference_stamp(session: Session) -> tuple[Any, ...] | None:
+    """(version, moved at) of the reference data, None before any was loaded.
+
+    Read once per HTTP request (kept in the request's environ, keyed by the session's
+    database), and at every call outside a request.
+    """
+    if not has_request_context():
+        return _stamp_of(session)
+    memo: dict[int, tuple[Any, ...] | None] = request.environ.setdefault(_STAMP_KEY, {})
+    key = id(session.get_bind())
+    if key not in memo:
+        memo[key] = _stamp_of(session)
+    return memo[key]
+
+
+def remember_reference_stamp(session: Session, stamp: tuple[Any, ...] | None) -> None:
+    """Record a stamp read as part of another query of this request (the API guard's)."""
+    if has_request_context():
+        request.environ.setdefault(_STAMP_KEY, {})[id(session.get_bind())] = stamp

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from hub import db
 from hub.auth import policy
 from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
@@ -136,16 +137,24 @@ def _policy_rows(session: Session, ids: Iterable[int]) -> list[Any]:
     id_list = sorted(ids)
     rows: list[Any] = []
     for start in range(0, len(id_list), 5000):
-        rows.extend(session.execute(_POLICY_ROWS, {"ids": id_list[start:start + 5000]}))
+        rows.extend(db.core_execute(session, _POLICY_ROWS, {"ids": id_list[start:start + 5000]}))
     return rows
 
 
 def filter_answers(session: Session, view: View, answers: Sequence[Any],
-                   traders: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Apply the policy to recognition answers (set-based: one query for all operators)."""
+                   traders: Sequence[Mapping[str, Any]],
+                   known: Mapping[int, policy.OperatorLike] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Apply the policy to recognition answers (set-based: one query for all operators,
+    none for those whose current rows the recognition service already read: `known`)."""
     dicts = [_as_dict(a) for a in answers]
     ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
-    allowed = policy.visible(session, view, _policy_rows(session, ids)) if ids else {}
+    known = known or {}
+    rows: list[Any] = [known[i] for i in ids if i in known]
+    missing = ids - known.keys()
+    if missing:
+        rows.extend(_policy_rows(session, missing))
+    allowed = policy.visible(session, view, rows) if rows else {}
     out = []
     for answer, trader in zip(dicts, traders, strict=True):
         op_id = _operator_id(answer)
@@ -190,10 +199,11 @@ def verify(session: Session, view: View, payload: Mapping[str, Any]) -> dict[str
     recognition = _recognition()
     programme = recognising_programme(session, view, payload.get("programme"))
     reference = reference_of(payload["trader"])
+    current: dict[int, Any] = {}
     decision = recognition.verify(session, reference, programme, day=payload.get("date"),
                                   flow=payload.get("flow") or "import",
-                                  known_at=payload.get("known_at"))
-    return filter_answers(session, view, [decision], [payload["trader"]])[0]
+                                  known_at=payload.get("known_at"), current_rows=current)
+    return filter_answers(session, view, [decision], [payload["trader"]], current)[0]
 
 
 def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
@@ -203,12 +213,13 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
     traders = list(payload["traders"])
     references = [reference_of(t) for t in traders]
     day: dt.date = payload.get("date") or dt.datetime.now(dt.UTC).date()
-    # The dict form (when the recognition service has it) builds the answers while its
-    # garbage collector pause lasts: what a batch serialises anyway.
-    verify_many = getattr(recognition, "verify_many_dicts", None) or recognition.verify_many
-    decisions = verify_many(session, references, programme, day,
-                            payload.get("flow") or "import", payload.get("known_at"))
-    return filter_answers(session, view, decisions, traders)
+    # The dict form builds the answers while the recognition service's garbage collector
+    # pause lasts: what a batch serialises anyway.
+    current: dict[int, Any] = {}
+    decisions = recognition.verify_many_dicts(session, references, programme, day,
+                                              payload.get("flow") or "import",
+                                              payload.get("known_at"), current_rows=current)
+    return filter_answers(session, view, decisions, traders, current)
 
 
 def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict[str, Any]]:

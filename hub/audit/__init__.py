@@ -32,6 +32,10 @@ arrangements, administrations, details=None)`
     the endpoint, how many and which operators, and the arrangements that allowed it.
     One entry per request (a batch verify is one entry listing its operators).
 
+`record_reads(session, reads)`
+    Many `record_read` entries at once (`ReadEntry` holds the same arguments), written
+    set-based by `record_many`: what the API's buffered reads use.
+
 `acting_as(actor)` / `current_actor()`
     Context for services that do not take an actor argument. In a request, set
     `flask.g.audit_actor` (the API after authenticating a token: `client:<id>`; the
@@ -45,6 +49,7 @@ confirmed|discarded`, `connection.added|edited|removed`, `quarantine.replayed|di
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -52,12 +57,43 @@ from sqlalchemy.orm import Session
 
 from hub.audit.actors import acting_as, current_actor
 from hub.audit.models import AuditEntry
-from hub.audit.service import record, verify
+from hub.audit.service import NewEntry, record, record_many, verify
 
-__all__ = ["AuditEntry", "acting_as", "current_actor", "init_app", "record", "record_read",
-           "verify"]
+__all__ = ["AuditEntry", "ReadEntry", "acting_as", "current_actor", "init_app", "record",
+           "record_read", "record_reads", "verify"]
 
 OPERATOR_IDS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class ReadEntry:
+    """One read of registry data by a client (the arguments of `record_read`)."""
+
+    client_id: str
+    client_administration: str | None
+    endpoint: str
+    operators: Sequence[int | str]
+    arrangements: Iterable[str]
+    administrations: Iterable[str]
+    details: Mapping[str, Any] | None = None
+
+    def entry(self) -> NewEntry:
+        ids = list(self.operators)
+        body: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "count": len(ids),
+            "operators": ids[:OPERATOR_IDS_KEPT],
+            "arrangements": sorted(set(self.arrangements)),
+        }
+        if len(ids) > OPERATOR_IDS_KEPT:
+            body["operators_truncated"] = True
+        body.update(self.details or {})
+        codes = set(self.administrations)
+        if self.client_administration:
+            codes.add(self.client_administration)
+        return NewEntry("registry.read", actor=f"client:{self.client_id}",
+                        subject=f"client:{self.client_id}", administrations=codes,
+                        details=body)
 
 
 def record_read(session: Session, *, client_id: str, client_administration: str | None,
@@ -69,21 +105,15 @@ def record_read(session: Session, *, client_id: str, client_administration: str 
     `administrations` are those whose operators were returned; the client's own
     administration is added, so both sides' auditors find the read in their export.
     """
-    ids = list(operators)
-    body: dict[str, Any] = {
-        "endpoint": endpoint,
-        "count": len(ids),
-        "operators": ids[:OPERATOR_IDS_KEPT],
-        "arrangements": sorted(set(arrangements)),
-    }
-    if len(ids) > OPERATOR_IDS_KEPT:
-        body["operators_truncated"] = True
-    body.update(details or {})
-    codes = set(administrations)
-    if client_administration:
-        codes.add(client_administration)
-    return record(session, "registry.read", actor=f"client:{client_id}",
-                  subject=f"client:{client_id}", administrations=codes, details=body)
+    entry = ReadEntry(client_id, client_administration, endpoint, operators, arrangements,
+                      administrations, details).entry()
+    return record(session, entry.action, actor=entry.actor, subject=entry.subject,
+                  administrations=entry.administrations, details=entry.details)
+
+
+def record_reads(session: Session, reads: Sequence[ReadEntry]) -> int:
+    """`record_read` for each of `reads`, in order, written set-based."""
+    return record_many(session, [r.entry() for r in reads])
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,8 @@ revocation is immediate in every worker), counts it against the client's rate li
 checks the scope; the principal is then `current_principal()`. The read is a statement
 built once (bound by digest), so the hot path pays no statement construction or cache
 key per request; it applies the same rules as `hub.auth.service.authenticate_bearer`.
+The same statement reads the reference data's version (`hub.state.reference_stamp`), which
+the policy and the recognition caches check on every request: one round trip for both.
 Failures are problem documents: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,
 403 for a missing scope, 429 with `Retry-After`.
 """
@@ -19,7 +21,7 @@ from flask import current_app, g, request
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from hub import db
+from hub import db, state
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.auth.service import Principal, token_digest
 from hub.db import utcnow
@@ -31,7 +33,11 @@ LIMITER_KEY = "aeohub.ratelimit"
 _TOKEN_QUERY = (
     select(OAuthToken.scope, OAuthToken.expires_at, OAuthToken.revoked_at, OAuthClient.id,
            OAuthClient.client_id, OAuthClient.programme_id, OAuthClient.administration_id,
-           OAuthClient.scopes, OAuthClient.disabled_at, OAuthClient.rate_limit)
+           OAuthClient.scopes, OAuthClient.disabled_at, OAuthClient.rate_limit,
+           state.REFERENCE_STAMP.with_only_columns(state.HubState.version)
+           .scalar_subquery().label("reference_version"),
+           state.REFERENCE_STAMP.with_only_columns(state.HubState.updated_at)
+           .scalar_subquery().label("reference_moved_at"))
     .join(OAuthClient, OAuthClient.id == OAuthToken.client_pk)
     .where(OAuthToken.token_hash == bindparam("digest"))
 )
@@ -53,11 +59,13 @@ def _bearer_value() -> str | None:
 
 def principal_of(session: Session, value: str) -> Principal | None:
     """The principal of an active token (None: unknown, expired, revoked, client disabled)."""
-    row = session.execute(_TOKEN_QUERY, {"digest": token_digest(value)}).first()
+    row = db.core_execute(session, _TOKEN_QUERY, {"digest": token_digest(value)}).first()
     if row is None:
         return None
     (scope, expires_at, revoked_at, pk, client_id, programme_id, admin_id, client_scopes,
-     disabled_at, rate_limit) = row
+     disabled_at, rate_limit, reference_version, reference_moved_at) = row
+    state.remember_reference_stamp(session, None if reference_version is None
+                                   else (int(reference_version), reference_moved_at))
     if revoked_at is not None or disabled_at is not None or expires_at <= utcnow():
         return None
     # A scope taken from the client since the token was issued is no longer granted.

@@ -32,11 +32,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
+from hub.db import core_execute
 from hub.registry.models import Operator, OperatorEvent, Programme
 
 #: What each shared data item of an arrangement exposes of an operator record.
@@ -176,10 +177,9 @@ def database_key(session: Session) -> str:
 
 def reference_version(session: Session) -> tuple[int, Any]:
     """The reference version and when it moved (a wiped and reloaded database restarts
-    the counter, but never at the same instant)."""
-    row = session.execute(select(state.HubState.version, state.HubState.updated_at)
-                          .where(state.HubState.key == state.REFERENCE)).first()
-    return (int(row[0]), row[1]) if row is not None else (0, None)
+    the counter, but never at the same instant); read once per request."""
+    stamp = state.reference_stamp(session)
+    return (int(stamp[0]), stamp[1]) if stamp is not None else (0, None)
 
 
 def view_for(session: Session, programme_id: int | None, *, admin: bool = False,
@@ -224,19 +224,24 @@ def category_codes(categories: Any) -> set[str]:
     return {str(c.get("code")) for c in categories or () if isinstance(c, Mapping)}
 
 
+#: Built once: the categories recorded by operators' creation and category events (only
+#: that member of each event's JSON, extracted by the database).
+_HELD = (
+    select(OperatorEvent.operator_id, OperatorEvent.changes["categories"],
+           OperatorEvent.previous["categories"])
+    .where(OperatorEvent.operator_id.in_(bindparam("ids", expanding=True)),
+           OperatorEvent.kind.in_(("created", "categories_changed")))
+)
+
+
 def held_categories(session: Session, operator_ids: Sequence[int]) -> dict[int, set[str]]:
     """Every category code each operator ever held, from its recorded history."""
     held: dict[int, set[str]] = {i: set() for i in operator_ids}
     for start in range(0, len(operator_ids), 5000):
         chunk = list(operator_ids[start:start + 5000])
-        rows = session.execute(
-            select(OperatorEvent.operator_id, OperatorEvent.changes, OperatorEvent.previous)
-            .where(OperatorEvent.operator_id.in_(chunk),
-                   OperatorEvent.kind.in_(("created", "categories_changed")))
-        )
-        for op_id, changes, previous in rows:
-            held[op_id] |= category_codes((changes or {}).get("categories"))
-            held[op_id] |= category_codes((previous or {}).get("categories"))
+        for op_id, now, before in core_execute(session, _HELD, {"ids": chunk}):
+            held[op_id] |= category_codes(now)
+            held[op_id] |= category_codes(before)
     return held
 
 

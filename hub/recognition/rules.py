@@ -121,11 +121,9 @@ def _build(session: Session) -> ReferenceSnapshot:
 
 def reference_snapshot(session: Session) -> ReferenceSnapshot:
     """Programmes and arrangements, cached until the reference version moves."""
-    row = session.execute(select(hub_state.HubState.version, hub_state.HubState.updated_at)
-                          .where(hub_state.HubState.key == hub_state.REFERENCE)).first()
+    key = hub_state.reference_stamp(session)
     bind = session.get_bind()
     url = str(bind.engine.url) if hasattr(bind, "engine") else str(id(bind))
-    key = tuple(row) if row is not None else None
     if key is not None:
         with _LOCK:
             cached = _SNAPSHOTS.get(url)

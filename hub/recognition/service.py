@@ -25,13 +25,13 @@ import json
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
-from hub.db import utcnow
+from hub.db import core_execute, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
 from hub.recognition import reasons as rc
@@ -135,11 +135,18 @@ def verify(session: Session, reference: TraderReference, recognising_programme_c
            day: dt.date | None = None, flow: str = "import",
            known_at: dt.datetime | None = None, *,
            staleness_seconds: int = DEFAULT_STALENESS_SECONDS, now: dt.datetime | None = None,
-           settings: MatchSettings = DEFAULT_SETTINGS) -> Decision:
+           settings: MatchSettings = DEFAULT_SETTINGS,
+           current_rows: dict[int, CurrentRow] | None = None) -> Decision:
     """Is `reference` recognised by `recognising_programme_code` on `day` for `flow`,
-    as the hub knew things at `known_at` (default: now)?"""
+    as the hub knew things at `known_at` (default: now)?
+
+    `current_rows`, when given, receives the current row (`CurrentRow`) of every operator
+    the answer names, read by the same query: what the data-sharing policy judges, so
+    that the API needs no second read of them.
+    """
     return verify_many(session, [reference], recognising_programme_code, day, flow, known_at,
-                       staleness_seconds=staleness_seconds, now=now, settings=settings)[0]
+                       staleness_seconds=staleness_seconds, now=now, settings=settings,
+                       current_rows=current_rows)[0]
 
 
 def _check_inputs(snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
@@ -203,7 +210,7 @@ def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: d
         unique = sorted(values)
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start:start + _CHUNK]
-            for row in session.execute(_BY_IDENTIFIER, {"scheme": scheme, "values": chunk}):
+            for row in core_execute(session, _BY_IDENTIFIER, {"scheme": scheme, "values": chunk}):
                 ids = hits.setdefault((scheme, row.value), [])
                 if row.id not in ids:
                     ids.append(row.id)
@@ -217,7 +224,7 @@ def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None
     """Add the rows of `ids` not yet in `rows`."""
     missing = sorted(set(ids) - rows.keys())
     for start in range(0, len(missing), _CHUNK):
-        for row in session.execute(_BY_ID, {"ids": missing[start:start + _CHUNK]}):
+        for row in core_execute(session, _BY_ID, {"ids": missing[start:start + _CHUNK]}):
             rows[row.id] = row
 
 
@@ -318,6 +325,15 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
     return out, rows
 
 
+class CurrentRow(NamedTuple):
+    """An operator's current policy facts (`hub.auth.policy.OperatorLike`)."""
+
+    id: int
+    programme_id: int
+    consent_share: bool
+    categories: tuple[Mapping[str, Any], ...]
+
+
 class _Categories:
     """Categories JSON decoded once per distinct text, with its recognition key."""
 
@@ -346,11 +362,11 @@ def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> Opera
 
 
 def _states(session: Session, rows: Mapping[int, Any], day: dt.date,
-            known_at: dt.datetime | None
+            known_at: dt.datetime | None, decode: _Categories | None = None
             ) -> dict[int, tuple[OperatorState | None, tuple[Any, ...] | None]]:
     """State of each operator on `day` as known at `known_at`, with its categories key:
     from the current row when it holds on that day, from history (one query) otherwise."""
-    decode = _Categories()
+    decode = decode or _Categories()
     out: dict[int, tuple[OperatorState | None, tuple[Any, ...] | None]] = {}
     need_history = []
     for op_id, row in rows.items():
@@ -400,7 +416,8 @@ def verify_many(session: Session, references: Sequence[TraderReference],
                 flow: str = "import", known_at: dt.datetime | None = None, *,
                 staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
                 now: dt.datetime | None = None,
-                settings: MatchSettings = DEFAULT_SETTINGS) -> list[Decision]:
+                settings: MatchSettings = DEFAULT_SETTINGS,
+                current_rows: dict[int, CurrentRow] | None = None) -> list[Decision]:
     """`verify` for many references at once (same programme, day, flow and known-at).
 
     A large batch runs with the cyclic garbage collector paused: it allocates a few
@@ -410,11 +427,11 @@ def verify_many(session: Session, references: Sequence[TraderReference],
     """
     if len(references) < _PAUSE_GC_FROM or not gc.isenabled():
         return _verify_many(session, references, recognising_programme_code, day, flow,
-                            known_at, staleness_seconds, now, settings)
+                            known_at, staleness_seconds, now, settings, current_rows)
     gc.disable()
     try:
         return _verify_many(session, references, recognising_programme_code, day, flow,
-                            known_at, staleness_seconds, now, settings)
+                            known_at, staleness_seconds, now, settings, current_rows)
     finally:
         gc.enable()
 
@@ -424,7 +441,9 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
                       flow: str = "import", known_at: dt.datetime | None = None, *,
                       staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
                       now: dt.datetime | None = None,
-                      settings: MatchSettings = DEFAULT_SETTINGS) -> list[dict[str, Any]]:
+                      settings: MatchSettings = DEFAULT_SETTINGS,
+                      current_rows: dict[int, CurrentRow] | None = None
+                      ) -> list[dict[str, Any]]:
     """`verify_many` answered as `Decision.to_dict()` dictionaries, built while the
     collector is still paused (what a batch endpoint serialises anyway)."""
     paused = len(references) >= _PAUSE_GC_FROM and gc.isenabled()
@@ -433,7 +452,7 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
     try:
         return [d.to_dict() for d in _verify_many(
             session, references, recognising_programme_code, day, flow, known_at,
-            staleness_seconds, now, settings)]
+            staleness_seconds, now, settings, current_rows)]
     finally:
         if paused:
             gc.enable()
@@ -442,14 +461,20 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
 def _verify_many(session: Session, references: Sequence[TraderReference],
                  recognising_programme_code: str, day: dt.date | None, flow: str,
                  known_at: dt.datetime | None, staleness_seconds: int,
-                 now: dt.datetime | None, settings: MatchSettings) -> list[Decision]:
+                 now: dt.datetime | None, settings: MatchSettings,
+                 current_rows: dict[int, CurrentRow] | None = None) -> list[Decision]:
     now = now or utcnow()
     day = day or now.date()
     recognising = recognising_programme_code
     snapshot = reference_snapshot(session)
     _check_inputs(snapshot, references, recognising, flow, known_at)
     results, rows = _resolve(session, snapshot, references, recognising, settings)
-    states = _states(session, rows, day, known_at)
+    decode = _Categories()
+    states = _states(session, rows, day, known_at, decode)
+    if current_rows is not None:
+        for op_id, row in rows.items():
+            current_rows[op_id] = CurrentRow(op_id, row.programme_id, bool(row.consent_share),
+                                             decode(row.categories)[0])
     evaluator = Evaluator(snapshot, recognising, day, flow)
     fallback: list[dt.datetime | None] = []
 

@@ -151,23 +151,22 @@ def _add_counts(session: Session, counts: Mapping[tuple[dt.date, str, str, str, 
         index_elements=["day", "client_id", "kind", "outcome", "arrangement"],
         set_={"count": UsageCount.count + statement.excluded.count},
     )
-    for row in rows:  # one statement per key: few keys per interval
-        session.execute(statement, row)
+    session.execute(statement, rows)  # one executemany for every key of the interval
 
 
 def _add_reads(session: Session, reads: list[Read]) -> None:
     if not reads:
         return
     try:
-        from hub.audit import record_read
+        from hub.audit import ReadEntry, record_reads
     except ImportError:  # pragma: no cover - the audit package is part of the hub
         return
-    for entry in reads:
-        record_read(session, client_id=entry.client_id,
-                    client_administration=entry.client_administration,
-                    endpoint=entry.endpoint, operators=entry.operators,
-                    arrangements=sorted(entry.arrangements),
-                    administrations=sorted(entry.administrations), details=entry.details)
+    record_reads(session, [
+        ReadEntry(client_id=entry.client_id, client_administration=entry.client_administration,
+                  endpoint=entry.endpoint, operators=entry.operators,
+                  arrangements=sorted(entry.arrangements),
+                  administrations=sorted(entry.administrations), details=entry.details)
+        for entry in reads])
 
 
 def recorder(app: Flask | None = None) -> Recorder:

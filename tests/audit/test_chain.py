@@ -295,3 +295,29 @@ def test_record_read_names_both_sides_and_the_arrangement(session):
     assert entry.details == {"endpoint": "POST /api/v1/verify/batch", "count": 3,
                              "operators": [5, 7, 9], "arrangements": ["EU-US"],
                              "decisions": {"recognised": 2, "not_recognised": 1}}
+
+
+def test_record_many_continues_the_chain_like_single_appends(session):
+    first = record(session, "token.issued", actor="client:a", administrations=["EU"])
+    written = service.record_many(session, [
+        service.NewEntry("registry.read", actor=f"client:c{i}", subject=f"client:c{i}",
+                         administrations=["US", "EU"] if i % 2 else ["EU"],
+                         details={"i": i, "on": dt.date(2026, 1, 2)})
+        for i in range(4)])
+    last = record(session, "token.revoked", actor="client:a")
+    session.flush()
+    assert written == 4
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[1].prev_hash == first.hash and last.prev_hash == rows[4].hash
+    assert [r.administrations for r in rows[1:5]] == [["EU"], ["EU", "US"], ["EU"],
+                                                      ["EU", "US"]]
+    assert rows[2].details == {"i": 1, "on": "2026-01-02"}
+    for row in rows[1:5]:  # each hash is the documented one, as `record` computes it
+        assert row.hash == service.recompute({
+            "seq": row.seq, "recorded_at": row.recorded_at, "actor": row.actor,
+            "action": row.action, "administrations": row.administrations,
+            "subject": row.subject, "details": row.details, "prev_hash": row.prev_hash})
+    result = service.verify(session)
+    assert result.ok and result.checked == 6 and result.head.hash == last.hash
+    assert service.record_many(session, []) == 0

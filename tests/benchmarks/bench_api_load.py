@@ -223,7 +223,10 @@ def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
         verify_requests = [encode("POST", "/api/v1/verify", auth, json.dumps(
             {"trader": ref, "date": "2026-03-01"}).encode()) for ref in refs]
         health_requests = [encode("GET", "/healthz", {})]
-        with gunicorn_server(url, workers=2) as base:
+        # As deployed: usage counts and audited reads written by each worker's flusher
+        # once a second (the test profile writes them at once, for tests to read).
+        with gunicorn_server(url, workers=2,
+                             extra_env={"AEOHUB_USAGE_FLUSH_SECONDS": "1"}) as base:
             port = int(base.rsplit(":", 1)[1])
             status, first, _ = post_json(port, "/api/v1/verify", token,
                                          {"trader": refs[0], "date": "2026-03-01"})

@@ -135,3 +135,28 @@ def test_request_id_is_echoed_when_sane(client):
         "X-Request-Id"] == "abc-123"
     assert client.get("/healthz", headers={"X-Request-Id": "bad id;drop"}).headers[
         "X-Request-Id"] != "bad id;drop"
+
+
+def test_an_idle_pooled_connection_is_pinged_and_replaced_when_dead(backend, db_url):
+    """PostgreSQL pools ping a connection only after it sat idle; a dead one is replaced."""
+    from hub.db import PING_IDLE_SECONDS, Database
+
+    if backend != "postgresql":
+        pytest.skip("SQLite connections are files: nothing to ping")
+    database = Database(db_url, pool_size=1, max_overflow=0)
+    try:
+        with database.engine.connect() as conn:
+            pid = conn.exec_driver_sql("select pg_backend_pid()").scalar()
+        with database.engine.connect() as conn:  # just used: handed out without a ping
+            assert conn.exec_driver_sql("select pg_backend_pid()").scalar() == pid
+        killer = Database(db_url)
+        with killer.engine.begin() as conn:
+            conn.exec_driver_sql(f"select pg_terminate_backend({int(pid)})")
+        killer.dispose()
+        record = database.engine.pool._pool.queue[0]  # type: ignore[attr-defined]
+        record.info["idle_since"] -= PING_IDLE_SECONDS + 1  # as if idle for a while
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("select 1").scalar() == 1
+            assert conn.exec_driver_sql("select pg_backend_pid()").scalar() != pid
+    finally:
+        database.dispose()
