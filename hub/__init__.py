@@ -22,14 +22,14 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 
 def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     """Build the hub's Flask application."""
-    from hub import db, errors, health, logs
+    from hub import db, errors, health, jsonio, logs
     from hub.cli import register_commands
     from hub.settings import load_config
 
     app = Flask(__name__, instance_relative_config=True)
     # Answers keep the order the code builds them in; sorting every key of a 10,000-item
-    # batch answer costs more than the rest of its serialisation.
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # batch answer costs more than the rest of its serialisation. orjson encodes them.
+    jsonio.init_app(app)
     settings = load_config(config, instance_path=app.instance_path)
     app.config.update(settings)
     if app.config["DATABASE_URL"].startswith("sqlite:///") and ":memory:" not in app.config[

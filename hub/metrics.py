@@ -71,9 +71,9 @@ def _label(value: str) -> str:
     return _LABEL_VALUE.sub("_", str(value).strip().lower())[:64] or "unknown"
 
 
-def count_decision(decision: str) -> None:
-    """Count one verify decision (e.g. "recognised", "not_recognised", "no_match")."""
-    VERIFY_DECISIONS.labels(decision=_label(decision)).inc()
+def count_decision(decision: str, count: int = 1) -> None:
+    """Count `count` verify decisions of one kind ("recognised", "not_recognised", ...)."""
+    VERIFY_DECISIONS.labels(decision=_label(decision)).inc(count)
 
 
 def count_webhook_delivery(outcome: str, *, event_type: str = "") -> None:

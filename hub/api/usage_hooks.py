@@ -7,6 +7,7 @@ on the database.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -78,7 +79,8 @@ def note_decisions(view: View, decisions: Sequence[Mapping[str, Any]]) -> None:
         arrangements = decision.get("arrangements") or []
         code = arrangements[0].get("code") if arrangements else None
         outcomes.append((str(decision.get("decision")), code))
-        metrics.count_decision(str(decision.get("decision")))
+    for outcome, count in Counter(outcome for outcome, _code in outcomes).items():
+        metrics.count_decision(outcome, count)
     recorder().lookups(client_id, programme, "verify", outcomes)
     note_read(view, [d["operator"] for d in decisions if d.get("operator")],
               extra={"lookups": len(decisions)})

@@ -23,6 +23,7 @@ Rules, in the order reasons are reported:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,15 @@ class ReferenceSnapshot:
 
     def recognised_by(self, recognising: str) -> list[str]:
         """Codes of the programmes `recognising` recognises under any arrangement."""
-        return sorted({b for (a, b) in self.directions if a == recognising})
+        return list(self._recognised.get(recognising, ()))
+
+    @functools.cached_property
+    def _recognised(self) -> dict[str, tuple[str, ...]]:
+        """Recognising code -> the sorted codes it recognises (built once per snapshot)."""
+        out: dict[str, set[str]] = {}
+        for a, b in self.directions:
+            out.setdefault(a, set()).add(b)
+        return {a: tuple(sorted(bs)) for a, bs in out.items()}
 
 
 _LOCK = threading.Lock()

@@ -191,6 +191,15 @@ _BY_IDENTIFIER = (
            OperatorIdentifier.value.in_(bindparam("values", expanding=True)),
            OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
 )
+#: The same for one value (the single verify): no expanding IN to render per execution.
+_BY_ONE_IDENTIFIER = (
+    select(OperatorIdentifier.value, *_COLUMNS)
+    .join(Operator, Operator.id == OperatorIdentifier.operator_id)
+    .join(Programme, Programme.id == Operator.programme_id)
+    .where(OperatorIdentifier.scheme == bindparam("scheme"),
+           OperatorIdentifier.value == bindparam("value"),
+           OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
+)
 _BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
           .where(Operator.id.in_(bindparam("ids", expanding=True))))
 _CHUNK = 5000
@@ -210,7 +219,11 @@ def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: d
         unique = sorted(values)
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start:start + _CHUNK]
-            for row in core_execute(session, _BY_IDENTIFIER, {"scheme": scheme, "values": chunk}):
+            found = (core_execute(session, _BY_ONE_IDENTIFIER,
+                                  {"scheme": scheme, "value": chunk[0]}) if len(chunk) == 1
+                     else core_execute(session, _BY_IDENTIFIER,
+                                       {"scheme": scheme, "values": chunk}))
+            for row in found:
                 ids = hits.setdefault((scheme, row.value), [])
                 if row.id not in ids:
                     ids.append(row.id)

@@ -160,3 +160,31 @@ def test_an_idle_pooled_connection_is_pinged_and_replaced_when_dead(backend, db_
             assert conn.exec_driver_sql("select pg_backend_pid()").scalar() != pid
     finally:
         database.dispose()
+
+
+def test_json_answers_are_written_by_orjson_as_flask_would():
+    import datetime as dt
+
+    from flask import Flask
+    from flask.json.provider import DefaultJSONProvider
+
+    from hub import jsonio
+
+    app = Flask(__name__)
+    jsonio.init_app(app)
+    standard = DefaultJSONProvider(app)
+    standard.sort_keys = False  # type: ignore[attr-defined]
+    value = {"b": 1, "a": [dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)],
+             2: "Ruiz Química", "big": 2**70, "nested": ({"x": None},)}
+    assert isinstance(app.json, jsonio.OrjsonProvider)
+    assert json.loads(app.json.dumps(value)) == json.loads(standard.dumps(value))
+    assert list(json.loads(app.json.dumps({"b": 1, "a": 2}))) == ["b", "a"]  # built order
+    app.json.sort_keys = True  # type: ignore[attr-defined]
+    assert list(json.loads(app.json.dumps({"b": 1, "a": 2}))) == ["a", "b"]
+    with app.app_context():
+        response = app.json.response({"name": "Ruiz Química"})
+    assert response.mimetype == "application/json"
+    assert response.get_data() == '{"name":"Ruiz Química"}\n'.encode()
+    assert app.json.loads(b'{"a": [1, 2.5, "\\u00e9"]}') == {"a": [1, 2.5, "é"]}
+    with pytest.raises(TypeError):
+        app.json.dumps({"not json": object()})

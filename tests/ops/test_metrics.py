@@ -67,6 +67,7 @@ def test_verify_decisions_and_webhook_deliveries_are_counted(client):
     metrics.count_decision("recognised")
     metrics.count_decision("recognised")
     metrics.count_decision("Not Recognised")
+    metrics.count_decision("unknown_trader", 3)
     metrics.count_webhook_delivery("delivered", event_type="operator.suspended")
     metrics.count_webhook_delivery("failed", event_type="operator.suspended")
     after = scrape(client)
@@ -76,6 +77,7 @@ def test_verify_decisions_and_webhook_deliveries_are_counted(client):
 
     assert delta("aeohub_verify_decisions_total", decision="recognised") == 2
     assert delta("aeohub_verify_decisions_total", decision="not_recognised") == 1
+    assert delta("aeohub_verify_decisions_total", decision="unknown_trader") == 3
     assert delta("aeohub_webhook_deliveries_total", event_type="operator.suspended",
                  outcome="delivered") == 1
     assert delta("aeohub_webhook_deliveries_total", event_type="operator.suspended",

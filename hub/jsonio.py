@@ -1,0 +1,63 @@
+"""The app's JSON: orjson behind Flask's JSON provider interface.
+
+A 10,000-reference batch answer is about 8 MB of JSON; the standard library encodes it
+in about a tenth of a second, orjson in a hundredth. Output stays what Flask's default
+provider gives for the types the hub returns: dates and times go through Flask's
+`default` (HTTP dates, as before), keys keep their built order unless `sort_keys` is set,
+non-string keys are written as strings, and integers beyond 64 bits fall back to the
+standard library. Text is written as UTF-8 rather than
+`\\u` escapes (both are JSON; the answer's charset is UTF-8).
+
+Requests are parsed with orjson too (`request.get_json()` uses the provider).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+if TYPE_CHECKING:
+    from werkzeug.sansio.response import Response
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+class OrjsonProvider(DefaultJSONProvider):
+    """Flask's default provider with orjson doing the encoding and decoding."""
+
+    sort_keys = False
+
+    def _encode(self, obj: Any) -> bytes:
+        options = _OPTIONS | (orjson.OPT_SORT_KEYS if self.sort_keys else 0)
+        try:
+            return orjson.dumps(obj, default=self.default, option=options)
+        except TypeError:
+            # What orjson does not write (integers beyond 64 bits) the standard library
+            # does; what neither can write raises from there.
+            return super().dumps(obj).encode()
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs:  # a caller asking for the standard library's options gets them
+            return super().dumps(obj, **kwargs)
+        return self._encode(obj).decode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if kwargs:
+            return super().loads(s, **kwargs)
+        return orjson.loads(s)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        if self._app.debug:  # indented, as Flask's default provider does in debug mode
+            return super().response(obj)
+        body: Any = self._encode(obj) + b"\n"  # a WSGI response takes bytes as well
+        response: Response = self._app.response_class(body, mimetype=self.mimetype)
+        return response
+
+
+def init_app(app: Flask) -> None:
+    """Answers keep the order the code builds them in (`sort_keys` False)."""
+    app.json = OrjsonProvider(app)
