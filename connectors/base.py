@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 from urllib.parse import urlsplit
 
 import marshmallow
@@ -49,6 +49,7 @@ __all__ = [
     "Connector",
     "ConnectorContext",
     "ConnectorError",
+    "DeferredRecords",
     "Deletion",
     "Discovery",
     "FormatError",
@@ -179,6 +180,55 @@ class Deletion:
     position: str | None = None  # where in the source, for messages
 
 
+class DeferredRecords(Sequence[CanonicalRecord]):
+    """A batch's records kept in their source form and parsed when read.
+
+    ``fingerprints[i]`` and ``programmes[i]`` are known without parsing record ``i``, so
+    the hub can recognise an unchanged record (its fingerprint is that of a stored
+    operator) and skip it before any parsing. A connector using this promises that a
+    record's fingerprint covers everything its parse depends on (the source row and the
+    parsing configuration), and that ``programmes[i]`` is the parsed record's programme.
+    Reading an item parses it each time; it behaves as a tuple of records otherwise.
+    """
+
+    __slots__ = ("_parse", "_sources", "fingerprints", "programmes")
+
+    def __init__(self, sources: Sequence[Any], fingerprints: Sequence[str],
+                 programmes: Sequence[str | None],
+                 parse: Callable[[Any], CanonicalRecord]) -> None:
+        self._sources = sources  # the source form of each record, handed to ``parse``
+        self.fingerprints = fingerprints  # each record's fingerprint, without parsing
+        self.programmes = programmes  # each record's programme code, without parsing
+        self._parse = parse  # source form -> CanonicalRecord
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    @overload
+    def __getitem__(self, index: int) -> CanonicalRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[CanonicalRecord, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> CanonicalRecord | tuple[CanonicalRecord, ...]:
+        if isinstance(index, slice):
+            return tuple(self._parse(source) for source in self._sources[index])
+        return self._parse(self._sources[index])
+
+    def __iter__(self) -> Iterator[CanonicalRecord]:
+        return (self._parse(source) for source in self._sources)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DeferredRecords({len(self)} records)"
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """A unit the hub commits atomically together with ``state``.
@@ -191,7 +241,8 @@ class Batch:
     from the beginning (resuming applies only inside an interrupted read).
     """
 
-    records: tuple[CanonicalRecord, ...] = ()  # operators in this batch, in source order
+    # operators in this batch, in source order (a tuple, or `DeferredRecords`)
+    records: Sequence[CanonicalRecord] = ()
     deletions: tuple[Deletion, ...] = ()  # tombstones in this batch
     state: dict[str, Any] = field(default_factory=dict)  # where to resume after this batch
     complete: bool = False  # the snapshot is whole / the incremental feed has caught up

@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from connectors.base import (
     CheckResult,
     Connector,
     ConnectorError,
+    DeferredRecords,
     Discovery,
     FormatError,
     ProgrammeInfo,
@@ -49,6 +51,7 @@ from connectors.formats import (
     DATE_FIELDS,
     DateParser,
     as_bool,
+    fingerprint_json,
     fingerprint_text,
     fingerprint_values,
     parse_categories,
@@ -70,6 +73,8 @@ _SCALAR_FIELDS: tuple[str, ...] = (
     "changed_at",
 )
 _CACHE_LIMIT = 4096
+#: Changes whenever the parse of a row changes, so that stored fingerprints stop matching.
+_FINGERPRINT_VERSION = "csv-1"
 
 
 class _RowCaches:
@@ -164,9 +169,30 @@ class CsvSnapshotConnector(Connector):
 
     # -- rows -------------------------------------------------------------------------
 
+    def _parse_salt(self, columns: Mapping[str, int], width: int) -> str:
+        """What, besides a row, decides how it parses: the header's column positions and
+        the parsing settings. Prefixed to each row's fingerprint, so that a row read under
+        another header or configuration is never taken for the unchanged one."""
+        config = self.config
+        settings = [
+            _FINGERPRINT_VERSION, sorted(columns.items()), width, config["programme"],
+            config["trader_id_scheme"], list(config["date_formats"]),
+            config["list_separator"], config["part_separator"],
+            codecs.lookup(config["encoding"]).name,
+        ]
+        return fingerprint_json(settings) + "\x1e"
+
+    @staticmethod
+    def _fingerprint(salt: str, row: list[str]) -> str:
+        joined = "\x1f".join(row)
+        if joined.count("\x1f") != len(row) - 1:
+            # a value holds the separator itself: fingerprint an unambiguous form
+            joined = json.dumps(row)
+        return fingerprint_text(salt + joined)
+
     def _record(
         self, row: list[str], line: int, columns: Mapping[str, int], width: int,
-        dates: DateParser, caches: _RowCaches | None = None,
+        dates: DateParser, caches: _RowCaches | None = None, fingerprint: str | None = None,
     ) -> CanonicalRecord:
         position = f"line {line}"
         problems: list[str] = []
@@ -174,7 +200,8 @@ class CsvSnapshotConnector(Connector):
         if size != width:
             problems.append(f"{position}: {size} columns, expected {width}")
         joined = "\x1f".join(row)
-        fingerprint = fingerprint_text(joined)
+        if fingerprint is None:
+            fingerprint = self._fingerprint(self._parse_salt(columns, width), row)
         if not joined.isascii() and _SURROGATES.search(joined):
             problems.append(
                 f"{position}: bytes that are not valid {self.config['encoding']} "
@@ -262,25 +289,47 @@ class CsvSnapshotConnector(Connector):
             header, rows = self._rows(text)
             columns = self._columns(header)
             width = len(header)
-            done = 0
-            pending: list[CanonicalRecord] = []
+            salt = self._parse_salt(columns, width)
             caches = _RowCaches()
+            default_programme = self.config["programme"]
+            programme_at = columns.get("programme")
+
+            def parse(source: tuple[int, list[str] | str, str]) -> CanonicalRecord:
+                line, row, fingerprint = source
+                if isinstance(row, str):
+                    return CanonicalRecord(
+                        fingerprint=fingerprint, position=f"line {line}",
+                        problems=(f"line {line}: unreadable CSV ({row})",),
+                    )
+                return self._record(row, line, columns, width, dates, caches, fingerprint)
+
+            done = 0
+            sources: list[tuple[int, list[str] | str, str]] = []
+            fingerprints: list[str] = []
+            programmes: list[str | None] = []
             for line, row in rows:
                 done += 1
                 if done <= offset:
                     continue
                 if isinstance(row, str):
-                    pending.append(CanonicalRecord(
-                        fingerprint=fingerprint_values([row]), position=f"line {line}",
-                        problems=(f"line {line}: unreadable CSV ({row})",),
-                    ))
+                    fingerprint = fingerprint_values([row])
+                    programme = None
                 else:
-                    pending.append(self._record(row, line, columns, width, dates, caches))
-                if len(pending) >= size:
-                    yield Batch(records=tuple(pending), state={"offset": done})
-                    pending = []
+                    fingerprint = self._fingerprint(salt, row)
+                    programme = None
+                    if programme_at is not None and programme_at < len(row):
+                        programme = row[programme_at].strip() or None
+                    programme = programme or default_programme
+                sources.append((line, row, fingerprint))
+                fingerprints.append(fingerprint)
+                programmes.append(programme)
+                if len(sources) >= size:
+                    yield Batch(records=DeferredRecords(sources, fingerprints, programmes, parse),
+                                state={"offset": done})
+                    sources, fingerprints, programmes = [], [], []
             self.log.debug("%s: %d rows from %s", self.name, done, source_label(self.config))
-            yield Batch(records=tuple(pending), state={"offset": None}, complete=True)
+            yield Batch(records=DeferredRecords(sources, fingerprints, programmes, parse),
+                        state={"offset": None}, complete=True)
 
     # -- check / discover -------------------------------------------------------------
 

@@ -13,27 +13,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from hub.registry import history
 from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier
 from hub.registry.service import RECORD_COLUMNS, OperatorData
+from hub.sync import bulk
 
 CHUNK = 2000
 _OPERATOR: Table = Operator.__table__  # type: ignore[assignment]
 _EVENT: Table = OperatorEvent.__table__  # type: ignore[assignment]
 _IDENTIFIER: Table = OperatorIdentifier.__table__  # type: ignore[assignment]
-
-
-def _insert_many(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Core executemany in chunks (no ORM bookkeeping per row)."""
-    if not rows:
-        return
-    connection = session.connection()
-    statement = insert(table)
-    for start in range(0, len(rows), CHUNK):
-        connection.execute(statement, rows[start:start + CHUNK])
 
 
 @dataclass(slots=True)
@@ -158,16 +149,21 @@ def plan(session: Session, index: ProgrammeIndex, records: Iterable[OperatorData
     return result
 
 
+_OPERATOR_COLUMNS = ("id", "programme_id", "stable_key", *RECORD_COLUMNS, "created_at",
+                     "updated_at", "source", "removed_at", "last_effective")
+_EVENT_COLUMNS = ("operator_id", "kind", "effective_date", "recorded_at", "changes",
+                  "previous", "source", "sync_run_id", "note")
+_IDENTIFIER_COLUMNS = ("operator_id", "scheme", "value", "origin", "linked")
+
+
 def _event_rows(op_id: int, specs: Iterable[history.EventSpec], now: dt.datetime,
-                source: str | None, run_id: int | None) -> list[dict[str, Any]]:
-    return [{"operator_id": op_id, "kind": s.kind, "effective_date": s.effective_date,
-             "recorded_at": now, "changes": s.changes, "previous": s.previous,
-             "source": source, "sync_run_id": run_id, "note": None} for s in specs]
+                source: str | None, run_id: int | None) -> list[tuple[Any, ...]]:
+    return [(op_id, s.kind, s.effective_date, now, s.changes, s.previous, source, run_id,
+             None) for s in specs]
 
 
-def _identifier_rows(op_id: int, data: OperatorData) -> list[dict[str, Any]]:
-    return [{"operator_id": op_id, "scheme": s, "value": v, "origin": o, "linked": linked}
-            for s, v, o, linked in data.identifiers]
+def _identifier_rows(op_id: int, data: OperatorData) -> list[tuple[Any, ...]]:
+    return [(op_id, s, v, o, linked) for s, v, o, linked in data.identifiers]
 
 
 def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.datetime,
@@ -175,34 +171,32 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
     """Apply a plan; returns the counts it made. Keeps `index` current unless `track` is
     False (a snapshot switch, after which the index is not used again)."""
     today = now.date()
-    events: list[dict[str, Any]] = []
-    identifier_rows: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []
+    identifier_rows: list[tuple[Any, ...]] = []
+    session.flush()
+    connection = session.connection()
     if the_plan.creates:
+        ids = bulk.allocate_ids(connection, _OPERATOR, len(the_plan.creates))
         rows = []
-        spec_lists = []
-        for data in the_plan.creates:
-            specs = history.creation_events(data.values, today)
-            spec_lists.append(specs)
-            rows.append({**data.values, "programme_id": index.programme_id,
-                         "stable_key": data.stable_key, "created_at": now, "updated_at": now,
-                         "source": source, "removed_at": None,
-                         "last_effective": max(s.effective_date for s in specs)})
-        session.flush()
-        connection = session.connection()
-        statement = insert(_OPERATOR).returning(_OPERATOR.c.id, sort_by_parameter_order=True)
+        for op_id, data in zip(ids, the_plan.creates, strict=True):
+            values = data.values
+            specs = history.creation_events(values, today)
+            last = specs[0].effective_date
+            for spec in specs:
+                last = max(last, spec.effective_date)
+            rows.append((op_id, index.programme_id, data.stable_key,
+                         *[values.get(name) for name in RECORD_COLUMNS],
+                         now, now, source, None, last))
+            events.extend(_event_rows(op_id, specs, now, source, run_id))
+            identifier_rows.extend(_identifier_rows(op_id, data))
+            if track:
+                fp = values.get("fingerprint")
+                index.by_key[data.stable_key] = IndexEntry(op_id, fp, False)
+                if fp:
+                    index.by_fingerprint[fp] = data.stable_key
+        insert_operators = bulk.BulkInsert(connection, _OPERATOR, _OPERATOR_COLUMNS)
         for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            ids = [row[0] for row in connection.execute(statement, chunk)]
-            for offset, op_id in enumerate(ids):
-                data = the_plan.creates[start + offset]
-                events.extend(_event_rows(op_id, spec_lists[start + offset], now, source,
-                                          run_id))
-                identifier_rows.extend(_identifier_rows(op_id, data))
-                if track:
-                    fp = data.values.get("fingerprint")
-                    index.by_key[data.stable_key] = IndexEntry(op_id, fp, False)
-                    if fp:
-                        index.by_fingerprint[fp] = data.stable_key
+            insert_operators(rows[start:start + CHUNK])
     if the_plan.updates:
         update_rows = []
         replace_ids = []
@@ -247,8 +241,12 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
                 entry.removed = True
                 if entry.fingerprint:
                     index.by_fingerprint.pop(entry.fingerprint, None)
-    _insert_many(session, _IDENTIFIER, identifier_rows)
-    _insert_many(session, _EVENT, events)
+    insert_identifiers = bulk.BulkInsert(connection, _IDENTIFIER, _IDENTIFIER_COLUMNS)
+    insert_events = bulk.BulkInsert(connection, _EVENT, _EVENT_COLUMNS)
+    for start in range(0, len(identifier_rows), CHUNK):
+        insert_identifiers(identifier_rows[start:start + CHUNK])
+    for start in range(0, len(events), CHUNK):
+        insert_events(events[start:start + CHUNK])
     return {
         "created": len(the_plan.creates),
         "updated": len(the_plan.updates),

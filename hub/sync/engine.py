@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.base import Batch, ConnectorError
+from connectors.base import Batch, CanonicalRecord, ConnectorError, DeferredRecords
 from hub.audit import hooks as audit_hooks
 from hub.db import Database, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
@@ -286,20 +286,38 @@ class SyncJob:
             stable_key=stable_key, position=raw.get("position"), record=raw, reasons=reasons))
 
     def _sort_records(self, session: Session | None, batch: Batch) -> None:
-        """Recognise unchanged records by fingerprint, validate the rest."""
-        for record in batch.records:
-            self.counts["read"] += 1
-            prog = self.programmes.get(record.programme or "")
-            if prog is not None and record.fingerprint and not record.problems:
-                key = prog.index.by_fingerprint.get(record.fingerprint)
+        """Recognise unchanged records by fingerprint, validate the rest.
+
+        A fingerprint is that of a stored operator only if a record with the same source
+        form was valid, so a match is unchanged without parsing or validating it; records
+        a connector defers (`DeferredRecords`) are parsed only when their fingerprint is
+        new.
+        """
+        records = batch.records
+        deferred = records if isinstance(records, DeferredRecords) else None
+        self.counts["read"] += len(records)
+        for i in range(len(records)):
+            record: CanonicalRecord | None = None
+            if deferred is not None:
+                fingerprint, code = deferred.fingerprints[i], deferred.programmes[i]
+            else:
+                record = records[i]
+                fingerprint = "" if record.problems else record.fingerprint
+                code = record.programme
+            prog = self.programmes.get(code or "")
+            if prog is not None and fingerprint:
+                key = prog.index.by_fingerprint.get(fingerprint)
                 if key is not None and key not in prog.pending:
                     if key in prog.seen or self._met_before(prog, key):
-                        self._duplicate(session, prog, record_to_dict(record), key)
+                        self._duplicate(session, prog, record_to_dict(records[i]), key)
                     else:
                         prog.seen.add(key)
                         prog.run_keys.add(key)
                         self.counts["unchanged"] += 1
                     continue
+            if record is None:
+                record = records[i]
+                prog = self.programmes.get(record.programme or "")
             raw = record_to_dict(record)
             if prog is None:
                 self._quarantine(session, raw, [{

@@ -1,0 +1,133 @@
+"""Bulk loading for the sync pipeline: many rows into one table at driver speed.
+
+SQLAlchemy's executemany converts every value of every row through its column type and,
+for `INSERT ... RETURNING` on SQLite, falls back to one statement per row. A sync writes
+tens of thousands of operators, events and identifiers at once, so this module goes to
+the driver: PostgreSQL gets `COPY ... FROM STDIN` (psycopg), SQLite one prepared
+`executemany`. Values are encoded once per column kind, exactly as the column's
+SQLAlchemy type would bind them (JSON as `json.dumps` text, dates and timestamps in the
+dialect's storage form), so rows read back the same whichever path wrote them.
+
+New operator ids are allocated before the insert (`allocate_ids`) instead of being
+returned row by row: PostgreSQL draws them from the table's sequence in one query; SQLite
+continues after the highest id, which is safe because a sync writes inside SQLite's
+single write lock (`BEGIN IMMEDIATE`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, Table, func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeDecorator
+
+Encode = Callable[[Any], Any]
+_CACHE_LIMIT = 16384
+
+
+def _json_text(value: Any) -> Any:
+    # What SQLAlchemy's JSON type binds (its default serialiser is json.dumps).
+    return None if value is None else json.dumps(value)
+
+
+def _memo(process: Encode) -> Encode:
+    """`process` with a bounded cache: registries repeat dates and timestamps a lot."""
+    cache: dict[Any, Any] = {}
+
+    def encode(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return cache[value]
+        except KeyError:
+            out = process(value)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[value] = out
+            return out
+
+    return encode
+
+
+def _encoder(column: Any, connection: Connection) -> Encode | None:
+    """How one column's values are handed to the driver (None: as they are)."""
+    dialect = connection.dialect
+    kind = column.type
+    base = kind.impl if isinstance(kind, TypeDecorator) else kind
+    if isinstance(base, JSON):
+        return _json_text
+    if dialect.name == "postgresql":
+        # psycopg adapts dates, aware timestamps and booleans itself; a TypeDecorator's
+        # own rule (UTC timestamps) still applies.
+        if isinstance(kind, TypeDecorator):
+            process = kind.bind_processor(dialect)
+            return _memo(process) if process is not None else None
+        return None
+    if isinstance(base, Date | DateTime):
+        process = kind.bind_processor(dialect)
+        return _memo(process) if process is not None else None
+    return None
+
+
+class BulkInsert:
+    """Inserts rows (tuples in `columns` order) into `table` on one connection."""
+
+    def __init__(self, connection: Connection, table: Table, columns: Sequence[str]) -> None:
+        self.connection = connection
+        self.table = table
+        self.columns = tuple(columns)
+        encoders = [(i, _encoder(table.c[name], connection)) for i, name in enumerate(columns)]
+        self.encoders = [(i, e) for i, e in encoders if e is not None]
+        dialect = connection.dialect
+        quote = dialect.identifier_preparer.quote
+        table_name = quote(table.name)
+        names = ", ".join(quote(name) for name in self.columns)
+        # Table and column names come from the model's metadata, quoted; values are never
+        # part of the statement.
+        if dialect.name == "postgresql":
+            self.statement = f"COPY {table_name} ({names}) FROM STDIN"
+        else:
+            marks = ", ".join("?" for _ in self.columns)
+            self.statement = f"INSERT INTO {table_name} ({names}) VALUES ({marks})"  # noqa: S608
+
+    def encode(self, row: Sequence[Any]) -> Sequence[Any]:
+        if not self.encoders:
+            return row
+        values = list(row)
+        for i, encode in self.encoders:
+            values[i] = encode(values[i])
+        return values
+
+    def __call__(self, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        encoded = [self.encode(row) for row in rows] if self.encoders else rows
+        driver = self.connection.connection.driver_connection
+        assert driver is not None
+        if self.connection.dialect.name == "postgresql":
+            with driver.cursor() as cursor, cursor.copy(self.statement) as copy:
+                for row in encoded:
+                    copy.write_row(row)
+        else:
+            cursor = driver.cursor()
+            try:
+                cursor.executemany(self.statement, encoded)
+            finally:
+                cursor.close()
+
+
+def allocate_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """`count` new primary keys of `table` (an integer `id`), in ascending order."""
+    if count <= 0:
+        return []
+    if connection.dialect.name == "postgresql":
+        ids = connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                 "FROM generate_series(1, :count)"),
+            {"table": table.name, "count": count}).scalars().all()
+        return sorted(int(i) for i in ids)
+    highest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return list(range(int(highest) + 1, int(highest) + 1 + count))
