@@ -90,8 +90,10 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers ask for IMMEDIATE so that two processes never deadlock upgrading a lock.
+        # Straight to the driver: this runs for every transaction, and a statement through
+        # SQLAlchemy's execution machinery costs more than the BEGIN itself.
         mode = conn.get_execution_options().get("sqlite_begin", "")
-        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+        conn.connection.driver_connection.execute(f"BEGIN {mode}".strip())
 
 
 def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
@@ -137,6 +139,20 @@ def _ping_when_idle(engine: Engine) -> None:
         except engine.dialect.loaded_dbapi.Error as error:
             # The pool discards this connection and checks out (or opens) another.
             raise exc.DisconnectionError(f"the pooled connection is dead: {error}") from error
+
+
+_BIND_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def bind_key(session: Session) -> str:
+    """Which database a session reads, as text (per-worker caches key on it so that
+    they never mix two databases' rows); rendered once per engine."""
+    bind: Any = session.get_bind()
+    engine: Engine = getattr(bind, "engine", bind)
+    key = _BIND_KEYS.get(engine)
+    if key is None:
+        key = _BIND_KEYS[engine] = str(engine.url)
+    return key
 
 
 def core_execute(session: Session, statement: Any, params: Any = None) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,11 @@ def format_time(value: dt.datetime) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """JSON types only: dates as ISO text, tuples and sets as lists, Decimals as text."""
+    """JSON types only, and exactly those types (no subclasses): dates as ISO text, tuples
+    and sets as lists, Decimals as text; a float must be finite."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -44,17 +49,24 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):  # an IntEnum, say: stored and hashed as its number
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"audit details cannot hold {value!r}")
+        return float(value)
+    if isinstance(value, str):  # a StrEnum, say: stored and hashed as its text
+        return str(value)
     return str(value)
 
 
 def normalise_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The details as they will be stored: plain JSON that reads back identically."""
-    plain = _plain(dict(details or {}))
-    # Round-trip once so the stored value and the hashed value cannot differ.
-    loaded: dict[str, Any] = json.loads(json.dumps(plain, allow_nan=False))
-    return loaded
+    """The details as they will be stored: plain JSON that reads back identically
+    (exact JSON types, finite floats: what `json.loads(json.dumps(...))` gives back)."""
+    plain: dict[str, Any] = _plain(dict(details or {}))
+    return plain
 
 
 def canonical(*, seq: int, recorded_at: dt.datetime, actor: str, action: str,

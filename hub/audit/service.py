@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub.audit import chain
@@ -24,6 +24,8 @@ from hub.audit.models import HEAD_ID, AuditEntry, AuditEntryAdministration, Audi
 from hub.db import utcnow
 
 VERIFY_BATCH = 1000
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
+_LINKS: Table = AuditEntryAdministration.__table__  # type: ignore[assignment]
 ACTOR_MAX = 200
 SUBJECT_MAX = 300
 
@@ -93,13 +95,13 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> int:
                      "prev_hash": prev_hash, "hash": digest})
         codes_by_seq[seq] = codes
         prev_hash = digest
-    session.execute(insert(AuditEntry), rows)
+    session.execute(insert(_ENTRIES), rows)  # Core: no ORM per-row work
     ids = session.execute(select(AuditEntry.seq, AuditEntry.id)
                           .where(AuditEntry.seq.between(rows[0]["seq"], seq)))
     links = [{"entry_id": entry_id, "administration": code}
              for entry_seq, entry_id in ids for code in codes_by_seq[entry_seq]]
     if links:
-        session.execute(insert(AuditEntryAdministration), links)
+        session.execute(insert(_LINKS), links)
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
                     .values(hash=prev_hash, recorded_at=recorded_at))
     return len(rows)

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
-from hub.db import core_execute
+from hub.db import bind_key, core_execute
 from hub.registry.models import Operator, OperatorEvent, Programme
 
 #: What each shared data item of an arrangement exposes of an operator record.
@@ -171,8 +171,7 @@ def _build_view(session: Session, programme_id: int | None, is_admin: bool, day:
 
 def database_key(session: Session) -> str:
     """Which database a session reads (caches must not mix two databases' rows)."""
-    bind: Any = session.get_bind()
-    return str(getattr(bind, "engine", bind).url)
+    return bind_key(session)
 
 
 def reference_version(session: Session) -> tuple[int, Any]:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub import state as hub_state
 from hub.arrangements.models import Arrangement, ArrangementDirection
+from hub.db import bind_key
 from hub.recognition import reasons as rc
 from hub.recognition.reasons import Reason
 from hub.registry.history import OperatorState
@@ -131,8 +132,7 @@ def _build(session: Session) -> ReferenceSnapshot:
 def reference_snapshot(session: Session) -> ReferenceSnapshot:
     """Programmes and arrangements, cached until the reference version moves."""
     key = hub_state.reference_stamp(session)
-    bind = session.get_bind()
-    url = str(bind.engine.url) if hasattr(bind, "engine") else str(id(bind))
+    url = bind_key(session)
     if key is not None:
         with _LOCK:
             cached = _SNAPSHOTS.get(url)

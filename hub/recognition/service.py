@@ -202,6 +202,9 @@ _BY_ONE_IDENTIFIER = (
 )
 _BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
           .where(Operator.id.in_(bindparam("ids", expanding=True))))
+#: Built once: the data versions (last sync) of programmes.
+_DATA_VERSIONS = (select(Programme.data_version)
+                  .where(Programme.id.in_(bindparam("ids", expanding=True))))
 _CHUNK = 5000
 #: Batches at least this large run with the cyclic garbage collector paused.
 _PAUSE_GC_FROM = 500
@@ -495,8 +498,8 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
         """For an unknown trader: the oldest sync among the programmes R recognises."""
         if not fallback:
             ids = [snapshot.programmes[c].id for c in snapshot.recognised_by(recognising)]
-            synced = [v for v in session.scalars(select(Programme.data_version).where(
-                Programme.id.in_(ids))) if v is not None] if ids else []
+            synced = [v for (v,) in core_execute(session, _DATA_VERSIONS, {"ids": ids})
+                      if v is not None] if ids else []
             fallback.append(min(synced) if synced else None)
         return fallback[0]
 

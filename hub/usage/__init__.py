@@ -9,6 +9,11 @@ Both are buffered per process and written in one transaction every
 `USAGE_FLUSH_SECONDS` (default 1 s; 0 writes at once, as the tests do), so the hot path
 never waits on a write or on the audit chain's lock. A process that dies loses at most
 that last interval of counts; it cannot rewrite what was written.
+
+Who writes: under traffic, the request thread that finishes a response once the interval
+has passed, after the response went out (`call_on_close`), so no request waits for it
+and no second thread competes with request threads for the interpreter lock while
+requests are being served. A timer thread writes what an idle worker still holds.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import atexit
 import datetime as dt
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from sqlalchemy import Date, Integer, String, UniqueConstraint, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -76,6 +82,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.counts: Counter[tuple[dt.date, str, str, str, str, str]] = Counter()
         self.reads: list[Read] = []
+        self.last_flush = time.monotonic()
+        self._writing = threading.Lock()  # one flush at a time
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -94,6 +102,26 @@ class Recorder:
             self.reads.append(entry)
         self._after_note()
 
+    @property
+    def pending(self) -> bool:
+        return bool(self.counts or self.reads)
+
+    def due(self) -> bool:
+        """Whether something is pending and the interval has passed since the last write."""
+        return self.pending and time.monotonic() - self.last_flush >= self.interval
+
+    def flush_if_due(self) -> None:
+        """Write now if due, unless another thread is writing (the request path calls
+        this after its response went out)."""
+        if not self.due() or not self._writing.acquire(blocking=False):
+            return
+        try:
+            self._write()
+        except Exception:  # the next round writes what is pending
+            log.exception("writing usage counts and audit reads failed")
+        finally:
+            self._writing.release()
+
     def _after_note(self) -> None:
         if self.interval <= 0:
             self.flush()
@@ -107,11 +135,12 @@ class Recorder:
                     atexit.register(self.close)
 
     def _loop(self) -> None:
+        # Traffic writes through `flush_if_due`; this covers a worker gone idle with
+        # something still pending (it waits a little longer, so that it rarely runs
+        # while requests are being served).
         while not self._stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception:  # keep counting; the next round writes what is pending
-                log.exception("writing usage counts and audit reads failed")
+            if self.pending and time.monotonic() - self.last_flush >= 2 * self.interval:
+                self.flush_if_due()
 
     def close(self) -> None:
         self._stop.set()
@@ -121,9 +150,15 @@ class Recorder:
             log.exception("writing usage counts and audit reads failed at exit")
 
     def flush(self) -> None:
+        """Write everything pending now (waits for a write in progress)."""
+        with self._writing:
+            self._write()
+
+    def _write(self) -> None:
         with self.lock:
             counts, self.counts = self.counts, Counter()
             reads, self.reads = self.reads, []
+            self.last_flush = time.monotonic()
         if not counts and not reads:
             return
         try:
@@ -191,4 +226,10 @@ def summary(session: Session, *, since: dt.date | None = None, client_id: str | 
 
 def init_app(app: Flask) -> None:
     interval = float(app.config.get("USAGE_FLUSH_SECONDS", 1.0))
-    app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval)
+    found = app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval)
+
+    @app.after_request
+    def _write_after_response(response: Response) -> Response:
+        if found.due():
+            response.call_on_close(found.flush_if_due)
+        return response

@@ -321,3 +321,28 @@ def test_record_many_continues_the_chain_like_single_appends(session):
     result = service.verify(session)
     assert result.ok and result.checked == 6 and result.head.hash == last.hash
     assert service.record_many(session, []) == 0
+
+
+def test_details_are_stored_as_exact_json_types():
+    import decimal
+    import enum
+    import math
+
+    class Level(enum.IntEnum):
+        HIGH = 2
+
+    class Kind(enum.StrEnum):
+        READ = "read"
+
+    details = {"level": Level.HIGH, "kind": Kind.READ, "pair": (1, 2), "set": {"b", "a"},
+               "amount": decimal.Decimal("1.50"), "on": dt.date(2026, 1, 2), "ratio": 0.1,
+               "nested": [{"k": Kind.READ}], 3: None, "flag": True}
+    clean = chain.normalise_details(details)
+    assert clean == json.loads(json.dumps(clean))
+    assert clean == {"level": 2, "kind": "read", "pair": [1, 2], "set": ["a", "b"],
+                     "amount": "1.50", "on": "2026-01-02", "ratio": 0.1,
+                     "nested": [{"k": "read"}], "3": None, "flag": True}
+    assert type(clean["level"]) is int and type(clean["kind"]) is str
+    assert type(clean["nested"][0]["k"]) is str and clean["flag"] is True
+    with pytest.raises(ValueError):
+        chain.normalise_details({"x": math.nan})

@@ -46,3 +46,30 @@ def test_reads_become_audit_entries(app):
             AuditEntry.action == "registry.read")).one()
         assert entry.details["operators"] == [11, 12]
         assert "EU-US" in str(entry.details)
+
+
+def _reads_of(app, client_id):
+    with app.app_context():
+        return db.session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "registry.read",
+            AuditEntry.actor == f"client:{client_id}")).all()
+
+
+def test_a_response_writes_what_is_due_after_it_went_out(app, client):
+    found = usage.recorder(app)
+    found.interval = 3600  # as deployed: buffered (the timer thread would wait an hour)
+    try:
+        found.read(usage.Read(client_id="aeo_4", client_administration="US",
+                              endpoint="/api/v1/verify", operators=[21],
+                              arrangements={"EU-US"}, administrations={"EU"}))
+        response = client.get("/healthz")
+        response.close()
+        assert _reads_of(app, "aeo_4") == []  # not due yet: still buffered
+        found.last_flush -= 3601  # the interval has passed
+        response = client.get("/healthz")
+        assert _reads_of(app, "aeo_4") == []  # written once the response is closed
+        response.close()
+        assert [e.details["operators"] for e in _reads_of(app, "aeo_4")] == [[21]]
+        assert not found.pending
+    finally:
+        found.close()
