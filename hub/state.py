@@ -20,7 +20,7 @@ from flask import has_request_context, request
 from sqlalchemy import String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base, UTCDateTime, utcnow
+from hub.db import Base, UTCDateTime, bind_key, utcnow
 
 REFERENCE = "reference"
 #: Where a request keeps the reference stamp it read (per request, never across requests).
@@ -68,12 +68,13 @@ def reference_stamp(session: Session) -> tuple[Any, ...] | None:
     """(version, moved at) of the reference data, None before any was loaded.
 
     Read once per HTTP request (kept in the request's environ, keyed by the session's
-    database), and at every call outside a request.
+    database, whichever of the request's sessions asks), and at every call outside a
+    request.
     """
     if not has_request_context():
         return _stamp_of(session)
-    memo: dict[int, tuple[Any, ...] | None] = request.environ.setdefault(_STAMP_KEY, {})
-    key = id(session.get_bind())
+    memo: dict[str, tuple[Any, ...] | None] = request.environ.setdefault(_STAMP_KEY, {})
+    key = bind_key(session)
     if key not in memo:
         memo[key] = _stamp_of(session)
     return memo[key]
@@ -82,4 +83,4 @@ def reference_stamp(session: Session) -> tuple[Any, ...] | None:
 def remember_reference_stamp(session: Session, stamp: tuple[Any, ...] | None) -> None:
     """Record a stamp read as part of another query of this request (the API guard's)."""
     if has_request_context():
-        request.environ.setdefault(_STAMP_KEY, {})[id(session.get_bind())] = stamp
+        request.environ.setdefault(_STAMP_KEY, {})[bind_key(session)] = stamp

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from hub import db
 from hub.api import changes, schemas, service, usage_hooks, verification
@@ -28,9 +29,10 @@ _changes_query = schemas.ChangesQuerySchema()
 _client_create = schemas.ClientCreateSchema()
 
 
-def _view() -> View:
+def _view(session: Session | None = None) -> View:
     principal = current_principal()
-    return policy.view_for(db.session(), principal.programme_id, admin=principal.is_admin)
+    return policy.view_for(session or db.session(), principal.programme_id,
+                           admin=principal.is_admin)
 
 
 def _body(limit: int = SINGLE_BODY_LIMIT) -> Any:
@@ -62,7 +64,8 @@ def openapi() -> ResponseReturnValue:
 @require_scope("verify")
 def verify() -> ResponseReturnValue:
     payload = _verify.load(_body())
-    session, view = db.session(), _view()
+    session = db.reader()  # verify only reads
+    view = _view(session)
     decision = verification.verify(session, view, payload)
     usage_hooks.note_decisions(view, [decision])
     return _with_version({**service.view_data_version(session, view), "decision": decision})
@@ -72,7 +75,8 @@ def verify() -> ResponseReturnValue:
 @require_scope("verify")
 def verify_batch() -> ResponseReturnValue:
     payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
-    session, view = db.session(), _view()
+    session = db.reader()
+    view = _view(session)
     decisions = verification.verify_batch(session, view, payload)
     usage_hooks.note_decisions(view, decisions)
     return _with_version({**service.view_data_version(session, view),
@@ -83,7 +87,8 @@ def verify_batch() -> ResponseReturnValue:
 @require_scope("match")
 def match() -> ResponseReturnValue:
     payload = _match.load(_body())
-    session, view = db.session(), _view()
+    session = db.reader()
+    view = _view(session)
     candidates = verification.match(session, view, payload)
     usage_hooks.note_match(view, candidates)
     return _with_version({**service.view_data_version(session, view),

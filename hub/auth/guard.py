@@ -83,7 +83,7 @@ def authenticate() -> Principal:
     if value is None:
         raise Unauthorized("this endpoint needs a bearer token (POST /oauth/token)",
                            headers={"WWW-Authenticate": 'Bearer realm="aeohub"'})
-    principal = principal_of(db.session(), value)
+    principal = principal_of(db.reader(), value)
     if principal is None:
         raise Unauthorized(
             "the access token is unknown, expired or revoked",

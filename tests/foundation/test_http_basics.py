@@ -188,3 +188,32 @@ def test_json_answers_are_written_by_orjson_as_flask_would():
     assert app.json.loads(b'{"a": [1, 2.5, "\\u00e9"]}') == {"a": [1, 2.5, "é"]}
     with pytest.raises(TypeError):
         app.json.dumps({"not json": object()})
+
+
+def test_readers_read_outside_a_transaction(backend, db_url):
+    """A reader's statements each stand alone (no BEGIN/ROLLBACK round trips); the
+    ordinary session still opens a transaction."""
+    from sqlalchemy import text as sql
+
+    from hub.db import Database
+
+    database = Database(db_url)
+    try:
+        reader, session = database.read_sessionmaker(), database.sessionmaker()
+        try:
+            if backend == "postgresql":
+                # now() is the transaction's start: it moves between standalone statements
+                moments = [reader.execute(sql("select now()")).scalar() for _ in range(2)]
+                assert moments[0] != moments[1]
+                fixed = [session.execute(sql("select now()")).scalar() for _ in range(2)]
+                assert fixed[0] == fixed[1]
+            else:
+                reader.execute(sql("select 1"))
+                assert not reader.connection().connection.driver_connection.in_transaction
+                session.execute(sql("select 1"))
+                assert session.connection().connection.driver_connection.in_transaction
+        finally:
+            reader.close()
+            session.close()
+    finally:
+        database.dispose()
