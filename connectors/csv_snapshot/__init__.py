@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from marshmallow import fields, validate
@@ -245,6 +245,77 @@ class CsvSnapshotConnector(Connector):
             problems=tuple(problems),
         )
 
+    def _row_parser(
+        self, columns: Mapping[str, int], width: int, dates: DateParser
+    ) -> Callable[[list[str], int, str], CanonicalRecord]:
+        """`_record` for one read, specialised to its columns.
+
+        A row of the header's width, in the file's encoding, takes a straight path (column
+        positions resolved once, repeated dates and category lists from caches); any other
+        row goes through `_record`, which describes its problems. Both give equal records.
+        """
+        caches = _RowCaches()
+        config = self.config
+        scalars = tuple((fld, columns.get(fld)) for fld in _SCALAR_FIELDS)
+        date_columns = tuple((fld, columns.get(fld)) for fld in sorted(DATE_FIELDS))
+        default_programme, default_scheme = config["programme"], config["trader_id_scheme"]
+        list_sep, part_sep = config["list_separator"], config["part_separator"]
+        at_categories, at_identifiers = columns.get("categories"), columns.get("identifiers")
+        at_share, at_publish = columns.get("consent_share"), columns.get("consent_publish")
+        iso_dates: dict[str, str] = {}
+
+        def parse(row: list[str], line: int, fingerprint: str) -> CanonicalRecord:
+            if len(row) != width or (not all(v.isascii() for v in row) and _SURROGATES.search(
+                    "\x1f".join(row))):
+                return self._record(row, line, columns, width, dates, caches, fingerprint)
+            position = f"line {line}"
+            problems: list[str] = []
+            values = {fld: (row[i].strip() or None) if i is not None else None
+                      for fld, i in scalars}
+            for fld, i in date_columns:
+                if i is None:
+                    values[fld] = None
+                    continue
+                text = row[i].strip()
+                if not text:
+                    values[fld] = None
+                elif text in iso_dates:
+                    values[fld] = iso_dates[text]
+                else:
+                    before = len(problems)
+                    values[fld] = converted = dates(text, fld, position, problems)
+                    if len(problems) == before and converted is not None and (
+                            len(iso_dates) < _CACHE_LIMIT):
+                        iso_dates[text] = converted
+            values["programme"] = values["programme"] or default_programme
+            values["trader_id_scheme"] = values["trader_id_scheme"] or default_scheme
+            listed = row[at_categories] if at_categories is not None else None
+            categories = caches.categories.get(listed) if listed is not None else ()
+            if categories is None:
+                assert listed is not None
+                before = len(problems)
+                categories = parse_categories(listed, dates, position, problems,
+                                              list_separator=list_sep,
+                                              part_separator=part_sep)
+                if len(problems) == before and len(caches.categories) < _CACHE_LIMIT:
+                    caches.categories[listed] = categories
+            identifiers = parse_identifiers(
+                row[at_identifiers] if at_identifiers is not None else None, position,
+                problems, list_separator=list_sep, part_separator=part_sep)
+            return CanonicalRecord(
+                **values,
+                categories=categories,
+                identifiers=identifiers,
+                consent_share=caches.flag(row[at_share] if at_share is not None else None),
+                consent_publish=caches.flag(row[at_publish] if at_publish is not None
+                                            else None),
+                fingerprint=fingerprint,
+                position=position,
+                problems=tuple(problems),
+            )
+
+        return parse
+
     def _rows(self, text: io.TextIOBase) -> tuple[list[str], Iterator[tuple[int, list[str] | str]]]:
         """The header and an iterator of (first line number, row or csv error message)."""
         reader = csv.reader(
@@ -290,7 +361,7 @@ class CsvSnapshotConnector(Connector):
             columns = self._columns(header)
             width = len(header)
             salt = self._parse_salt(columns, width)
-            caches = _RowCaches()
+            parse_row = self._row_parser(columns, width, dates)
             default_programme = self.config["programme"]
             programme_at = columns.get("programme")
 
@@ -301,7 +372,7 @@ class CsvSnapshotConnector(Connector):
                         fingerprint=fingerprint, position=f"line {line}",
                         problems=(f"line {line}: unreadable CSV ({row})",),
                     )
-                return self._record(row, line, columns, width, dates, caches, fingerprint)
+                return parse_row(row, line, fingerprint)
 
             done = 0
             sources: list[tuple[int, list[str] | str, str]] = []

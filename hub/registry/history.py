@@ -42,6 +42,7 @@ DETAIL_FIELDS = (
 LISTING_FIELDS = ("listed",)
 TRACKED_FIELDS = STATUS_FIELDS + CATEGORY_FIELDS + CONSENT_FIELDS + DETAIL_FIELDS + LISTING_FIELDS
 DATE_FIELDS = frozenset({"status_effective", "authorised_on", "valid_from", "valid_until"})
+_INITIAL_FIELDS = DETAIL_FIELDS + CONSENT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,13 @@ def _parse_date(value: Any) -> dt.date | None:
 
 
 def to_event_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Field values in their JSON form (dates as ISO strings)."""
-    return {name: _json_value(name, value) for name, value in values.items()}
+    """Field values in their JSON form (dates as ISO strings), in the same order."""
+    out = dict(values)
+    for name in DATE_FIELDS.intersection(out):
+        value = out[name]
+        if isinstance(value, dt.date):
+            out[name] = value.isoformat()
+    return out
 
 
 def state_at(
@@ -218,7 +224,7 @@ def creation_events(values: Mapping[str, Any], today: dt.date) -> list[EventSpec
         {d for d in [status_effective, *(_parse_date(c.get("since")) for c in categories)]
          if d is not None and start < d <= today}
     )
-    initial = {name: values.get(name) for name in DETAIL_FIELDS + CONSENT_FIELDS}
+    initial = {name: values.get(name) for name in _INITIAL_FIELDS}
     late_status = status != "valid" and status_effective is not None and status_effective > start
     initial["status"] = "valid" if late_status else status
     initial["status_effective"] = start if late_status else status_effective

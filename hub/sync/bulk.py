@@ -26,11 +26,20 @@ from sqlalchemy.types import TypeDecorator
 
 Encode = Callable[[Any], Any]
 _CACHE_LIMIT = 16384
+_dumps = json.JSONEncoder().encode  # json.dumps with its defaults, without the argument checks
+
+
+_EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]"}
 
 
 def _json_text(value: Any) -> Any:
-    # What SQLAlchemy's JSON type binds (its default serialiser is json.dumps).
-    return None if value is None else json.dumps(value)
+    # What SQLAlchemy's JSON type binds (its default serialiser is json.dumps); empty
+    # containers (most `previous` and `warnings`) skip the encoder.
+    if value is None:
+        return None
+    if not value and type(value) in _EMPTY_JSON:
+        return _EMPTY_JSON[type(value)]
+    return _dumps(value)
 
 
 def _memo(process: Encode) -> Encode:

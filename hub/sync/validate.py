@@ -26,7 +26,7 @@ from marshmallow import (
 )
 from marshmallow.utils import from_iso_date, from_iso_datetime
 
-from connectors.base import CanonicalRecord
+from connectors.base import CanonicalRecord, CategoryEntry, IdentifierEntry
 from hub.errors import flatten_messages
 from hub.identifiers import IdentifierError, is_known_scheme
 from hub.identifiers import validate as validate_identifier
@@ -132,6 +132,7 @@ _DATE_NAMES = ("status_effective", "authorised_on", "valid_from", "valid_until")
 _CATEGORY_KEYS = frozenset({"code", "status", "since"})
 _IDENTIFIER_KEYS = frozenset({"scheme", "value", "linked"})
 _CACHE_LIMIT = 8192
+_UTC_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _date_cache: dict[str, dt.date] = {}
 _datetime_cache: dict[str, dt.datetime] = {}
 
@@ -165,6 +166,13 @@ def _aware_datetime(value: Any) -> dt.datetime | None:
     if type(value) is not str:
         raise _Refuse
     cached = _datetime_cache.get(value)
+    if cached is None and _UTC_SECONDS.fullmatch(value):
+        # The common form, "2024-02-20T16:24:46Z": what from_iso_datetime returns for it,
+        # at a twentieth of the cost (changed_at is different on nearly every record).
+        try:
+            return dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC)
+        except ValueError:
+            raise _Refuse from None
     if cached is None:
         try:
             parsed = from_iso_datetime(value)
@@ -277,6 +285,80 @@ def fast_load(raw: dict[str, Any]) -> dict[str, Any] | None:
     return data
 
 
+def _load_canonical(record: CanonicalRecord) -> dict[str, Any] | None:
+    """`fast_load(record_to_dict(record))`, read straight from the record's attributes
+    (no dict of the record is built); None wherever `fast_load` would refuse."""
+    country, status = record.country, record.status
+    if isinstance(country, str):
+        country = country.strip().upper()
+    if isinstance(status, str):
+        status = status.strip().lower()
+    try:
+        data: dict[str, Any] = {
+            "programme": _text(record.programme, 0, None),
+            "authorisation_number": _text(record.authorisation_number, 1, 64),
+            "trader_id_scheme": _text(record.trader_id_scheme, 0, None),
+            "trader_id": _text(record.trader_id, 1, 64),
+            "legal_name": _text(record.legal_name, 1, 300),
+        }
+        for name, high in _OPTIONAL_TEXT:
+            value = getattr(record, name)
+            if value is not None:
+                _text(value, 0, high)
+            data[name] = value
+        if type(country) is not str or not _COUNTRY.match(country):
+            return None
+        data["country"] = country
+        if type(status) is not str or status not in _STATUS_SET:
+            return None
+        data["status"] = status
+        data["status_effective"] = _date(record.status_effective)
+        data["authorised_on"] = _date(record.authorised_on)
+        data["valid_from"] = _date(record.valid_from)
+        data["valid_until"] = _date(record.valid_until)
+        categories = []
+        for category in record.categories:
+            if type(category) is not CategoryEntry:
+                return None
+            code, state = category.code, category.status
+            if (type(code) is not str or not 1 <= len(code) <= 32 or type(state) is not str
+                    or state not in _STATUS_SET):
+                return None
+            categories.append({"code": code, "status": state, "since": _date(category.since)})
+        data["categories"] = categories
+        identifiers = []
+        for ident in record.identifiers:
+            if type(ident) is not IdentifierEntry:
+                return None
+            scheme, value, linked = ident.scheme, ident.value, ident.linked
+            if (type(scheme) is not str or not 1 <= len(scheme) <= 32 or type(value) is not str
+                    or not 1 <= len(value) <= 64 or type(linked) is not bool):
+                return None
+            identifiers.append({"scheme": scheme, "value": value, "linked": linked})
+        data["identifiers"] = identifiers
+        data["consent_share"] = _flag_value(record.consent_share)
+        data["consent_publish"] = _flag_value(record.consent_publish)
+        data["changed_at"] = _aware_datetime(record.changed_at)
+    except _Refuse:
+        return None
+    start, end = data["valid_from"], data["valid_until"]
+    if start and end and end < start:
+        return None
+    return data
+
+
+def _flag_value(value: Any) -> bool | None:
+    """`_flag` of a value that is present."""
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is not str:
+        raise _Refuse
+    flag = _FLAG_VALUES.get(value.strip().lower())
+    if flag is None:
+        raise _Refuse
+    return flag
+
+
 def schema_load(raw: dict[str, Any]) -> dict[str, Any]:
     """RecordSchema's load: the fast path, else marshmallow (raises ValidationError)."""
     data = fast_load(raw)
@@ -350,6 +432,19 @@ def stable_key_of(raw: Mapping[str, Any], rules: ProgrammeRules) -> str | None:
     return None
 
 
+def validate_canonical(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | None:
+    """`validate_record(record_to_dict(record), rules)` for a record that passes: the same
+    registry data, without building the record's dict. None when the record has problems
+    or would be rejected: the caller then runs `validate_record` for every reason."""
+    if record.problems:
+        return None
+    data = _load_canonical(record)
+    if data is None:
+        return None
+    result = _check_loaded(data, [], None, record.fingerprint or None, rules)
+    return None if isinstance(result, Rejection) else result
+
+
 def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData | Rejection:
     """Validate one record; return registry data or a rejection with every reason."""
     reasons: list[dict[str, str]] = [
@@ -361,6 +456,14 @@ def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData 
         for field_name, messages in flatten_messages(exc.messages).items():
             reasons.extend({"field": field_name, "reason": m} for m in messages)
         data = None
+    return _check_loaded(data, reasons, raw, raw.get("fingerprint") or None, rules)
+
+
+def _check_loaded(data: dict[str, Any] | None, reasons: list[dict[str, str]],
+                  raw: Mapping[str, Any] | None, fingerprint: str | None,
+                  rules: ProgrammeRules) -> OperatorData | Rejection:
+    """Apply the identifier and programme rules to loaded data (None: it did not load).
+    A rejection reads the stable key from `raw` when the data gave none."""
     warnings: list[dict[str, str]] = []
     trader_id: str | None = None
     identifiers: list[tuple[str, str, str, bool]] = []
@@ -425,7 +528,9 @@ def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData 
                             "reason": f"the record has no {rules.stable_key_scheme}, the "
                                       f"stable key of {rules.code}"})
     if reasons or data is None or stable_key is None:
-        return Rejection(reasons, stable_key or stable_key_of(raw, rules))
+        if not stable_key and raw is not None:
+            stable_key = stable_key_of(raw, rules)
+        return Rejection(reasons, stable_key)
     categories = sorted(
         ({"code": c["code"], "status": c["status"],
           "since": c["since"].isoformat() if c["since"] else None} for c in data["categories"]),
@@ -451,7 +556,7 @@ def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData 
         "consent_share": bool(data["consent_share"]),
         "consent_publish": bool(data["consent_publish"]),
         "source_changed_at": data["changed_at"],
-        "fingerprint": raw.get("fingerprint") or None,
+        "fingerprint": fingerprint,
         "warnings": warnings,
     }
     return OperatorData(stable_key=stable_key, values=values, identifiers=identifiers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gc
 import logging
 import tracemalloc
@@ -16,9 +17,11 @@ from connectors.base import (
     Batch,
     ConfigError,
     ConnectorContext,
+    DeferredRecords,
     FormatError,
 )
 from connectors.csv_snapshot import CsvSnapshotConnector
+from connectors.formats import DateParser
 from tests.connectors.nodeserver import TOKEN, NodeServer, csv_text, make_record
 
 
@@ -316,3 +319,45 @@ def test_logs_do_not_carry_secrets(
     read(conn)
     assert "k3y-s3cret" not in repr(conn) and TOKEN not in repr(conn)
     assert TOKEN not in caplog.text and "k3y-s3cret" not in caplog.text
+
+
+def test_records_are_parsed_on_demand_as_the_full_parse_would(
+        context: ConnectorContext) -> None:
+    """The batch knows each record's fingerprint and programme before parsing it, and its
+    straight parse of a usual row equals the general `_record` parse."""
+    path = write(context, "eu.csv", csv_text([make_record(i) for i in range(6)]))
+    conn = csv_connector(context, path, programme="EU-AEO")
+    [batch] = read(conn)
+    assert isinstance(batch.records, DeferredRecords)
+    parsed = list(batch.records)
+    assert list(batch.records.fingerprints) == [r.fingerprint for r in parsed]
+    assert list(batch.records.programmes) == [r.programme for r in parsed]
+    assert batch.records[2] == parsed[2] and batch.records[1:3] == tuple(parsed[1:3])
+    rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    header, data = rows[0], rows[1:]
+    columns = conn._columns(header)
+    for line, (row, record) in enumerate(zip(data, parsed, strict=True), start=2):
+        full = conn._record(row, line, columns, len(header), DateParser(["%Y-%m-%d"]))
+        assert full == record
+
+
+def test_a_row_read_under_another_header_or_setting_has_another_fingerprint(
+        context: ConnectorContext) -> None:
+    """An unchanged row is recognised by its fingerprint, so the fingerprint covers how the
+    row is parsed: the same cells under swapped columns, or with another date format, are
+    not the same record."""
+    rows = [make_record(i) for i in range(2)]
+    text = csv_text(rows)
+    header, *lines = text.splitlines()
+    swapped = header.replace("city", "CITY_").replace("street", "city").replace("CITY_",
+                                                                                "street")
+    first = write(context, "a.csv", text)
+    second = write(context, "b.csv", "\n".join([swapped, *lines]) + "\n")
+    plain = [r.fingerprint for r in records(read(csv_connector(context, first)))]
+    again = [r.fingerprint for r in records(read(csv_connector(context, first)))]
+    other_header = [r.fingerprint for r in records(read(csv_connector(context, second)))]
+    other_dates = [r.fingerprint for r in records(read(csv_connector(
+        context, first, date_formats=["%d.%m.%Y", "%Y-%m-%d"])))]
+    assert plain == again
+    assert not set(plain) & set(other_header)
+    assert not set(plain) & set(other_dates)

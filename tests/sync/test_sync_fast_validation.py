@@ -17,8 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+from connectors.base import CanonicalRecord, CategoryEntry, IdentifierEntry
+from hub.registry.service import OperatorData
 from hub.sync import validate
-from hub.sync.validate import ProgrammeRules, Rejection, fast_load, validate_record
+from hub.sync.validate import (
+    ProgrammeRules,
+    Rejection,
+    fast_load,
+    record_to_dict,
+    validate_canonical,
+    validate_record,
+)
 
 RULES = ProgrammeRules("EU-AEO", "EORI", "EORI", "EU_AEO", frozenset({"AEOC", "AEOS", "AEOF"}))
 
@@ -220,3 +229,62 @@ def test_a_usual_record_takes_the_fast_path() -> None:
     assert data["consent_publish"] is False
     assert data["changed_at"] == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     assert data == _marshmallow(dict(raw))
+
+
+def _canonical(raw: dict[str, Any]) -> CanonicalRecord:
+    """A CanonicalRecord carrying what a (possibly odd) raw record holds."""
+    values = {k: v for k, v in raw.items() if k not in ("categories", "identifiers", "problems")}
+
+    def entries(items: Any, build: Any) -> Any:
+        if not isinstance(items, list | tuple):
+            return items
+        return tuple(build(i) if isinstance(i, dict) else i for i in items)
+
+    return CanonicalRecord(
+        **values,
+        categories=entries(raw.get("categories", ()), lambda c: CategoryEntry(
+            c.get("code"), c.get("status"), c.get("since"))),
+        identifiers=entries(raw.get("identifiers", ()), lambda i: IdentifierEntry(
+            i.get("scheme"), i.get("value"), i.get("linked"))),
+        problems=tuple(raw.get("problems") or ()),
+    )
+
+
+def _attempt(call: Any) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # a malformed record may break a path
+        return ("raised", type(exc))
+
+
+@SETTINGS
+@given(raw=st.one_of(records(), records(wild=True)), problem=st.booleans())
+def test_validate_canonical_gives_what_validate_record_gives(
+        raw: dict[str, Any], problem: bool) -> None:
+    raw = {k: v for k, v in raw.items() if k in CanonicalRecord.__slots__}
+    if problem:
+        raw["problems"] = ["line 2: 20 columns, expected 21"]
+    record = _canonical(raw)
+    fast = _attempt(lambda: validate_canonical(record, RULES))
+    slow = _attempt(lambda: _outcome(validate_record(record_to_dict(record), RULES)))
+    if isinstance(fast, tuple):  # the fast path fails only where the full path does
+        assert slow[0] == "raised"
+    elif fast is not None:  # whatever the fast path accepts, the full path gives the same
+        assert _outcome(fast) == slow
+    if problem:  # a record with problems is always left to the full path
+        assert fast is None
+
+
+def test_a_usual_canonical_record_takes_the_fast_path() -> None:
+    record = CanonicalRecord(
+        programme="EU-AEO", authorisation_number="DEAEOF00001/19", trader_id_scheme="EORI",
+        trader_id="DE000000000000001", legal_name=" Muster GmbH ", city="Hamburg",
+        country="de", status="Valid", status_effective="2019-03-01",
+        categories=(CategoryEntry("AEOS", "valid", "2019-03-01"),
+                    CategoryEntry("AEOC", "valid", None)),
+        identifiers=(IdentifierEntry("MID", "DEMUSGMB1HAM", True),),
+        consent_share=True, consent_publish="no", changed_at="2024-01-01T00:00:00Z",
+        fingerprint="abc", position="line 2")
+    fast = validate_canonical(record, RULES)
+    assert isinstance(fast, OperatorData)
+    assert _outcome(fast) == _outcome(validate_record(record_to_dict(record), RULES))
