@@ -9,7 +9,9 @@ request time (today):
    now (so partners see suspensions and revocations instead of losing sight of the
    operator). "Holds" is read from the current `categories`; "held" from the operator's
    recorded history (`created` and `categories_changed` events), which is consulted only
-   for operators whose current categories miss the scope, in one query per batch;
+   for operators whose current categories miss the scope, in one query per batch, and
+   not for a row that says it has no `categories_changed` event (`category_history`
+   False): its creation's categories are among its current ones;
 3. the operator consents to sharing (`consent_share`) where P requires consent.
 
 It sees only the fields the arrangement shares (`data_fields`); two arrangements
@@ -276,7 +278,7 @@ def visible(session: Session, view: View, rows: Sequence[OperatorLike], *,
             result[row.id] = grant
         elif view.grants.get(row.programme_id) is not None and (ignore_consent or not (
             view.grants[row.programme_id].consent_required and not row.consent_share
-        )):
+        )) and getattr(row, "category_history", True):
             need_history.append(row)
     if need_history:
         held = held_categories(session, [r.id for r in need_history])

@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, select
+from sqlalchemy import Text, bindparam, cast, exists, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
@@ -61,7 +61,7 @@ from hub.recognition.rules import (
     reference_snapshot,
 )
 from hub.registry.history import OperatorState, state_at
-from hub.registry.models import Operator, OperatorIdentifier, Programme
+from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
 from hub.registry.service import recorded_events
 
 FLOWS = ("import", "export")
@@ -181,6 +181,10 @@ _COLUMNS = (
     Operator.valid_from, Operator.valid_until, Operator.consent_share,
     Operator.consent_publish, Operator.removed_at, Operator.last_effective,
     Programme.data_version,
+    # Whether the operator's categories ever changed after its creation: without such an
+    # event, every category it held is among its current ones (`CurrentRow`).
+    exists().where(OperatorEvent.operator_id == Operator.id,
+                   OperatorEvent.kind == "categories_changed").label("category_history"),
 )
 #: Built once: operators holding declared, linked identifiers of one scheme.
 _BY_IDENTIFIER = (
@@ -342,12 +346,18 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
 
 
 class CurrentRow(NamedTuple):
-    """An operator's current policy facts (`hub.auth.policy.OperatorLike`)."""
+    """An operator's current policy facts (`hub.auth.policy.OperatorLike`).
+
+    `category_history` is False when no `categories_changed` event was ever recorded for
+    it: the categories it held are then among its current ones, and the policy need not
+    read its history.
+    """
 
     id: int
     programme_id: int
     consent_share: bool
     categories: tuple[Mapping[str, Any], ...]
+    category_history: bool = True
 
 
 class _Categories:
@@ -490,7 +500,8 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
     if current_rows is not None:
         for op_id, row in rows.items():
             current_rows[op_id] = CurrentRow(op_id, row.programme_id, bool(row.consent_share),
-                                             decode(row.categories)[0])
+                                             decode(row.categories)[0],
+                                             bool(row.category_history))
     evaluator = Evaluator(snapshot, recognising, day, flow)
     fallback: list[dt.datetime | None] = []
 
