@@ -173,6 +173,87 @@ def core_execute(session: Session, statement: Any, params: Any = None) -> Any:
     return session.connection().execute(statement, params)
 
 
+class DriverRow(tuple[Any, ...]):
+    """A row of a `DriverQuery`: a tuple with its columns as attributes and `_mapping`."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+class DriverQuery:
+    """A prebuilt SELECT run on the driver's own cursor: for the hottest reads only.
+
+    SQLAlchemy compiles it (once per dialect: the same SQL as executing the statement),
+    its bound values and its literals go to the driver as the dialect's parameter style
+    wants them, and each result column is converted by its own type (SQLAlchemy's result
+    processors, so JSON, dates and `UTCDateTime` read back as through `Session.execute`).
+    What it skips is the per-execution machinery (execution context, events, result
+    objects), which costs a hot request more than the query itself. It runs on the
+    session's connection, so it sees what the session sees; statements with expanding
+    parameters (`IN` lists) are not supported.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._prepared: dict[str, tuple[Any, ...]] = {}
+
+    def _prepare(self, dialect: Dialect) -> tuple[Any, ...]:
+        compiled: Any = self.statement.compile(dialect=dialect)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("a DriverQuery cannot have expanding parameters")
+        names = [column.keyname for column in compiled._result_columns]
+        processors = [column.type._cached_result_processor(dialect, None)
+                      for column in compiled._result_columns]
+        row_class = type("Row", (DriverRow,), {
+            "__slots__": (), "_fields": tuple(names),
+            "_index": {name: i for i, name in enumerate(names)}})
+        bind_processors = dict(compiled._bind_processors)
+        positions = list(compiled.positiontup) if compiled.positional else None
+        prepared = (compiled.string, compiled, positions, bind_processors,
+                    processors if any(processors) else None, row_class)
+        self._prepared[dialect.name] = prepared
+        return prepared
+
+    def rows(self, session: Session, params: dict[str, Any] | None = None) -> list[Any]:
+        """The rows for `params` (pending changes of `session` are flushed first, as
+        autoflush would)."""
+        if session.autoflush and (session.new or session.deleted or session.dirty):
+            session.flush()
+        connection = session.connection()
+        dialect = connection.dialect
+        prepared = self._prepared.get(dialect.name) or self._prepare(dialect)
+        sql, compiled, positions, bind_processors, processors, row_class = prepared
+        values = compiled.construct_params(params or {})
+        for name, process in bind_processors.items():
+            if name in values:
+                values[name] = process(values[name])
+        bound: Any = ([values[name] for name in positions] if positions is not None
+                      else values)
+        driver: Any = connection.connection.driver_connection
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, bound)
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        if processors is None:
+            return [row_class(row) for row in fetched]
+        return [row_class([value if process is None else process(value)
+                           for process, value in zip(processors, row, strict=True)])
+                for row in fetched]
+
+
 class Database:
     """One engine and its session factory."""
 

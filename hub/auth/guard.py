@@ -4,7 +4,8 @@
 revocation is immediate in every worker), counts it against the client's rate limit and
 checks the scope; the principal is then `current_principal()`. The read is a statement
 built once (bound by digest), so the hot path pays no statement construction or cache
-key per request; it applies the same rules as `hub.auth.service.authenticate_bearer`.
+key per request, and runs on the driver's cursor (`hub.db.DriverQuery`); it applies the
+same rules as `hub.auth.service.authenticate_bearer`.
 The same statement reads the reference data's version (`hub.state.reference_stamp`), which
 the policy and the recognition caches check on every request: one round trip for both.
 Failures are problem documents: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,
@@ -43,6 +44,9 @@ _TOKEN_QUERY = (
 )
 
 
+_TOKEN_READ = db.DriverQuery(_TOKEN_QUERY)
+
+
 class Unauthorized(HubError):
     status = 401
     type_slug = "unauthorized"
@@ -59,9 +63,10 @@ def _bearer_value() -> str | None:
 
 def principal_of(session: Session, value: str) -> Principal | None:
     """The principal of an active token (None: unknown, expired, revoked, client disabled)."""
-    row = db.core_execute(session, _TOKEN_QUERY, {"digest": token_digest(value)}).first()
-    if row is None:
+    rows = _TOKEN_READ.rows(session, {"digest": token_digest(value)})
+    if not rows:
         return None
+    row = rows[0]
     (scope, expires_at, revoked_at, pk, client_id, programme_id, admin_id, client_scopes,
      disabled_at, rate_limit, reference_version, reference_moved_at) = row
     state.remember_reference_stamp(session, None if reference_version is None

@@ -31,7 +31,7 @@ from sqlalchemy import Text, bindparam, cast, exists, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
-from hub.db import core_execute, utcnow
+from hub.db import DriverQuery, core_execute, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
 from hub.recognition import reasons as rc
@@ -204,6 +204,7 @@ _BY_ONE_IDENTIFIER = (
            OperatorIdentifier.value == bindparam("value"),
            OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
 )
+_ONE_IDENTIFIER = DriverQuery(_BY_ONE_IDENTIFIER)
 _BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
           .where(Operator.id.in_(bindparam("ids", expanding=True))))
 #: Built once: the data versions (last sync) of programmes.
@@ -226,10 +227,9 @@ def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: d
         unique = sorted(values)
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start:start + _CHUNK]
-            found = (core_execute(session, _BY_ONE_IDENTIFIER,
-                                  {"scheme": scheme, "value": chunk[0]}) if len(chunk) == 1
-                     else core_execute(session, _BY_IDENTIFIER,
-                                       {"scheme": scheme, "values": chunk}))
+            found = (_ONE_IDENTIFIER.rows(session, {"scheme": scheme, "value": chunk[0]})
+                     if len(chunk) == 1 else
+                     core_execute(session, _BY_IDENTIFIER, {"scheme": scheme, "values": chunk}))
             for row in found:
                 ids = hits.setdefault((scheme, row.value), [])
                 if row.id not in ids:
@@ -407,10 +407,12 @@ def _states(session: Session, rows: Mapping[int, Any], day: dt.date,
     return out
 
 
-def _operator_view(row: Any, programme: str, state: OperatorState) -> dict[str, Any]:
-    """The operator as the answer shows it: its details on the day asked about."""
+def _operator_view(row: Any, programme: str, state: OperatorState, current: bool
+                   ) -> dict[str, Any]:
+    """The operator as the answer shows it: its details on the day asked about
+    (`current`: the state is the current row's, read from `row` directly)."""
     categories = [dict(c) for c in state.categories]
-    if state.details is row._mapping:  # the current row holds on that day
+    if current:
         return {
             "id": row.id, "programme": programme, "stable_key": row.stable_key,
             "authorisation_number": row.authorisation_number,
@@ -545,7 +547,8 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
                 decision.reasons = [Reason(rc.NOT_KNOWN_AT, "the hub did not know this "
                                            "operator at the time asked about")]
             else:
-                decision.operator = _operator_view(row, programme.code, state)
+                decision.operator = _operator_view(row, programme.code, state,
+                                                   current=key is not None)
                 found, reasons = evaluator.evaluate(programme, state, key)
                 decision.decision = "recognised" if found else "not_recognised"
                 decision.arrangements = found

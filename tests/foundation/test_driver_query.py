@@ -1,0 +1,71 @@
+"""`DriverQuery`: the hot reads on the driver's cursor give what `Session.execute` gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import bindparam, exists, select
+
+from hub.db import DriverQuery
+from hub.registry.models import Operator, OperatorEvent, Programme
+from tests.auth.hubkit import load_reference, make_operator, programmes
+
+
+@pytest.fixture
+def operators(committed_db):
+    load_reference(committed_db)
+    with committed_db.session_scope(write=True) as session:
+        eu = programmes(session)["EU-AEO"]
+        ids = [make_operator(session, eu, n, category="AEOF",
+                             now=dt.datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC))
+               for n in (1, 2)]
+    return ids
+
+
+# Columns of every kind the hot paths read: text, integers, booleans (and a literal
+# compared with IS), JSON, dates, timezone-aware timestamps, an EXISTS subquery.
+STATEMENT = (
+    select(Operator.id, Operator.legal_name, Operator.consent_share, Operator.categories,
+           Operator.authorised_on, Operator.updated_at, Programme.code,
+           Programme.data_version,
+           exists().where(OperatorEvent.operator_id == Operator.id,
+                          OperatorEvent.kind == "created").label("has_created"))
+    .join(Programme, Programme.id == Operator.programme_id)
+    .where(Operator.trader_id == bindparam("value"), Operator.consent_share.is_(True))
+)
+
+
+def test_rows_equal_those_of_session_execute(committed_db, operators):
+    query = DriverQuery(STATEMENT)
+    with committed_db.session_scope() as session:
+        value = session.get(Operator, operators[0]).trader_id
+        expected = session.execute(STATEMENT, {"value": value}).all()
+        got = query.rows(session, {"value": value})
+    assert len(got) == 1 and tuple(got[0]) == tuple(expected[0])
+    row = got[0]
+    assert row.id == operators[0] and row.has_created == expected[0].has_created
+    assert row.has_created  # the operator has its creation event
+    assert row.categories == [{"code": "AEOF", "status": "valid", "since": "2020-01-01"}]
+    assert row.authorised_on == dt.date(2020, 1, 1)
+    assert row.updated_at.tzinfo is not None
+    assert row._mapping == dict(expected[0]._mapping)
+    with pytest.raises(AttributeError):
+        row.no_such_column  # noqa: B018
+
+
+def test_pending_changes_are_flushed_first(committed_db, operators):
+    query = DriverQuery(STATEMENT)
+    with committed_db.session_scope() as session:
+        operator = session.get(Operator, operators[1])
+        operator.legal_name = "Renamed Trading"
+        assert query.rows(session, {"value": operator.trader_id})[0].legal_name == (
+            "Renamed Trading")
+        session.rollback()
+
+
+def test_expanding_parameters_are_refused(committed_db):
+    query = DriverQuery(select(Operator.id).where(
+        Operator.id.in_(bindparam("ids", expanding=True))))
+    with committed_db.session_scope() as session, pytest.raises(ValueError):
+        query.rows(session, {"ids": [1, 2]})
