@@ -148,17 +148,15 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(f"the pooled connection is dead: {error}") from error
 
 
-_BIND_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
-
-
 def bind_key(session: Session) -> str:
     """Which database a session reads, as text (per-worker caches key on it so that
     they never mix two databases' rows); rendered once per engine."""
-    bind: Any = session.get_bind()
-    engine: Engine = getattr(bind, "engine", bind)
-    key = _BIND_KEYS.get(engine)
+    bind: Any = session.bind or session.get_bind()
+    engine: Any = getattr(bind, "engine", bind)
+    key: str | None = getattr(engine, "_aeohub_bind_key", None)
     if key is None:
-        key = _BIND_KEYS[engine] = str(engine.url)
+        key = str(engine.url)
+        engine._aeohub_bind_key = key
     return key
 
 

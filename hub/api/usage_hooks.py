@@ -21,7 +21,7 @@ from hub.auth.policy import View
 def _snapshot() -> Any:
     from hub.recognition.rules import reference_snapshot
 
-    return reference_snapshot(db.session())
+    return reference_snapshot(db.reader())
 
 
 def _programmes() -> Mapping[str, Any]:
