@@ -265,7 +265,7 @@ class CsvSnapshotConnector(Connector):
         iso_dates: dict[str, str] = {}
 
         def parse(row: list[str], line: int, fingerprint: str) -> CanonicalRecord:
-            if len(row) != width or (not all(v.isascii() for v in row) and _SURROGATES.search(
+            if len(row) != width or (not "".join(row).isascii() and _SURROGATES.search(
                     "\x1f".join(row))):
                 return self._record(row, line, columns, width, dates, caches, fingerprint)
             position = f"line {line}"

@@ -169,7 +169,11 @@ def _identifier_rows(op_id: int, data: OperatorData) -> list[tuple[Any, ...]]:
 def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.datetime,
           source: str | None, run_id: int | None, track: bool = True) -> dict[str, int]:
     """Apply a plan; returns the counts it made. Keeps `index` current unless `track` is
-    False (a snapshot switch, after which the index is not used again)."""
+    False (a snapshot switch, after which the index is not used again).
+
+    A creation's dates and times may be given in their ISO form (as a snapshot stages
+    them): they are stored and put into its events exactly as the date objects would be.
+    """
     today = now.date()
     events: list[tuple[Any, ...]] = []
     identifier_rows: list[tuple[Any, ...]] = []

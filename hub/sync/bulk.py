@@ -16,6 +16,7 @@ single write lock (`BEGIN IMMEDIATE`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -61,23 +62,44 @@ def _memo(process: Encode) -> Encode:
     return encode
 
 
+def _from_iso_datetime(process: Encode) -> Encode:
+    """`process` for a timestamp given as a datetime or in ISO form."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return process(value)
+
+    return encode
+
+
+def _iso_date_as_is(process: Encode) -> Encode:
+    """`process` for a date given as a date or as its ISO string (SQLite's storage form)."""
+
+    def encode(value: Any) -> Any:
+        return value if isinstance(value, str) else process(value)
+
+    return encode
+
+
 def _encoder(column: Any, connection: Connection) -> Encode | None:
-    """How one column's values are handed to the driver (None: as they are)."""
+    """How one column's values are handed to the driver (None: as they are).
+
+    Dates and timestamps may be given as objects or in ISO form (`date.isoformat()`,
+    `datetime.isoformat()`), as a staged snapshot holds them.
+    """
     dialect = connection.dialect
     kind = column.type
     base = kind.impl if isinstance(kind, TypeDecorator) else kind
     if isinstance(base, JSON):
         return _json_text
-    if dialect.name == "postgresql":
-        # psycopg adapts dates, aware timestamps and booleans itself; a TypeDecorator's
-        # own rule (UTC timestamps) still applies.
-        if isinstance(kind, TypeDecorator):
-            process = kind.bind_processor(dialect)
-            return _memo(process) if process is not None else None
-        return None
-    if isinstance(base, Date | DateTime):
-        process = kind.bind_processor(dialect)
-        return _memo(process) if process is not None else None
+    process = kind.bind_processor(dialect)
+    if isinstance(base, DateTime):
+        # psycopg adapts aware timestamps itself, but the type's own rule (UTC) applies
+        return _memo(_from_iso_datetime(process or (lambda v: v)))
+    if isinstance(base, Date) and dialect.name != "postgresql" and process is not None:
+        return _memo(_iso_date_as_is(process))
+    # PostgreSQL: psycopg adapts dates and booleans; COPY reads an ISO date as it is
     return None
 
 

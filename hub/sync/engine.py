@@ -117,11 +117,23 @@ def _data_to_staged(code: str, data: OperatorData) -> list[Any] | dict[str, Any]
     return [code, data.stable_key, row, data.identifiers]
 
 
-def _staged_entry(entry: list[Any] | dict[str, Any]) -> tuple[str, OperatorData]:
-    """(programme, data) of a staged upsert, compact or in the dict form."""
+def _staged_entry(entry: list[Any] | dict[str, Any], *, as_staged: bool = False
+                  ) -> tuple[str, OperatorData]:
+    """(programme, data) of a staged upsert, compact or in the dict form.
+
+    `as_staged` leaves dates and times in their ISO form, as `apply.write` takes them for
+    a creation (they go to the database and into events as they are).
+    """
     if isinstance(entry, dict):
+        if as_staged:
+            return entry["programme"], OperatorData(
+                entry["stable_key"], dict(entry["values"]),
+                [(s, v, o, bool(linked)) for s, v, o, linked in entry["identifiers"]])
         return entry["programme"], _data_from_json(entry)
     code, key, row, identifiers = entry
+    if as_staged:
+        return code, OperatorData(key, dict(zip(_STAGED_FIELDS, row, strict=True)),
+                                  [(s, v, o, bool(linked)) for s, v, o, linked in identifiers])
     row = list(row)
     for i in _STAGED_DATES:
         if row[i]:
@@ -571,7 +583,8 @@ class SyncJob:
                         self.counts["quarantined"] += 1
                         continue
                     candidates[code].discard(key)
-                    upserts[code].append(_staged_entry(entry)[1])
+                    upserts[code].append(_staged_entry(
+                        entry, as_staged=key not in prog.index.by_key)[1])
                 _collect_young()
                 for code, records in upserts.items():
                     if not records:

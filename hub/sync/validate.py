@@ -28,8 +28,8 @@ from marshmallow.utils import from_iso_date, from_iso_datetime
 
 from connectors.base import CanonicalRecord, CategoryEntry, IdentifierEntry
 from hub.errors import flatten_messages
-from hub.identifiers import IdentifierError, is_known_scheme
-from hub.identifiers import validate as validate_identifier
+from hub.identifiers import IdentifierError, Scheme, Validated, get_scheme
+from hub.identifiers import is_known_scheme as _is_scheme
 from hub.registry.models import STATUSES
 from hub.registry.service import OperatorData
 
@@ -135,6 +135,32 @@ _CACHE_LIMIT = 8192
 _UTC_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _date_cache: dict[str, dt.date] = {}
 _datetime_cache: dict[str, dt.datetime] = {}
+
+
+_schemes: dict[str, Scheme | None] = {}
+
+
+def _scheme(code: str) -> Scheme | None:
+    """The scheme named `code` (None: unknown), looked up once per spelling."""
+    try:
+        return _schemes[code]
+    except KeyError:
+        found = get_scheme(code) if _is_scheme(code) else None
+        if len(_schemes) < _CACHE_LIMIT:
+            _schemes[code] = found
+        return found
+
+
+def is_known_scheme(code: str) -> bool:
+    return _scheme(code) is not None
+
+
+def validate_identifier(code: str, value: object) -> Validated:
+    """`hub.identifiers.validate` (the scheme table never changes, so its look-up is kept)."""
+    scheme = _scheme(code)
+    if scheme is None:
+        scheme = get_scheme(code)  # raises the unknown-scheme error
+    return scheme.validate(value)
 
 
 class _Refuse(Exception):

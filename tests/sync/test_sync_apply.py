@@ -1,0 +1,95 @@
+"""Bulk apply: a creation staged in ISO form is written exactly as one holding date objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.arrangements.service import load_reference_data
+from hub.registry import history
+from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
+from hub.registry.service import RECORD_COLUMNS, OperatorData
+from hub.sync import apply
+
+TODAY = dt.date(2026, 11, 28)
+NOW = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
+
+
+def _values(n: int, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "authorisation_number": f"DEAEOF{n:05d}/19", "trader_id_scheme": "EORI",
+        "trader_id": f"DE{n:015d}", "legal_name": f"Muster {n} GmbH", "street": "Kai 1",
+        "city": "Hamburg", "postcode": "20457", "region": None, "country": "DE",
+        "status": "valid", "status_effective": dt.date(2019, 3, 1),
+        "categories": [{"code": "AEOC", "status": "valid", "since": "2019-03-01"},
+                       {"code": "AEOS", "status": "suspended", "since": "2024-05-01"}],
+        "issuing_authority": "DE Hauptzollamt Hamburg", "authorised_on": dt.date(2019, 3, 1),
+        "valid_from": dt.date(2019, 3, 1), "valid_until": None, "consent_share": True,
+        "consent_publish": False,
+        "source_changed_at": dt.datetime(2024, 2, 20, 16, 24, 46, tzinfo=dt.UTC),
+        "fingerprint": f"{n:032x}", "warnings": [],
+    }
+    values.update(changes)
+    return values
+
+
+def _iso(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in values.items()}
+
+
+CASES = [
+    _values(1),
+    _values(2, status="suspended", status_effective=dt.date(2025, 1, 10)),
+    _values(3, authorised_on=None, valid_from=None, status_effective=None,
+            source_changed_at=None, valid_until=dt.date(2030, 1, 1)),
+    _values(4, status="revoked", status_effective=dt.date(2018, 1, 1),
+            categories=[{"code": "AEOF", "status": "valid", "since": None}]),
+]
+
+
+@pytest.mark.parametrize("values", CASES)
+def test_creation_events_are_the_same_for_iso_dates(values: dict[str, Any]) -> None:
+    assert history.creation_events(_iso(values), TODAY) == history.creation_events(
+        values, TODAY)
+
+
+def _written(session: Session, op_id: int) -> tuple[Any, ...]:
+    operator = session.get(Operator, op_id)
+    assert operator is not None
+    session.refresh(operator)
+    row = tuple(getattr(operator, name) for name in (*RECORD_COLUMNS, "last_effective",
+                                                      "created_at", "removed_at"))
+    events = [(e.kind, e.effective_date, e.recorded_at, e.changes, e.previous)
+              for e in session.scalars(select(OperatorEvent).where(
+                  OperatorEvent.operator_id == op_id).order_by(OperatorEvent.id))]
+    identifiers = sorted(session.execute(select(
+        OperatorIdentifier.scheme, OperatorIdentifier.value, OperatorIdentifier.origin,
+        OperatorIdentifier.linked).where(OperatorIdentifier.operator_id == op_id)).all())
+    return row, events, identifiers
+
+
+def test_a_creation_in_iso_form_is_stored_as_with_date_objects(session: Session) -> None:
+    load_reference_data(session)
+    session.flush()
+    programme = session.scalars(select(Programme).where(Programme.code == "EU-AEO")).one()
+    index = apply.ProgrammeIndex.load(session, programme.id)
+    objects = [OperatorData(f"DE{i:015d}", v, [("EORI", f"DE{i:015d}", "declared", True)])
+               for i, v in enumerate(CASES)]
+    staged = [OperatorData(f"XI{i:015d}", _iso(v), [("EORI", f"DE{i:015d}", "declared", True)])
+              for i, v in enumerate(CASES)]
+    for records in (objects, staged):
+        the_plan = apply.plan(session, index, records, TODAY)
+        assert len(the_plan.creates) == len(CASES)
+        apply.write(session, index, the_plan, now=NOW, source="test", run_id=None)
+    session.expire_all()
+    for plain, iso in zip(objects, staged, strict=True):
+        assert _written(session, index.by_key[iso.stable_key].operator_id) == _written(
+            session, index.by_key[plain.stable_key].operator_id)
+    stored = session.get(Operator, index.by_key[staged[1].stable_key].operator_id)
+    assert stored is not None
+    assert stored.status_effective == dt.date(2025, 1, 10)
+    assert stored.source_changed_at == dt.datetime(2024, 2, 20, 16, 24, 46, tzinfo=dt.UTC)
