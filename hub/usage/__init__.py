@@ -11,9 +11,10 @@ never waits on a write or on the audit chain's lock. A process that dies loses a
 that last interval of counts; it cannot rewrite what was written.
 
 Who writes: under traffic, the request thread that finishes a response once the interval
-has passed, after the response went out (`call_on_close`), so no request waits for it
-and no second thread competes with request threads for the interpreter lock while
-requests are being served. A timer thread writes what an idle worker still holds.
+has passed or `USAGE_FLUSH_BATCH` reads are waiting, after the response went out
+(`call_on_close`), so no request waits for it, no write grows long enough to hold up the
+worker, and no second thread competes with request threads for the interpreter lock
+while requests are being served. A timer thread writes what an idle worker still holds.
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ class Read:
 class Recorder:
     """Buffers counts and reads in memory; writes them in one transaction per interval."""
 
-    def __init__(self, database: Database, interval: float) -> None:
+    def __init__(self, database: Database, interval: float, batch: int = 100) -> None:
         self.database = database
         self.interval = interval
+        self.batch = max(1, batch)
         self.lock = threading.Lock()
         self.counts: Counter[tuple[dt.date, str, str, str, str, str]] = Counter()
         self.reads: list[Read] = []
@@ -107,8 +109,10 @@ class Recorder:
         return bool(self.counts or self.reads)
 
     def due(self) -> bool:
-        """Whether something is pending and the interval has passed since the last write."""
-        return self.pending and time.monotonic() - self.last_flush >= self.interval
+        """Whether something is pending and the interval has passed since the last write,
+        or a batch of reads is waiting."""
+        return self.pending and (len(self.reads) >= self.batch
+                                 or time.monotonic() - self.last_flush >= self.interval)
 
     def flush_if_due(self) -> None:
         """Write now if due, unless another thread is writing (the request path calls
@@ -226,7 +230,8 @@ def summary(session: Session, *, since: dt.date | None = None, client_id: str | 
 
 def init_app(app: Flask) -> None:
     interval = float(app.config.get("USAGE_FLUSH_SECONDS", 1.0))
-    found = app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval)
+    batch = int(app.config.get("USAGE_FLUSH_BATCH", 100))
+    found = app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval, batch)
 
     @app.after_request
     def _write_after_response(response: Response) -> Response:

@@ -73,3 +73,22 @@ def test_a_response_writes_what_is_due_after_it_went_out(app, client):
         assert not found.pending
     finally:
         found.close()
+
+
+def test_a_batch_of_reads_is_due_before_the_interval(app):
+    buffered = usage.Recorder(db.get_db(app), interval=3600, batch=3)
+    try:
+        for n in range(2):
+            buffered.read(usage.Read(client_id="aeo_5", client_administration="US",
+                                     endpoint="/api/v1/verify", operators=[n],
+                                     arrangements=set(), administrations={"EU"}))
+        assert not buffered.due()
+        buffered.read(usage.Read(client_id="aeo_5", client_administration="US",
+                                 endpoint="/api/v1/verify", operators=[2],
+                                 arrangements=set(), administrations={"EU"}))
+        assert buffered.due()
+        buffered.flush_if_due()
+        assert [e.details["operators"] for e in _reads_of(app, "aeo_5")] == [[0], [1], [2]]
+        assert not buffered.due()
+    finally:
+        buffered.close()
