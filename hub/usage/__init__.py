@@ -11,7 +11,8 @@ never waits on a write or on the audit chain's lock. A process that dies loses a
 that last interval of counts; it cannot rewrite what was written.
 
 Who writes: under traffic, the request thread that finishes a response once the interval
-has passed or `USAGE_FLUSH_BATCH` reads are waiting, after the response went out
+has passed or `USAGE_FLUSH_BATCH` reads (default 250) are waiting, after the response went
+out
 (`call_on_close`), so no request waits for it, no write grows long enough to hold up the
 worker, and no second thread competes with request threads for the interpreter lock
 while requests are being served. A timer thread writes what an idle worker still holds.
@@ -77,7 +78,7 @@ class Read:
 class Recorder:
     """Buffers counts and reads in memory; writes them in one transaction per interval."""
 
-    def __init__(self, database: Database, interval: float, batch: int = 100) -> None:
+    def __init__(self, database: Database, interval: float, batch: int = 250) -> None:
         self.database = database
         self.interval = interval
         self.batch = max(1, batch)
@@ -230,7 +231,7 @@ def summary(session: Session, *, since: dt.date | None = None, client_id: str | 
 
 def init_app(app: Flask) -> None:
     interval = float(app.config.get("USAGE_FLUSH_SECONDS", 1.0))
-    batch = int(app.config.get("USAGE_FLUSH_BATCH", 100))
+    batch = int(app.config.get("USAGE_FLUSH_BATCH", 250))
     found = app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval, batch)
 
     @app.after_request
