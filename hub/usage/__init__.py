@@ -11,11 +11,11 @@ never waits on a write or on the audit chain's lock. A process that dies loses a
 that last interval of counts; it cannot rewrite what was written.
 
 Who writes: under traffic, the request thread that finishes a response once the interval
-has passed or `USAGE_FLUSH_BATCH` reads (default 250) are waiting, after the response went
-out
-(`call_on_close`), so no request waits for it, no write grows long enough to hold up the
-worker, and no second thread competes with request threads for the interpreter lock
-while requests are being served. A timer thread writes what an idle worker still holds.
+has passed or `USAGE_FLUSH_BATCH` reads (default 250) are waiting, after the response
+went out (`call_on_close`), so no request waits for it, no write grows long enough to
+hold up the worker, and no second thread competes with request threads for the
+interpreter lock while requests are being served. A timer thread writes what an idle
+worker still holds.
 """
 
 from __future__ import annotations
