@@ -30,6 +30,7 @@ MAX_PRESENTED_LENGTH = 35
 
 _SHAPE = re.compile(r"(?P<country>[A-Z]{2})(?P<category>AEO[A-Z])(?P<reference>.*)")
 _PRINTABLE = re.compile(r"[\x21-\x7E]+")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class EuAeoNumber:
 
 
 def _compact(value: str) -> str:
-    text = unicodedata.normalize("NFKC", value)
+    text = value if value.isascii() else unicodedata.normalize("NFKC", value)  # ASCII: as is
     return "".join(text.split()).upper()
 
 
@@ -91,7 +92,8 @@ def parse_eu_aeo(value: str) -> EuAeoNumber:
         )
     if not reference:
         raise IdentifierError(SCHEME, "length", value, "the national reference is missing")
-    if not _PRINTABLE.fullmatch(reference) or not any(ch.isalnum() for ch in reference):
+    # printable ASCII, so "a letter or digit" is [A-Za-z0-9]
+    if not _PRINTABLE.fullmatch(reference) or not _ALNUM.search(reference):
         raise IdentifierError(
             SCHEME, "pattern", value,
             "the national reference must be printable ASCII with at least one letter or digit",

@@ -320,10 +320,10 @@ def validate_mid(value: str) -> str:
     """
     if not isinstance(value, str):
         raise IdentifierError(SCHEME, "type", value, "expected a string")
-    text = unicodedata.normalize("NFKC", value).strip().upper()
+    text = (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip().upper()
     if not text:
         raise IdentifierError(SCHEME, "empty", value, "the value is empty")
-    if any(ch.isspace() for ch in text):
+    if text.split() != [text]:  # holds whitespace (str.split splits on str.isspace)
         raise IdentifierError(SCHEME, "pattern", value, "a MID has no spaces")
     if not (text.isascii() and _MID_SHAPE.fullmatch(text)):
         raise IdentifierError(SCHEME, "pattern", value, "a MID has only letters and digits")

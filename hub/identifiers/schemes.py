@@ -127,7 +127,8 @@ class Scheme:
 
 def _compact(value: str, drop: str = "") -> str:
     """NFKC, remove whitespace and the ``drop`` characters, upper-case."""
-    text = "".join(unicodedata.normalize("NFKC", value).split())
+    # NFKC leaves ASCII text as it is
+    text = "".join((value if value.isascii() else unicodedata.normalize("NFKC", value)).split())
     if drop:
         text = text.translate({ord(ch): None for ch in drop})
     return text.upper()
@@ -182,6 +183,7 @@ def _pattern_check(pattern: str, loose: str, drop: str, expected: str) -> Check:
 
 # --- scheme checks -----------------------------------------------------------------------
 
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 _EORI_BODY = re.compile(r"[\x21-\x7E]+")
 _GB_EORI_BODY = re.compile(r"\d{12}|\d{15}")
 
@@ -190,7 +192,7 @@ def _check_eori(code: str, value: str) -> Validated:
     """EORI and TCUIN: two-letter country + 1 to 15 printable ASCII characters."""
     compact = _compact(value)
     country, body = compact[:2], compact[2:]
-    if not re.fullmatch(r"[A-Z]{2}", country):
+    if not _COUNTRY_CODE.fullmatch(country):
         raise IdentifierError(code, "pattern", value, "must start with a two-letter country code")
     if body and not _EORI_BODY.fullmatch(body):
         raise IdentifierError(
