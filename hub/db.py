@@ -228,8 +228,14 @@ class DriverQuery:
         autoflush would)."""
         if session.autoflush and (session.new or session.deleted or session.dirty):
             session.flush()
-        connection = session.connection()
-        dialect = connection.dialect
+        driver: Any
+        if session.info.get(READER_KEY) and not session.in_transaction():
+            # A request's reader: a pooled driver connection of its own, without the
+            # session's connection and transaction bookkeeping (`driver_connection`).
+            driver, dialect = driver_connection(session)
+        else:
+            connection = session.connection()
+            driver, dialect = connection.connection.driver_connection, connection.dialect
         prepared = self._prepared.get(dialect.name) or self._prepare(dialect)
         sql, compiled, positions, bind_processors, processors, row_class = prepared
         values = compiled.construct_params(params or {})
@@ -238,7 +244,6 @@ class DriverQuery:
                 values[name] = process(values[name])
         bound: Any = ([values[name] for name in positions] if positions is not None
                       else values)
-        driver: Any = connection.connection.driver_connection
         cursor = driver.cursor()
         try:
             cursor.execute(sql, bound)
@@ -250,6 +255,38 @@ class DriverQuery:
         return [row_class([value if process is None else process(value)
                            for process, value in zip(processors, row, strict=True)])
                 for row in fetched]
+
+
+#: `Session.info` keys: a request's reader session, and the pooled driver connection its
+#: `DriverQuery` reads use.
+READER_KEY = "aeohub_reader"
+DRIVER_KEY = "aeohub_driver"
+
+
+def driver_connection(session: Session) -> tuple[Any, Dialect]:
+    """The pooled driver connection of a reader session (checked out on first use, in
+    autocommit: each statement reads committed data on its own), and its dialect."""
+    engine: Any = session.bind
+    found = session.info.get(DRIVER_KEY)
+    if found is None:
+        found = engine.raw_connection()
+        if engine.dialect.name != "sqlite":  # SQLite connections are in autocommit already
+            found.driver_connection.autocommit = True
+        session.info[DRIVER_KEY] = found
+    return found.driver_connection, engine.dialect
+
+
+def release_driver_connection(session: Session) -> None:
+    """Give a reader's driver connection back to the pool, as it was checked out."""
+    found = session.info.pop(DRIVER_KEY, None)
+    if found is None:
+        return
+    try:
+        engine: Any = session.bind
+        if engine.dialect.name != "sqlite" and found.driver_connection is not None:
+            found.driver_connection.autocommit = False
+    finally:
+        found.close()
 
 
 class Database:
@@ -310,7 +347,10 @@ def init_app(app: Flask) -> Database:
         for name in ("db_session", "db_reader"):
             session_ = g.pop(name, None)
             if session_ is not None:
-                session_.close()
+                try:
+                    release_driver_connection(session_)
+                finally:
+                    session_.close()
 
     return database
 
@@ -326,7 +366,7 @@ def reader() -> Session:
     """The read-only session of the current request or app context (see
     `Database.read_sessionmaker`): for hot paths that only read; never write with it."""
     if "db_reader" not in g:
-        g.db_reader = get_db().read_sessionmaker()
+        g.db_reader = get_db().read_sessionmaker(info={READER_KEY: True})
     current: Session = g.db_reader
     return current
 

@@ -69,3 +69,29 @@ def test_expanding_parameters_are_refused(committed_db):
         Operator.id.in_(bindparam("ids", expanding=True))))
     with committed_db.session_scope() as session, pytest.raises(ValueError):
         query.rows(session, {"ids": [1, 2]})
+
+
+def test_a_request_reader_reads_on_its_own_pooled_connection(app, committed_db, operators):
+    """A request's reader runs DriverQuery reads on a pooled driver connection of its own
+    (in autocommit), and gives it back as it found it when the request ends."""
+    from sqlalchemy import text
+
+    from hub import db
+
+    query = DriverQuery(STATEMENT)
+    with app.test_request_context("/"):
+        reader = db.reader()
+        with committed_db.session_scope() as session:
+            value = session.get(Operator, operators[0]).trader_id
+        assert query.rows(reader, {"value": value})[0].id == operators[0]
+        raw = reader.info[db.DRIVER_KEY]
+        driver = raw.driver_connection
+        assert not reader.in_transaction()  # the session itself holds no connection
+        if committed_db.dialect == "postgresql":
+            assert driver.autocommit is True
+    assert db.DRIVER_KEY not in reader.info
+    if committed_db.dialect == "postgresql":
+        assert driver.autocommit is False  # back in the pool as it was
+        with committed_db.session_scope() as session:  # pooled sessions still transact
+            moments = [session.execute(text("select now()")).scalar() for _ in range(2)]
+            assert moments[0] == moments[1]
