@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import time
 import weakref
 from collections.abc import Iterator
@@ -172,7 +173,8 @@ def core_execute(session: Session, statement: Any, params: Any = None) -> Any:
 
 
 class DriverRow(tuple[Any, ...]):
-    """A row of a `DriverQuery`: a tuple with its columns as attributes and `_mapping`."""
+    """A row of a `DriverQuery`: a tuple with its columns as attributes (each query's row
+    class defines them) and `_mapping`."""
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
@@ -215,7 +217,9 @@ class DriverQuery:
                       for column in compiled._result_columns]
         row_class = type("Row", (DriverRow,), {
             "__slots__": (), "_fields": tuple(names),
-            "_index": {name: i for i, name in enumerate(names)}})
+            "_index": {name: i for i, name in enumerate(names)},
+            **{name: property(operator.itemgetter(i)) for i, name in enumerate(names)
+               if not name.startswith("_")}})
         bind_processors = dict(compiled._bind_processors)
         positions = list(compiled.positiontup) if compiled.positional else None
         prepared = (compiled.string, compiled, positions, bind_processors,

@@ -9,45 +9,44 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import request
 
-from hub import db
+from hub import db, metrics
 from hub.auth.guard import current_principal
 from hub.auth.policy import View
+from hub.usage import Read, recorder
 
 
-def _snapshot() -> Any:
+class _Facts(NamedTuple):
+    """The client behind the request, and the programmes (read once per hook call)."""
+
+    client_id: str
+    programme: str | None
+    administration: str | None
+    programmes: Mapping[str, Any]
+
+
+def _facts() -> _Facts:
     from hub.recognition.rules import reference_snapshot
 
-    return reference_snapshot(db.reader())
-
-
-def _programmes() -> Mapping[str, Any]:
-    programmes: Mapping[str, Any] = _snapshot().programmes
-    return programmes
-
-
-def _client_facts() -> tuple[str, str | None, str | None]:
     principal = current_principal()
-    by_id = _snapshot().by_id  # built once per reference version, not per request
-    own = by_id.get(principal.programme_id) if principal.programme_id else None
-    return (principal.client_id, own.code if own else None,
-            own.administration if own else None)
+    snapshot = reference_snapshot(db.reader())  # built once per reference version
+    own = snapshot.by_id.get(principal.programme_id) if principal.programme_id else None
+    return _Facts(principal.client_id, own.code if own else None,
+                  own.administration if own else None, snapshot.programmes)
 
 
 def note_read(view: View, records: Iterable[Mapping[str, Any]], *,
-              extra: Mapping[str, Any] | None = None) -> None:
+              extra: Mapping[str, Any] | None = None, facts: _Facts | None = None) -> None:
     """Audit the operators a response carried (one entry per request), with the
     arrangements that allowed each programme's operators to be shared."""
-    from hub.usage import Read, recorder
-
     records = [r for r in records if r.get("id") is not None]
     if not records:
         return
-    client_id, _programme, client_administration = _client_facts()
-    programmes = _programmes()
+    facts = facts or _facts()
+    programmes = facts.programmes
     operator_ids: list[int] = []
     arrangements: set[str] = set()
     administrations: set[str] = set()
@@ -60,9 +59,10 @@ def note_read(view: View, records: Iterable[Mapping[str, Any]], *,
         grant = view.grants.get(rule.id)
         if grant is not None:
             arrangements.update(grant.arrangements)
-    if client_administration:
-        administrations.add(client_administration)
-    recorder().read(Read(client_id=client_id, client_administration=client_administration,
+    if facts.administration:
+        administrations.add(facts.administration)
+    recorder().read(Read(client_id=facts.client_id,
+                         client_administration=facts.administration,
                          endpoint=request.path, operators=operator_ids,
                          arrangements=arrangements, administrations=administrations,
                          details=dict(extra or {})))
@@ -70,10 +70,7 @@ def note_read(view: View, records: Iterable[Mapping[str, Any]], *,
 
 def note_decisions(view: View, decisions: Sequence[Mapping[str, Any]]) -> None:
     """Count verify decisions per arrangement and outcome, and audit the operators."""
-    from hub import metrics
-    from hub.usage import recorder
-
-    client_id, programme, _admin = _client_facts()
+    facts = _facts()
     outcomes = []
     for decision in decisions:
         arrangements = decision.get("arrangements") or []
@@ -81,18 +78,16 @@ def note_decisions(view: View, decisions: Sequence[Mapping[str, Any]]) -> None:
         outcomes.append((str(decision.get("decision")), code))
     for outcome, count in Counter(outcome for outcome, _code in outcomes).items():
         metrics.count_decision(outcome, count)
-    recorder().lookups(client_id, programme, "verify", outcomes)
+    recorder().lookups(facts.client_id, facts.programme, "verify", outcomes)
     note_read(view, [d["operator"] for d in decisions if d.get("operator")],
-              extra={"lookups": len(decisions)})
+              extra={"lookups": len(decisions)}, facts=facts)
 
 
 def note_match(view: View, candidates: Sequence[Mapping[str, Any]]) -> None:
     """Count a match as a hit or a miss, and audit the candidates shown."""
-    from hub.usage import recorder
-
-    client_id, programme, _admin = _client_facts()
+    facts = _facts()
     outcome = "match" if candidates else "no_match"
-    recorder().lookups(client_id, programme, "match", [(outcome, None)])
+    recorder().lookups(facts.client_id, facts.programme, "match", [(outcome, None)])
     records = []
     for candidate in candidates:
         operator = candidate.get("operator")
@@ -101,4 +96,4 @@ def note_match(view: View, candidates: Sequence[Mapping[str, Any]]) -> None:
         else:
             records.append({"id": candidate.get("operator_id"),
                             "programme": candidate.get("programme")})
-    note_read(view, records)
+    note_read(view, records, facts=facts)
