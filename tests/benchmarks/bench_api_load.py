@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import threading
@@ -123,6 +124,68 @@ def load(port: int, requests: list[bytes], concurrency: int, duration: float,
             "p50_ms": 1000 * latencies[count // 2] if count else float("nan"),
             "p99_ms": 1000 * latencies[min(count - 1, int(count * 0.99))]
             if count else float("nan")}
+
+
+# --- CPU accounting (Linux /proc): what each request costs the server, the load
+# generator and PostgreSQL, whatever else shares the machine's two cores -----------------
+
+
+def _cpu_seconds(pids: list[str]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _pids(match: Any) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                args = cmdline.read().decode(errors="replace")
+            with open(f"/proc/{pid}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if match(name, args):
+            found.append(pid)
+    return found
+
+
+def server_pids(port: int) -> list[str]:
+    """The gunicorn master and workers serving `port`."""
+    return _pids(lambda _name, args: "gunicorn" in args and f"127.0.0.1:{port}" in args)
+
+
+def postgres_pids() -> list[str]:
+    return _pids(lambda name, _args: name == "postgres")
+
+
+def measured_load(port: int, requests: list[bytes], concurrency: int, duration: float,
+                  processes: int, with_postgres: bool) -> dict[str, float]:
+    """`load` plus the CPU time per request of the server, the load generator and (for
+    PostgreSQL) the database server's processes."""
+    server, database = server_pids(port), postgres_pids() if with_postgres else []
+    before = (_cpu_seconds(server), os.times(), _cpu_seconds(database))
+    figures = load(port, requests, concurrency, duration, processes)
+    after = (_cpu_seconds(server), os.times(), _cpu_seconds(database))
+    # every request sent, warm-up included (the CPU counters ran all along)
+    sent = figures["requests"] * duration / (duration - min(1.0, duration / 3)) or 1
+
+    def children(times: Any) -> float:
+        return float(times.children_user + times.children_system)
+
+    figures["server_us"] = 1e6 * (after[0] - before[0]) / sent
+    figures["client_us"] = 1e6 * (children(after[1]) - children(before[1])) / sent
+    figures["database_us"] = 1e6 * (after[2] - before[2]) / sent
+    return figures
 
 
 def encode(method: str, path: str, headers: dict[str, str], body: bytes | None = None
@@ -232,11 +295,12 @@ def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
                                          {"trader": refs[0], "date": "2026-03-01"})
             assert status == 200 and first["decision"]["decision"] == "recognised", first
             results: dict[tuple[str, int], dict[str, float]] = {}
+            with_postgres = backend_name == "postgresql"
             for concurrency in CONCURRENCY:
-                results[("healthz", concurrency)] = load(port, health_requests, concurrency,
-                                                         duration, processes)
-                results[("verify", concurrency)] = load(port, verify_requests, concurrency,
-                                                        duration, processes)
+                results[("healthz", concurrency)] = measured_load(
+                    port, health_requests, concurrency, duration, processes, with_postgres)
+                results[("verify", concurrency)] = measured_load(
+                    port, verify_requests, concurrency, duration, processes, with_postgres)
             batch_refs = references(trader_ids, BATCH)
             timings = []
             for _ in range(repeats):
@@ -255,7 +319,8 @@ def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
           f"(built in {built:.1f} s), {len(refs):,} distinct verify references, "
           f"gunicorn 2 workers, {duration:g} s a phase")
     print(f"{'clients':>7} {'endpoint':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'x rps':>8}{'x p99':>8}  target")
+          f"{'x rps':>8}{'x p99':>8}  CPU us/request: server, load generator, database"
+          "  target")
     for concurrency in CONCURRENCY:
         base_figures = results[("healthz", concurrency)]
         for endpoint in ("healthz", "verify"):
@@ -264,7 +329,9 @@ def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
             ratio_p99 = f["p99_ms"] / base_figures["p99_ms"]
             target = "rps >= 0.4x, p99 <= 2.5x" if endpoint == "verify" else "baseline"
             print(f"{concurrency:>7} {endpoint:<9}{f['rps']:>9.0f}{f['p50_ms']:>9.2f}"
-                  f"{f['p99_ms']:>9.2f}{ratio_rps:>8.2f}{ratio_p99:>8.2f}  {target}")
+                  f"{f['p99_ms']:>9.2f}{ratio_rps:>8.2f}{ratio_p99:>8.2f}  "
+                  f"{f['server_us']:>6.0f} {f['client_us']:>6.0f} {f['database_us']:>6.0f}"
+                  f"  {target}")
     print(f"verify/batch of {BATCH:,} references ({recognised:,} recognised): "
           f"best {min(timings):.3f} s, median {statistics.median(timings):.3f} s "
           "(target < 1 s)")
