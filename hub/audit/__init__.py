@@ -28,9 +28,11 @@ API for the other packages
 
 `record_read(session, *, client_id, client_administration, endpoint, operators,
 arrangements, administrations, details=None)`
-    The `registry.read` entry the API writes for every read of registry data by a client:
-    the endpoint, how many and which operators, and the arrangements that allowed it.
-    One entry per request (a batch verify is one entry listing its operators).
+    The `registry.read` entry the API writes for reads of registry data by a client: the
+    endpoint, how many and which operators, and the arrangements that allowed it. The API
+    buffers its reads (`hub.usage`) and writes one entry per client, endpoint,
+    administrations and arrangements per write, listing each request (time, operators,
+    look-ups) under `details["requests"]`.
 
 `record_reads(session, reads)`
     Many `record_read` entries at once (`ReadEntry` holds the same arguments), written

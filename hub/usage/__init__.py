@@ -2,8 +2,11 @@
 
 Partners' `verify` and `match` calls are counted (decisions, match hits and misses) for
 the dashboard and for the MRA monitoring auditors ask for (EU Court of Auditors, special
-report 13/2023: how many look-ups matched, per arrangement). The API also writes one
-`registry.read` audit entry per request that returned registry data.
+report 13/2023: how many look-ups matched, per arrangement). The API also audits every
+request that returned registry data as a `registry.read` entry: the reads of one write
+are grouped per client, endpoint, administrations and arrangements, one entry per group
+listing each request (its time, operators and look-ups) under `requests`, with the
+operators of all of them under `operators`.
 
 Both are buffered per process and written in one transaction every
 `USAGE_FLUSH_SECONDS` (default 1 s; 0 writes at once, as the tests do), so the hot path
@@ -73,6 +76,7 @@ class Read:
     arrangements: set[str] = field(default_factory=set)
     administrations: set[str] = field(default_factory=set)
     details: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
 
 
 class Recorder:
@@ -195,18 +199,35 @@ def _add_counts(session: Session, counts: Mapping[tuple[dt.date, str, str, str, 
 
 
 def _add_reads(session: Session, reads: list[Read]) -> None:
+    """One `registry.read` entry per client, endpoint, administrations and arrangements
+    among `reads`, each listing its requests in order (a request per entry is what an
+    interval of 0 writes)."""
     if not reads:
         return
     try:
         from hub.audit import ReadEntry, record_reads
     except ImportError:  # pragma: no cover - the audit package is part of the hub
         return
-    record_reads(session, [
-        ReadEntry(client_id=entry.client_id, client_administration=entry.client_administration,
-                  endpoint=entry.endpoint, operators=entry.operators,
-                  arrangements=sorted(entry.arrangements),
-                  administrations=sorted(entry.administrations), details=entry.details)
-        for entry in reads])
+    groups: dict[tuple[Any, ...], list[Read]] = {}
+    for read in reads:
+        key = (read.client_id, read.client_administration, read.endpoint,
+               frozenset(read.administrations), frozenset(read.arrangements))
+        groups.setdefault(key, []).append(read)
+    entries = []
+    for (client_id, client_administration, endpoint, administrations,
+         arrangements), group in groups.items():
+        requests = [{"at": _iso_time(read.at), "operators": read.operators, **read.details}
+                    for read in group]
+        entries.append(ReadEntry(
+            client_id=client_id, client_administration=client_administration,
+            endpoint=endpoint, operators=[i for read in group for i in read.operators],
+            arrangements=sorted(arrangements), administrations=sorted(administrations),
+            details={"requests": requests}))
+    record_reads(session, entries)
+
+
+def _iso_time(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def recorder(app: Flask | None = None) -> Recorder:

@@ -88,7 +88,41 @@ def test_a_batch_of_reads_is_due_before_the_interval(app):
                                  arrangements=set(), administrations={"EU"}))
         assert buffered.due()
         buffered.flush_if_due()
-        assert [e.details["operators"] for e in _reads_of(app, "aeo_5")] == [[0], [1], [2]]
+        (entry,) = _reads_of(app, "aeo_5")  # one write, one client, endpoint and scope
+        assert entry.details["operators"] == [0, 1, 2] and entry.details["count"] == 3
+        assert [r["operators"] for r in entry.details["requests"]] == [[0], [1], [2]]
         assert not buffered.due()
+    finally:
+        buffered.close()
+
+
+def test_reads_are_audited_per_client_endpoint_and_scope(app):
+    """Each write groups its reads: a client's reads through one endpoint of the same
+    administrations and arrangements share an entry that lists every request."""
+    buffered = usage.Recorder(db.get_db(app), interval=3600)
+    reads = [("aeo_6", "/api/v1/verify", {"EU"}, {"EU-US"}, [1]),
+             ("aeo_6", "/api/v1/verify", {"JP"}, {"JP-US"}, [2]),
+             ("aeo_6", "/api/v1/verify", {"EU"}, {"EU-US"}, [3, 4]),
+             ("aeo_6", "/api/v1/operators", {"EU"}, {"EU-US"}, [5]),
+             ("aeo_7", "/api/v1/verify", {"EU"}, {"EU-US"}, [6])]
+    try:
+        for client_id, endpoint, administrations, arrangements, operators in reads:
+            buffered.read(usage.Read(client_id=client_id, client_administration="US",
+                                     endpoint=endpoint, operators=operators,
+                                     arrangements=arrangements,
+                                     administrations=administrations,
+                                     details={"lookups": len(operators)}))
+        buffered.flush()
+        entries = _reads_of(app, "aeo_6")
+        got = sorted((e.details["endpoint"], tuple(e.administrations),
+                      tuple(e.details["arrangements"]), tuple(e.details["operators"]),
+                      tuple(r["lookups"] for r in e.details["requests"]))
+                     for e in entries)
+        assert got == [("/api/v1/operators", ("EU", "US"), ("EU-US",), (5,), (1,)),
+                       ("/api/v1/verify", ("EU", "US"), ("EU-US",), (1, 3, 4), (1, 2)),
+                       ("/api/v1/verify", ("JP", "US"), ("JP-US",), (2,), (1,))]
+        assert all(r["at"].endswith("+00:00") for e in entries
+                   for r in e.details["requests"])
+        assert [e.details["operators"] for e in _reads_of(app, "aeo_7")] == [[6]]
     finally:
         buffered.close()
