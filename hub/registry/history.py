@@ -191,17 +191,18 @@ def _start_date(values: Mapping[str, Any], today: dt.date) -> dt.date:
     return today
 
 
-def _categories_on(categories: Sequence[Mapping[str, Any]], day: dt.date, start: dt.date
-                   ) -> list[dict[str, Any]]:
-    """Reconstruct the components on `day` from each one's current status and `since`.
+def _categories_since(categories: Sequence[Mapping[str, Any]],
+                      sinces: Sequence[dt.date | None], day: dt.date, start: dt.date
+                      ) -> list[dict[str, Any]]:
+    """Reconstruct the components on `day` from each one's current status and `since`
+    (`sinces`: each category's `since`, parsed).
 
     A valid component whose `since` is later than `day` was granted later (not held yet);
     a component in another status since a later date was valid before it.
     """
     result = []
-    for category in categories:
-        since = _parse_date(category.get("since")) or start
-        if since <= day:
+    for category, since in zip(categories, sinces, strict=True):
+        if (since or start) <= day:
             result.append(dict(category))
         elif category.get("status") != "valid":
             result.append({"code": category["code"], "status": "valid",
@@ -220,20 +221,20 @@ def creation_events(values: Mapping[str, Any], today: dt.date) -> list[EventSpec
     status = values.get("status")
     status_effective = _parse_date(values.get("status_effective"))
     categories = list(values.get("categories") or [])
+    sinces = [_parse_date(c.get("since")) for c in categories]
     later_dates = sorted(
-        {d for d in [status_effective, *(_parse_date(c.get("since")) for c in categories)]
-         if d is not None and start < d <= today}
+        {d for d in [status_effective, *sinces] if d is not None and start < d <= today}
     )
     initial = {name: values.get(name) for name in _INITIAL_FIELDS}
     late_status = status != "valid" and status_effective is not None and status_effective > start
     initial["status"] = "valid" if late_status else status
     initial["status_effective"] = start if late_status else status_effective
-    initial["categories"] = _categories_on(categories, start, start)
+    initial["categories"] = _categories_since(categories, sinces, start, start)
     initial["listed"] = True
     events = [EventSpec("created", start, to_event_values(initial))]
     previous_categories = initial["categories"]
     for day in later_dates:
-        cats = _categories_on(categories, day, start)
+        cats = _categories_since(categories, sinces, day, start)
         if cats != previous_categories:
             events.append(EventSpec("categories_changed", day, {"categories": cats},
                                     {"categories": previous_categories}))

@@ -93,3 +93,25 @@ def test_a_creation_in_iso_form_is_stored_as_with_date_objects(session: Session)
     assert stored is not None
     assert stored.status_effective == dt.date(2025, 1, 10)
     assert stored.source_changed_at == dt.datetime(2024, 2, 20, 16, 24, 46, tzinfo=dt.UTC)
+
+
+def test_creation_events_of_a_record_with_later_changes() -> None:
+    """A record first seen with a component suspended and a status changed after its
+    authorisation tells that story: valid from the start, then each later change."""
+    events = history.creation_events(CASES[1], TODAY)
+    assert [(e.kind, e.effective_date) for e in events] == [
+        ("created", dt.date(2019, 3, 1)),
+        ("categories_changed", dt.date(2024, 5, 1)),
+        ("status_changed", dt.date(2025, 1, 10)),
+    ]
+    created, categories, status = events
+    assert created.changes["status"] == "valid"
+    assert created.changes["status_effective"] == "2019-03-01"
+    assert created.changes["categories"] == [
+        {"code": "AEOC", "status": "valid", "since": "2019-03-01"},
+        {"code": "AEOS", "status": "valid", "since": "2019-03-01"},
+    ]
+    assert categories.changes == {"categories": CASES[1]["categories"]}
+    assert categories.previous == {"categories": created.changes["categories"]}
+    assert status.changes == {"status": "suspended", "status_effective": "2025-01-10"}
+    assert status.previous == {"status": "valid"}
