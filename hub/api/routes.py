@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
@@ -74,13 +77,29 @@ def verify() -> ResponseReturnValue:
 @bp.post("/verify/batch")
 @require_scope("verify")
 def verify_batch() -> ResponseReturnValue:
-    payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
-    session = db.reader()
-    view = _view(session)
-    decisions = verification.verify_batch(session, view, payload)
-    usage_hooks.note_decisions(view, decisions)
-    return _with_version({**service.view_data_version(session, view),
-                          "decisions": decisions})
+    # Up to 10,000 references allocate a few hundred thousand small objects that live
+    # until the answer is written: the cyclic collector would walk them (and everything
+    # else alive) several times over for nothing. Reference counting still frees them.
+    with _collector_paused():
+        payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
+        session = db.reader()
+        view = _view(session)
+        decisions = verification.verify_batch(session, view, payload)
+        usage_hooks.note_decisions(view, decisions)
+        return _with_version({**service.view_data_version(session, view),
+                              "decisions": decisions})
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @bp.post("/match")
