@@ -93,7 +93,8 @@ def _encoder(column: Any, connection: Connection) -> Encode | None:
     base = kind.impl if isinstance(kind, TypeDecorator) else kind
     if isinstance(base, JSON):
         return _json_text
-    process = kind.bind_processor(dialect)
+    # the type as this dialect binds it (a TypeDecorator over the dialect's own impl)
+    process = kind.dialect_impl(dialect).bind_processor(dialect)
     if isinstance(base, DateTime):
         # psycopg adapts aware timestamps itself, but the type's own rule (UTC) applies
         return _memo(_from_iso_datetime(process or (lambda v: v)))

@@ -115,3 +115,27 @@ def test_creation_events_of_a_record_with_later_changes() -> None:
     assert categories.previous == {"categories": created.changes["categories"]}
     assert status.changes == {"status": "suspended", "status_effective": "2025-01-10"}
     assert status.previous == {"status": "valid"}
+
+
+def test_bulk_writes_store_values_in_the_form_the_orm_binds(session: Session) -> None:
+    """Rows written by the bulk path compare equal, in SQL, to the same values bound by
+    SQLAlchemy (on SQLite that is a text comparison, so the stored form must match)."""
+    load_reference_data(session)
+    session.flush()
+    programme = session.scalars(select(Programme).where(Programme.code == "EU-AEO")).one()
+    index = apply.ProgrammeIndex.load(session, programme.id)
+    records = [OperatorData("DE000000000000007", CASES[0], []),
+               OperatorData("DE000000000000008", _iso(CASES[1]), [])]
+    apply.write(session, index, apply.plan(session, index, records, TODAY), now=NOW,
+                source="test", run_id=None)
+    for data, values in zip(records, (CASES[0], CASES[1]), strict=True):
+        op_id = index.by_key[data.stable_key].operator_id
+        found = session.scalar(select(Operator.id).where(
+            Operator.id == op_id, Operator.created_at == NOW, Operator.updated_at == NOW,
+            Operator.status_effective == values["status_effective"],
+            Operator.authorised_on == values["authorised_on"],
+            Operator.source_changed_at == values["source_changed_at"]))
+        assert found == op_id
+        assert session.scalar(select(OperatorEvent.id).where(
+            OperatorEvent.operator_id == op_id, OperatorEvent.recorded_at == NOW,
+            OperatorEvent.effective_date == dt.date(2019, 3, 1))) is not None
