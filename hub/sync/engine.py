@@ -168,9 +168,10 @@ def _old_objects_left_alone() -> Iterator[None]:
     A sync keeps large, long-lived structures (the programme index, the keys seen) and
     allocates millions of short-lived objects; CPython's collector would traverse the
     long-lived ones again and again (a quarter of a full sync's time). Automatic
-    collection is paused for the run; `_collect_young` is called after each batch, so
-    cyclic garbage made by a batch is still freed, and the old generation waits for the
-    first collection after the run.
+    collection is paused for the run; `_collect_young` is called after each batch and
+    collects the young objects once many have accumulated, so cyclic garbage is still
+    freed (a sync makes little: it is mostly freed by reference counting), and the old
+    generation waits for the first collection after the run.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -181,9 +182,14 @@ def _old_objects_left_alone() -> Iterator[None]:
             gc.enable()
 
 
+#: Net new container objects (allocated, not yet freed) that make `_collect_young` collect.
+YOUNG_LIMIT = 200_000
+
+
 def _collect_young() -> None:
-    """Collect the objects allocated since the last call (not the old generation)."""
-    if not gc.isenabled():
+    """While collection is paused: collect the young generations (never the old one) once
+    `YOUNG_LIMIT` objects have accumulated in them since the last collection."""
+    if not gc.isenabled() and gc.get_count()[0] >= YOUNG_LIMIT:
         gc.collect(1)
 
 

@@ -139,3 +139,22 @@ def test_bulk_writes_store_values_in_the_form_the_orm_binds(session: Session) ->
         assert session.scalar(select(OperatorEvent.id).where(
             OperatorEvent.operator_id == op_id, OperatorEvent.recorded_at == NOW,
             OperatorEvent.effective_date == dt.date(2019, 3, 1))) is not None
+
+
+def test_the_collector_is_paused_only_while_a_sync_runs() -> None:
+    import gc
+
+    from hub.sync import engine
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), engine._old_objects_left_alone():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with engine._old_objects_left_alone():
+            pass
+        assert not gc.isenabled()  # a caller's own setting is left as it was
+    finally:
+        gc.enable()
