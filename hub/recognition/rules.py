@@ -306,6 +306,10 @@ def categories_key(categories: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
                   None if c.get("status") == "valid" else c.get("since")) for c in categories)
 
 
+_EVALUATORS: dict[tuple[Any, ...], Evaluator] = {}
+_EVALUATORS_KEPT = 256
+
+
 class Evaluator:
     """`evaluate` for many operators on one day, flow and recognising programme.
 
@@ -323,6 +327,20 @@ class Evaluator:
         self.flow = flow
         self._days: dict[str, tuple[tuple[DirectionRule, tuple[Reason, ...]], ...]] = {}
         self._outcomes: dict[tuple[Any, ...], _Outcome] = {}
+
+    @classmethod
+    def shared(cls, snapshot: ReferenceSnapshot, recognising: str, day: dt.date,
+               flow: str) -> Evaluator:
+        """The evaluator of this snapshot, programme, day and flow, kept across calls:
+        single look-ups asking about the same day reuse its worked-out outcomes (they are
+        immutable; `evaluate` hands out copies)."""
+        key = (id(snapshot), recognising, day, flow)
+        found = _EVALUATORS.get(key)
+        if found is None or found.snapshot is not snapshot:
+            if len(_EVALUATORS) >= _EVALUATORS_KEPT:
+                _EVALUATORS.clear()
+            found = _EVALUATORS[key] = cls(snapshot, recognising, day, flow)
+        return found
 
     def _rules(self, programme: ProgrammeRule
                ) -> tuple[tuple[DirectionRule, tuple[Reason, ...]], ...]:

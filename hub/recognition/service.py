@@ -504,7 +504,7 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
             current_rows[op_id] = CurrentRow(op_id, row.programme_id, bool(row.consent_share),
                                              decode(row.categories)[0],
                                              bool(row.category_history))
-    evaluator = Evaluator(snapshot, recognising, day, flow)
+    evaluator = Evaluator.shared(snapshot, recognising, day, flow)
     fallback: list[dt.datetime | None] = []
 
     def fallback_version() -> dt.datetime | None:
