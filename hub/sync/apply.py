@@ -199,8 +199,7 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
                 if fp:
                     index.by_fingerprint[fp] = data.stable_key
         insert_operators = bulk.BulkInsert(connection, _OPERATOR, _OPERATOR_COLUMNS)
-        for start in range(0, len(rows), CHUNK):
-            insert_operators(rows[start:start + CHUNK])
+        insert_operators(rows)
     if the_plan.updates:
         update_rows = []
         replace_ids = []
@@ -247,10 +246,8 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
                     index.by_fingerprint.pop(entry.fingerprint, None)
     insert_identifiers = bulk.BulkInsert(connection, _IDENTIFIER, _IDENTIFIER_COLUMNS)
     insert_events = bulk.BulkInsert(connection, _EVENT, _EVENT_COLUMNS)
-    for start in range(0, len(identifier_rows), CHUNK):
-        insert_identifiers(identifier_rows[start:start + CHUNK])
-    for start in range(0, len(events), CHUNK):
-        insert_events(events[start:start + CHUNK])
+    insert_identifiers(identifier_rows)
+    insert_events(events)
     return {
         "created": len(the_plan.creates),
         "updated": len(the_plan.updates),

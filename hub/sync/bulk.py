@@ -134,12 +134,14 @@ class BulkInsert:
         return values
 
     def __call__(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert `rows`, encoding each as it is sent (one statement for all of them)."""
         if not rows:
             return
-        encoded = [self.encode(row) for row in rows] if self.encoders else rows
+        encoded = map(self.encode, rows) if self.encoders else rows
         driver = self.connection.connection.driver_connection
         assert driver is not None
         if self.connection.dialect.name == "postgresql":
+            # one COPY: the server works through the rows while the next are sent
             with driver.cursor() as cursor, cursor.copy(self.statement) as copy:
                 for row in encoded:
                     copy.write_row(row)
