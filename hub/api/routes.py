@@ -38,6 +38,12 @@ def _view(session: Session | None = None) -> View:
                            admin=principal.is_admin)
 
 
+def _reading() -> tuple[Session, View]:
+    """The request's reader session (verify and match only read) and the client's view."""
+    session = db.reader()
+    return session, _view(session)
+
+
 def _body(limit: int = SINGLE_BODY_LIMIT) -> Any:
     request.max_content_length = int(current_app.config.get("API_MAX_BODY_BYTES", limit)
                                      if limit == SINGLE_BODY_LIMIT else limit)
@@ -67,8 +73,7 @@ def openapi() -> ResponseReturnValue:
 @require_scope("verify")
 def verify() -> ResponseReturnValue:
     payload = _verify.load(_body())
-    session = db.reader()  # verify only reads
-    view = _view(session)
+    session, view = _reading()
     decision = verification.verify(session, view, payload)
     usage_hooks.note_decisions(view, [decision])
     return _with_version({**service.view_data_version(session, view), "decision": decision})
@@ -82,8 +87,7 @@ def verify_batch() -> ResponseReturnValue:
     # else alive) several times over for nothing. Reference counting still frees them.
     with _collector_paused():
         payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
-        session = db.reader()
-        view = _view(session)
+        session, view = _reading()
         decisions = verification.verify_batch(session, view, payload)
         usage_hooks.note_decisions(view, decisions)
         return _with_version({**service.view_data_version(session, view),
@@ -106,8 +110,7 @@ def _collector_paused() -> Iterator[None]:
 @require_scope("match")
 def match() -> ResponseReturnValue:
     payload = _match.load(_body())
-    session = db.reader()
-    view = _view(session)
+    session, view = _reading()
     candidates = verification.match(session, view, payload)
     usage_hooks.note_match(view, candidates)
     return _with_version({**service.view_data_version(session, view),
