@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, exists, select
+from sqlalchemy import Text, bindparam, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
@@ -208,8 +208,27 @@ _ONE_IDENTIFIER = DriverQuery(_BY_ONE_IDENTIFIER)
 _BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
           .where(Operator.id.in_(bindparam("ids", expanding=True))))
 #: Built once: the data versions (last sync) of programmes.
-_DATA_VERSIONS = (select(Programme.data_version)
-                  .where(Programme.id.in_(bindparam("ids", expanding=True))))
+_DATA_VERSIONS: dict[tuple[int, ...], DriverQuery] = {}
+
+
+def _oldest_sync(session: Session, programme_ids: Sequence[int]) -> dt.datetime | None:
+    """The oldest data version (last sync) among these programmes, None if none synced.
+
+    One prebuilt query per set of programmes (a recognising programme's recognised ones:
+    a handful of sets), its ids bound one by one so that it runs on the driver's cursor.
+    """
+    key = tuple(sorted(programme_ids))
+    if not key:
+        return None
+    query = _DATA_VERSIONS.get(key)
+    if query is None:
+        query = _DATA_VERSIONS[key] = DriverQuery(
+            select(func.min(Programme.data_version))
+            .where(or_(*(Programme.id == programme_id for programme_id in key))))
+    value: dt.datetime | None = query.rows(session)[0][0]
+    return value
+
+
 _CHUNK = 5000
 #: Batches at least this large run with the cyclic garbage collector paused.
 _PAUSE_GC_FROM = 500
@@ -510,10 +529,8 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
     def fallback_version() -> dt.datetime | None:
         """For an unknown trader: the oldest sync among the programmes R recognises."""
         if not fallback:
-            ids = [snapshot.programmes[c].id for c in snapshot.recognised_by(recognising)]
-            synced = [v for (v,) in core_execute(session, _DATA_VERSIONS, {"ids": ids})
-                      if v is not None] if ids else []
-            fallback.append(min(synced) if synced else None)
+            fallback.append(_oldest_sync(session, [
+                snapshot.programmes[c].id for c in snapshot.recognised_by(recognising)]))
         return fallback[0]
 
     def freshness(version: dt.datetime | None) -> tuple[int | None, bool]:

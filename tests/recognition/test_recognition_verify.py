@@ -251,6 +251,18 @@ def test_data_version_and_staleness(session, reference, eu_aeof):
     assert set(payload) >= {"decision", "operator", "candidates", "arrangements", "reasons",
                             "data_version", "data_age_seconds", "stale"}
     assert payload["arrangements"][0]["code"] == "EU-US"
+    # An unknown trader is answered from the oldest sync among the programmes the
+    # recogniser recognises (those never synced hold no data and do not count).
+    unknown = verify(session, eori("DE999999999999999"), "US-CTPAT", D(2024, 6, 1), now=NOW)
+    assert unknown.decision == "unknown_trader" and unknown.data_age_seconds == 7200
+    recognised = {rule.recognised for rules in _directions(session) for rule in rules
+                  if rule.recognising == "US-CTPAT"}
+    also = sorted(recognised - {"EU-AEO"})[0]
+    unrelated = sorted(set(reference) - recognised - {"US-CTPAT"})[0]
+    reference[also].data_version = NOW - dt.timedelta(hours=5)
+    reference[unrelated].data_version = NOW - dt.timedelta(hours=9)  # not recognised
+    unknown = verify(session, eori("DE999999999999999"), "US-CTPAT", D(2024, 6, 1), now=NOW)
+    assert unknown.data_age_seconds == 5 * 3600
 
 
 def test_verify_many_matches_verify(session, eu_aeof, add_operator):
@@ -283,3 +295,9 @@ def test_every_reason_code_is_covered() -> None:
                # in test_recognition_matching.py:
                rc.NO_MATCH, rc.AMBIGUOUS_MATCH, rc.REFERENCES_DISAGREE}
     assert covered == set(rc.ALL_CODES)
+
+
+def _directions(session):  # type: ignore[no-untyped-def]
+    from hub.recognition.rules import reference_snapshot
+
+    return reference_snapshot(session).directions.values()
