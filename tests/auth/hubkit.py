@@ -154,14 +154,15 @@ def live_server(app: Flask) -> Iterator[str]:
 @contextmanager
 def gunicorn_server(database_url: str, workers: int = 2, extra_env: dict[str, str] | None = None
                     ) -> Iterator[str]:
-    """The hub under gunicorn with `workers` processes on loopback."""
+    """The hub under gunicorn with `workers` processes on loopback, as deployed
+    (`config/gunicorn.conf.py`)."""
     port = free_port()
     env = {**os.environ, "AEOHUB_ENV": "testing", "AEOHUB_DATABASE_URL": database_url,
            **(extra_env or {})}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     process = subprocess.Popen(
-        [gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "hub:create_app()"],
+        [gunicorn, "-c", str(ROOT / "config" / "gunicorn.conf.py"), "-w", str(workers),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "hub:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

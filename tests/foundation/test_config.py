@@ -72,3 +72,17 @@ def test_production_starts_with_proper_settings(tmp_path):
                  "AEOHUB_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"},
     )
     assert settings["LOG_FORMAT"] == "json"
+
+
+def test_the_gunicorn_config_freezes_what_a_worker_loaded():
+    import gc
+    import runpy
+    from pathlib import Path
+
+    settings = runpy.run_path(str(Path(__file__).parents[2] / "config" / "gunicorn.conf.py"))
+    assert settings["worker_class"] == "sync"
+    try:
+        settings["post_worker_init"](None)
+        assert gc.get_freeze_count() > 0  # the objects alive now are out of the collector's way
+    finally:
+        gc.unfreeze()
