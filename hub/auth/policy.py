@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
-from hub.db import bind_key, core_execute
+from hub.db import DriverQuery, bind_key, core_execute
 from hub.registry.models import Operator, OperatorEvent, Programme
 
 #: What each shared data item of an arrangement exposes of an operator record.
@@ -233,6 +233,13 @@ _HELD = (
     .where(OperatorEvent.operator_id.in_(bindparam("ids", expanding=True)),
            OperatorEvent.kind.in_(("created", "categories_changed")))
 )
+#: The same for one operator (a single verify), on the driver's cursor.
+_HELD_ONE = DriverQuery(
+    select(OperatorEvent.operator_id, OperatorEvent.changes["categories"],
+           OperatorEvent.previous["categories"])
+    .where(OperatorEvent.operator_id == bindparam("id"),
+           or_(OperatorEvent.kind == "created", OperatorEvent.kind == "categories_changed"))
+)
 
 
 def held_categories(session: Session, operator_ids: Sequence[int]) -> dict[int, set[str]]:
@@ -240,7 +247,9 @@ def held_categories(session: Session, operator_ids: Sequence[int]) -> dict[int, 
     held: dict[int, set[str]] = {i: set() for i in operator_ids}
     for start in range(0, len(operator_ids), 5000):
         chunk = list(operator_ids[start:start + 5000])
-        for op_id, now, before in core_execute(session, _HELD, {"ids": chunk}):
+        found = (_HELD_ONE.rows(session, {"id": chunk[0]}) if len(chunk) == 1
+                 else core_execute(session, _HELD, {"ids": chunk}))
+        for op_id, now, before in found:
             held[op_id] |= category_codes(now)
             held[op_id] |= category_codes(before)
     return held
