@@ -25,7 +25,6 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 SINGLE_BODY_LIMIT = 64 * 1024
 BATCH_BODY_LIMIT = 8 * 1024 * 1024
 
-_verify = schemas.VerifyRequestSchema()
 _match = schemas.MatchRequestSchema()
 _operator_query = schemas.OperatorQuerySchema()
 _changes_query = schemas.ChangesQuerySchema()
@@ -72,7 +71,7 @@ def openapi() -> ResponseReturnValue:
 @bp.post("/verify")
 @require_scope("verify")
 def verify() -> ResponseReturnValue:
-    payload = _verify.load(_body())
+    payload = schemas.load_verify(_body())
     session, view = _reading()
     decision = verification.verify(session, view, payload)
     usage_hooks.note_decisions(view, [decision])

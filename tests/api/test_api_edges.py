@@ -71,3 +71,42 @@ def test_fast_batch_loading_equals_the_schema(traders):
     except ValidationError as exc:
         got = exc.messages
     assert got == expected
+
+
+@pytest.mark.parametrize("body", [
+    {"trader": {"scheme": "EORI", "value": "DE123456789012345"}},
+    {"trader": {"scheme": "EORI", "value": "DE123456789012345"}, "date": "2026-03-01"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "date": None, "flow": "export"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "flow": "transit"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "flow": None},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "date": "2026-02-30"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "date": "20260301"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "date": "2026-03-01T00:00:00"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "date": 20260301},
+    {"trader": {"scheme": "", "value": "DE1"}},
+    {"trader": {"scheme": "EORI", "value": "x" * 65}},
+    {"trader": {"scheme": "EORI", "value": 5}},
+    {"trader": {"scheme": "EORI"}},
+    {"trader": {"scheme": "EORI", "value": "DE1", "name": "Ruiz Química S.L."}},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "programme": "EU-AEO"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "known_at": "2026-03-01T00:00:00Z"},
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "unexpected": 1},
+    {"trader": {"name": "Ruiz Química S.L.", "address": {"country": "ES"}}},
+    {"trader": "DE1"},
+    {},
+    [],
+])
+def test_fast_verify_loading_equals_the_schema(body):
+    from marshmallow import ValidationError
+
+    from hub.api.schemas import VerifyRequestSchema, load_verify
+
+    try:
+        expected: object = VerifyRequestSchema().load(body)
+    except ValidationError as exc:
+        expected = exc.messages
+    try:
+        got: object = load_verify(body)
+    except ValidationError as exc:
+        got = exc.messages
+    assert got == expected
