@@ -6,9 +6,15 @@
   app. `session()` is the session of the current request or app context, closed at
   teardown. Background jobs use `Database.session_scope()` (commit on success, rollback on
   error) instead.
+- `reader()` is the request's read-only session: no transaction (each statement reads
+  committed data on its own), for the API's hot reads (token check, verify, match).
+- `DriverQuery` runs a prebuilt SELECT on the driver's cursor with SQLAlchemy's compiled
+  SQL and result types, skipping the per-execution machinery; on a reader it uses a
+  pooled driver connection of its own, given back at teardown.
 - SQLite runs with foreign keys on, WAL, a busy timeout, and real transactions (the
   pysqlite driver's own transaction handling is switched off so that SAVEPOINT works);
-  PostgreSQL runs through psycopg 3.
+  PostgreSQL runs through psycopg 3. Pooled connections are pinged only after sitting
+  idle (`PING_IDLE_SECONDS`), not on every checkout.
 """
 
 from __future__ import annotations
