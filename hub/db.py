@@ -173,24 +173,23 @@ def core_execute(session: Session, statement: Any, params: Any = None) -> Any:
     Skips the ORM's per-statement work (`Session.execute` sets up ORM result handling
     even for plain column selects); flushes pending changes first, as autoflush would.
     """
+    _autoflush(session)
+    return session.connection().execute(statement, params)
+
+
+def _autoflush(session: Session) -> None:
+    """Flush pending changes before a read that bypasses `Session.execute`, as its
+    autoflush would."""
     if session.autoflush and (session.new or session.deleted or session.dirty):
         session.flush()
-    return session.connection().execute(statement, params)
 
 
 class DriverRow(tuple[Any, ...]):
     """A row of a `DriverQuery`: a tuple with its columns as attributes (each query's row
-    class defines them) and `_mapping`."""
+    class defines them as properties) and `_mapping`."""
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
-    _index: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[self._index[name]]
-        except KeyError:
-            raise AttributeError(name) from None
 
     @property
     def _mapping(self) -> dict[str, Any]:
@@ -223,7 +222,6 @@ class DriverQuery:
                       for column in compiled._result_columns]
         row_class = type("Row", (DriverRow,), {
             "__slots__": (), "_fields": tuple(names),
-            "_index": {name: i for i, name in enumerate(names)},
             **{name: property(operator.itemgetter(i)) for i, name in enumerate(names)
                if not name.startswith("_")}})
         bind_processors = dict(compiled._bind_processors)
@@ -236,8 +234,7 @@ class DriverQuery:
     def rows(self, session: Session, params: dict[str, Any] | None = None) -> list[Any]:
         """The rows for `params` (pending changes of `session` are flushed first, as
         autoflush would)."""
-        if session.autoflush and (session.new or session.deleted or session.dirty):
-            session.flush()
+        _autoflush(session)
         driver: Any
         if session.info.get(READER_KEY) and not session.in_transaction():
             # A request's reader: a pooled driver connection of its own, without the

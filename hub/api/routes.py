@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from hub import db
+from hub import db, gcpause
 from hub.api import changes, schemas, service, usage_hooks, verification
 from hub.api.writes import write_session
 from hub.auth import policy
@@ -81,28 +78,15 @@ def verify() -> ResponseReturnValue:
 @bp.post("/verify/batch")
 @require_scope("verify")
 def verify_batch() -> ResponseReturnValue:
-    # Up to 10,000 references allocate a few hundred thousand small objects that live
-    # until the answer is written: the cyclic collector would walk them (and everything
-    # else alive) several times over for nothing. Reference counting still frees them.
-    with _collector_paused():
+    # Parsing, answering and encoding up to 10,000 references: the collector paused for
+    # all of it (`hub.gcpause`).
+    with gcpause.paused():
         payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
         session, view = _reading()
         decisions = verification.verify_batch(session, view, payload)
         usage_hooks.note_decisions(view, decisions)
         return _with_version({**service.view_data_version(session, view),
                               "decisions": decisions})
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 @bp.post("/match")

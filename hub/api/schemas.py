@@ -85,6 +85,17 @@ _trader = TraderSchema()
 _envelope = VerifyBatchEnvelopeSchema()
 
 
+def _plain_trader(item: Any) -> dict[str, Any] | None:
+    """`TraderSchema().load(item)` for `{"scheme": ..., "value": ...}` that passes the
+    schema's checks (types and lengths); None for anything else (left to the schema)."""
+    if (type(item) is dict and len(item) == 2 and type(item.get("scheme")) is str
+            and type(item.get("value")) is str and 1 <= len(item["scheme"]) <= 32
+            and 1 <= len(item["value"]) <= 64):
+        return {"scheme": item["scheme"], "value": item["value"], "name": None,
+                "address": None}
+    return None
+
+
 def load_batch(data: Any) -> dict[str, Any]:
     """`VerifyBatchRequestSchema().load(data)`, fast for plain identifier references.
 
@@ -97,11 +108,9 @@ def load_batch(data: Any) -> dict[str, Any]:
     traders: list[dict[str, Any]] = []
     errors: dict[int, Any] = {}
     for position, item in enumerate(payload["traders"]):
-        if (type(item) is dict and len(item) == 2 and type(item.get("scheme")) is str
-                and type(item.get("value")) is str and 1 <= len(item["scheme"]) <= 32
-                and 1 <= len(item["value"]) <= 64):
-            traders.append({"scheme": item["scheme"], "value": item["value"], "name": None,
-                            "address": None})
+        plain = _plain_trader(item)
+        if plain is not None:
+            traders.append(plain)
             continue
         try:
             traders.append(_trader.load(item))
@@ -126,19 +135,17 @@ def load_verify(data: Any) -> dict[str, Any]:
     so results and errors are the schema's.
     """
     if type(data) is dict and data.keys() <= {"trader", "date", "flow"}:
-        trader, day, flow = data.get("trader"), data.get("date"), data.get("flow", "import")
-        if (type(trader) is dict and len(trader) == 2 and type(trader.get("scheme")) is str
-                and type(trader.get("value")) is str and 1 <= len(trader["scheme"]) <= 32
-                and 1 <= len(trader["value"]) <= 64 and type(flow) is str and flow in FLOWS
+        trader = _plain_trader(data.get("trader"))
+        day, flow = data.get("date"), data.get("flow", "import")
+        if (trader is not None and type(flow) is str and flow in FLOWS
                 and (day is None or (type(day) is str and _ISO_DAY.fullmatch(day)))):
             try:
                 parsed = dt.date.fromisoformat(day) if day is not None else None
             except ValueError:
                 parsed = None
             else:
-                return {"trader": {"scheme": trader["scheme"], "value": trader["value"],
-                                   "name": None, "address": None},
-                        "date": parsed, "flow": flow, "known_at": None, "programme": None}
+                return {"trader": trader, "date": parsed, "flow": flow, "known_at": None,
+                        "programme": None}
     loaded: dict[str, Any] = _verify.load(data)
     return loaded
 

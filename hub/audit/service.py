@@ -45,10 +45,8 @@ def record(session: Session, action: str, *, actor: str, subject: str | None = N
            administrations: Iterable[str] = (), details: Mapping[str, Any] | None = None
            ) -> AuditEntry:
     """Append one entry to the chain in `session`'s transaction and return it (flushed)."""
-    codes = sorted({str(code) for code in administrations if code})
-    clean = chain.normalise_details(details)
-    actor = actor[:ACTOR_MAX]
-    subject = subject[:SUBJECT_MAX] if subject is not None else None
+    action, actor, subject, codes, clean = _stored(
+        NewEntry(action, actor, subject, administrations, details))
     seq, prev_hash = _take_turn(session)
     recorded_at = utcnow()
     digest = chain.entry_hash(seq=seq, recorded_at=recorded_at, actor=actor, action=action,
@@ -74,12 +72,7 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> int:
     """
     if not entries:
         return 0
-    prepared = []
-    for item in entries:
-        prepared.append((item.action, item.actor[:ACTOR_MAX],
-                         item.subject[:SUBJECT_MAX] if item.subject is not None else None,
-                         sorted({str(c) for c in item.administrations if c}),
-                         chain.normalise_details(item.details)))
+    prepared = [_stored(item) for item in entries]
     last_seq, prev_hash = _take_turn(session, len(prepared))
     seq = last_seq - len(prepared)
     recorded_at = utcnow()
@@ -105,6 +98,15 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> int:
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
                     .values(hash=prev_hash, recorded_at=recorded_at))
     return len(rows)
+
+
+def _stored(item: NewEntry) -> tuple[str, str, str | None, list[str], dict[str, Any]]:
+    """An entry's fields as stored and hashed: actor and subject cut to their columns,
+    administration codes sorted without duplicates, details normalised."""
+    return (item.action, item.actor[:ACTOR_MAX],
+            item.subject[:SUBJECT_MAX] if item.subject is not None else None,
+            sorted({str(code) for code in item.administrations if code}),
+            chain.normalise_details(item.details))
 
 
 def _take_turn(session: Session, count: int = 1) -> tuple[int, str]:

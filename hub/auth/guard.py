@@ -4,8 +4,8 @@
 revocation is immediate in every worker), counts it against the client's rate limit and
 checks the scope; the principal is then `current_principal()`. The read is a statement
 built once (bound by digest), so the hot path pays no statement construction or cache
-key per request, and runs on the driver's cursor (`hub.db.DriverQuery`); it applies the
-same rules as `hub.auth.service.authenticate_bearer`.
+key per request, and runs on the driver's cursor (`hub.db.DriverQuery`). `principal_of`
+is the one place that decides whether a bearer token is active.
 The same statement reads the reference data's version (`hub.state.reference_stamp`), which
 the policy and the recognition caches check on every request: one round trip for both.
 Failures are problem documents: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,

@@ -230,14 +230,10 @@ class HubAuthorizationServer(AuthorizationServer):
 
 
 def _audit_token(session: Any, action: str, row: Any) -> None:
-    from sqlalchemy import select
-
     from hub.audit import record
-    from hub.registry.models import Administration
 
     client = row.client
-    administration = session.scalar(select(Administration.code).where(
-        Administration.id == client.administration_id)) if client.administration_id else None
+    administration = service.administration_code(session, client.administration_id)
     record(session, action, actor=f"client:{client.client_id}", subject=f"token:{row.id}",
            administrations=[administration] if administration else [],
            details={"client_id": client.client_id, "scope": row.scope,

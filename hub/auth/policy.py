@@ -226,20 +226,16 @@ def category_codes(categories: Any) -> set[str]:
 
 
 #: Built once: the categories recorded by operators' creation and category events (only
-#: that member of each event's JSON, extracted by the database).
-_HELD = (
+#: that member of each event's JSON, extracted by the database), for a list of operators
+#: and for one (a single verify, on the driver's cursor).
+_CATEGORY_EVENTS = (
     select(OperatorEvent.operator_id, OperatorEvent.changes["categories"],
            OperatorEvent.previous["categories"])
-    .where(OperatorEvent.operator_id.in_(bindparam("ids", expanding=True)),
-           OperatorEvent.kind.in_(("created", "categories_changed")))
+    .where(or_(OperatorEvent.kind == "created", OperatorEvent.kind == "categories_changed"))
 )
-#: The same for one operator (a single verify), on the driver's cursor.
-_HELD_ONE = DriverQuery(
-    select(OperatorEvent.operator_id, OperatorEvent.changes["categories"],
-           OperatorEvent.previous["categories"])
-    .where(OperatorEvent.operator_id == bindparam("id"),
-           or_(OperatorEvent.kind == "created", OperatorEvent.kind == "categories_changed"))
-)
+_HELD = _CATEGORY_EVENTS.where(OperatorEvent.operator_id.in_(bindparam("ids",
+                                                                       expanding=True)))
+_HELD_ONE = DriverQuery(_CATEGORY_EVENTS.where(OperatorEvent.operator_id == bindparam("id")))
 
 
 def held_categories(session: Session, operator_ids: Sequence[int]) -> dict[int, set[str]]:

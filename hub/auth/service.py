@@ -131,13 +131,21 @@ def _audit_client(session: Session, action: str, client: OAuthClient,
                   details: Mapping[str, Any]) -> None:
     """An administrative change to a client, in the audit log (never its secret)."""
     from hub.audit import current_actor, record
-    from hub.registry.models import Administration
 
-    administration = session.scalar(select(Administration.code).where(
-        Administration.id == client.administration_id)) if client.administration_id else None
+    administration = administration_code(session, client.administration_id)
     record(session, action, actor=current_actor(), subject=f"client:{client.client_id}",
            administrations=[administration] if administration else [],
            details={"name": client.name, **details})
+
+
+def administration_code(session: Session, administration_id: int | None) -> str | None:
+    """The code of a client's administration (None for a client of none)."""
+    from hub.registry.models import Administration
+
+    if administration_id is None:
+        return None
+    return session.scalar(select(Administration.code)
+                          .where(Administration.id == administration_id))
 
 
 def get_client(session: Session, client_id: str) -> OAuthClient:
@@ -224,28 +232,3 @@ class Principal:
     is_admin: bool
     rate_limit: int | None
     expires_at: dt.datetime
-
-
-def authenticate_bearer(session: Session, value: str) -> Principal | None:
-    """The principal of an active token (None: unknown, expired, revoked, client disabled).
-
-    One indexed query joining the token to its client.
-    """
-    row = session.execute(
-        select(OAuthToken.scope, OAuthToken.expires_at, OAuthToken.revoked_at,
-               OAuthClient.id, OAuthClient.client_id, OAuthClient.programme_id,
-               OAuthClient.administration_id, OAuthClient.scopes, OAuthClient.disabled_at,
-               OAuthClient.rate_limit)
-        .join(OAuthClient, OAuthClient.id == OAuthToken.client_pk)
-        .where(OAuthToken.token_hash == token_digest(value))
-    ).first()
-    if row is None:
-        return None
-    (scope, expires_at, revoked_at, pk, client_id, programme_id, admin_id, client_scopes,
-     disabled_at, rate_limit) = row
-    if revoked_at is not None or disabled_at is not None or expires_at <= utcnow():
-        return None
-    # A scope taken from the client since the token was issued is no longer granted.
-    granted = frozenset(scope.split()) & frozenset(client_scopes or ())
-    return Principal(pk, client_id, programme_id, admin_id, granted, "admin" in granted,
-                     rate_limit, expires_at)

@@ -20,7 +20,6 @@ The answer's `data_version` is when the operator's programme last synced success
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -31,6 +30,7 @@ from sqlalchemy import Text, bindparam, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
+from hub import gcpause
 from hub.db import DriverQuery, core_execute, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
@@ -108,25 +108,17 @@ class Decision:
         }
 
 
-def warm(session: Session, settings: MatchSettings = DEFAULT_SETTINGS, *,
-         freeze: bool = False) -> dict[str, float]:
+def warm(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) -> dict[str, float]:
     """Build what the first verify or match would otherwise pay for: the reference snapshot
-    and the name-and-address index of the session's database. For start-up (the demo,
-    each API worker); returns the seconds each took.
-
-    `freeze=True` then moves everything alive (the index's few hundred thousand objects
-    among it) out of the cyclic collector's reach (`gc.freeze`), so that collections
-    during a large batch do not walk the index again and again: for a server's start-up,
-    before it forks its workers.
+    and the name-and-address index of the session's database. For start-up (the demo);
+    returns the seconds each took. (A gunicorn worker then moves what it loaded out of the
+    collector's way: `config/gunicorn.conf.py`.)
     """
     started = time.perf_counter()
     reference_snapshot(session)
     snapshot_seconds = time.perf_counter() - started
     started = time.perf_counter()
     index = match_index(session, settings)
-    if freeze:
-        gc.collect()
-        gc.freeze()
     return {"reference_snapshot": snapshot_seconds,
             "match_index": time.perf_counter() - started, "operators": float(index.size)}
 
@@ -186,25 +178,19 @@ _COLUMNS = (
     exists().where(OperatorEvent.operator_id == Operator.id,
                    OperatorEvent.kind == "categories_changed").label("category_history"),
 )
-#: Built once: operators holding declared, linked identifiers of one scheme.
-_BY_IDENTIFIER = (
+#: Built once: operators holding declared, linked identifiers of one scheme, for a list
+#: of values, and for one value (the single verify, on the driver's cursor: no expanding
+#: IN to render per execution).
+_DECLARED = (
     select(OperatorIdentifier.value, *_COLUMNS)
     .join(Operator, Operator.id == OperatorIdentifier.operator_id)
     .join(Programme, Programme.id == Operator.programme_id)
     .where(OperatorIdentifier.scheme == bindparam("scheme"),
-           OperatorIdentifier.value.in_(bindparam("values", expanding=True)),
            OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
 )
-#: The same for one value (the single verify): no expanding IN to render per execution.
-_BY_ONE_IDENTIFIER = (
-    select(OperatorIdentifier.value, *_COLUMNS)
-    .join(Operator, Operator.id == OperatorIdentifier.operator_id)
-    .join(Programme, Programme.id == Operator.programme_id)
-    .where(OperatorIdentifier.scheme == bindparam("scheme"),
-           OperatorIdentifier.value == bindparam("value"),
-           OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
-)
-_ONE_IDENTIFIER = DriverQuery(_BY_ONE_IDENTIFIER)
+_BY_IDENTIFIER = _DECLARED.where(OperatorIdentifier.value.in_(bindparam("values",
+                                                                        expanding=True)))
+_ONE_IDENTIFIER = DriverQuery(_DECLARED.where(OperatorIdentifier.value == bindparam("value")))
 _BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
           .where(Operator.id.in_(bindparam("ids", expanding=True))))
 #: Built once: the data versions (last sync) of programmes.
@@ -467,20 +453,11 @@ def verify_many(session: Session, references: Sequence[TraderReference],
                 current_rows: dict[int, CurrentRow] | None = None) -> list[Decision]:
     """`verify` for many references at once (same programme, day, flow and known-at).
 
-    A large batch runs with the cyclic garbage collector paused: it allocates a few
-    hundred thousand small, acyclic objects that live until the answer is sent, and the
-    collector would otherwise walk them (and everything else alive) several times over;
-    reference counting still frees them.
+    A large batch runs with the cyclic garbage collector paused (`hub.gcpause`).
     """
-    if len(references) < _PAUSE_GC_FROM or not gc.isenabled():
+    with gcpause.paused(len(references) >= _PAUSE_GC_FROM):
         return _verify_many(session, references, recognising_programme_code, day, flow,
                             known_at, staleness_seconds, now, settings, current_rows)
-    gc.disable()
-    try:
-        return _verify_many(session, references, recognising_programme_code, day, flow,
-                            known_at, staleness_seconds, now, settings, current_rows)
-    finally:
-        gc.enable()
 
 
 def verify_many_dicts(session: Session, references: Sequence[TraderReference],
@@ -493,16 +470,10 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
                       ) -> list[dict[str, Any]]:
     """`verify_many` answered as `Decision.to_dict()` dictionaries, built while the
     collector is still paused (what a batch endpoint serialises anyway)."""
-    paused = len(references) >= _PAUSE_GC_FROM and gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with gcpause.paused(len(references) >= _PAUSE_GC_FROM):
         return [d.to_dict() for d in _verify_many(
             session, references, recognising_programme_code, day, flow, known_at,
             staleness_seconds, now, settings, current_rows)]
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _verify_many(session: Session, references: Sequence[TraderReference],

@@ -14,7 +14,7 @@ import datetime as dt
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, CanonicalRecord, ConnectorError, DeferredRecords
+from hub import gcpause
 from hub.audit import hooks as audit_hooks
 from hub.db import Database, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
@@ -161,8 +162,7 @@ def _data_from_json(item: dict[str, Any]) -> OperatorData:
                         [(s, v, o, bool(linked)) for s, v, o, linked in item["identifiers"]])
 
 
-@contextmanager
-def _old_objects_left_alone() -> Iterator[None]:
+def _old_objects_left_alone() -> AbstractContextManager[None]:
     """No automatic full garbage collections while a sync runs.
 
     A sync keeps large, long-lived structures (the programme index, the keys seen) and
@@ -173,13 +173,7 @@ def _old_objects_left_alone() -> Iterator[None]:
     freed (a sync makes little: it is mostly freed by reference counting), and the old
     generation waits for the first collection after the run.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return gcpause.paused()
 
 
 #: Net new container objects (allocated, not yet freed) that make `_collect_young` collect.

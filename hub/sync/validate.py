@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,13 +233,19 @@ def _text(value: Any, low: int, high: int | None) -> str:
     return value
 
 
-def _categories(value: Any) -> list[dict[str, Any]]:
+def _items(value: Any, keys: frozenset[str]) -> Iterator[dict[str, Any]]:
+    """The dicts of a list (or tuple) whose keys are among `keys`; refuses anything else."""
     if type(value) is not list and type(value) is not tuple:
         raise _Refuse
-    out = []
     for item in value:
-        if type(item) is not dict or not item.keys() <= _CATEGORY_KEYS:
+        if type(item) is not dict or not item.keys() <= keys:
             raise _Refuse
+        yield item
+
+
+def _categories(value: Any) -> list[dict[str, Any]]:
+    out = []
+    for item in _items(value, _CATEGORY_KEYS):
         code, status = item.get("code"), item.get("status")
         if (type(code) is not str or not 1 <= len(code) <= 32 or type(status) is not str
                 or status not in _STATUS_SET):
@@ -249,12 +255,8 @@ def _categories(value: Any) -> list[dict[str, Any]]:
 
 
 def _identifiers(value: Any) -> list[dict[str, Any]]:
-    if type(value) is not list and type(value) is not tuple:
-        raise _Refuse
     out = []
-    for item in value:
-        if type(item) is not dict or not item.keys() <= _IDENTIFIER_KEYS:
-            raise _Refuse
+    for item in _items(value, _IDENTIFIER_KEYS):
         scheme, ident, linked = item.get("scheme"), item.get("value"), item.get("linked", False)
         if (type(scheme) is not str or not 1 <= len(scheme) <= 32 or type(ident) is not str
                 or not 1 <= len(ident) <= 64 or type(linked) is not bool):

@@ -204,10 +204,8 @@ def _add_reads(session: Session, reads: list[Read]) -> None:
     interval of 0 writes)."""
     if not reads:
         return
-    try:
-        from hub.audit import ReadEntry, record_reads
-    except ImportError:  # pragma: no cover - the audit package is part of the hub
-        return
+    from hub.audit import ReadEntry, record_reads
+
     groups: dict[tuple[Any, ...], list[Read]] = {}
     for read in reads:
         key = (read.client_id, read.client_administration, read.endpoint,

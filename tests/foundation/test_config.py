@@ -86,3 +86,26 @@ def test_the_gunicorn_config_freezes_what_a_worker_loaded():
         assert gc.get_freeze_count() > 0  # the objects alive now are out of the collector's way
     finally:
         gc.unfreeze()
+
+
+def test_the_collector_pause_is_scoped_and_leaves_a_callers_setting_alone():
+    import gc
+
+    import pytest
+
+    from hub import gcpause
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gcpause.paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    with gcpause.paused(when=False):
+        assert gc.isenabled()
+    gc.disable()
+    try:
+        with gcpause.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # paused by the caller: still paused afterwards
+    finally:
+        gc.enable()
