@@ -28,7 +28,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -231,9 +241,26 @@ class DriverQuery:
         self._prepared[dialect.name] = prepared
         return prepared
 
+    def prepared(self, dialect: Dialect) -> tuple[Any, ...]:
+        """(SQL, compiled statement, parameter positions, bind processors, result
+        processors, row class) for `dialect`, compiled on first use."""
+        return self._prepared.get(dialect.name) or self._prepare(dialect)
+
     def rows(self, session: Session, params: dict[str, Any] | None = None) -> list[Any]:
         """The rows for `params` (pending changes of `session` are flushed first, as
         autoflush would)."""
+        _dialect, prepared, fetched = self.fetch(session, params)
+        processors, row_class = prepared[4], prepared[5]
+        if processors is None:
+            return [row_class(row) for row in fetched]
+        return [row_class([value if process is None else process(value)
+                           for process, value in zip(processors, row, strict=True)])
+                for row in fetched]
+
+    def fetch(self, session: Session, params: dict[str, Any] | None = None
+              ) -> tuple[Dialect, tuple[Any, ...], list[Any]]:
+        """The session's dialect, the prepared form for it (`prepared`) and the driver's
+        rows, unconverted."""
         _autoflush(session)
         driver: Any
         if session.info.get(READER_KEY) and not session.in_transaction():
@@ -243,8 +270,8 @@ class DriverQuery:
         else:
             connection = session.connection()
             driver, dialect = connection.connection.driver_connection, connection.dialect
-        prepared = self._prepared.get(dialect.name) or self._prepare(dialect)
-        sql, compiled, positions, bind_processors, processors, row_class = prepared
+        prepared = self.prepared(dialect)
+        sql, compiled, positions, bind_processors = prepared[:4]
         values = compiled.construct_params(params or {})
         for name, process in bind_processors.items():
             if name in values:
@@ -257,11 +284,42 @@ class DriverQuery:
             fetched = cursor.fetchall()
         finally:
             cursor.close()
-        if processors is None:
-            return [row_class(row) for row in fetched]
-        return [row_class([value if process is None else process(value)
-                           for process, value in zip(processors, row, strict=True)])
-                for row in fetched]
+        return dialect, prepared, fetched
+
+
+class JoinedQuery:
+    """Two independent `DriverQuery` reads in one statement, one round trip:
+    `SELECT first.*, then.* FROM (first) LEFT JOIN (then) ON true`.
+
+    `first` reads at most one row (a lookup by a unique key); `then` any number. `rows`
+    gives first's row (None when it finds none: then is not read either) and then's rows,
+    each as its own query's rows would be. Their bound parameters share one namespace.
+    """
+
+    _MARK = "_joined_row"
+
+    def __init__(self, first: DriverQuery, then: DriverQuery) -> None:
+        self.first, self.then = first, then
+        left = first.statement.subquery()
+        right = then.statement.add_columns(literal_column("1").label(self._MARK)).subquery()
+        self._width = len(left.c)
+        self._query = DriverQuery(select(*left.c, *right.c)
+                                  .select_from(left.outerjoin(right, true())))
+
+    def rows(self, session: Session, params: dict[str, Any]) -> tuple[Any | None, list[Any]]:
+        dialect, prepared, fetched = self._query.fetch(session, params)
+        if not fetched:
+            return None, []
+        if any(row[:self._width] != fetched[0][:self._width] for row in fetched[1:]):
+            raise ValueError("the first query of a JoinedQuery read more than one row")
+        processors = prepared[4] or [None] * len(fetched[0])
+        converted = [[value if process is None else process(value)
+                      for process, value in zip(processors, row, strict=True)]
+                     for row in fetched]
+        first_row = self.first.prepared(dialect)[5](converted[0][:self._width])
+        then_row = self.then.prepared(dialect)[5]
+        return first_row, [then_row(row[self._width:-1]) for row in converted
+                           if row[-1] is not None]
 
 
 #: `Session.info` keys: a request's reader session, and the pooled driver connection its

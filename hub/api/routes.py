@@ -66,9 +66,10 @@ def openapi() -> ResponseReturnValue:
 
 
 @bp.post("/verify")
-@require_scope("verify")
+@require_scope("verify", in_view=True)
 def verify() -> ResponseReturnValue:
     payload = schemas.load_verify(_body())
+    verification.authenticate(payload)  # with the trader's operators: one round trip
     session, view = _reading()
     decision = verification.verify(session, view, payload)
     usage_hooks.note_decisions(view, [decision])

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub import db
-from hub.auth import policy
+from hub.auth import guard, policy
 from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
 from hub.registry.models import Operator, Programme
@@ -193,6 +193,18 @@ def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
             continue
         out.append(_cut(candidate, grant))
     return out
+
+
+def authenticate(payload: Mapping[str, Any]) -> None:
+    """Authenticate a verify request (`guard.authenticate_reading`), its token's statement
+    also reading the operators of the trader's identifier for the recognition service: a
+    verify of one identifier is one round trip to the database."""
+    recognition = _recognition()
+    params = recognition.identifier_read(reference_of(payload["trader"]))
+    read = recognition.IDENTIFIER_READ if params is not None else None
+    rows = guard.authenticate_reading(read, params or {})
+    if params is not None:
+        recognition.prefetch(db.reader(), params, rows)
 
 
 def verify(session: Session, view: View, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -64,9 +64,11 @@ def _bearer_value() -> str | None:
 def principal_of(session: Session, value: str) -> Principal | None:
     """The principal of an active token (None: unknown, expired, revoked, client disabled)."""
     rows = _TOKEN_READ.rows(session, {"digest": token_digest(value)})
-    if not rows:
-        return None
-    row = rows[0]
+    return _principal(session, rows[0]) if rows else None
+
+
+def _principal(session: Session, row: Any) -> Principal | None:
+    """The principal of a row of `_TOKEN_QUERY` if its token is active."""
     (scope, expires_at, revoked_at, pk, client_id, programme_id, admin_id, client_scopes,
      disabled_at, rate_limit, reference_version, reference_moved_at) = row
     state.remember_reference_stamp(session, None if reference_version is None
@@ -84,11 +86,47 @@ def authenticate() -> Principal:
     principal: Principal | None = g.get("principal")
     if principal is not None:
         return principal
+    return _admit(principal_of(db.reader(), _bearer_or_401()))
+
+
+def authenticate_reading(read: db.DriverQuery | None, params: dict[str, Any]) -> list[Any]:
+    """`authenticate()` in a view of `require_scope(..., in_view=True)`, the token's
+    statement also running `read` (`hub.db.JoinedQuery`: one round trip for both), with
+    the view's scope checked: the rows of `read` (none without one), for an admitted
+    request only."""
+    session = db.reader()
+    principal: Principal | None = g.get("principal")
+    if read is None:
+        principal = authenticate()
+        rows = []
+    elif principal is not None:
+        rows = read.rows(session, params)
+    else:
+        joined = _JOINED.get(id(read))
+        if joined is None or joined.then is not read:
+            joined = _JOINED[id(read)] = db.JoinedQuery(_TOKEN_READ, read)
+        token_row, rows = joined.rows(session, {**params,
+                                                "digest": token_digest(_bearer_or_401())})
+        principal = _admit(None if token_row is None else _principal(session, token_row))
+    check_scope(principal, g.aeohub_required_scope)
+    return rows
+
+
+#: `authenticate_reading`'s statements, by the read they join to the token's.
+_JOINED: dict[int, db.JoinedQuery] = {}
+
+
+def _bearer_or_401() -> str:
     value = _bearer_value()
     if value is None:
         raise Unauthorized("this endpoint needs a bearer token (POST /oauth/token)",
                            headers={"WWW-Authenticate": 'Bearer realm="aeohub"'})
-    principal = principal_of(db.reader(), value)
+    return value
+
+
+def _admit(principal: Principal | None) -> Principal:
+    """The request's principal, once its token is active and its rate limit allows."""
+    g.aeohub_authenticating = True
     if principal is None:
         raise Unauthorized(
             "the access token is unknown, expired or revoked",
@@ -113,14 +151,36 @@ def check_scope(principal: Principal, scope: str) -> None:
             extra={"required_scope": scope})
 
 
-def require_scope(scope: str) -> Callable[[F], F]:
-    """Decorator: the route needs a valid token holding `scope` (or `admin`)."""
+def require_scope(scope: str, *, in_view: bool = False) -> Callable[[F], F]:
+    """Decorator: the route needs a valid token holding `scope` (or `admin`).
+
+    `in_view=True`: the view authenticates itself through `authenticate_reading`, once it
+    knows what it will read (verify: the token and the trader's operators in one round
+    trip). A view that ends without having authenticated is an error, never an answer;
+    one that fails before it does (a malformed body, say) is authenticated first, so a
+    caller without a valid token gets 401, as from any other route, and learns nothing
+    about its request.
+    """
 
     def decorator(view: F) -> F:
-        @functools.wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            check_scope(authenticate(), scope)
-            return view(*args, **kwargs)
+        if not in_view:
+            @functools.wraps(view)
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                check_scope(authenticate(), scope)
+                return view(*args, **kwargs)
+        else:
+            @functools.wraps(view)
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                g.aeohub_required_scope = scope
+                try:
+                    answer = view(*args, **kwargs)
+                except Exception:
+                    if not g.get("aeohub_authenticating"):
+                        check_scope(authenticate(), scope)
+                    raise
+                if g.get("principal") is None:
+                    raise RuntimeError(f"{view.__name__} answered without authenticating")
+                return answer
 
         wrapped.required_scope = scope  # type: ignore[attr-defined]
         return cast(F, wrapped)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -225,24 +225,56 @@ def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: d
     """Operator ids per declared (scheme, value), their rows added to `rows`: one query
     per scheme (and 5,000 values)."""
     by_scheme: dict[str, set[str]] = {}
-    for scheme, value in pairs:
-        by_scheme.setdefault(scheme, set()).add(value)
     hits: dict[tuple[str, str], list[int]] = {}
+    prefetched: dict[tuple[str, str], list[Any]] = session.info.pop(_PREFETCHED, None) or {}
+    for scheme, value in pairs:
+        known = prefetched.get((scheme, value))
+        if known is not None:
+            _add_hits(scheme, known, hits, rows)
+        else:
+            by_scheme.setdefault(scheme, set()).add(value)
     for scheme, values in sorted(by_scheme.items()):
         unique = sorted(values)
         for start in range(0, len(unique), _CHUNK):
             chunk = unique[start:start + _CHUNK]
-            found = (_ONE_IDENTIFIER.rows(session, {"scheme": scheme, "value": chunk[0]})
-                     if len(chunk) == 1 else
-                     core_execute(session, _BY_IDENTIFIER, {"scheme": scheme, "values": chunk}))
-            for row in found:
-                ids = hits.setdefault((scheme, row.value), [])
-                if row.id not in ids:
-                    ids.append(row.id)
-                rows[row.id] = row
+            _add_hits(scheme, _ONE_IDENTIFIER.rows(session, {"scheme": scheme, "value": chunk[0]})
+                      if len(chunk) == 1 else
+                      core_execute(session, _BY_IDENTIFIER, {"scheme": scheme, "values": chunk}),
+                      hits, rows)
     for ids in hits.values():
         ids.sort()
     return hits
+
+
+def _add_hits(scheme: str, found: Iterable[Any], hits: dict[tuple[str, str], list[int]],
+              rows: dict[int, Any]) -> None:
+    for row in found:
+        ids = hits.setdefault((scheme, row.value), [])
+        if row.id not in ids:
+            ids.append(row.id)
+        rows[row.id] = row
+
+
+#: The read of one declared identifier's operators, as a verify of one reference makes it
+#: first (`identifier_read` gives its parameters). A caller may run it ahead, joined to a
+#: statement of its own (the API's token check: `hub.auth.guard.authenticate_reading`),
+#: and hand its rows over (`prefetch`).
+IDENTIFIER_READ = _ONE_IDENTIFIER
+#: `Session.info` key: rows handed over by `prefetch`, by (scheme, value).
+_PREFETCHED = "aeohub_prefetched_identifiers"
+
+
+def identifier_read(reference: TraderReference) -> dict[str, str] | None:
+    """The parameters of the `IDENTIFIER_READ` a verify of `reference` makes first (None:
+    it makes none)."""
+    pair = _compact_identifier(reference) if reference.has_identifier else None
+    return None if pair is None else {"scheme": pair[0], "value": pair[1]}
+
+
+def prefetch(session: Session, params: Mapping[str, str], rows: list[Any]) -> None:
+    """The rows of `IDENTIFIER_READ` for `params`, read in `session` now: the next verify in
+    this session uses them instead of reading them again."""
+    session.info.setdefault(_PREFETCHED, {})[(params["scheme"], params["value"])] = rows
 
 
 def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None:

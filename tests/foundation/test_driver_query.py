@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import bindparam, exists, select
 
-from hub.db import DriverQuery
+from hub.db import DriverQuery, JoinedQuery
 from hub.registry.models import Operator, OperatorEvent, Programme
 from tests.auth.hubkit import load_reference, make_operator, programmes
 
@@ -95,3 +95,30 @@ def test_a_request_reader_reads_on_its_own_pooled_connection(app, committed_db, 
         with committed_db.session_scope() as session:  # pooled sessions still transact
             moments = [session.execute(text("select now()")).scalar() for _ in range(2)]
             assert moments[0] == moments[1]
+
+
+def test_joined_query_gives_each_part_its_own_rows(committed_db, operators):
+    """One statement for a one-row lookup and an independent read: each part's rows as
+    its own `DriverQuery` gives them, the second part empty when it finds nothing, and
+    nothing at all when the first finds nothing."""
+    first = DriverQuery(select(Programme.id, Programme.code, Programme.data_version)
+                        .where(Programme.code == bindparam("code")))
+    then = DriverQuery(STATEMENT)
+    joined = JoinedQuery(first, then)
+    with committed_db.session_scope() as session:
+        value = session.get(Operator, operators[0]).trader_id
+        got_first, got_then = joined.rows(session, {"code": "EU-AEO", "value": value})
+        assert got_first == first.rows(session, {"code": "EU-AEO"})[0]
+        assert got_first.code == "EU-AEO"
+        assert got_then == then.rows(session, {"value": value}) and len(got_then) == 1
+        assert got_then[0].has_created and got_then[0]._mapping == (
+            then.rows(session, {"value": value})[0]._mapping)
+        assert joined.rows(session, {"code": "EU-AEO", "value": "unknown"}) == (got_first, [])
+        assert joined.rows(session, {"code": "NO-SUCH", "value": value}) == (None, [])
+
+
+def test_joined_query_refuses_a_first_part_of_several_rows(committed_db, operators):
+    joined = JoinedQuery(DriverQuery(select(Programme.code)),
+                         DriverQuery(select(Operator.id)))
+    with committed_db.session_scope() as session, pytest.raises(ValueError):
+        joined.rows(session, {})

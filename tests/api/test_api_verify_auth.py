@@ -1,0 +1,132 @@
+"""`POST /api/v1/verify` authenticates in its view (the token's statement also reads the
+trader's operators: one round trip), and answers exactly as a route authenticated first.
+
+Whatever the body, a request without an active token gets 401, one without the scope
+403, one over its rate limit 429; only an admitted request learns what is wrong with its
+body, and only an admitted request is answered.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from hub.auth import service as auth_service
+from hub.auth.guard import require_scope
+from hub.registry.models import Operator
+from tests.auth.hubkit import bearer, make_client, make_operator, programmes
+
+VERIFY = "/api/v1/verify"
+BAD_BODIES = [
+    {"trader": {"scheme": "EORI"}},  # no value
+    {"trader": {"scheme": "EORI", "value": "DE1"}, "flow": "sideways"},
+    {"nothing": "useful"},
+    "not an object",
+]
+
+
+@pytest.fixture
+def trader(ref_app, committed_db) -> dict[str, str]:
+    """A trader of EU-AEO, recognised by US-CTPAT."""
+    with committed_db.session_scope(write=True) as session:
+        eu = programmes(session)["EU-AEO"]
+        operator_id = make_operator(session, eu, 1, category="AEOF")
+        session.flush()
+        row = session.execute(select(Operator.trader_id_scheme, Operator.trader_id)
+                              .where(Operator.id == operator_id)).one()
+    return {"scheme": row[0], "value": row[1]}
+
+
+def _post(app, body, headers=None):
+    return app.test_client().post(VERIFY, json=body, headers=headers or {})
+
+
+def _revoked(committed_db, credentials) -> dict[str, str]:
+    headers = bearer(committed_db, credentials)
+    with committed_db.session_scope(write=True) as session:
+        auth_service.revoke_client_tokens(
+            session, auth_service.get_client(session, credentials.client_id))
+    return headers
+
+
+def test_an_admitted_request_is_answered(ref_app, committed_db, trader):
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    answer = _post(ref_app, {"trader": trader}, headers)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["decision"]["operator"]["trader_id"] == trader["value"]
+    # Lower case and spaces: the identifier the recognition service reads is the same.
+    spaced = {"scheme": trader["scheme"].lower(), "value": " ".join(trader["value"].lower())}
+    again = _post(ref_app, {"trader": spaced}, headers)
+    assert again.json["decision"]["operator"]["id"] == answer.json["decision"]["operator"]["id"]
+    unknown = _post(ref_app, {"trader": {"scheme": "EORI", "value": "DE999999999999999"}},
+                    headers)
+    assert unknown.status_code == 200 and unknown.json["decision"]["operator"] is None
+    by_name = _post(ref_app, {"trader": {"name": "Nobody In Particular GmbH", "address": {
+        "street": "Nowhere 1", "city": "Berlin", "postcode": "10115", "country": "DE"}}},
+        headers)
+    assert by_name.status_code == 200, by_name.json
+
+
+@pytest.mark.parametrize("body", [None, *BAD_BODIES])
+def test_without_a_token_the_answer_is_401_whatever_the_body(ref_app, trader, body):
+    answer = _post(ref_app, {"trader": trader} if body is None else body)
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="aeohub"'
+    assert answer.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("body", [None, *BAD_BODIES])
+def test_a_revoked_or_unknown_token_gets_401_whatever_the_body(ref_app, committed_db,
+                                                                trader, body):
+    revoked = _revoked(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    for headers in (revoked, {"Authorization": "Bearer no-such-token"}):
+        answer = _post(ref_app, {"trader": trader} if body is None else body, headers)
+        assert answer.status_code == 401, answer.json
+        assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+        assert "decision" not in answer.json
+
+
+@pytest.mark.parametrize("body", [None, *BAD_BODIES])
+def test_a_token_without_the_scope_gets_403_whatever_the_body(ref_app, committed_db,
+                                                               trader, body):
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "match"))
+    answer = _post(ref_app, {"trader": trader} if body is None else body, headers)
+    assert answer.status_code == 403
+    assert answer.json["required_scope"] == "verify"
+
+
+def test_an_admitted_request_learns_what_is_wrong_with_its_body(ref_app, committed_db):
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    answer = _post(ref_app, BAD_BODIES[1], headers)
+    assert answer.status_code == 400
+    assert {e["field"] for e in answer.json["errors"]} == {"flow"}
+
+
+def test_an_oversized_body_without_a_token_gets_401(ref_app, trader):
+    answer = ref_app.test_client().post(VERIFY, data=b"{" + b" " * (1 << 20) + b"}",
+                                        content_type="application/json")
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("body", [None, BAD_BODIES[0]])
+def test_over_the_rate_limit_the_answer_is_429_whatever_the_body(ref_app, committed_db,
+                                                                 trader, body):
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify",
+                                               rate_limit=1))
+    assert _post(ref_app, {"trader": trader}, headers).status_code == 200
+    answer = _post(ref_app, {"trader": trader} if body is None else body, headers)
+    assert answer.status_code == 429 and int(answer.headers["Retry-After"]) >= 1
+
+
+def test_a_view_that_authenticates_itself_but_does_not_is_never_answered(ref_app,
+                                                                         committed_db):
+    @require_scope("verify", in_view=True)
+    def forgetful() -> str:
+        return "registry data"
+
+    ref_app.add_url_rule("/forgetful", view_func=forgetful, methods=["POST"])
+    ref_app.config["PROPAGATE_EXCEPTIONS"] = False
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    answer = ref_app.test_client().post("/forgetful", headers=headers)
+    assert answer.status_code == 500
+    assert b"registry data" not in answer.data
