@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -105,17 +106,18 @@ _STAGED_CHANGED_AT = _STAGED_FIELDS.index("source_changed_at")
 
 
 def _data_to_staged(code: str, data: OperatorData) -> list[Any] | dict[str, Any]:
-    """A staged upsert: compact `[programme, stable key, [values...], identifiers]`."""
+    """A staged upsert: compact `[programme, stable key, [values...], identifiers]`.
+
+    Dates and timestamps stay objects: the staged batch's codec (orjson, see
+    `hub.sync.models.PackedJSON`) writes them in their ISO form, as `_data_to_json` does.
+    """
     values = data.values
+    if tuple(values) == _STAGED_FIELDS:  # validation's own order: the values as they are
+        return [code, data.stable_key, list(values.values()), data.identifiers]
     if values.keys() != _STAGED_NAMES:
         return {"programme": code, **_data_to_json(data)}
-    row = [values[name] for name in _STAGED_FIELDS]
-    for i in _STAGED_DATES:
-        if row[i] is not None:
-            row[i] = row[i].isoformat()
-    if row[_STAGED_CHANGED_AT] is not None:
-        row[_STAGED_CHANGED_AT] = row[_STAGED_CHANGED_AT].isoformat()
-    return [code, data.stable_key, row, data.identifiers]
+    return [code, data.stable_key, [values[name] for name in _STAGED_FIELDS],
+            data.identifiers]
 
 
 def _staged_entry(entry: list[Any] | dict[str, Any], *, as_staged: bool = False
@@ -477,7 +479,9 @@ class SyncJob:
         assert run is not None
         run.staged_state = dict(batch_state)
         if self.dry_run:
-            self.dry_staged.append({"upserts": staged.upserts, "deletions": staged.deletions})
+            # as a staged batch reads back: dates and timestamps in their ISO form
+            self.dry_staged.append({"upserts": orjson.loads(orjson.dumps(staged.upserts)),
+                                    "deletions": staged.deletions})
         else:
             session.add(staged)
         for prog in self.programmes.values():
