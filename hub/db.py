@@ -262,14 +262,14 @@ class DriverQuery:
         """The session's dialect, the prepared form for it (`prepared`) and the driver's
         rows, unconverted."""
         _autoflush(session)
-        driver: Any
+        pooled: Any
         if session.info.get(READER_KEY) and not session.in_transaction():
             # A request's reader: a pooled driver connection of its own, without the
             # session's connection and transaction bookkeeping (`driver_connection`).
-            driver, dialect = driver_connection(session)
+            pooled, dialect = driver_connection(session)
         else:
             connection = session.connection()
-            driver, dialect = connection.connection.driver_connection, connection.dialect
+            pooled, dialect = connection.connection, connection.dialect
         prepared = self.prepared(dialect)
         sql, compiled, positions, bind_processors = prepared[:4]
         values = compiled.construct_params(params or {})
@@ -278,13 +278,9 @@ class DriverQuery:
                 values[name] = process(values[name])
         bound: Any = ([values[name] for name in positions] if positions is not None
                       else values)
-        cursor = driver.cursor()
-        try:
-            cursor.execute(sql, bound)
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
-        return dialect, prepared, fetched
+        cursor = _cursor(pooled)
+        cursor.execute(sql, bound)
+        return dialect, prepared, cursor.fetchall()
 
 
 class JoinedQuery:
@@ -312,10 +308,11 @@ class JoinedQuery:
             return None, []
         if any(row[:self._width] != fetched[0][:self._width] for row in fetched[1:]):
             raise ValueError("the first query of a JoinedQuery read more than one row")
-        processors = prepared[4] or [None] * len(fetched[0])
-        converted = [[value if process is None else process(value)
-                      for process, value in zip(processors, row, strict=True)]
-                     for row in fetched]
+        converting = [(i, process) for i, process in enumerate(prepared[4] or ()) if process]
+        converted = [list(row) for row in fetched]
+        for row in converted:
+            for i, process in converting:
+                row[i] = process(row[i])
         first_row = self.first.prepared(dialect)[5](converted[0][:self._width])
         then_row = self.then.prepared(dialect)[5]
         return first_row, [then_row(row[self._width:-1]) for row in converted
@@ -326,11 +323,26 @@ class JoinedQuery:
 #: `DriverQuery` reads use.
 READER_KEY = "aeohub_reader"
 DRIVER_KEY = "aeohub_driver"
+#: Pooled connection `info` key: the `DriverQuery` cursor kept with a driver connection.
+CURSOR_KEY = "aeohub_cursor"
+
+
+def _cursor(pooled: Any) -> Any:
+    """The `DriverQuery` cursor of a pooled connection: one kept with the driver's
+    connection (a driver caches its result loaders per cursor; a new cursor per query
+    costs psycopg about 20 µs more). Every query fetches all its rows, so the cursor is
+    free again when it returns."""
+    driver = pooled.driver_connection
+    kept = pooled.info.get(CURSOR_KEY)
+    if kept is None or kept[0] is not driver:
+        kept = pooled.info[CURSOR_KEY] = (driver, driver.cursor())
+    return kept[1]
 
 
 def driver_connection(session: Session) -> tuple[Any, Dialect]:
-    """The pooled driver connection of a reader session (checked out on first use, in
-    autocommit: each statement reads committed data on its own), and its dialect."""
+    """The pooled connection of a reader session (checked out on first use, its driver
+    connection in autocommit: each statement reads committed data on its own), and its
+    dialect."""
     engine: Any = session.bind
     found = session.info.get(DRIVER_KEY)
     if found is None:
@@ -338,7 +350,7 @@ def driver_connection(session: Session) -> tuple[Any, Dialect]:
         if engine.dialect.name != "sqlite":  # SQLite connections are in autocommit already
             found.driver_connection.autocommit = True
         session.info[DRIVER_KEY] = found
-    return found.driver_connection, engine.dialect
+    return found, engine.dialect
 
 
 def release_driver_connection(session: Session) -> None:
