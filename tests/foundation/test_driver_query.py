@@ -122,3 +122,24 @@ def test_joined_query_refuses_a_first_part_of_several_rows(committed_db, operato
                          DriverQuery(select(Operator.id)))
     with committed_db.session_scope() as session, pytest.raises(ValueError):
         joined.rows(session, {})
+
+
+def test_the_kept_cursor_follows_its_driver_connection(committed_db, operators):
+    """One cursor is kept per driver connection; a replaced connection gets its own."""
+    from hub.db import CURSOR_KEY
+
+    query = DriverQuery(STATEMENT)
+    session = committed_db.sessionmaker()
+    value = session.get(Operator, operators[0]).trader_id
+    first = query.rows(session, {"value": value})
+    pooled = session.connection().connection
+    kept = pooled.info[CURSOR_KEY]
+    assert query.rows(session, {"value": value}) == first
+    assert pooled.info[CURSOR_KEY] is kept and kept[0] is pooled.driver_connection
+    session.connection().invalidate()
+    session.close()
+    with committed_db.session_scope() as session:
+        assert query.rows(session, {"value": value}) == first
+        pooled = session.connection().connection
+        assert pooled.info[CURSOR_KEY][0] is pooled.driver_connection
+        assert pooled.info[CURSOR_KEY][1] is not kept[1]
