@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Date, DateTime, Table, func, select, text
@@ -26,10 +26,32 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
 Encode = Callable[[Any], Any]
+#: Encodes one column's values (all rows of a statement) at once.
+EncodeColumn = Callable[[Sequence[Any]], Sequence[Any]]
 _CACHE_LIMIT = 16384
-_dumps = json.JSONEncoder().encode  # json.dumps with its defaults, without the argument checks
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """`json.dumps` with its defaults (what SQLAlchemy's JSON type binds), minus the
+    argument checks and the circular-reference bookkeeping (the values are plain data
+    built by the pipeline: trees, never cycles)."""
+    plain = json.JSONEncoder(check_circular=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the pure-Python encoder, same output
+        return plain.encode
+    # JSONEncoder.iterencode builds this C encoder anew for every value; build it once
+    encode_chunks = make(None, plain.default, json.encoder.encode_basestring_ascii, None,
+                         plain.key_separator, plain.item_separator, plain.sort_keys,
+                         plain.skipkeys, plain.allow_nan)
+    join = "".join
+
+    def dumps(value: Any) -> str:
+        return join(encode_chunks(value, 0))
+
+    return dumps
+
+
+_dumps = _json_encoder()
 _EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]"}
 
 
@@ -43,21 +65,28 @@ def _json_text(value: Any) -> Any:
     return _dumps(value)
 
 
-def _memo(process: Encode) -> Encode:
-    """`process` with a bounded cache: registries repeat dates and timestamps a lot."""
+def _json_column(values: Sequence[Any]) -> list[Any]:
+    return [_json_text(value) for value in values]
+
+
+def _memo_column(process: Encode, *, as_is: type | None = None) -> EncodeColumn:
+    """Encodes a column with `process` and a bounded cache (registries repeat dates and
+    timestamps a lot); None, and values of type `as_is`, are left as they are."""
     cache: dict[Any, Any] = {}
 
-    def encode(value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return cache[value]
-        except KeyError:
-            out = process(value)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[value] = out
-            return out
+    def encode(values: Sequence[Any]) -> list[Any]:
+        out = []
+        append = out.append
+        for value in values:
+            if value is None or type(value) is as_is:
+                append(value)
+            elif value in cache:
+                append(cache[value])
+            else:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                append(cache.setdefault(value, process(value)))
+        return out
 
     return encode
 
@@ -73,16 +102,7 @@ def _from_iso_datetime(process: Encode) -> Encode:
     return encode
 
 
-def _iso_date_as_is(process: Encode) -> Encode:
-    """`process` for a date given as a date or as its ISO string (SQLite's storage form)."""
-
-    def encode(value: Any) -> Any:
-        return value if isinstance(value, str) else process(value)
-
-    return encode
-
-
-def _encoder(column: Any, connection: Connection) -> Encode | None:
+def _encoder(column: Any, connection: Connection) -> EncodeColumn | None:
     """How one column's values are handed to the driver (None: as they are).
 
     Dates and timestamps may be given as objects or in ISO form (`date.isoformat()`,
@@ -92,14 +112,15 @@ def _encoder(column: Any, connection: Connection) -> Encode | None:
     kind = column.type
     base = kind.impl if isinstance(kind, TypeDecorator) else kind
     if isinstance(base, JSON):
-        return _json_text
+        return _json_column
     # the type as this dialect binds it (a TypeDecorator over the dialect's own impl)
     process = kind.dialect_impl(dialect).bind_processor(dialect)
     if isinstance(base, DateTime):
         # psycopg adapts aware timestamps itself, but the type's own rule (UTC) applies
-        return _memo(_from_iso_datetime(process or (lambda v: v)))
+        return _memo_column(_from_iso_datetime(process or (lambda v: v)))
     if isinstance(base, Date) and dialect.name != "postgresql" and process is not None:
-        return _memo(_iso_date_as_is(process))
+        # an ISO date string is SQLite's storage form already
+        return _memo_column(process, as_is=str)
     # PostgreSQL: psycopg adapts dates and booleans; COPY reads an ISO date as it is
     return None
 
@@ -125,19 +146,21 @@ class BulkInsert:
             marks = ", ".join("?" for _ in self.columns)
             self.statement = f"INSERT INTO {table_name} ({names}) VALUES ({marks})"  # noqa: S608
 
-    def encode(self, row: Sequence[Any]) -> Sequence[Any]:
+    def encode(self, rows: Sequence[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+        """`rows` with each value in the form the driver takes, column by column (one
+        loop per encoded column instead of a call per value)."""
         if not self.encoders:
-            return row
-        values = list(row)
+            return rows
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for i, encode in self.encoders:
-            values[i] = encode(values[i])
-        return values
+            columns[i] = encode(columns[i])
+        return zip(*columns, strict=True)
 
     def __call__(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows`, encoding each as it is sent (one statement for all of them)."""
+        """Insert `rows` (one statement for all of them)."""
         if not rows:
             return
-        encoded = map(self.encode, rows) if self.encoders else rows
+        encoded = self.encode(rows)
         driver = self.connection.connection.driver_connection
         assert driver is not None
         if self.connection.dialect.name == "postgresql":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -158,3 +159,23 @@ def test_the_collector_is_paused_only_while_a_sync_runs() -> None:
         assert not gc.isenabled()  # a caller's own setting is left as it was
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("value", [
+    CASES[1]["categories"], {"legal_name": "Müller & Söhne \u2028 \"Ost\"", "n": 1.5,
+                             "nested": {"a": [None, True, False, -0.0, 10**20]}},
+    [], {}, None, "text", float("nan")])
+def test_bulk_json_is_the_text_json_dumps_writes(value: Any) -> None:
+    """The bulk path's JSON encoder writes what SQLAlchemy's JSON type binds, to the letter."""
+    from hub.sync import bulk
+
+    expected = None if value is None else json.dumps(value)
+    assert bulk._json_text(value) == expected
+    assert bulk._json_column([value, value]) == [expected, expected]
+
+
+def test_bulk_json_refuses_what_json_dumps_refuses() -> None:
+    from hub.sync import bulk
+
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        bulk._json_text({"when": dt.date(2026, 1, 1)})
