@@ -75,7 +75,7 @@ def _memo_column(process: Encode, *, as_is: type | None = None) -> EncodeColumn:
     cache: dict[Any, Any] = {}
 
     def encode(values: Sequence[Any]) -> list[Any]:
-        out = []
+        out: list[Any] = []
         append = out.append
         for value in values:
             if value is None or type(value) is as_is:
