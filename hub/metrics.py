@@ -73,7 +73,16 @@ def _label(value: str) -> str:
 
 def count_decision(decision: str, count: int = 1) -> None:
     """Count `count` verify decisions of one kind ("recognised", "not_recognised", ...)."""
-    VERIFY_DECISIONS.labels(decision=_label(decision)).inc(count)
+    counter = _DECISION_COUNTERS.get(decision)
+    if counter is None:
+        # A handful of kinds: each one's labelled counter is looked up once per process.
+        counter = VERIFY_DECISIONS.labels(decision=_label(decision))
+        if len(_DECISION_COUNTERS) < 64:
+            _DECISION_COUNTERS[decision] = counter
+    counter.inc(count)
+
+
+_DECISION_COUNTERS: dict[str, Any] = {}
 
 
 def count_webhook_delivery(outcome: str, *, event_type: str = "") -> None:

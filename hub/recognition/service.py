@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Text, bindparam, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -408,10 +409,19 @@ class _Categories:
             raw = json.dumps(raw, sort_keys=True)
         found = self._decoded.get(raw)
         if found is None:
-            categories = tuple(json.loads(raw) or ()) if raw else ()
+            categories = tuple(_json_loads(raw) or ()) if raw else ()
             found = (categories, categories_key(categories))
             self._decoded[raw] = found
         return found
+
+
+def _json_loads(text: str) -> Any:
+    """orjson's decoding (several times faster), the standard library's for what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> OperatorState:
