@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from marshmallow import (
@@ -313,68 +314,6 @@ def fast_load(raw: dict[str, Any]) -> dict[str, Any] | None:
     return data
 
 
-def _load_canonical(record: CanonicalRecord) -> dict[str, Any] | None:
-    """`fast_load(record_to_dict(record))`, read straight from the record's attributes
-    (no dict of the record is built); None wherever `fast_load` would refuse."""
-    country, status = record.country, record.status
-    if isinstance(country, str):
-        country = country.strip().upper()
-    if isinstance(status, str):
-        status = status.strip().lower()
-    try:
-        data: dict[str, Any] = {
-            "programme": _text(record.programme, 0, None),
-            "authorisation_number": _text(record.authorisation_number, 1, 64),
-            "trader_id_scheme": _text(record.trader_id_scheme, 0, None),
-            "trader_id": _text(record.trader_id, 1, 64),
-            "legal_name": _text(record.legal_name, 1, 300),
-        }
-        for name, high in _OPTIONAL_TEXT:
-            value = getattr(record, name)
-            if value is not None:
-                _text(value, 0, high)
-            data[name] = value
-        if type(country) is not str or not _COUNTRY.match(country):
-            return None
-        data["country"] = country
-        if type(status) is not str or status not in _STATUS_SET:
-            return None
-        data["status"] = status
-        data["status_effective"] = _date(record.status_effective)
-        data["authorised_on"] = _date(record.authorised_on)
-        data["valid_from"] = _date(record.valid_from)
-        data["valid_until"] = _date(record.valid_until)
-        categories = []
-        for category in record.categories:
-            if type(category) is not CategoryEntry:
-                return None
-            code, state = category.code, category.status
-            if (type(code) is not str or not 1 <= len(code) <= 32 or type(state) is not str
-                    or state not in _STATUS_SET):
-                return None
-            categories.append({"code": code, "status": state, "since": _date(category.since)})
-        data["categories"] = categories
-        identifiers = []
-        for ident in record.identifiers:
-            if type(ident) is not IdentifierEntry:
-                return None
-            scheme, value, linked = ident.scheme, ident.value, ident.linked
-            if (type(scheme) is not str or not 1 <= len(scheme) <= 32 or type(value) is not str
-                    or not 1 <= len(value) <= 64 or type(linked) is not bool):
-                return None
-            identifiers.append({"scheme": scheme, "value": value, "linked": linked})
-        data["identifiers"] = identifiers
-        data["consent_share"] = _flag_value(record.consent_share)
-        data["consent_publish"] = _flag_value(record.consent_publish)
-        data["changed_at"] = _aware_datetime(record.changed_at)
-    except _Refuse:
-        return None
-    start, end = data["valid_from"], data["valid_until"]
-    if start and end and end < start:
-        return None
-    return data
-
-
 def _flag_value(value: Any) -> bool | None:
     """`_flag` of a value that is present."""
     if value is None or type(value) is bool:
@@ -462,15 +401,119 @@ def stable_key_of(raw: Mapping[str, Any], rules: ProgrammeRules) -> str | None:
 
 def validate_canonical(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | None:
     """`validate_record(record_to_dict(record), rules)` for a record that passes: the same
-    registry data, without building the record's dict. None when the record has problems
-    or would be rejected: the caller then runs `validate_record` for every reason."""
+    registry data, read straight from the record's attributes in one pass (no dict of the
+    record, no loaded form in between). None when the record has problems or would be
+    rejected, or holds anything unusual: the caller then runs `validate_record`, which
+    gives every reason."""
     if record.problems:
         return None
-    data = _load_canonical(record)
-    if data is None:
+    try:
+        return _accept_canonical(record, rules)
+    except (_Refuse, IdentifierError):
         return None
-    result = _check_loaded(data, [], None, record.fingerprint or None, rules)
-    return None if isinstance(result, Rejection) else result
+
+
+def _category_values(record: CanonicalRecord, allowed: frozenset[str]
+                     ) -> list[dict[str, Any]]:
+    """The record's categories as validation stores them (sorted by code), or _Refuse."""
+    categories = []
+    codes = set()
+    for category in record.categories:
+        if type(category) is not CategoryEntry:
+            raise _Refuse
+        code, state = category.code, category.status
+        if (type(code) is not str or not 1 <= len(code) <= 32 or type(state) is not str
+                or state not in _STATUS_SET or code not in allowed or code in codes):
+            raise _Refuse
+        codes.add(code)
+        since = _date(category.since)
+        categories.append({"code": code, "status": state,
+                           "since": since.isoformat() if since else None})
+    if len(categories) > 1:
+        categories.sort(key=itemgetter("code"))
+    return categories
+
+
+def _identifier_values(record: CanonicalRecord,
+                       identifiers: list[tuple[str, str, str, bool]]) -> None:
+    """Append the record's other identifiers, validated and without repeats, to
+    `identifiers` (which holds the trader's own); _Refuse or IdentifierError else."""
+    seen = {i[:3] for i in identifiers}
+    for ident in record.identifiers:
+        if type(ident) is not IdentifierEntry:
+            raise _Refuse
+        scheme, value, linked = ident.scheme, ident.value, ident.linked
+        if (type(scheme) is not str or not 1 <= len(scheme) <= 32 or type(value) is not str
+                or not 1 <= len(value) <= 64 or type(linked) is not bool):
+            raise _Refuse
+        scheme = scheme.upper()
+        if not is_known_scheme(scheme):
+            raise _Refuse  # kept with a warning: `validate_record` words it
+        value = validate_identifier(scheme, value).value
+        if (scheme, value, "declared") not in seen:
+            seen.add((scheme, value, "declared"))
+            identifiers.append((scheme, value, "declared", linked or scheme != "MID"))
+
+
+def _accept_canonical(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | None:
+    """`_check_loaded` of what RecordSchema loads from the record, for a record both
+    accept; raises _Refuse (or IdentifierError) wherever either would not."""
+    if record.programme != rules.code or record.trader_id_scheme != rules.primary_scheme:
+        raise _Refuse
+    authorisation_number = _text(record.authorisation_number, 1, 64)
+    trader = _text(record.trader_id, 1, 64)
+    legal_name = _text(record.legal_name, 1, 300)
+    for name, high in _OPTIONAL_TEXT:
+        value = getattr(record, name)
+        if value is not None:
+            _text(value, 0, high)
+    country, status = record.country, record.status
+    if type(country) is not str or type(status) is not str:
+        raise _Refuse
+    country, status = country.strip().upper(), status.strip().lower()
+    if not _COUNTRY.match(country) or status not in _STATUS_SET:
+        raise _Refuse
+    valid_from, valid_until = _date(record.valid_from), _date(record.valid_until)
+    if valid_from and valid_until and valid_until < valid_from:
+        raise _Refuse
+    checked = validate_identifier(rules.primary_scheme, trader)
+    trader_id = checked.value
+    warnings = [{"field": "trader_id", "rule": w.rule, "message": w.message}
+                for w in checked.warnings]
+    authorisation = "".join(authorisation_number.split()).upper()
+    if rules.authorisation_scheme and is_known_scheme(rules.authorisation_scheme):
+        authorisation = validate_identifier(rules.authorisation_scheme,
+                                            authorisation_number).value
+    identifiers = [(rules.primary_scheme, trader_id, "declared", True)]
+    _identifier_values(record, identifiers)
+    stable_key = _stable_key(rules, rules.primary_scheme, trader_id, identifiers,
+                             authorisation)
+    if stable_key is None:
+        raise _Refuse
+    values = {
+        "authorisation_number": authorisation,
+        "trader_id_scheme": rules.primary_scheme,
+        "trader_id": trader_id,
+        "legal_name": legal_name.strip(),
+        "street": record.street,
+        "city": record.city,
+        "postcode": record.postcode,
+        "region": record.region,
+        "country": country,
+        "status": status,
+        "status_effective": _date(record.status_effective),
+        "categories": _category_values(record, rules.categories),
+        "issuing_authority": record.issuing_authority,
+        "authorised_on": _date(record.authorised_on),
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "consent_share": bool(_flag_value(record.consent_share)),
+        "consent_publish": bool(_flag_value(record.consent_publish)),
+        "source_changed_at": _aware_datetime(record.changed_at),
+        "fingerprint": record.fingerprint or None,
+        "warnings": warnings,
+    }
+    return OperatorData(stable_key=stable_key, values=values, identifiers=identifiers)
 
 
 def validate_record(raw: dict[str, Any], rules: ProgrammeRules) -> OperatorData | Rejection:
