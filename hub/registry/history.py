@@ -210,6 +210,22 @@ def _categories_since(categories: Sequence[Mapping[str, Any]],
     return result
 
 
+_INITIAL_DATES = tuple(name for name in _INITIAL_FIELDS if name in DATE_FIELDS)
+_dates: dict[str, dt.date] = {}
+
+
+def _iso_date(value: Any) -> dt.date | None:
+    """`_parse_date`, remembering the ISO strings it parsed (registries repeat dates)."""
+    if type(value) is not str:
+        return _parse_date(value)
+    parsed = _dates.get(value)
+    if parsed is None:
+        if len(_dates) >= 4096:
+            _dates.clear()
+        parsed = _dates[value] = dt.date.fromisoformat(value)
+    return parsed
+
+
 def creation_events(values: Mapping[str, Any], today: dt.date) -> list[EventSpec]:
     """Events describing a newly seen operator, oldest first.
 
@@ -217,21 +233,33 @@ def creation_events(values: Mapping[str, Any], today: dt.date) -> list[EventSpec
     record (a status since a later date, a component suspended since a later date) become
     their own events, so that history answers earlier dates correctly.
     """
-    start = _start_date(values, today)
-    status = values.get("status")
-    status_effective = _parse_date(values.get("status_effective"))
-    categories = list(values.get("categories") or [])
-    sinces = [_parse_date(c.get("since")) for c in categories]
+    get = values.get
+    began = _iso_date(get("authorised_on"))
+    if began is None:
+        began = _iso_date(get("valid_from"))
+    start = today if began is None else min(began, today)  # `_start_date`
+    status = get("status")
+    status_effective = _iso_date(get("status_effective"))
+    categories = list(get("categories") or [])
+    sinces = [_iso_date(c.get("since")) for c in categories]
     later_dates = sorted(
         {d for d in [status_effective, *sinces] if d is not None and start < d <= today}
     )
-    initial = {name: values.get(name) for name in _INITIAL_FIELDS}
+    # the first event's values, built in their JSON form (what `to_event_values` gives)
+    initial = {name: get(name) for name in _INITIAL_FIELDS}
+    for name in _INITIAL_DATES:
+        value = initial[name]
+        if isinstance(value, dt.date):
+            initial[name] = value.isoformat()
     late_status = status != "valid" and status_effective is not None and status_effective > start
     initial["status"] = "valid" if late_status else status
-    initial["status_effective"] = start if late_status else status_effective
+    effective = start if late_status else status_effective
+    initial["status_effective"] = None if effective is None else effective.isoformat()
     initial["categories"] = _categories_since(categories, sinces, start, start)
     initial["listed"] = True
-    events = [EventSpec("created", start, to_event_values(initial))]
+    events = [EventSpec("created", start, initial)]
+    if not later_dates:
+        return events
     previous_categories = initial["categories"]
     for day in later_dates:
         cats = _categories_since(categories, sinces, day, start)

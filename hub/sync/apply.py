@@ -189,7 +189,7 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
             for spec in specs:
                 last = max(last, spec.effective_date)
             rows.append((op_id, index.programme_id, data.stable_key,
-                         *[values.get(name) for name in RECORD_COLUMNS],
+                         *map(values.get, RECORD_COLUMNS),
                          now, now, source, None, last))
             events.extend(_event_rows(op_id, specs, now, source, run_id))
             identifier_rows.extend(_identifier_rows(op_id, data))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -69,9 +70,11 @@ def _json_column(values: Sequence[Any]) -> list[Any]:
     return [_json_text(value) for value in values]
 
 
-def _memo_column(process: Encode, *, as_is: type | None = None) -> EncodeColumn:
+def _memo_column(process: Encode, *, as_is: type | None = None,
+                 uncached: type | None = None) -> EncodeColumn:
     """Encodes a column with `process` and a bounded cache (registries repeat dates and
-    timestamps a lot); None, and values of type `as_is`, are left as they are."""
+    timestamps a lot); None, and values of type `as_is`, are left as they are, values of
+    type `uncached` are encoded without the cache."""
     cache: dict[Any, Any] = {}
 
     def encode(values: Sequence[Any]) -> list[Any]:
@@ -80,6 +83,8 @@ def _memo_column(process: Encode, *, as_is: type | None = None) -> EncodeColumn:
         for value in values:
             if value is None or type(value) is as_is:
                 append(value)
+            elif type(value) is uncached:
+                append(process(value))
             elif value in cache:
                 append(cache[value])
             else:
@@ -102,6 +107,28 @@ def _from_iso_datetime(process: Encode) -> Encode:
     return encode
 
 
+# A UTC timestamp as `datetime.isoformat()` writes it, with or without microseconds.
+_UTC_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                      r"(?:\.[0-9]{6})?\+00:00")
+
+
+def _utc_iso_as_text(encode: Encode) -> Encode:
+    """`encode` (to SQLite's text form) for a timestamp, where a UTC ISO string is
+    rewritten by slicing: `2024-02-20T16:24:46+00:00` -> `2024-02-20 16:24:46.000000`.
+    Used only when `encode` itself gives exactly that for such strings."""
+    match = _UTC_ISO.fullmatch
+    samples = ("2024-02-20T16:24:46+00:00", "1999-12-31T23:59:59.000123+00:00")
+
+    def encode_text(value: Any) -> Any:
+        if type(value) is str and match(value):
+            return f"{value[:10]} {value[11:19]}{value[19:26] or '.000000'}"
+        return encode(value)
+
+    if any(encode_text(sample) != encode(sample) for sample in samples):
+        return encode  # another storage form: no shortcut
+    return encode_text
+
+
 def _encoder(column: Any, connection: Connection) -> EncodeColumn | None:
     """How one column's values are handed to the driver (None: as they are).
 
@@ -117,7 +144,11 @@ def _encoder(column: Any, connection: Connection) -> EncodeColumn | None:
     process = kind.dialect_impl(dialect).bind_processor(dialect)
     if isinstance(base, DateTime):
         # psycopg adapts aware timestamps itself, but the type's own rule (UTC) applies
-        return _memo_column(_from_iso_datetime(process or (lambda v: v)))
+        encode = _from_iso_datetime(process or (lambda v: v))
+        if dialect.name == "sqlite":
+            encode = _utc_iso_as_text(encode)
+        # timestamps in ISO form are a source's change times, nearly all distinct
+        return _memo_column(encode, uncached=str)
     if isinstance(base, Date) and dialect.name != "postgresql" and process is not None:
         # an ISO date string is SQLite's storage form already
         return _memo_column(process, as_is=str)

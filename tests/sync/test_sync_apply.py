@@ -179,3 +179,23 @@ def test_bulk_json_refuses_what_json_dumps_refuses() -> None:
 
     with pytest.raises(TypeError, match="not JSON serializable"):
         bulk._json_text({"when": dt.date(2026, 1, 1)})
+
+
+def test_bulk_timestamps_in_iso_form_are_encoded_as_the_type_binds(session: Session) -> None:
+    """The shortcut for UTC ISO strings gives what the column type binds, on each backend,
+    for every form a timestamp may take (object, UTC or offset ISO, with microseconds)."""
+    from hub.sync import bulk
+
+    connection = session.connection()
+    column = Operator.__table__.c.source_changed_at
+    process = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    reference = bulk._from_iso_datetime(process or (lambda v: v))
+    encode = bulk._encoder(column, connection)
+    assert encode is not None
+    values: list[Any] = [None]
+    for seconds, micro in ((0, 0), (86_399, 1), (1_700_000_000, 999_999), (123_456, 5)):
+        moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
+            seconds=seconds, microseconds=micro)
+        values += [moment, moment.isoformat(),
+                   moment.astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()]
+    assert list(encode(values)) == [None if v is None else reference(v) for v in values]
