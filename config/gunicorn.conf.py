@@ -25,6 +25,20 @@ def post_worker_init(worker: Any) -> None:
     """
     gc.collect()
     gc.freeze()
+    keep_reader(worker)
+
+
+def keep_reader(worker: Any) -> None:
+    """A sync worker serves one request at a time on one thread for its whole life: its
+    request reader and that reader's pooled connection are kept from one request to the
+    next (`hub.db.Database.keep_reader`)."""
+    from gunicorn.workers.sync import SyncWorker
+
+    from hub.db import EXTENSION_KEY
+
+    extensions = getattr(worker.wsgi, "extensions", None) or {}
+    if isinstance(worker, SyncWorker) and EXTENSION_KEY in extensions:
+        extensions[EXTENSION_KEY].keep_reader = True
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -130,3 +130,59 @@ def test_a_view_that_authenticates_itself_but_does_not_is_never_answered(ref_app
     answer = ref_app.test_client().post("/forgetful", headers=headers)
     assert answer.status_code == 500
     assert b"registry data" not in answer.data
+
+
+def test_a_kept_reader_serves_request_after_request_on_one_connection(ref_app, committed_db,
+                                                                       trader, monkeypatch):
+    """`keep_reader` (gunicorn sync workers): one reader and one pooled connection from
+    one request to the next; an idle one, or one a query failed on, goes back to the
+    pool; the answers stay those of a new reader."""
+    from hub import db
+
+    database = db.get_db(ref_app)
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    expected = _post(ref_app, {"trader": trader}, headers).json["decision"]
+    database.keep_reader = True
+    pool = database.engine.pool
+
+    def answer() -> dict:
+        response = _post(ref_app, {"trader": trader}, headers)
+        assert response.status_code == 200, response.json
+        return response.json["decision"]
+
+    assert answer() == expected
+    kept = database.request_reader()
+    pooled = kept.info[db.DRIVER_KEY]
+    assert pool.checkedout() == 1  # held between requests
+    assert answer() == expected and answer() == expected
+    assert database.request_reader() is kept and kept.info[db.DRIVER_KEY] is pooled
+    assert not kept.in_transaction() and not list(kept)
+
+    # Idle for longer than the ping interval: back to the pool, a checked-out one used.
+    kept.info[db.KEPT_KEY] -= db.PING_IDLE_SECONDS + 1
+    assert answer() == expected
+    assert kept.info[db.DRIVER_KEY] is not pooled and pool.checkedout() == 1
+
+    # A query that fails gives its connection back at once.
+    def broken(_pooled):
+        raise RuntimeError("the connection broke")
+
+    monkeypatch.setattr(db, "_cursor", broken)
+    ref_app.config["PROPAGATE_EXCEPTIONS"] = False
+    assert _post(ref_app, {"trader": trader}, headers).status_code == 500
+    assert db.DRIVER_KEY not in kept.info and pool.checkedout() == 0
+    monkeypatch.undo()
+    assert answer() == expected
+
+    # Another thread gets a reader of its own, not kept.
+    import threading
+
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(database.request_reader()))
+    thread.start()
+    thread.join()
+    assert other[0] is not kept and db.KEPT_KEY not in other[0].info
+    other[0].close()
+
+    database.dispose()  # what is kept goes back too
+    assert pool.checkedout() == 0

@@ -82,10 +82,30 @@ def test_the_gunicorn_config_freezes_what_a_worker_loaded():
     settings = runpy.run_path(str(Path(__file__).parents[2] / "config" / "gunicorn.conf.py"))
     assert settings["worker_class"] == "sync"
     try:
-        settings["post_worker_init"](None)
+        settings["post_worker_init"](type("Worker", (), {"wsgi": None})())
         assert gc.get_freeze_count() > 0  # the objects alive now are out of the collector's way
     finally:
         gc.unfreeze()
+
+
+def test_the_gunicorn_config_keeps_a_sync_workers_reader(app):
+    import runpy
+    from pathlib import Path
+
+    from gunicorn.workers.gthread import ThreadWorker
+    from gunicorn.workers.sync import SyncWorker
+
+    from hub.db import get_db
+
+    settings = runpy.run_path(str(Path(__file__).parents[2] / "config" / "gunicorn.conf.py"))
+    threaded = ThreadWorker.__new__(ThreadWorker)
+    threaded.wsgi = app
+    settings["keep_reader"](threaded)
+    assert get_db(app).keep_reader is False  # threads share the process: nothing kept
+    sync = SyncWorker.__new__(SyncWorker)
+    sync.wsgi = app
+    settings["keep_reader"](sync)
+    assert get_db(app).keep_reader is True
 
 
 def test_the_collector_pause_is_scoped_and_leaves_a_callers_setting_alone():
