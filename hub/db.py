@@ -24,16 +24,18 @@ import operator
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from flask import Flask, current_app, g
 from sqlalchemy import (
     JSON,
     DateTime,
     Engine,
     MetaData,
+    bindparam,
     create_engine,
     event,
     literal_column,
@@ -197,14 +199,37 @@ def _autoflush(session: Session) -> None:
 
 class DriverRow(tuple[Any, ...]):
     """A row of a `DriverQuery`: a tuple with its columns as attributes (each query's row
-    class defines them as properties) and `_mapping`."""
+    class defines them as properties) and `_mapping`, a read-only view by column name."""
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
 
     @property
-    def _mapping(self) -> dict[str, Any]:
-        return dict(zip(self._fields, self, strict=True))
+    def _mapping(self) -> RowView:
+        return RowView(self)
+
+
+class RowView(Mapping[str, Any]):
+    """A `DriverRow` by column name, without copying it (as SQLAlchemy's `Row._mapping`)."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: DriverRow) -> None:
+        self._row = row
+
+    def __getitem__(self, key: str) -> Any:
+        return self._row[self._row._index[key]]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = self._row._index.get(key)
+        return default if i is None else self._row[i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row._fields)
+
+    def __len__(self) -> int:
+        return len(self._row._fields)
 
 
 class DriverQuery:
@@ -233,6 +258,7 @@ class DriverQuery:
                       for column in compiled._result_columns]
         row_class = type("Row", (DriverRow,), {
             "__slots__": (), "_fields": tuple(names),
+            "_index": {name: i for i, name in enumerate(names)},
             **{name: property(operator.itemgetter(i)) for i, name in enumerate(names)
                if not name.startswith("_")}})
         bind_processors = dict(compiled._bind_processors)
@@ -288,6 +314,32 @@ class DriverQuery:
             # one away), not kept for the next request (`Database.keep_reader`).
             release_driver_connection(session)
             raise
+
+
+class ListQuery:
+    """A `DriverQuery` for `column IN (a list)`, the list bound as one parameter: an array
+    on PostgreSQL (`= ANY(:name)`), JSON text on SQLite (`IN (SELECT value FROM
+    json_each(:name))`). Unlike an expanding `IN`, the SQL is the same for every list, so
+    it is compiled once and, on PostgreSQL, prepared once."""
+
+    def __init__(self, statement: Any, column: Any, name: str) -> None:
+        from sqlalchemy import String, any_, func
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        self.name = name
+        listed = func.json_each(bindparam(name, type_=String())).table_valued("value")
+        self._queries = {
+            "postgresql": DriverQuery(statement.where(
+                column == any_(bindparam(name, type_=ARRAY(column.type))))),
+            "sqlite": DriverQuery(statement.where(column.in_(select(listed.c.value)))),
+        }
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
+        bind: Any = session.bind or session.get_bind()
+        dialect = bind.dialect.name
+        if dialect == "sqlite":
+            params = {**params, self.name: orjson.dumps(list(params[self.name])).decode()}
+        return self._queries[dialect].rows(session, params)
 
 
 class JoinedQuery:

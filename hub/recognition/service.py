@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
 from hub import gcpause
-from hub.db import DriverQuery, core_execute, utcnow
+from hub.db import DriverQuery, ListQuery, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
 from hub.recognition import reasons as rc
@@ -189,11 +189,10 @@ _DECLARED = (
     .where(OperatorIdentifier.scheme == bindparam("scheme"),
            OperatorIdentifier.origin == "declared", OperatorIdentifier.linked.is_(True))
 )
-_BY_IDENTIFIER = _DECLARED.where(OperatorIdentifier.value.in_(bindparam("values",
-                                                                        expanding=True)))
+_BY_IDENTIFIER = ListQuery(_DECLARED, OperatorIdentifier.value, "values")
 _ONE_IDENTIFIER = DriverQuery(_DECLARED.where(OperatorIdentifier.value == bindparam("value")))
-_BY_ID = (select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id)
-          .where(Operator.id.in_(bindparam("ids", expanding=True))))
+_BY_ID = ListQuery(select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id),
+                   Operator.id, "ids")
 #: Built once: the data versions (last sync) of programmes.
 _DATA_VERSIONS: dict[tuple[int, ...], DriverQuery] = {}
 
@@ -240,7 +239,7 @@ def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: d
             chunk = unique[start:start + _CHUNK]
             _add_hits(scheme, _ONE_IDENTIFIER.rows(session, {"scheme": scheme, "value": chunk[0]})
                       if len(chunk) == 1 else
-                      core_execute(session, _BY_IDENTIFIER, {"scheme": scheme, "values": chunk}),
+                      _BY_IDENTIFIER.rows(session, {"scheme": scheme, "values": chunk}),
                       hits, rows)
     for ids in hits.values():
         ids.sort()
@@ -282,7 +281,7 @@ def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None
     """Add the rows of `ids` not yet in `rows`."""
     missing = sorted(set(ids) - rows.keys())
     for start in range(0, len(missing), _CHUNK):
-        for row in core_execute(session, _BY_ID, {"ids": missing[start:start + _CHUNK]}):
+        for row in _BY_ID.rows(session, {"ids": missing[start:start + _CHUNK]}):
             rows[row.id] = row
 
 

@@ -143,3 +143,37 @@ def test_the_kept_cursor_follows_its_driver_connection(committed_db, operators):
         pooled = session.connection().connection
         assert pooled.info[CURSOR_KEY][0] is pooled.driver_connection
         assert pooled.info[CURSOR_KEY][1] is not kept[1]
+
+
+def test_list_query_gives_the_rows_of_an_expanding_in(committed_db, operators):
+    """A list bound as one parameter (an array on PostgreSQL, JSON on SQLite) selects what
+    `IN` with one parameter per value selects: for text and integer columns, an empty
+    list, repeated values and more values than SQLite allows parameters."""
+    from hub.db import ListQuery
+
+    base = select(Operator.id, Operator.trader_id).order_by(Operator.id)
+    by_value = ListQuery(base, Operator.trader_id, "values")
+    by_id = ListQuery(base, Operator.id, "ids")
+    with committed_db.session_scope() as session:
+        values = [session.get(Operator, i).trader_id for i in operators]
+        noise = [f"XX{n:015d}" for n in range(40_000)]
+        for listed in ([], values[:1], values, [*values, *values], [*noise, values[1]]):
+            expected = session.execute(base.where(Operator.trader_id.in_(listed))).all()
+            assert [tuple(r) for r in by_value.rows(session, {"values": listed})] == [
+                tuple(r) for r in expected]
+        assert [r.trader_id for r in by_id.rows(session, {"ids": [operators[1], 10**9]})] == [
+            values[1]]
+        assert by_id.rows(session, {"ids": []}) == []
+
+
+def test_a_row_view_reads_the_row_by_column_name(committed_db, operators):
+    query = DriverQuery(STATEMENT)
+    with committed_db.session_scope() as session:
+        value = session.get(Operator, operators[0]).trader_id
+        row = query.rows(session, {"value": value})[0]
+    view = row._mapping
+    assert view["legal_name"] == row.legal_name and view.get("code") == "EU-AEO"
+    assert view.get("no_such_column") is None and view.get("no_such_column", 1) == 1
+    assert list(view) == list(row._fields) and len(view) == len(row)
+    with pytest.raises(KeyError):
+        view["no_such_column"]
