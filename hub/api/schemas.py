@@ -74,11 +74,21 @@ class VerifyBatchRequestSchema(VerifyOptionsMixin):
                           validate=validate.Length(min=1, max=MAX_BATCH))
 
 
+class _ListAsIs(fields.Field):
+    """A JSON array taken as it is, not item by item (`load_batch` checks the items)."""
+
+    default_error_messages = {"invalid": fields.List.default_error_messages["invalid"]}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
 class VerifyBatchEnvelopeSchema(VerifyOptionsMixin):
     """The batch request with its traders not yet parsed (see `load_batch`)."""
 
-    traders = fields.List(fields.Raw(), required=True,
-                          validate=validate.Length(min=1, max=MAX_BATCH))
+    traders = _ListAsIs(required=True, validate=validate.Length(min=1, max=MAX_BATCH))
 
 
 _trader = TraderSchema()

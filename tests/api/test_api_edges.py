@@ -55,6 +55,9 @@ def test_spec_documents_every_admin_route_and_open_problem_members():
      {"scheme": "EORI", "value": "x" * 65}, {"scheme": "EORI", "value": "DE2"}],
     [],
     "not a list",
+    None,
+    {"scheme": "EORI", "value": "DE1"},
+    [{"scheme": "EORI", "value": "DE1"}] * 10_001,
 ])
 def test_fast_batch_loading_equals_the_schema(traders):
     from hub.api.schemas import VerifyBatchRequestSchema, load_batch
