@@ -75,9 +75,9 @@ from stdnum.us import ein as stdnum_us_ein
 from stdnum.uy import rut as stdnum_uy_rut
 from stdnum.vn import mst as stdnum_vn_mst
 
-from hub.identifiers.countries import EORI_COUNTRIES
+from hub.identifiers.countries import EORI_COUNTRIES, EU_AEO_COUNTRIES
 from hub.identifiers.errors import IdentifierError, IdentifierWarning
-from hub.identifiers.eu_aeo import eu_aeo_warnings, parse_eu_aeo
+from hub.identifiers.eu_aeo import MAX_PRESENTED_LENGTH, eu_aeo_warnings, parse_eu_aeo
 from hub.identifiers.mid import validate_mid
 
 
@@ -217,7 +217,18 @@ def _check_eori(code: str, value: str) -> Validated:
     return Validated(compact, tuple(warnings))
 
 
+# The usual EU AEO number, already compact: a country, the category, and a printable
+# reference holding a letter or digit (what `parse_eu_aeo` accepts without a warning when
+# the country is a member state and the whole is at most 35 characters).
+_USUAL_EU_AEO = re.compile(r"([A-Z]{2})AEO[CSF][\x21-\x7E]*[A-Z0-9][\x21-\x7E]*")
+
+
 def _check_eu_aeo(code: str, value: str) -> Validated:
+    if value.isascii() and len(value) <= MAX_PRESENTED_LENGTH:
+        compact = "".join(value.split()).upper()
+        usual = _USUAL_EU_AEO.fullmatch(compact)
+        if usual is not None and usual.group(1) in EU_AEO_COUNTRIES:
+            return Validated(compact)
     number = parse_eu_aeo(value)
     return Validated(number.number, eu_aeo_warnings(number))
 

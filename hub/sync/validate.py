@@ -197,7 +197,7 @@ def _aware_datetime(value: Any) -> dt.datetime | None:
         # The common form, "2024-02-20T16:24:46Z": what from_iso_datetime returns for it,
         # at a twentieth of the cost (changed_at is different on nearly every record).
         try:
-            return dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC)
+            return dt.datetime.fromisoformat(value)  # Python 3.11 reads "Z" as UTC
         except ValueError:
             raise _Refuse from None
     if cached is None:
@@ -438,6 +438,8 @@ def _identifier_values(record: CanonicalRecord,
                        identifiers: list[tuple[str, str, str, bool]]) -> None:
     """Append the record's other identifiers, validated and without repeats, to
     `identifiers` (which holds the trader's own); _Refuse or IdentifierError else."""
+    if not record.identifiers:
+        return
     seen = {i[:3] for i in identifiers}
     for ident in record.identifiers:
         if type(ident) is not IdentifierEntry:
