@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import orjson
@@ -116,9 +117,10 @@ class PackedJSON(TypeDecorator[Any]):
 
     The column is plain JSON in the database (the same schema, readable by any JSON
     reader); only the codec differs: a staged snapshot batch holds thousands of records,
-    and `json` spends most of the staging's time on them. Values must be what orjson
-    encodes as `json` would read them back: str-keyed dicts, lists, tuples, str, int,
-    float, bool, None (and dates and aware timestamps, encoded as their `isoformat()`).
+    and `json` spends most of the staging's time on them. Values are what orjson encodes
+    as `json` would read them back: str-keyed dicts, lists, tuples, str, int, bool, None
+    (and dates and aware timestamps, encoded as their `isoformat()`); what orjson refuses
+    (a lone surrogate in a string, a very large integer) goes through `json` instead.
     """
 
     impl = JSON
@@ -128,15 +130,29 @@ class PackedJSON(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             from psycopg.types.json import Json
 
-            return lambda value: Json(value, dumps=orjson.dumps)
-        return lambda value: orjson.dumps(value).decode()
+            return lambda value: Json(value, dumps=_packed)
+        return lambda value: _packed(value).decode()
 
     def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
         # Read the stored text (PostgreSQL's driver would otherwise parse it with `json`).
         return type_coerce(cast(colexpr, Text), self)
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        return lambda value: None if value is None else orjson.loads(value)
+        return lambda value: None if value is None else _unpacked(value)
+
+
+def _packed(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value).encode()
+
+
+def _unpacked(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class StagedBatch(Base):

@@ -66,3 +66,12 @@ def test_the_packed_column_holds_json_any_reader_parses(session: Session) -> Non
     assert stored == _reread(upserts)
     text = connection.scalar(select(cast(table.c.upserts, Text)))
     assert json.loads(text) == stored
+
+
+def test_what_orjson_refuses_is_packed_by_json() -> None:
+    from hub.sync.models import _packed, _unpacked
+
+    value = [{"legal_name": "Lone \udc80 surrogate"}, 10**30, None, "é"]
+    assert json.loads(_packed(value)) == value
+    assert _unpacked(_packed(value).decode()) == value
+    assert _unpacked(_packed(["é", 1]).decode()) == ["é", 1]
