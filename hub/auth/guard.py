@@ -8,6 +8,10 @@ key per request, and runs on the driver's cursor (`hub.db.DriverQuery`). `princi
 is the one place that decides whether a bearer token is active.
 The same statement reads the reference data's version (`hub.state.reference_stamp`), which
 the policy and the recognition caches check on every request: one round trip for both.
+A view that knows its own first read authenticates itself (`require_scope(...,
+in_view=True)` and `authenticate_reading`): the token's statement then runs that read too
+(verify: the trader's operators), and the request is still refused, whatever its body,
+unless its token is active, holds the scope and is within its rate limit.
 Failures are problem documents: 401 with `WWW-Authenticate: Bearer error="invalid_token"`,
 403 for a missing scope, 429 with `Retry-After`.
 """
