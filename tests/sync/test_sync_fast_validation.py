@@ -246,7 +246,7 @@ def _canonical(raw: dict[str, Any]) -> CanonicalRecord:
             c.get("code"), c.get("status"), c.get("since"))),
         identifiers=entries(raw.get("identifiers", ()), lambda i: IdentifierEntry(
             i.get("scheme"), i.get("value"), i.get("linked"))),
-        problems=tuple(raw.get("problems") or ()),
+        problems=entries(raw.get("problems") or (), lambda p: p),  # a wild value as it is
     )
 
 
