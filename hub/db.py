@@ -232,6 +232,19 @@ class RowView(Mapping[str, Any]):
         return len(self._row._fields)
 
 
+def _converted(fetched: list[Any], converting: list[tuple[int, Any]] | None) -> list[Any]:
+    """Driver rows with the columns that have a result processor converted by it."""
+    if converting is None:
+        return fetched
+    out = []
+    for row in fetched:
+        values = list(row)
+        for i, process in converting:
+            values[i] = process(values[i])
+        out.append(values)
+    return out
+
+
 class DriverQuery:
     """A prebuilt SELECT run on the driver's own cursor: for the hottest reads only.
 
@@ -263,26 +276,24 @@ class DriverQuery:
                if not name.startswith("_")}})
         bind_processors = dict(compiled._bind_processors)
         positions = list(compiled.positiontup) if compiled.positional else None
+        converting = [(i, process) for i, process in enumerate(processors) if process]
         prepared = (compiled.string, compiled, positions, bind_processors,
-                    processors if any(processors) else None, row_class)
+                    converting or None, row_class)
         self._prepared[dialect.name] = prepared
         return prepared
 
     def prepared(self, dialect: Dialect) -> tuple[Any, ...]:
-        """(SQL, compiled statement, parameter positions, bind processors, result
-        processors, row class) for `dialect`, compiled on first use."""
+        """(SQL, compiled statement, parameter positions, bind processors, the result
+        columns to convert as (position, processor), row class) for `dialect`, compiled
+        on first use."""
         return self._prepared.get(dialect.name) or self._prepare(dialect)
 
     def rows(self, session: Session, params: dict[str, Any] | None = None) -> list[Any]:
         """The rows for `params` (pending changes of `session` are flushed first, as
         autoflush would)."""
         _dialect, prepared, fetched = self.fetch(session, params)
-        processors, row_class = prepared[4], prepared[5]
-        if processors is None:
-            return [row_class(row) for row in fetched]
-        return [row_class([value if process is None else process(value)
-                           for process, value in zip(processors, row, strict=True)])
-                for row in fetched]
+        row_class = prepared[5]
+        return [row_class(row) for row in _converted(fetched, prepared[4])]
 
     def fetch(self, session: Session, params: dict[str, Any] | None = None
               ) -> tuple[Dialect, tuple[Any, ...], list[Any]]:
@@ -367,11 +378,7 @@ class JoinedQuery:
             return None, []
         if any(row[:self._width] != fetched[0][:self._width] for row in fetched[1:]):
             raise ValueError("the first query of a JoinedQuery read more than one row")
-        converting = [(i, process) for i, process in enumerate(prepared[4] or ()) if process]
-        converted = [list(row) for row in fetched]
-        for row in converted:
-            for i, process in converting:
-                row[i] = process(row[i])
+        converted = _converted(fetched, prepared[4])
         first_row = self.first.prepared(dialect)[5](converted[0][:self._width])
         then_row = self.then.prepared(dialect)[5]
         return first_row, [then_row(row[self._width:-1]) for row in converted

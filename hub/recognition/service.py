@@ -91,7 +91,16 @@ class Decision:
     def reason_codes(self) -> list[str]:
         return [r.code for r in self.reasons]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, made: dict[int, Any] | None = None) -> dict[str, Any]:
+        """The API/CLI fields. `made`: the dictionaries of arrangements and reasons made so
+        far (by object), shared by the answers of one batch that name the same ones (the
+        evaluator's outcomes are shared objects): read-only, as the whole answer is."""
+        if made is None:
+            arrangements = [a.to_dict() for a in self.arrangements]
+            reasons = [r.to_dict() for r in self.reasons]
+        else:
+            arrangements = [_made(a, made) for a in self.arrangements]
+            reasons = [_made(r, made) for r in self.reasons]
         return {
             "decision": self.decision,
             "recognising_programme": self.recognising_programme,
@@ -101,12 +110,20 @@ class Decision:
             "reference": self.reference.to_dict(),
             "operator": self.operator,
             "candidates": [c.to_dict() for c in self.candidates],
-            "arrangements": [a.to_dict() for a in self.arrangements],
-            "reasons": [r.to_dict() for r in self.reasons],
+            "arrangements": arrangements,
+            "reasons": reasons,
             "data_version": self.data_version.isoformat() if self.data_version else None,
             "data_age_seconds": self.data_age_seconds,
             "stale": self.stale,
         }
+
+
+def _made(item: Any, made: dict[int, Any]) -> Any:
+    """`item.to_dict()`, made once per object (while `made` and the objects live)."""
+    found = made.get(id(item))
+    if found is None:
+        found = made[id(item)] = item.to_dict()
+    return found
 
 
 def warm(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) -> dict[str, float]:
@@ -512,9 +529,10 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
     """`verify_many` answered as `Decision.to_dict()` dictionaries, built while the
     collector is still paused (what a batch endpoint serialises anyway)."""
     with gcpause.paused(len(references) >= _PAUSE_GC_FROM):
-        return [d.to_dict() for d in _verify_many(
-            session, references, recognising_programme_code, day, flow, known_at,
-            staleness_seconds, now, settings, current_rows)]
+        decisions = _verify_many(session, references, recognising_programme_code, day, flow,
+                                 known_at, staleness_seconds, now, settings, current_rows)
+        made: dict[int, Any] = {}
+        return [d.to_dict(made) for d in decisions]
 
 
 def _verify_many(session: Session, references: Sequence[TraderReference],

@@ -13,7 +13,7 @@ from hub.arrangements.service import change_status
 from hub.errors import InvalidInput, NotFound
 from hub.recognition import reasons as rc
 from hub.recognition.reference import TraderReference
-from hub.recognition.service import verify, verify_many
+from hub.recognition.service import verify, verify_many, verify_many_dicts
 from hub.registry.service import OperatorData, apply_operator
 from tests.recognition.conftest import D, at, cats
 
@@ -274,6 +274,11 @@ def test_verify_many_matches_verify(session, eu_aeof, add_operator):
     assert [d.to_dict() for d in many] == [d.to_dict() for d in single]
     assert [d.decision for d in many] == ["recognised", "not_recognised", "unknown_trader",
                                           "unknown_trader"]
+    # The dict form (a batch's), its arrangements and reasons made once per object.
+    repeated = refs * 3
+    assert verify_many_dicts(session, repeated, "US-CTPAT", D(2024, 6, 1), now=NOW) == [
+        d.to_dict() for d in verify_many(session, repeated, "US-CTPAT", D(2024, 6, 1),
+                                         now=NOW)]
 
 
 def test_bad_requests(session, reference):
