@@ -31,12 +31,23 @@ def format_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: Exactly these types are kept as they are (subclasses are converted by `_plain`).
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """JSON types only, and exactly those types (no subclasses): dates as ISO text, tuples
     and sets as lists, Decimals as text; a float must be finite."""
     kind = type(value)
-    if value is None or kind is str or kind is int or kind is bool:
+    if kind in _AS_IS:
         return value
+    # Plain dicts and lists (a buffered read entry holds thousands) without a call per
+    # key or plain item.
+    if kind is dict:
+        return {k if type(k) is str else str(k): v if type(v) in _AS_IS else _plain(v)
+                for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _AS_IS else _plain(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -26,6 +26,7 @@ from hub.db import utcnow
 VERIFY_BATCH = 1000
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _LINKS: Table = AuditEntryAdministration.__table__  # type: ignore[assignment]
+_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
 ACTOR_MAX = 200
 SUBJECT_MAX = 300
 
@@ -88,13 +89,14 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> int:
                      "prev_hash": prev_hash, "hash": digest})
         codes_by_seq[seq] = codes
         prev_hash = digest
-    session.execute(insert(_ENTRIES), rows)  # Core: no ORM per-row work
-    ids = session.execute(select(AuditEntry.seq, AuditEntry.id)
-                          .where(AuditEntry.seq.between(rows[0]["seq"], seq)))
+    connection = session.connection()  # Core on the session's connection: no ORM work
+    connection.execute(insert(_ENTRIES), rows)
+    ids = connection.execute(select(AuditEntry.seq, AuditEntry.id)
+                             .where(AuditEntry.seq.between(rows[0]["seq"], seq)))
     links = [{"entry_id": entry_id, "administration": code}
              for entry_seq, entry_id in ids for code in codes_by_seq[entry_seq]]
     if links:
-        session.execute(insert(_LINKS), links)
+        connection.execute(insert(_LINKS), links)
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
                     .values(hash=prev_hash, recorded_at=recorded_at))
     return len(rows)
@@ -115,12 +117,10 @@ def _take_turn(session: Session, count: int = 1) -> tuple[int, str]:
     for _attempt in range(3):
         # Writing first: the row lock (PostgreSQL) or write lock (SQLite) comes before any
         # read of the head, so two appenders can never read the same head.
-        bumped = session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
-                                 .values(seq=AuditHead.seq + count)
-                                 .execution_options(synchronize_session=False))
-        if bumped.rowcount:  # type: ignore[attr-defined]
-            row = session.execute(select(AuditHead.seq, AuditHead.hash)
-                                  .where(AuditHead.id == HEAD_ID)).one()
+        row = session.connection().execute(
+            update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=_HEAD.c.seq + count)
+            .returning(_HEAD.c.seq, _HEAD.c.hash)).first()
+        if row is not None:
             return int(row.seq), str(row.hash)
         _create_head(session)
     raise RuntimeError("the audit chain head could not be created")

@@ -53,3 +53,17 @@ def test_verify_match_and_reads_are_counted_and_audited(ref_app):
     assert len(reads) == 2  # the batch and the list; the empty match showed nobody
     assert op_id in reads[0].details["operators"]
     assert "EU-US" in str(reads[0].details)
+
+
+def test_read_times_are_written_as_datetime_writes_them():
+    import datetime as dt
+    import random
+
+    from hub.usage import _iso_time
+
+    rng = random.Random(7)
+    moments = [rng.uniform(1.6e9, 2.0e9) for _ in range(20_000)]
+    moments += [1.9999999, 1764357000.9999996, 1764357000.0005, 1764357000.9995, 0.0]
+    for moment in moments:
+        assert _iso_time(moment) == dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(
+            timespec="milliseconds"), moment
