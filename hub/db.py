@@ -394,6 +394,8 @@ CURSOR_KEY = "aeohub_cursor"
 #: `Session.info` key of a reader kept from request to request (`Database.keep_reader`):
 #: when its driver connection was last used (`time.monotonic()`).
 KEPT_KEY = "aeohub_kept"
+#: What a kept reader's `Session.info` keeps from one request to the next.
+_KEPT_INFO = frozenset({READER_KEY, DRIVER_KEY, KEPT_KEY})
 
 
 def _cursor(pooled: Any) -> Any:
@@ -512,7 +514,12 @@ class Database:
         """At the end of a request: the reader closed (what it loaded or began is gone);
         its driver connection back in the pool unless the reader is kept."""
         try:
-            if not (self.keep_reader and self._kept is not None and self._kept[1] is session):
+            if self.keep_reader and self._kept is not None and self._kept[1] is session:
+                # What a request left in the reader's info (rows read ahead for it, say)
+                # must not reach the next one: only the kept connection stays.
+                for key in [k for k in session.info if k not in _KEPT_INFO]:
+                    del session.info[key]
+            else:
                 release_driver_connection(session)
         finally:
             session.close()

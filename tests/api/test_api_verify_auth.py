@@ -186,3 +186,30 @@ def test_a_kept_reader_serves_request_after_request_on_one_connection(ref_app, c
 
     database.dispose()  # what is kept goes back too
     assert pool.checkedout() == 0
+
+
+def test_rows_read_ahead_never_reach_the_next_request_on_a_kept_reader(ref_app, committed_db,
+                                                                        trader):
+    """A verify that fails after its token statement read the trader's operators (here:
+    an unknown programme named by an admin) leaves nothing behind for the next request
+    on a kept reader: that one reads the operators afresh, after a consent withdrawal
+    made in between."""
+    from hub import db
+    from hub.recognition import service as recognition
+
+    database = db.get_db(ref_app)
+    database.keep_reader = True
+    admin = bearer(committed_db, make_client(committed_db, None, "admin"))
+    refused = _post(ref_app, {"trader": trader, "programme": "NO-SUCH"}, admin)
+    assert refused.status_code in (400, 404), refused.json
+    kept = database.request_reader()
+    assert recognition._PREFETCHED not in kept.info
+    with committed_db.session_scope(write=True) as session:
+        operator = session.scalars(select(Operator).where(
+            Operator.trader_id == trader["value"])).one()
+        operator.consent_share = False
+    partner = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    answer = _post(ref_app, {"trader": trader}, partner)
+    assert answer.status_code == 200
+    assert answer.json["decision"]["operator"] is None  # withdrawn consent: not shared
+    database.dispose()
