@@ -500,15 +500,13 @@ class Database:
     def request_reader(self) -> Session:
         """A reader for a request (`reader()`): the kept one when `keep_reader` is on
         (per thread: another thread gets its own, not kept), else a new one."""
-        if not self.keep_reader:
-            return self.read_sessionmaker(info={READER_KEY: True})
         thread = threading.get_ident()
-        if self._kept is None or self._kept[0] != thread:
-            if self._kept is not None:
-                return self.read_sessionmaker(info={READER_KEY: True})
+        if self.keep_reader and self._kept is None:
             self._kept = (thread, self.read_sessionmaker(info={READER_KEY: True,
                                                                  KEPT_KEY: 0.0}))
-        return self._kept[1]
+        if self.keep_reader and self._kept is not None and self._kept[0] == thread:
+            return self._kept[1]
+        return self.read_sessionmaker(info={READER_KEY: True})
 
     def end_request_reader(self, session: Session) -> None:
         """At the end of a request: the reader closed (what it loaded or began is gone);

@@ -13,6 +13,7 @@ Requests are parsed with orjson too (`request.get_json()` uses the provider).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,6 +57,23 @@ class OrjsonProvider(DefaultJSONProvider):
         body: Any = self._encode(obj) + b"\n"  # a WSGI response takes bytes as well
         response: Response = self._app.response_class(body, mimetype=self.mimetype)
         return response
+
+
+def pack(value: Any) -> bytes:
+    """`value` as JSON bytes: orjson's encoding, the standard library's for what orjson
+    refuses (a lone surrogate in a string, an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value).encode()
+
+
+def unpack(text: str | bytes) -> Any:
+    """JSON text read by orjson, or by the standard library where orjson refuses it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def init_app(app: Flask) -> None:

@@ -97,8 +97,8 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> int:
              for entry_seq, entry_id in ids for code in codes_by_seq[entry_seq]]
     if links:
         connection.execute(insert(_LINKS), links)
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID)
-                    .values(hash=prev_hash, recorded_at=recorded_at))
+    connection.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+                       .values(hash=prev_hash, recorded_at=recorded_at))
     return len(rows)
 
 

@@ -111,9 +111,9 @@ def authenticate_reading(read: db.DriverQuery | None, params: dict[str, Any]) ->
     elif principal is not None:
         rows = read.rows(session, params)
     else:
-        joined = _JOINED.get(id(read))
-        if joined is None or joined.then is not read:
-            joined = _JOINED[id(read)] = db.JoinedQuery(_TOKEN_READ, read)
+        joined = _JOINED.get(read)
+        if joined is None:
+            joined = _JOINED[read] = db.JoinedQuery(_TOKEN_READ, read)
         token_row, rows = joined.rows(session, {**params,
                                                 "digest": token_digest(_bearer_or_401())})
         principal = _admit(None if token_row is None else _principal(session, token_row))
@@ -122,7 +122,7 @@ def authenticate_reading(read: db.DriverQuery | None, params: dict[str, Any]) ->
 
 
 #: `authenticate_reading`'s statements, by the read they join to the token's.
-_JOINED: dict[int, db.JoinedQuery] = {}
+_JOINED: dict[db.DriverQuery, db.JoinedQuery] = {}
 
 
 def _bearer_or_401() -> str:

@@ -34,12 +34,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
-from hub.db import DriverQuery, bind_key, core_execute
+from hub.db import ListQuery, bind_key
 from hub.registry.models import Operator, OperatorEvent, Programme
 
 #: What each shared data item of an arrangement exposes of an operator record.
@@ -233,19 +233,14 @@ _CATEGORY_EVENTS = (
            OperatorEvent.previous["categories"])
     .where(or_(OperatorEvent.kind == "created", OperatorEvent.kind == "categories_changed"))
 )
-_HELD = _CATEGORY_EVENTS.where(OperatorEvent.operator_id.in_(bindparam("ids",
-                                                                       expanding=True)))
-_HELD_ONE = DriverQuery(_CATEGORY_EVENTS.where(OperatorEvent.operator_id == bindparam("id")))
+_HELD = ListQuery(_CATEGORY_EVENTS, OperatorEvent.operator_id, "ids")
 
 
 def held_categories(session: Session, operator_ids: Sequence[int]) -> dict[int, set[str]]:
     """Every category code each operator ever held, from its recorded history."""
     held: dict[int, set[str]] = {i: set() for i in operator_ids}
-    for start in range(0, len(operator_ids), 5000):
-        chunk = list(operator_ids[start:start + 5000])
-        found = (_HELD_ONE.rows(session, {"id": chunk[0]}) if len(chunk) == 1
-                 else core_execute(session, _HELD, {"ids": chunk}))
-        for op_id, now, before in found:
+    if operator_ids:
+        for op_id, now, before in _HELD.rows(session, {"ids": list(operator_ids)}):
             held[op_id] |= category_codes(now)
             held[op_id] |= category_codes(before)
     return held

@@ -26,12 +26,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import orjson
-from sqlalchemy import Text, bindparam, cast, exists, func, or_, select
+from sqlalchemy import Text, bindparam, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
-from hub import gcpause
+from hub import gcpause, jsonio
 from hub.db import DriverQuery, ListQuery, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
@@ -197,8 +196,7 @@ _COLUMNS = (
                    OperatorEvent.kind == "categories_changed").label("category_history"),
 )
 #: Built once: operators holding declared, linked identifiers of one scheme, for a list
-#: of values, and for one value (the single verify, on the driver's cursor: no expanding
-#: IN to render per execution).
+#: of values, and for one value (what a single verify reads first: `IDENTIFIER_READ`).
 _DECLARED = (
     select(OperatorIdentifier.value, *_COLUMNS)
     .join(Operator, Operator.id == OperatorIdentifier.operator_id)
@@ -210,29 +208,18 @@ _BY_IDENTIFIER = ListQuery(_DECLARED, OperatorIdentifier.value, "values")
 _ONE_IDENTIFIER = DriverQuery(_DECLARED.where(OperatorIdentifier.value == bindparam("value")))
 _BY_ID = ListQuery(select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id),
                    Operator.id, "ids")
-#: Built once: the data versions (last sync) of programmes.
-_DATA_VERSIONS: dict[tuple[int, ...], DriverQuery] = {}
+#: Built once: the oldest data version (last sync) among a list of programmes.
+_OLDEST_SYNC = ListQuery(select(func.min(Programme.data_version)), Programme.id, "ids")
 
 
 def _oldest_sync(session: Session, programme_ids: Sequence[int]) -> dt.datetime | None:
-    """The oldest data version (last sync) among these programmes, None if none synced.
-
-    One prebuilt query per set of programmes (a recognising programme's recognised ones:
-    a handful of sets), its ids bound one by one so that it runs on the driver's cursor.
-    """
-    key = tuple(sorted(programme_ids))
-    if not key:
+    """The oldest data version (last sync) among these programmes, None if none synced."""
+    if not programme_ids:
         return None
-    query = _DATA_VERSIONS.get(key)
-    if query is None:
-        query = _DATA_VERSIONS[key] = DriverQuery(
-            select(func.min(Programme.data_version))
-            .where(or_(*(Programme.id == programme_id for programme_id in key))))
-    value: dt.datetime | None = query.rows(session)[0][0]
+    value: dt.datetime | None = _OLDEST_SYNC.rows(session, {"ids": list(programme_ids)})[0][0]
     return value
 
 
-_CHUNK = 5000
 #: Batches at least this large run with the cyclic garbage collector paused.
 _PAUSE_GC_FROM = 500
 
@@ -240,7 +227,7 @@ _PAUSE_GC_FROM = 500
 def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: dict[int, Any]
                    ) -> dict[tuple[str, str], list[int]]:
     """Operator ids per declared (scheme, value), their rows added to `rows`: one query
-    per scheme (and 5,000 values)."""
+    per scheme."""
     by_scheme: dict[str, set[str]] = {}
     hits: dict[tuple[str, str], list[int]] = {}
     prefetched: dict[tuple[str, str], list[Any]] = session.info.pop(_PREFETCHED, None) or {}
@@ -251,13 +238,9 @@ def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: d
         else:
             by_scheme.setdefault(scheme, set()).add(value)
     for scheme, values in sorted(by_scheme.items()):
-        unique = sorted(values)
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start:start + _CHUNK]
-            _add_hits(scheme, _ONE_IDENTIFIER.rows(session, {"scheme": scheme, "value": chunk[0]})
-                      if len(chunk) == 1 else
-                      _BY_IDENTIFIER.rows(session, {"scheme": scheme, "values": chunk}),
-                      hits, rows)
+        _add_hits(scheme, _BY_IDENTIFIER.rows(session, {"scheme": scheme,
+                                                         "values": sorted(values)}),
+                  hits, rows)
     for ids in hits.values():
         ids.sort()
     return hits
@@ -297,8 +280,8 @@ def prefetch(session: Session, params: Mapping[str, str], rows: list[Any]) -> No
 def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None:
     """Add the rows of `ids` not yet in `rows`."""
     missing = sorted(set(ids) - rows.keys())
-    for start in range(0, len(missing), _CHUNK):
-        for row in _BY_ID.rows(session, {"ids": missing[start:start + _CHUNK]}):
+    if missing:
+        for row in _BY_ID.rows(session, {"ids": missing}):
             rows[row.id] = row
 
 
@@ -425,19 +408,10 @@ class _Categories:
             raw = json.dumps(raw, sort_keys=True)
         found = self._decoded.get(raw)
         if found is None:
-            categories = tuple(_json_loads(raw) or ()) if raw else ()
+            categories = tuple(jsonio.unpack(raw) or ()) if raw else ()
             found = (categories, categories_key(categories))
             self._decoded[raw] = found
         return found
-
-
-def _json_loads(text: str) -> Any:
-    """orjson's decoding (several times faster), the standard library's for what orjson
-    refuses (integers beyond 64 bits)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> OperatorState:

@@ -18,13 +18,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, CanonicalRecord, ConnectorError, DeferredRecords
-from hub import gcpause
+from hub import gcpause, jsonio
 from hub.audit import hooks as audit_hooks
 from hub.db import Database, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
@@ -480,7 +479,7 @@ class SyncJob:
         run.staged_state = dict(batch_state)
         if self.dry_run:
             # as a staged batch reads back: dates and timestamps in their ISO form
-            self.dry_staged.append({"upserts": orjson.loads(orjson.dumps(staged.upserts)),
+            self.dry_staged.append({"upserts": jsonio.unpack(jsonio.pack(staged.upserts)),
                                     "deletions": staged.deletions})
         else:
             session.add(staged)

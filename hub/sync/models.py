@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -25,6 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from hub.db import Base, UTCDateTime, utcnow
+from hub.jsonio import pack as _packed
+from hub.jsonio import unpack as _unpacked
 from hub.registry.models import Administration
 
 RUN_STATUSES = ("running", "succeeded", "failed", "needs_confirmation", "discarded")
@@ -139,20 +139,6 @@ class PackedJSON(TypeDecorator[Any]):
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         return lambda value: None if value is None else _unpacked(value)
-
-
-def _packed(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json.dumps(value).encode()
-
-
-def _unpacked(text: str | bytes) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 class StagedBatch(Base):
