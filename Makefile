@@ -30,8 +30,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check hub connectors config tests
 	$(BIN)/mypy hub connectors config
 
+# pytest-xdist spreads the suite over the cores: each worker creates its own databases
+# (uuid-named), servers bind ephemeral loopback ports, and worksteal evens out the long
+# process tests.
 test: $(STAMP) lint browser-deps
-	AEOHUB_WITH_BENCHMARKS=1 $(BIN)/pytest tests
+	AEOHUB_WITH_BENCHMARKS=1 $(BIN)/pytest tests -n auto --dist worksteal
 
 bench: $(STAMP)
 	AEOHUB_WITH_BENCHMARKS=1 AEOHUB_BENCH_SCALE=full $(BIN)/pytest tests/benchmarks -s

@@ -32,7 +32,6 @@ collect_ignore_glob = [] if os.environ.get("AEOHUB_WITH_BENCHMARKS") == "1" else
     "benchmarks/*"]
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _backend_outcomes: Counter[tuple[str, str]] = Counter()
-_item_backend: dict[str, str] = {}
 _pg_problem: str | None = None
 
 
@@ -62,14 +61,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The backend travels in the report's user properties, which pytest-xdist's workers
+    # send to the controller that prints the summary.
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "backend" in callspec.params:
-            _item_backend[item.nodeid] = callspec.params["backend"]
+            item.user_properties.append(("backend", callspec.params["backend"]))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    backend = _item_backend.get(report.nodeid)
+    backend = dict(report.user_properties).get("backend")
     if backend is None:
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
@@ -77,7 +78,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _item_backend:
+    if not _backend_outcomes:
         return
     terminalreporter.section("database backends")
     for backend in BACKENDS:
