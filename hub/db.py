@@ -46,6 +46,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from hub import jsonio
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -127,6 +129,10 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     """Create an engine with the hub's settings for its backend."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    # JSON columns are written with orjson (one serializer for every path, the sync's bulk
+    # writes included: `hub.sync.bulk`); they are read with the standard library, which
+    # reads any JSON text exactly
+    kwargs.setdefault("json_serializer", jsonio.dumps_text)
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, **kwargs)
         _configure_sqlite(engine)

@@ -59,17 +59,42 @@ class OrjsonProvider(DefaultJSONProvider):
         return response
 
 
+# What orjson refuses to write (a lone surrogate in a string, an integer beyond 64 bits)
+# the standard library writes, after one space (JSON allows it): `unpack` then reads that
+# text with the standard library too, where orjson would read such an integer as a float.
+_FALLBACK_MARK = " "
+# The database's JSON columns: what the standard library refuses, orjson refuses too
+# (dates, dataclasses; subclasses of the JSON types go to the standard library's fallback).
+_TEXT_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+                 | orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def dumps_text(value: Any) -> str:
+    """The JSON text the database's JSON columns store (the engine's `json_serializer`,
+    and the sync's bulk path): orjson's compact UTF-8 form, or the standard library's
+    after one space for what orjson refuses; what neither writes raises `TypeError`.
+    Not-a-number and the infinities, which JSON has no form for (PostgreSQL refuses the
+    standard library's `NaN`), are written as `null`."""
+    try:
+        return orjson.dumps(value, option=_TEXT_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return _FALLBACK_MARK + json.dumps(value)
+
+
 def pack(value: Any) -> bytes:
-    """`value` as JSON bytes: orjson's encoding, the standard library's for what orjson
-    refuses (a lone surrogate in a string, an integer beyond 64 bits)."""
+    """`value` as JSON bytes: orjson's encoding (dates and aware timestamps in ISO form),
+    or the standard library's after one space for what orjson refuses."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value).encode()
+        return (_FALLBACK_MARK + json.dumps(value)).encode()
 
 
 def unpack(text: str | bytes) -> Any:
-    """JSON text read by orjson, or by the standard library where orjson refuses it."""
+    """JSON text read by orjson, or by the standard library where the text was written by
+    it (`pack`, `dumps_text`) or orjson refuses it."""
+    if text[:1] in (" ", b" "):
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -5,8 +5,9 @@ for `INSERT ... RETURNING` on SQLite, falls back to one statement per row. A syn
 tens of thousands of operators, events and identifiers at once, so this module goes to
 the driver: PostgreSQL gets `COPY ... FROM STDIN` (psycopg), SQLite one prepared
 `executemany`. Values are encoded once per column kind, exactly as the column's
-SQLAlchemy type would bind them (JSON as `json.dumps` text, dates and timestamps in the
-dialect's storage form), so rows read back the same whichever path wrote them.
+SQLAlchemy type would bind them (JSON as the engine's `jsonio.dumps_text` writes it, dates
+and timestamps in the dialect's storage form), so rows read back the same whichever path
+wrote them.
 
 New operator ids are allocated before the insert (`allocate_ids`) instead of being
 returned row by row: PostgreSQL draws them from the table's sequence in one query; SQLite
@@ -17,7 +18,6 @@ single write lock (`BEGIN IMMEDIATE`).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -26,44 +26,25 @@ from sqlalchemy import JSON, Date, DateTime, Table, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
+from hub.jsonio import dumps_text
+
 Encode = Callable[[Any], Any]
 #: Encodes one column's values (all rows of a statement) at once.
 EncodeColumn = Callable[[Sequence[Any]], Sequence[Any]]
 _CACHE_LIMIT = 16384
 
 
-def _json_encoder() -> Callable[[Any], str]:
-    """`json.dumps` with its defaults (what SQLAlchemy's JSON type binds), minus the
-    argument checks and the circular-reference bookkeeping (the values are plain data
-    built by the pipeline: trees, never cycles)."""
-    plain = json.JSONEncoder(check_circular=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator: the pure-Python encoder, same output
-        return plain.encode
-    # JSONEncoder.iterencode builds this C encoder anew for every value; build it once
-    encode_chunks = make(None, plain.default, json.encoder.encode_basestring_ascii, None,
-                         plain.key_separator, plain.item_separator, plain.sort_keys,
-                         plain.skipkeys, plain.allow_nan)
-    join = "".join
-
-    def dumps(value: Any) -> str:
-        return join(encode_chunks(value, 0))
-
-    return dumps
-
-
-_dumps = _json_encoder()
 _EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]"}
 
 
 def _json_text(value: Any) -> Any:
-    # What SQLAlchemy's JSON type binds (its default serialiser is json.dumps); empty
-    # containers (most `previous` and `warnings`) skip the encoder.
+    # What the engine's JSON type binds (`jsonio.dumps_text`); empty containers (most
+    # `previous` and `warnings`) skip the encoder.
     if value is None:
         return None
     if not value and type(value) in _EMPTY_JSON:
         return _EMPTY_JSON[type(value)]
-    return _dumps(value)
+    return dumps_text(value)
 
 
 def _json_column(values: Sequence[Any]) -> list[Any]:
@@ -121,7 +102,8 @@ def _utc_iso_as_text(encode: Encode) -> Encode:
 
     def encode_text(value: Any) -> Any:
         if type(value) is str and match(value):
-            return f"{value[:10]} {value[11:19]}{value[19:26] or '.000000'}"
+            fraction = value[19:26] if value[19] == "." else ".000000"
+            return f"{value[:10]} {value[11:19]}{fraction}"
         return encode(value)
 
     if any(encode_text(sample) != encode(sample) for sample in samples):

@@ -113,14 +113,15 @@ class SyncLease(Base):
 
 
 class PackedJSON(TypeDecorator[Any]):
-    """A JSON column that the hub encodes and decodes with orjson.
+    """A JSON column for staged batches, encoded and decoded with orjson.
 
     The column is plain JSON in the database (the same schema, readable by any JSON
-    reader); only the codec differs: a staged snapshot batch holds thousands of records,
-    and `json` spends most of the staging's time on them. Values are what orjson encodes
-    as `json` would read them back: str-keyed dicts, lists, tuples, str, int, bool, None
-    (and dates and aware timestamps, encoded as their `isoformat()`); what orjson refuses
-    (a lone surrogate in a string, a very large integer) goes through `json` instead.
+    reader). Unlike the engine's JSON columns (`jsonio.dumps_text`, which refuses dates as
+    `json` does), it also takes dates and aware timestamps, written as their `isoformat()`:
+    a staged record keeps its dates as objects and reads them back in ISO form. Values are
+    otherwise what orjson encodes as `json` would read them back: str-keyed dicts, lists,
+    tuples, str, int, bool, None; what orjson refuses (a lone surrogate in a string, a very
+    large integer) goes through `json` instead.
     """
 
     impl = JSON

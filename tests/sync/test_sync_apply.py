@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from hub.arrangements.service import load_reference_data
@@ -164,14 +165,19 @@ def test_the_collector_is_paused_only_while_a_sync_runs() -> None:
 @pytest.mark.parametrize("value", [
     CASES[1]["categories"], {"legal_name": "Müller & Söhne \u2028 \"Ost\"", "n": 1.5,
                              "nested": {"a": [None, True, False, -0.0, 10**20]}},
-    [], {}, None, "text", float("nan")])
-def test_bulk_json_is_the_text_json_dumps_writes(value: Any) -> None:
-    """The bulk path's JSON encoder writes what SQLAlchemy's JSON type binds, to the letter."""
+    [], {}, None, "text", ["lone \udc80 surrogate"]])
+def test_bulk_json_is_the_text_the_engine_binds(value: Any, session: Session) -> None:
+    """The bulk path writes a JSON column's text exactly as the engine's JSON type binds
+    it (one serializer, `jsonio.dumps_text`), and it reads back as the value."""
+    from hub import jsonio
     from hub.sync import bulk
 
-    expected = None if value is None else json.dumps(value)
+    serializer = session.connection().dialect._json_serializer  # type: ignore[attr-defined]
+    assert serializer is jsonio.dumps_text
+    expected = None if value is None else serializer(value)
     assert bulk._json_text(value) == expected
     assert bulk._json_column([value, value]) == [expected, expected]
+    assert value is None or json.loads(expected) == value
 
 
 def test_bulk_json_refuses_what_json_dumps_refuses() -> None:
@@ -199,3 +205,30 @@ def test_bulk_timestamps_in_iso_form_are_encoded_as_the_type_binds(session: Sess
         values += [moment, moment.isoformat(),
                    moment.astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()]
     assert list(encode(values)) == [None if v is None else reference(v) for v in values]
+
+
+def test_sqlite_utc_iso_timestamps_take_the_slicing_shortcut() -> None:
+    """On SQLite a UTC ISO string is rewritten by slicing, without parsing it: the
+    shortcut is in effect (it checks itself against the type's own encoding when built and
+    stands down where they differ)."""
+    from sqlalchemy.dialects.sqlite.base import DATETIME
+
+    from hub.sync import bulk
+
+    dialect = sqlite_dialect()
+    reference = bulk._from_iso_datetime(DATETIME().bind_processor(dialect))
+    parsed: list[Any] = []
+
+    def counting(value: Any) -> Any:
+        parsed.append(value)
+        return reference(value)
+
+    encode = bulk._utc_iso_as_text(counting)
+    assert encode is not counting
+    parsed.clear()
+    for text in ("2024-02-20T16:24:46+00:00", "1999-12-31T23:59:59.000123+00:00"):
+        assert encode(text) == reference(text)
+    assert parsed == []
+    offset = "2024-02-20T16:24:46-05:00"  # not UTC: parsed and encoded by the type
+    assert encode(offset) == reference(offset)
+    assert parsed == [offset]

@@ -75,3 +75,7 @@ def test_what_orjson_refuses_is_packed_by_json() -> None:
     assert json.loads(_packed(value)) == value
     assert _unpacked(_packed(value).decode()) == value
     assert _unpacked(_packed(["é", 1]).decode()) == ["é", 1]
+    # an integer beyond 64 bits alone (orjson would read it back as a float)
+    big = [{"n": 10**30}, -(10**25)]
+    assert repr(_unpacked(_packed(big))) == repr(big)
+    assert repr(_unpacked(_packed(big).decode())) == repr(big)
