@@ -133,17 +133,18 @@ def _staged_entry(entry: list[Any] | dict[str, Any], *, as_staged: bool = False
                 [(s, v, o, bool(linked)) for s, v, o, linked in entry["identifiers"]])
         return entry["programme"], _data_from_json(entry)
     code, key, row, identifiers = entry
+    # a compact entry's identifiers were staged from tuples (`linked` a JSON boolean)
+    identifiers = list(map(tuple, identifiers))
     if as_staged:
         return code, OperatorData(key, dict(zip(_STAGED_FIELDS, row, strict=True)),
-                                  [(s, v, o, bool(linked)) for s, v, o, linked in identifiers])
+                                  identifiers)
     row = list(row)
     for i in _STAGED_DATES:
         if row[i]:
             row[i] = dt.date.fromisoformat(row[i])
     if row[_STAGED_CHANGED_AT]:
         row[_STAGED_CHANGED_AT] = dt.datetime.fromisoformat(row[_STAGED_CHANGED_AT])
-    return code, OperatorData(key, dict(zip(_STAGED_FIELDS, row, strict=True)),
-                              [(s, v, o, bool(linked)) for s, v, o, linked in identifiers])
+    return code, OperatorData(key, dict(zip(_STAGED_FIELDS, row, strict=True)), identifiers)
 
 
 def _staged_key(entry: list[Any] | dict[str, Any]) -> tuple[str, str]:
