@@ -45,10 +45,11 @@ SYNC_LEASE_SECONDS = 60
 # Partner look-up counts and audited reads are buffered per process and written this
 # often (seconds); 0 writes them with each request.
 USAGE_FLUSH_SECONDS = 1.0
-# ... or as soon as this many audited reads are waiting, which bounds a write (reads are
-# grouped into a few audit entries: a write of 250 or 500 reads measured 4.3 and 4.7 ms
-# on SQLite).
-USAGE_FLUSH_BATCH = 1000
+# ... or as soon as this many audited reads are waiting. This bounds a write, and with it
+# the wait of the requests queued behind it on a sync worker: under load, a write of
+# 1,000 reads held a PostgreSQL worker for 10-15 ms, and the partner API's p99 at 32
+# clients was 34-35 ms; with 200 it was 26-30 ms (`tests/benchmarks/bench_api_load.py`).
+USAGE_FLUSH_BATCH = 200
 
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900

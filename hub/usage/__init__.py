@@ -14,7 +14,7 @@ never waits on a write or on the audit chain's lock. A process that dies loses a
 that last interval of counts; it cannot rewrite what was written.
 
 Who writes: under traffic, the request thread that finishes a response once the interval
-has passed or `USAGE_FLUSH_BATCH` reads (default 1000) are waiting, after the response
+has passed or `USAGE_FLUSH_BATCH` reads (default 200) are waiting, after the response
 went out (`call_on_close`), so no request waits for it, no write grows long enough to
 hold up the worker, and no second thread competes with request threads for the
 interpreter lock while requests are being served. A timer thread writes what an idle
@@ -263,7 +263,7 @@ def summary(session: Session, *, since: dt.date | None = None, client_id: str | 
 
 def init_app(app: Flask) -> None:
     interval = float(app.config.get("USAGE_FLUSH_SECONDS", 1.0))
-    batch = int(app.config.get("USAGE_FLUSH_BATCH", 1000))
+    batch = int(app.config.get("USAGE_FLUSH_BATCH", 200))
     found = app.extensions[EXTENSION_KEY] = Recorder(get_db(app), interval, batch)
 
     @app.after_request
