@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from flask import Flask, current_app, g
@@ -251,6 +251,19 @@ def _converted(fetched: list[Any], converting: list[tuple[int, Any]] | None) -> 
     return out
 
 
+class Prepared(NamedTuple):
+    """A `DriverQuery` compiled for one dialect."""
+
+    sql: str
+    compiled: Any
+    #: parameter names in the driver's order (positional styles), else None
+    positions: list[str] | None
+    bind_processors: dict[str, Any]
+    #: the result columns to convert, as (position, processor); None: none
+    converting: list[tuple[int, Any]] | None
+    row_class: type[DriverRow]
+
+
 class DriverQuery:
     """A prebuilt SELECT run on the driver's own cursor: for the hottest reads only.
 
@@ -266,9 +279,9 @@ class DriverQuery:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._prepared: dict[str, tuple[Any, ...]] = {}
+        self._prepared: dict[str, Prepared] = {}
 
-    def _prepare(self, dialect: Dialect) -> tuple[Any, ...]:
+    def _prepare(self, dialect: Dialect) -> Prepared:
         compiled: Any = self.statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("a DriverQuery cannot have expanding parameters")
@@ -283,26 +296,24 @@ class DriverQuery:
         bind_processors = dict(compiled._bind_processors)
         positions = list(compiled.positiontup) if compiled.positional else None
         converting = [(i, process) for i, process in enumerate(processors) if process]
-        prepared = (compiled.string, compiled, positions, bind_processors,
-                    converting or None, row_class)
+        prepared = Prepared(compiled.string, compiled, positions, bind_processors,
+                            converting or None, row_class)
         self._prepared[dialect.name] = prepared
         return prepared
 
-    def prepared(self, dialect: Dialect) -> tuple[Any, ...]:
-        """(SQL, compiled statement, parameter positions, bind processors, the result
-        columns to convert as (position, processor), row class) for `dialect`, compiled
-        on first use."""
+    def prepared(self, dialect: Dialect) -> Prepared:
+        """The statement prepared for `dialect`, compiled on first use."""
         return self._prepared.get(dialect.name) or self._prepare(dialect)
 
     def rows(self, session: Session, params: dict[str, Any] | None = None) -> list[Any]:
         """The rows for `params` (pending changes of `session` are flushed first, as
         autoflush would)."""
         _dialect, prepared, fetched = self.fetch(session, params)
-        row_class = prepared[5]
-        return [row_class(row) for row in _converted(fetched, prepared[4])]
+        row_class = prepared.row_class
+        return [row_class(row) for row in _converted(fetched, prepared.converting)]
 
     def fetch(self, session: Session, params: dict[str, Any] | None = None
-              ) -> tuple[Dialect, tuple[Any, ...], list[Any]]:
+              ) -> tuple[Dialect, Prepared, list[Any]]:
         """The session's dialect, the prepared form for it (`prepared`) and the driver's
         rows, unconverted."""
         _autoflush(session)
@@ -315,7 +326,7 @@ class DriverQuery:
             connection = session.connection()
             pooled, dialect = connection.connection, connection.dialect
         prepared = self.prepared(dialect)
-        sql, compiled, positions, bind_processors = prepared[:4]
+        sql, compiled, positions, bind_processors = prepared[:4]  # the fields, in order
         values = compiled.construct_params(params or {})
         for name, process in bind_processors.items():
             if name in values:
@@ -384,9 +395,9 @@ class JoinedQuery:
             return None, []
         if any(row[:self._width] != fetched[0][:self._width] for row in fetched[1:]):
             raise ValueError("the first query of a JoinedQuery read more than one row")
-        converted = _converted(fetched, prepared[4])
-        first_row = self.first.prepared(dialect)[5](converted[0][:self._width])
-        then_row = self.then.prepared(dialect)[5]
+        converted = _converted(fetched, prepared.converting)
+        first_row = self.first.prepared(dialect).row_class(converted[0][:self._width])
+        then_row = self.then.prepared(dialect).row_class
         return first_row, [then_row(row[self._width:-1]) for row in converted
                            if row[-1] is not None]
 

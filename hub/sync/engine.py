@@ -14,7 +14,6 @@ import datetime as dt
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,27 +163,22 @@ def _data_from_json(item: dict[str, Any]) -> OperatorData:
                         [(s, v, o, bool(linked)) for s, v, o, linked in item["identifiers"]])
 
 
-def _old_objects_left_alone() -> AbstractContextManager[None]:
-    """No automatic full garbage collections while a sync runs.
-
-    A sync keeps large, long-lived structures (the programme index, the keys seen) and
-    allocates millions of short-lived objects; CPython's collector would traverse the
-    long-lived ones again and again (a quarter of a full sync's time). Automatic
-    collection is paused for the run; `_collect_young` is called after each batch and
-    collects the young objects once many have accumulated, so cyclic garbage is still
-    freed (a sync makes little: it is mostly freed by reference counting), and the old
-    generation waits for the first collection after the run.
-    """
-    return gcpause.paused()
-
-
 #: Net new container objects (allocated, not yet freed) that make `_collect_young` collect.
 YOUNG_LIMIT = 200_000
 
 
 def _collect_young() -> None:
     """While collection is paused: collect the young generations (never the old one) once
-    `YOUNG_LIMIT` objects have accumulated in them since the last collection."""
+    `YOUNG_LIMIT` objects have accumulated in them since the last collection.
+
+    A run (and a confirmed switch) pauses automatic collection (`gcpause.paused`): a sync
+    keeps large, long-lived structures (the programme index, the keys seen) and allocates
+    millions of short-lived objects, and CPython's collector would traverse the long-lived
+    ones again and again (a quarter of a full sync's time). This is called after each
+    batch, so cyclic garbage is still freed (a sync makes little: it is mostly freed by
+    reference counting), and the old generation waits for the first collection after the
+    run.
+    """
     if not gc.isenabled() and gc.get_count()[0] >= YOUNG_LIMIT:
         gc.collect(1)
 
@@ -263,7 +257,7 @@ class SyncJob:
             if not self._claim():
                 return None
             with (lease.Heartbeat(self.database, self.connection_id, self.holder, ttl),
-                  _old_objects_left_alone()):
+                  gcpause.paused()):  # see `_collect_young`
                 self._execute()
         except Exception as exc:
             self._fail(exc)
@@ -773,7 +767,7 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
             "unchanged": 0}
         if snapshot:
             job.counts["unchanged"] = sum(len(p.seen_all) for p in job.programmes.values())
-            with _old_objects_left_alone():
+            with gcpause.paused():  # see `_collect_young`
                 job._switch_snapshot(confirmed=True)
         else:
             now = utcnow()

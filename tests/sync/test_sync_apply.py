@@ -143,25 +143,6 @@ def test_bulk_writes_store_values_in_the_form_the_orm_binds(session: Session) ->
             OperatorEvent.effective_date == dt.date(2019, 3, 1))) is not None
 
 
-def test_the_collector_is_paused_only_while_a_sync_runs() -> None:
-    import gc
-
-    from hub.sync import engine
-
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), engine._old_objects_left_alone():
-        assert not gc.isenabled()
-        raise RuntimeError
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with engine._old_objects_left_alone():
-            pass
-        assert not gc.isenabled()  # a caller's own setting is left as it was
-    finally:
-        gc.enable()
-
-
 @pytest.mark.parametrize("value", [
     CASES[1]["categories"], {"legal_name": "Müller & Söhne \u2028 \"Ost\"", "n": 1.5,
                              "nested": {"a": [None, True, False, -0.0, 10**20]}},

@@ -284,3 +284,33 @@ def test_readyz_reports_feed_freshness(hub_app, feed, connection_id):
     assert after["status"] == "ready"
     feeds = after["checks"]["feeds"]
     assert feeds["stale"] == [] and feeds["feeds"][0]["age_seconds"] < 60
+
+
+def test_a_run_pauses_the_collector_and_restores_it(hub_app, feed, connection_id,
+                                                    monkeypatch):
+    """Automatic collection is off while a run applies its batches (`_collect_young`
+    explains why) and on again after it, whether the run succeeded or failed."""
+    import gc
+
+    seen: list[bool] = []
+    switch = engine.SyncJob._switch_snapshot
+
+    def observed(job, **kw):
+        seen.append(gc.isenabled())
+        return switch(job, **kw)
+
+    monkeypatch.setattr(engine.SyncJob, "_switch_snapshot", observed)
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    assert gc.isenabled()
+    assert sync(hub_app, connection_id).status == "succeeded"
+    assert seen == [False] and gc.isenabled()
+
+    def broken(job, **kw):
+        seen.append(gc.isenabled())
+        raise RuntimeError("the switch broke")
+
+    monkeypatch.setattr(engine.SyncJob, "_switch_snapshot", broken)
+    write_feed(feed, [eu_row(i) for i in range(1, 5)])
+    run = sync(hub_app, connection_id)
+    assert run.status == "failed" and "the switch broke" in run.error
+    assert seen == [False, False] and gc.isenabled()
