@@ -69,9 +69,10 @@ def openapi() -> ResponseReturnValue:
 @require_scope("verify", in_view=True)
 def verify() -> ResponseReturnValue:
     payload = schemas.load_verify(_body())
-    verification.authenticate(payload)  # with the trader's operators: one round trip
+    # the token's statement also reads the trader's operators: one round trip
+    read_ahead = verification.authenticate(payload)
     session, view = _reading()
-    decision = verification.verify(session, view, payload)
+    decision = verification.verify(session, view, payload, read_ahead)
     usage_hooks.note_decisions(view, [decision])
     return _with_version({**service.view_data_version(session, view), "decision": decision})
 

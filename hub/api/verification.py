@@ -195,26 +195,29 @@ def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
     return out
 
 
-def authenticate(payload: Mapping[str, Any]) -> None:
+def authenticate(payload: Mapping[str, Any]) -> Any:
     """Authenticate a verify request (`guard.authenticate_reading`), its token's statement
-    also reading the operators of the trader's identifier for the recognition service: a
-    verify of one identifier is one round trip to the database."""
+    also reading the operators of the trader's identifier: a verify of one identifier is
+    one round trip to the database. Returns those rows for `verify` (None: none read)."""
     recognition = _recognition()
     params = recognition.identifier_read(reference_of(payload["trader"]))
     read = recognition.IDENTIFIER_READ if params is not None else None
     rows = guard.authenticate_reading(read, params or {})
-    if params is not None:
-        recognition.prefetch(db.reader(), params, rows)
+    return None if params is None else recognition.read_ahead(params, rows)
 
 
-def verify(session: Session, view: View, payload: Mapping[str, Any]) -> dict[str, Any]:
+def verify(session: Session, view: View, payload: Mapping[str, Any],
+           read_ahead: Any = None) -> dict[str, Any]:
+    """The filtered answer for one reference; `read_ahead` is what `authenticate` read
+    in `session` (the request's reader)."""
     recognition = _recognition()
     programme = recognising_programme(session, view, payload.get("programme"))
     reference = reference_of(payload["trader"])
     current: dict[int, Any] = {}
     decision = recognition.verify(session, reference, programme, day=payload.get("date"),
                                   flow=payload.get("flow") or "import",
-                                  known_at=payload.get("known_at"), current_rows=current)
+                                  known_at=payload.get("known_at"), current_rows=current,
+                                  read_ahead=read_ahead)
     return filter_answers(session, view, [decision], [payload["trader"]], current)[0]
 
 

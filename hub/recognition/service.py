@@ -145,17 +145,20 @@ def verify(session: Session, reference: TraderReference, recognising_programme_c
            known_at: dt.datetime | None = None, *,
            staleness_seconds: int = DEFAULT_STALENESS_SECONDS, now: dt.datetime | None = None,
            settings: MatchSettings = DEFAULT_SETTINGS,
-           current_rows: dict[int, CurrentRow] | None = None) -> Decision:
+           current_rows: dict[int, CurrentRow] | None = None,
+           read_ahead: ReadAhead | None = None) -> Decision:
     """Is `reference` recognised by `recognising_programme_code` on `day` for `flow`,
     as the hub knew things at `known_at` (default: now)?
 
     `current_rows`, when given, receives the current row (`CurrentRow`) of every operator
     the answer names, read by the same query: what the data-sharing policy judges, so
-    that the API needs no second read of them.
+    that the API needs no second read of them. `read_ahead` holds rows of
+    `IDENTIFIER_READ` the caller already read (`read_ahead`), used instead of reading
+    them again.
     """
     return verify_many(session, [reference], recognising_programme_code, day, flow, known_at,
                        staleness_seconds=staleness_seconds, now=now, settings=settings,
-                       current_rows=current_rows)[0]
+                       current_rows=current_rows, read_ahead=read_ahead)[0]
 
 
 def _check_inputs(snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
@@ -224,15 +227,15 @@ def _oldest_sync(session: Session, programme_ids: Sequence[int]) -> dt.datetime 
 _PAUSE_GC_FROM = 500
 
 
-def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: dict[int, Any]
-                   ) -> dict[tuple[str, str], list[int]]:
+def _by_identifier(session: Session, pairs: Collection[tuple[str, str]], rows: dict[int, Any],
+                   read_ahead: ReadAhead | None = None) -> dict[tuple[str, str], list[int]]:
     """Operator ids per declared (scheme, value), their rows added to `rows`: one query
-    per scheme."""
+    per scheme, for the pairs whose rows were not read ahead."""
     by_scheme: dict[str, set[str]] = {}
     hits: dict[tuple[str, str], list[int]] = {}
-    prefetched: dict[tuple[str, str], list[Any]] = session.info.pop(_PREFETCHED, None) or {}
+    read_ahead = read_ahead or {}
     for scheme, value in pairs:
-        known = prefetched.get((scheme, value))
+        known = read_ahead.get((scheme, value))
         if known is not None:
             _add_hits(scheme, known, hits, rows)
         else:
@@ -258,10 +261,10 @@ def _add_hits(scheme: str, found: Iterable[Any], hits: dict[tuple[str, str], lis
 #: The read of one declared identifier's operators, as a verify of one reference makes it
 #: first (`identifier_read` gives its parameters). A caller may run it ahead, joined to a
 #: statement of its own (the API's token check: `hub.auth.guard.authenticate_reading`),
-#: and hand its rows over (`prefetch`).
+#: and hand its rows to `verify` (`read_ahead`).
 IDENTIFIER_READ = _ONE_IDENTIFIER
-#: `Session.info` key: rows handed over by `prefetch`, by (scheme, value).
-_PREFETCHED = "aeohub_prefetched_identifiers"
+#: Rows of `IDENTIFIER_READ` read ahead, by (scheme, value).
+ReadAhead = Mapping[tuple[str, str], list[Any]]
 
 
 def identifier_read(reference: TraderReference) -> dict[str, str] | None:
@@ -271,10 +274,10 @@ def identifier_read(reference: TraderReference) -> dict[str, str] | None:
     return None if pair is None else {"scheme": pair[0], "value": pair[1]}
 
 
-def prefetch(session: Session, params: Mapping[str, str], rows: list[Any]) -> None:
-    """The rows of `IDENTIFIER_READ` for `params`, read in `session` now: the next verify in
-    this session uses them instead of reading them again."""
-    session.info.setdefault(_PREFETCHED, {})[(params["scheme"], params["value"])] = rows
+def read_ahead(params: Mapping[str, str], rows: list[Any]) -> ReadAhead:
+    """What `verify` takes as `read_ahead`: the rows of `IDENTIFIER_READ` for `params`,
+    read by the caller in the session it then verifies in."""
+    return {(params["scheme"], params["value"]): rows}
 
 
 def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None:
@@ -296,7 +299,7 @@ def _compact_identifier(reference: TraderReference) -> tuple[str, str] | None:
 
 
 def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
-             recognising: str, settings: MatchSettings
+             recognising: str, settings: MatchSettings, read_ahead: ReadAhead | None = None
              ) -> tuple[list[MatchResult | int], dict[int, Any]]:
     """Identity resolution for every reference: identifiers in bulk, then names.
 
@@ -308,7 +311,7 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
     # Fast path: a compacted value found among declared identifiers (which the sync
     # validated and normalised) is valid and normalised; the others are normalised in full.
     compact = [_compact_identifier(r) if r.has_identifier else None for r in references]
-    hits = _by_identifier(session, {p for p in compact if p is not None}, rows)
+    hits = _by_identifier(session, {p for p in compact if p is not None}, rows, read_ahead)
     normalised: list[tuple[str, str] | None] = []
     results: list[MatchResult | None] = []
     for reference, fast in zip(references, compact, strict=True):
@@ -482,14 +485,16 @@ def verify_many(session: Session, references: Sequence[TraderReference],
                 staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
                 now: dt.datetime | None = None,
                 settings: MatchSettings = DEFAULT_SETTINGS,
-                current_rows: dict[int, CurrentRow] | None = None) -> list[Decision]:
+                current_rows: dict[int, CurrentRow] | None = None,
+                read_ahead: ReadAhead | None = None) -> list[Decision]:
     """`verify` for many references at once (same programme, day, flow and known-at).
 
     A large batch runs with the cyclic garbage collector paused (`hub.gcpause`).
     """
     with gcpause.paused(len(references) >= _PAUSE_GC_FROM):
         return _verify_many(session, references, recognising_programme_code, day, flow,
-                            known_at, staleness_seconds, now, settings, current_rows)
+                            known_at, staleness_seconds, now, settings, current_rows,
+                            read_ahead)
 
 
 def verify_many_dicts(session: Session, references: Sequence[TraderReference],
@@ -513,13 +518,15 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
                  recognising_programme_code: str, day: dt.date | None, flow: str,
                  known_at: dt.datetime | None, staleness_seconds: int,
                  now: dt.datetime | None, settings: MatchSettings,
-                 current_rows: dict[int, CurrentRow] | None = None) -> list[Decision]:
+                 current_rows: dict[int, CurrentRow] | None = None,
+                 read_ahead: ReadAhead | None = None) -> list[Decision]:
     now = now or utcnow()
     day = day or now.date()
     recognising = recognising_programme_code
     snapshot = reference_snapshot(session)
     _check_inputs(snapshot, references, recognising, flow, known_at)
-    results, rows = _resolve(session, snapshot, references, recognising, settings)
+    results, rows = _resolve(session, snapshot, references, recognising, settings,
+                             read_ahead)
     decode = _Categories()
     states = _states(session, rows, day, known_at, decode)
     if current_rows is not None:

@@ -199,7 +199,6 @@ def test_rows_read_ahead_never_reach_the_next_request_on_a_kept_reader(ref_app, 
     on a kept reader: that one reads the operators afresh, after a consent withdrawal
     made in between."""
     from hub import db
-    from hub.recognition import service as recognition
 
     database = db.get_db(ref_app)
     database.keep_reader = True
@@ -207,7 +206,7 @@ def test_rows_read_ahead_never_reach_the_next_request_on_a_kept_reader(ref_app, 
     refused = _post(ref_app, {"trader": trader, "programme": "NO-SUCH"}, admin)
     assert refused.status_code in (400, 404), refused.json
     kept = database.request_reader()
-    assert recognition._PREFETCHED not in kept.info
+    assert set(kept.info) <= db._KEPT_INFO  # nothing of the failed request is left
     with committed_db.session_scope(write=True) as session:
         operator = session.scalars(select(Operator).where(
             Operator.trader_id == trader["value"])).one()
@@ -217,3 +216,29 @@ def test_rows_read_ahead_never_reach_the_next_request_on_a_kept_reader(ref_app, 
     assert answer.status_code == 200
     assert answer.json["decision"]["operator"] is None  # withdrawn consent: not shared
     database.dispose()
+
+
+def test_the_operators_read_with_the_token_are_not_read_again(ref_app, committed_db, trader,
+                                                              monkeypatch):
+    """The recognition service answers from the rows the token's statement read ahead
+    (`read_ahead`): it reads the trader's identifier no second time."""
+    from hub.recognition import service as recognition
+
+    reads: list[dict] = []
+    by_identifier = recognition._BY_IDENTIFIER.rows
+
+    def counted(session, params=None):
+        reads.append(params)
+        return by_identifier(session, params)
+
+    monkeypatch.setattr(recognition._BY_IDENTIFIER, "rows", counted)
+    headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
+    answer = _post(ref_app, {"trader": trader}, headers)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["decision"]["operator"]["trader_id"] == trader["value"]
+    assert reads == []
+    # the batch route reads ahead nothing: there the service reads them itself
+    batch = ref_app.test_client().post("/api/v1/verify/batch", headers=headers,
+                                       json={"traders": [trader]})
+    assert batch.status_code == 200, batch.json
+    assert len(reads) == 1 and reads[0]["values"] == [trader["value"]]
