@@ -51,6 +51,10 @@ class LeaseBusy(Conflict):
     title = "Sync already running"
 
 
+class LeaseLost(Conflict):
+    title = "Sync lease lost"
+
+
 @dataclass
 class _ProgrammeRun:
     programme: Programme
@@ -663,11 +667,25 @@ class SyncJob:
     def _source(self) -> str:
         return f"connection:{self.connection_id}"
 
+    def _fence(self, session: Session) -> None:
+        """Every step a run commits (a staged or applied batch, the switch, a hold)
+        renews its lease in the same transaction, and is refused if the lease is no
+        longer the run's: a run that stalled past its lease while another process took
+        the connection over applies nothing more (`lease.hold`)."""
+        ttl = dt.timedelta(seconds=self.settings.lease_seconds)
+        if not lease.hold(session, self.connection_id, self.holder, ttl):
+            raise LeaseLost(
+                f"this run's lease on connection {self.connection_id} was taken over by "
+                "another process (it expired while the run was held up); this step was "
+                "not applied")
+
     def _save_counts(self, session: Session) -> None:
+        self._fence(session)
         session.execute(update(SyncRun).where(SyncRun.id == self.run_id)
                         .values(counts=dict(self.counts), heartbeat_at=utcnow()))
 
     def _hold(self, session: Session, reason: str) -> None:
+        self._fence(session)
         run = session.get(SyncRun, self.run_id)
         assert run is not None
         run.status = "needs_confirmation"
@@ -677,6 +695,7 @@ class SyncJob:
         audit_hooks.sync_outcome(session, self.run_id, "held", trigger=self.trigger)
 
     def _succeed(self, session: Session) -> None:
+        self._fence(session)
         now = utcnow()
         run = session.get(SyncRun, self.run_id)
         assert run is not None

@@ -16,6 +16,7 @@ import uuid
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from hub.db import Database, utcnow
 from hub.sync.models import SyncLease
@@ -50,17 +51,28 @@ def acquire(database: Database, connection_id: int, holder: str,
         return False
 
 
-def renew(database: Database, connection_id: int, holder: str,
-          ttl: dt.timedelta = DEFAULT_TTL, run_id: int | None = None) -> bool:
-    now = utcnow()
-    values: dict[str, object] = {"expires_at": now + ttl}
+def hold(session: Session, connection_id: int, holder: str,
+         ttl: dt.timedelta = DEFAULT_TTL, run_id: int | None = None) -> bool:
+    """Renew the lease in `session`'s transaction; True while `holder` still has it.
+
+    A run's writes go with this in the same transaction (a fence): they commit only if
+    the lease was still the run's. Another process that took over an expired lease has
+    changed its holder, so the run's step is refused; one trying to take it over now
+    waits for this transaction and then finds it renewed.
+    """
+    values: dict[str, object] = {"expires_at": utcnow() + ttl}
     if run_id is not None:
         values["run_id"] = run_id
+    return bool(session.execute(
+        update(SyncLease).where(SyncLease.connection_id == connection_id,
+                                SyncLease.holder == holder).values(**values)
+    ).rowcount)  # type: ignore[attr-defined]
+
+
+def renew(database: Database, connection_id: int, holder: str,
+          ttl: dt.timedelta = DEFAULT_TTL, run_id: int | None = None) -> bool:
     with database.session_scope(write=True) as session:
-        return bool(session.execute(
-            update(SyncLease).where(SyncLease.connection_id == connection_id,
-                                    SyncLease.holder == holder).values(**values)
-        ).rowcount)  # type: ignore[attr-defined]
+        return hold(session, connection_id, holder, ttl, run_id)
 
 
 def release(database: Database, connection_id: int, holder: str) -> None:

@@ -314,3 +314,60 @@ def test_a_run_pauses_the_collector_and_restores_it(hub_app, feed, connection_id
     run = sync(hub_app, connection_id)
     assert run.status == "failed" and "the switch broke" in run.error
     assert seen == [False, False] and gc.isenabled()
+
+
+def _take_over_lease(app, connection_id):
+    """What another process does once this run's lease has expired: takes it over."""
+    from sqlalchemy import update
+
+    from hub.sync.models import SyncLease
+
+    with db.get_db(app).session_scope(write=True) as session:
+        taken = session.execute(update(SyncLease).where(
+            SyncLease.connection_id == connection_id).values(holder="other-host:1:abcd"))
+        assert taken.rowcount == 1
+
+
+def _lease_holder(app, connection_id):
+    from hub.sync.models import SyncLease
+
+    with app.app_context():
+        return db.session().scalar(select(SyncLease.holder).where(
+            SyncLease.connection_id == connection_id))
+
+
+@pytest.mark.parametrize("step", ["staging", "switch"])
+def test_a_run_whose_lease_was_taken_over_applies_nothing_more(hub_app, feed, connection_id,
+                                                               monkeypatch, step):
+    """A run held up past its lease, which another process then took over, is refused
+    at its next committed step (the step renews the lease in its own transaction): it
+    fails, the registry keeps what it had, and the other process keeps the lease."""
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    assert sync(hub_app, connection_id).status == "succeeded"
+    before = {k: o.legal_name for k, o in operators(hub_app).items()}
+    write_feed(feed, [eu_row(i, legal_name=f"Renamed {i} GmbH") for i in range(1, 6)])
+
+    # (between the run's transactions: on SQLite a writer waits for the run's own)
+    if step == "staging":  # taken over before the second batch is staged
+        stage_batch, seen = engine.SyncJob._stage_batch, []
+
+        def staged(job, batch):
+            seen.append(batch)
+            if len(seen) == 2:
+                _take_over_lease(hub_app, connection_id)
+            return stage_batch(job, batch)
+
+        monkeypatch.setattr(engine.SyncJob, "_stage_batch", staged)
+    else:  # taken over once every batch is staged, as the switch begins
+        switch = engine.SyncJob._switch_snapshot
+
+        def late(job, **kw):
+            _take_over_lease(hub_app, connection_id)
+            return switch(job, **kw)
+
+        monkeypatch.setattr(engine.SyncJob, "_switch_snapshot", late)
+    run = sync(hub_app, connection_id)
+    assert run.status == "failed"
+    assert "taken over by another process" in run.error
+    assert {k: o.legal_name for k, o in operators(hub_app).items()} == before
+    assert _lease_holder(hub_app, connection_id) == "other-host:1:abcd"

@@ -111,3 +111,34 @@ def test_node_down_fails_the_run_and_keeps_the_data(setup, node):
     assert count(app, Operator) == before
     with app.app_context():
         assert db.session().get(Connection, connection_id).consecutive_failures == 1
+
+
+def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
+        setup, node, monkeypatch):
+    """Each page commits with its checkpoint only while the run holds its lease: once
+    another process took the connection over, the next page is refused, and what was
+    committed before stays with the checkpoint that covers it."""
+    from sqlalchemy import update
+
+    from hub.sync.models import SyncLease
+
+    app, connection_id = setup
+    applied, page = [], engine.SyncJob._incremental_batch
+
+    def paged(job, batch):
+        if len(applied) == 2:  # after two pages: another process takes over
+            with db.get_db(app).session_scope(write=True) as session:
+                session.execute(update(SyncLease).where(
+                    SyncLease.connection_id == connection_id).values(holder="other:1:x"))
+        applied.append(batch)
+        return page(job, batch)
+
+    monkeypatch.setattr(engine.SyncJob, "_incremental_batch", paged)
+    run_ = run(app, connection_id)
+    assert run_.status == "failed" and "taken over by another process" in run_.error
+    assert count(app, Operator) == 80  # two pages of 40, the third refused
+    with app.app_context():
+        cursor = db.session().get(Connection, connection_id).state.get("cursor")
+        holder = db.session().scalar(select(SyncLease.holder).where(
+            SyncLease.connection_id == connection_id))
+    assert cursor and holder == "other:1:x"
