@@ -91,16 +91,18 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lease-heartbeat",
                                         daemon=True)
-        self.lost = False
 
     def _loop(self) -> None:
         interval = self.ttl.total_seconds() / 3
+        log = logging.getLogger(__name__)
         while not self._stop.wait(interval):
             try:
                 if not renew(self.database, self.connection_id, self.holder, self.ttl):
-                    self.lost = True
+                    # the run's next committed step is refused (`hold`, the run's fence)
+                    log.warning("the lease on connection %s was taken over by another "
+                                "process", self.connection_id)
             except Exception:  # a failed renewal is retried on the next beat
-                logging.getLogger(__name__).warning('lease renewal failed', exc_info=True)
+                log.warning("lease renewal failed", exc_info=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
