@@ -46,9 +46,10 @@ SYNC_LEASE_SECONDS = 60
 # often (seconds); 0 writes them with each request.
 USAGE_FLUSH_SECONDS = 1.0
 # ... or as soon as this many audited reads are waiting. This bounds a write, and with it
-# the wait of the requests queued behind it on a sync worker: under load, a write of
-# 1,000 reads held a PostgreSQL worker for 10-15 ms, and the partner API's p99 at 32
-# clients was 34-35 ms; with 200 it was 26-30 ms (`tests/benchmarks/bench_api_load.py`).
+# the wait of the requests queued behind it on a sync worker. In-process on PostgreSQL, a
+# write of the ~450 reads of one interval took 13 ms (p90 22 ms), one of 200 took 9 ms
+# (p90 12 ms); the partner API's verify p99 at 32 clients was 34-35 ms with 1,000 and
+# 26-30 ms with 200 (`tests/benchmarks/bench_api_load.py`).
 USAGE_FLUSH_BATCH = 200
 
 # Access tokens live this many seconds.

@@ -326,16 +326,16 @@ class DriverQuery:
             connection = session.connection()
             pooled, dialect = connection.connection, connection.dialect
         prepared = self.prepared(dialect)
-        sql, compiled, positions, bind_processors = prepared[:4]  # the fields, in order
-        values = compiled.construct_params(params or {})
-        for name, process in bind_processors.items():
+        values = prepared.compiled.construct_params(params or {})
+        for name, process in prepared.bind_processors.items():
             if name in values:
                 values[name] = process(values[name])
+        positions = prepared.positions
         bound: Any = ([values[name] for name in positions] if positions is not None
                       else values)
         try:
             cursor = _cursor(pooled)
-            cursor.execute(sql, bound)
+            cursor.execute(prepared.sql, bound)
             return dialect, prepared, cursor.fetchall()
         except Exception:
             # A reader's connection goes back to the pool at once (which throws a broken
@@ -411,8 +411,6 @@ CURSOR_KEY = "aeohub_cursor"
 #: `Session.info` key of a reader kept from request to request (`Database.keep_reader`):
 #: when its driver connection was last used (`time.monotonic()`).
 KEPT_KEY = "aeohub_kept"
-#: What a kept reader's `Session.info` keeps from one request to the next.
-_KEPT_INFO = frozenset({READER_KEY, DRIVER_KEY, KEPT_KEY})
 
 
 def _cursor(pooled: Any) -> Any:
@@ -529,12 +527,7 @@ class Database:
         """At the end of a request: the reader closed (what it loaded or began is gone);
         its driver connection back in the pool unless the reader is kept."""
         try:
-            if self.keep_reader and self._kept is not None and self._kept[1] is session:
-                # What a request left in the reader's info (rows read ahead for it, say)
-                # must not reach the next one: only the kept connection stays.
-                for key in [k for k in session.info if k not in _KEPT_INFO]:
-                    del session.info[key]
-            else:
+            if not (self.keep_reader and self._kept is not None and self._kept[1] is session):
                 release_driver_connection(session)
         finally:
             session.close()

@@ -63,10 +63,16 @@ class OrjsonProvider(DefaultJSONProvider):
 # the standard library writes, after one space (JSON allows it): `unpack` then reads that
 # text with the standard library too, where orjson would read such an integer as a float.
 _FALLBACK_MARK = " "
-# The database's JSON columns: what the standard library refuses, orjson refuses too
-# (dates, dataclasses; subclasses of the JSON types go to the standard library's fallback).
-_TEXT_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-                 | orjson.OPT_PASSTHROUGH_SUBCLASS)
+# The database's JSON columns: what the standard library refuses (dates, dataclasses),
+# orjson refuses too.
+_TEXT_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _dumps(value: Any, option: int) -> bytes:
+    try:
+        return orjson.dumps(value, option=option)
+    except orjson.JSONEncodeError:
+        return (_FALLBACK_MARK + json.dumps(value)).encode()
 
 
 def dumps_text(value: Any) -> str:
@@ -75,19 +81,13 @@ def dumps_text(value: Any) -> str:
     after one space for what orjson refuses; what neither writes raises `TypeError`.
     Not-a-number and the infinities, which JSON has no form for (PostgreSQL refuses the
     standard library's `NaN`), are written as `null`."""
-    try:
-        return orjson.dumps(value, option=_TEXT_OPTIONS).decode()
-    except orjson.JSONEncodeError:
-        return _FALLBACK_MARK + json.dumps(value)
+    return _dumps(value, _TEXT_OPTIONS).decode()
 
 
 def pack(value: Any) -> bytes:
     """`value` as JSON bytes: orjson's encoding (dates and aware timestamps in ISO form),
     or the standard library's after one space for what orjson refuses."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return (_FALLBACK_MARK + json.dumps(value)).encode()
+    return _dumps(value, 0)
 
 
 def unpack(text: str | bytes) -> Any:

@@ -12,10 +12,13 @@ import datetime as dt
 import functools
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # recognition may be left out of a build (`_recognition`)
+    from hub.recognition.service import ReadAhead
 
 from hub import db
 from hub.auth import guard, policy
@@ -195,7 +198,7 @@ def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
     return out
 
 
-def authenticate(payload: Mapping[str, Any]) -> Any:
+def authenticate(payload: Mapping[str, Any]) -> ReadAhead | None:
     """Authenticate a verify request (`guard.authenticate_reading`), its token's statement
     also reading the operators of the trader's identifier: a verify of one identifier is
     one round trip to the database. Returns those rows for `verify` (None: none read)."""
@@ -203,11 +206,11 @@ def authenticate(payload: Mapping[str, Any]) -> Any:
     params = recognition.identifier_read(reference_of(payload["trader"]))
     read = recognition.IDENTIFIER_READ if params is not None else None
     rows = guard.authenticate_reading(read, params or {})
-    return None if params is None else recognition.read_ahead(params, rows)
+    return None if params is None else recognition.read_ahead_of(params, rows)
 
 
 def verify(session: Session, view: View, payload: Mapping[str, Any],
-           read_ahead: Any = None) -> dict[str, Any]:
+           read_ahead: ReadAhead | None = None) -> dict[str, Any]:
     """The filtered answer for one reference; `read_ahead` is what `authenticate` read
     in `session` (the request's reader)."""
     recognition = _recognition()

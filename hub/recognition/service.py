@@ -153,7 +153,7 @@ def verify(session: Session, reference: TraderReference, recognising_programme_c
     `current_rows`, when given, receives the current row (`CurrentRow`) of every operator
     the answer names, read by the same query: what the data-sharing policy judges, so
     that the API needs no second read of them. `read_ahead` holds rows of
-    `IDENTIFIER_READ` the caller already read (`read_ahead`), used instead of reading
+    `IDENTIFIER_READ` the caller already read (`read_ahead_of`), used instead of reading
     them again.
     """
     return verify_many(session, [reference], recognising_programme_code, day, flow, known_at,
@@ -261,7 +261,7 @@ def _add_hits(scheme: str, found: Iterable[Any], hits: dict[tuple[str, str], lis
 #: The read of one declared identifier's operators, as a verify of one reference makes it
 #: first (`identifier_read` gives its parameters). A caller may run it ahead, joined to a
 #: statement of its own (the API's token check: `hub.auth.guard.authenticate_reading`),
-#: and hand its rows to `verify` (`read_ahead`).
+#: and hand its rows to `verify` (`read_ahead_of`).
 IDENTIFIER_READ = _ONE_IDENTIFIER
 #: Rows of `IDENTIFIER_READ` read ahead, by (scheme, value).
 ReadAhead = Mapping[tuple[str, str], list[Any]]
@@ -274,7 +274,7 @@ def identifier_read(reference: TraderReference) -> dict[str, str] | None:
     return None if pair is None else {"scheme": pair[0], "value": pair[1]}
 
 
-def read_ahead(params: Mapping[str, str], rows: list[Any]) -> ReadAhead:
+def read_ahead_of(params: Mapping[str, str], rows: list[Any]) -> ReadAhead:
     """What `verify` takes as `read_ahead`: the rows of `IDENTIFIER_READ` for `params`,
     read by the caller in the session it then verifies in."""
     return {(params["scheme"], params["value"]): rows}

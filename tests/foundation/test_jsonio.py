@@ -73,7 +73,7 @@ def test_refuses_what_json_refuses(value: Any) -> None:
         dumps_text(value)
 
 
-def test_subclasses_of_json_types_are_written_as_json_writes_them() -> None:
+def test_subclasses_of_json_types_read_back_as_their_base_type() -> None:
     assert json.loads(dumps_text([Name("Köln")])) == ["Köln"]
 
 
