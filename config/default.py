@@ -42,6 +42,11 @@ DEFAULT_STALENESS_SECONDS = 36 * 3600
 # it every third of that); a killed run's lease expires after it.
 SYNC_LEASE_SECONDS = 60
 
+# A snapshot's batches are read, parsed and validated in a forked child process while
+# this one stages the batch before (`hub.sync.forked`): on two cores the full sync of
+# 60,000 operators took about a fifth less time. False keeps it all in one process.
+SYNC_SORT_IN_CHILD = True
+
 # Partner look-up counts and audited reads are buffered per process and written this
 # often (seconds); 0 writes them with each request.
 USAGE_FLUSH_SECONDS = 1.0

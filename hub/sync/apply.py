@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, delete, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from hub.registry import history
@@ -149,21 +150,111 @@ def plan(session: Session, index: ProgrammeIndex, records: Iterable[OperatorData
     return result
 
 
-_OPERATOR_COLUMNS = ("id", "programme_id", "stable_key", *RECORD_COLUMNS, "created_at",
-                     "updated_at", "source", "removed_at", "last_effective")
-_EVENT_COLUMNS = ("operator_id", "kind", "effective_date", "recorded_at", "changes",
-                  "previous", "source", "sync_run_id", "note")
-_IDENTIFIER_COLUMNS = ("operator_id", "scheme", "value", "origin", "linked")
+# A creation's rows without what only its insert knows (the operator id and the time of
+# the write): they can be built and encoded ahead of it (`prepare_creations`).
+_OPERATOR_REST = ("programme_id", "stable_key", *RECORD_COLUMNS, "source", "removed_at",
+                  "last_effective")
+_EVENT_REST = ("kind", "effective_date", "changes", "previous", "source", "sync_run_id",
+               "note")
+_IDENTIFIER_REST = ("scheme", "value", "origin", "linked")
+_OPERATOR_COLUMNS = ("id", "created_at", "updated_at", *_OPERATOR_REST)
+_EVENT_COLUMNS = ("operator_id", "recorded_at", *_EVENT_REST)
+_IDENTIFIER_COLUMNS = ("operator_id", *_IDENTIFIER_REST)
 
 
 def _event_rows(op_id: int, specs: Iterable[history.EventSpec], now: dt.datetime,
                 source: str | None, run_id: int | None) -> list[tuple[Any, ...]]:
-    return [(op_id, s.kind, s.effective_date, now, s.changes, s.previous, source, run_id,
+    return [(op_id, now, s.kind, s.effective_date, s.changes, s.previous, source, run_id,
              None) for s in specs]
 
 
 def _identifier_rows(op_id: int, data: OperatorData) -> list[tuple[Any, ...]]:
     return [(op_id, s, v, o, linked) for s, v, o, linked in data.identifiers]
+
+
+@dataclass
+class PreparedCreations:
+    """Creations of one programme, built and encoded for their insert, less the operator
+    ids and the write's time (`write_prepared` adds them). Each row starts with its
+    creation's position in `keys`."""
+
+    today: dt.date  # the day their events were built for
+    run_id: int | None
+    keys: list[str]
+    operators: list[Sequence[Any]]
+    events: list[Sequence[Any]]
+    identifiers: list[Sequence[Any]]
+
+    def plain(self) -> tuple[Any, ...]:
+        """As a tuple of built-in values (for `marshal`, where the driver's forms are)."""
+        return (self.today.isoformat(), self.run_id, self.keys, self.operators, self.events,
+                self.identifiers)
+
+    @classmethod
+    def from_plain(cls, plain: Sequence[Any]) -> PreparedCreations:
+        today, run_id, keys, operators, events, identifiers = plain
+        return cls(dt.date.fromisoformat(today), run_id, keys, operators, events, identifiers)
+
+
+def prepare_creations(dialect: Dialect, programme_id: int, creates: Sequence[OperatorData],
+                      *, today: dt.date, source: str | None, run_id: int | None
+                      ) -> PreparedCreations:
+    """The rows `creates` insert, with their history events (`history.creation_events`),
+    in the driver's form for `dialect`. A creation's dates and times may be given in their
+    ISO form (as a snapshot stages them): they are stored and put into its events
+    exactly as the date objects would be."""
+    operators: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    identifiers: list[tuple[Any, ...]] = []
+    for position, data in enumerate(creates):
+        values = data.values
+        specs = history.creation_events(values, today)
+        last = specs[0].effective_date
+        for spec in specs:
+            last = max(last, spec.effective_date)
+        operators.append((position, programme_id, data.stable_key,
+                          *map(values.get, RECORD_COLUMNS), source, None, last))
+        events.extend((position, s.kind, s.effective_date, s.changes, s.previous, source,
+                       run_id, None) for s in specs)
+        identifiers.extend((position, *identifier) for identifier in data.identifiers)
+    return PreparedCreations(
+        today, run_id, [data.stable_key for data in creates],
+        _encoded(dialect, _OPERATOR, _OPERATOR_REST, operators),
+        _encoded(dialect, _EVENT, _EVENT_REST, events),
+        _encoded(dialect, _IDENTIFIER, _IDENTIFIER_REST, identifiers))
+
+
+def _encoded(dialect: Dialect, table: Table, columns: Sequence[str],
+             rows: list[tuple[Any, ...]]) -> list[Sequence[Any]]:
+    """`rows` (a position, then `columns`) with the columns encoded for the driver."""
+    encode = bulk.RowEncoder(dialect, table, columns, skip=1)
+    return list(encode(rows))
+
+
+def write_prepared(session: Session, prepared: PreparedCreations, *, now: dt.datetime
+                   ) -> list[int]:
+    """Insert prepared creations with new operator ids (returned, in `keys` order)."""
+    if not prepared.keys:
+        return []
+    session.flush()
+    connection = session.connection()
+    ids = bulk.allocate_ids(connection, _OPERATOR, len(prepared.keys))
+    stamp = {name: _encoded_one(connection.dialect, table, name, now)
+             for table, name in ((_OPERATOR, "created_at"), (_EVENT, "recorded_at"))}
+    created = stamp["created_at"]
+    recorded = stamp["recorded_at"]
+    bulk.BulkInsert(connection, _OPERATOR, _OPERATOR_COLUMNS)(
+        [(ids[row[0]], created, created, *row[1:]) for row in prepared.operators],
+        encoded=True)
+    bulk.BulkInsert(connection, _IDENTIFIER, _IDENTIFIER_COLUMNS)(
+        [(ids[row[0]], *row[1:]) for row in prepared.identifiers], encoded=True)
+    bulk.BulkInsert(connection, _EVENT, _EVENT_COLUMNS)(
+        [(ids[row[0]], recorded, *row[1:]) for row in prepared.events], encoded=True)
+    return ids
+
+
+def _encoded_one(dialect: Dialect, table: Table, column: str, value: Any) -> Any:
+    return next(iter(bulk.RowEncoder(dialect, table, (column,))([(value,)])))[0]
 
 
 def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.datetime,
@@ -180,26 +271,16 @@ def write(session: Session, index: ProgrammeIndex, the_plan: Plan, *, now: dt.da
     session.flush()
     connection = session.connection()
     if the_plan.creates:
-        ids = bulk.allocate_ids(connection, _OPERATOR, len(the_plan.creates))
-        rows = []
-        for op_id, data in zip(ids, the_plan.creates, strict=True):
-            values = data.values
-            specs = history.creation_events(values, today)
-            last = specs[0].effective_date
-            for spec in specs:
-                last = max(last, spec.effective_date)
-            rows.append((op_id, index.programme_id, data.stable_key,
-                         *map(values.get, RECORD_COLUMNS),
-                         now, now, source, None, last))
-            events.extend(_event_rows(op_id, specs, now, source, run_id))
-            identifier_rows.extend(_identifier_rows(op_id, data))
-            if track:
-                fp = values.get("fingerprint")
+        prepared = prepare_creations(connection.dialect, index.programme_id,
+                                     the_plan.creates, today=today, source=source,
+                                     run_id=run_id)
+        ids = write_prepared(session, prepared, now=now)
+        if track:
+            for op_id, data in zip(ids, the_plan.creates, strict=True):
+                fp = data.values.get("fingerprint")
                 index.by_key[data.stable_key] = IndexEntry(op_id, fp, False)
                 if fp:
                     index.by_fingerprint[fp] = data.stable_key
-        insert_operators = bulk.BulkInsert(connection, _OPERATOR, _OPERATOR_COLUMNS)
-        insert_operators(rows)
     if the_plan.updates:
         update_rows = []
         replace_ids = []

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Date, DateTime, Table, func, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeDecorator
 
 from hub.jsonio import dumps_text
@@ -111,13 +111,12 @@ def _utc_iso_as_text(encode: Encode) -> Encode:
     return encode_text
 
 
-def _encoder(column: Any, connection: Connection) -> EncodeColumn | None:
+def _encoder(column: Any, dialect: Dialect) -> EncodeColumn | None:
     """How one column's values are handed to the driver (None: as they are).
 
     Dates and timestamps may be given as objects or in ISO form (`date.isoformat()`,
     `datetime.isoformat()`), as a staged snapshot holds them.
     """
-    dialect = connection.dialect
     kind = column.type
     base = kind.impl if isinstance(kind, TypeDecorator) else kind
     if isinstance(base, JSON):
@@ -138,6 +137,28 @@ def _encoder(column: Any, connection: Connection) -> EncodeColumn | None:
     return None
 
 
+class RowEncoder:
+    """Encodes rows (tuples in `columns` order) of `table` into the form `dialect`'s
+    driver takes, column by column: one loop per encoded column instead of a call per
+    value. Rows can be encoded ahead of their insert (`BulkInsert(..., encoded=True)`)."""
+
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], *,
+                 skip: int = 0) -> None:
+        """`skip`: each row starts with that many values of no column, left as they are."""
+        self.columns = tuple(columns)
+        encoders = [(skip + i, _encoder(table.c[name], dialect))
+                    for i, name in enumerate(columns)]
+        self.encoders = [(i, e) for i, e in encoders if e is not None]
+
+    def __call__(self, rows: Sequence[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+        if not self.encoders or not rows:
+            return rows
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for i, encode in self.encoders:
+            columns[i] = encode(columns[i])
+        return zip(*columns, strict=True)
+
+
 class BulkInsert:
     """Inserts rows (tuples in `columns` order) into `table` on one connection."""
 
@@ -145,8 +166,7 @@ class BulkInsert:
         self.connection = connection
         self.table = table
         self.columns = tuple(columns)
-        encoders = [(i, _encoder(table.c[name], connection)) for i, name in enumerate(columns)]
-        self.encoders = [(i, e) for i, e in encoders if e is not None]
+        self.encode = RowEncoder(connection.dialect, table, columns)
         dialect = connection.dialect
         quote = dialect.identifier_preparer.quote
         table_name = quote(table.name)
@@ -159,32 +179,23 @@ class BulkInsert:
             marks = ", ".join("?" for _ in self.columns)
             self.statement = f"INSERT INTO {table_name} ({names}) VALUES ({marks})"  # noqa: S608
 
-    def encode(self, rows: Sequence[Sequence[Any]]) -> Iterable[Sequence[Any]]:
-        """`rows` with each value in the form the driver takes, column by column (one
-        loop per encoded column instead of a call per value)."""
-        if not self.encoders:
-            return rows
-        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        for i, encode in self.encoders:
-            columns[i] = encode(columns[i])
-        return zip(*columns, strict=True)
-
-    def __call__(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows` (one statement for all of them)."""
+    def __call__(self, rows: Sequence[Sequence[Any]], *, encoded: bool = False) -> None:
+        """Insert `rows` (one statement for all of them); `encoded`: their values are
+        in the driver's form already (`RowEncoder`)."""
         if not rows:
             return
-        encoded = self.encode(rows)
+        encoded_rows = rows if encoded else self.encode(rows)
         driver = self.connection.connection.driver_connection
         assert driver is not None
         if self.connection.dialect.name == "postgresql":
             # one COPY: the server works through the rows while the next are sent
             with driver.cursor() as cursor, cursor.copy(self.statement) as copy:
-                for row in encoded:
+                for row in encoded_rows:
                     copy.write_row(row)
         else:
             cursor = driver.cursor()
             try:
-                cursor.executemany(self.statement, encoded)
+                cursor.executemany(self.statement, encoded_rows)
             finally:
                 cursor.close()
 

@@ -44,6 +44,7 @@ class SyncSettings:
     extra_hosts: frozenset[str]
     default_staleness: int
     lease_seconds: int = 60
+    sort_in_child: bool = True  # see `SyncJob._sorted_snapshot`
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SyncSettings:
@@ -54,6 +55,7 @@ class SyncSettings:
             extra_hosts=frozenset(config.get("NODE_HOSTS_ALLOWED") or ()),
             default_staleness=int(config.get("DEFAULT_STALENESS_SECONDS", 36 * 3600)),
             lease_seconds=int(config.get("SYNC_LEASE_SECONDS", 60)),
+            sort_in_child=bool(config.get("SYNC_SORT_IN_CHILD", True)),
         )
 
 

@@ -21,7 +21,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors.base import Batch, CanonicalRecord, ConnectorError, DeferredRecords
+from connectors.base import (
+    Batch,
+    CanonicalRecord,
+    Connector,
+    ConnectorError,
+    DeferredRecords,
+)
 from hub import gcpause, jsonio
 from hub.audit import hooks as audit_hooks
 from hub.db import Database, utcnow
@@ -29,9 +35,10 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
 from hub.registry.models import Programme
 from hub.registry.service import OperatorData
-from hub.sync import apply, lease
+from hub.sync import apply, forked, lease
 from hub.sync.connections import SyncSettings, build
 from hub.sync.models import Connection, QuarantinedRecord, StagedBatch, SyncRun
+from hub.sync.spool import Spool
 from hub.sync.validate import (
     ProgrammeRules,
     Rejection,
@@ -187,6 +194,21 @@ def _collect_young() -> None:
         gc.collect(1)
 
 
+@dataclass
+class _Sorted:
+    """One batch of a snapshot as sorting leaves it, ready to stage. It crosses from the
+    sorting child to the parent (`SyncJob._sorted_snapshot`), so it holds plain data."""
+
+    seen: dict[str, list[str]]  # programme: keys seen unchanged
+    upserts: bytes  # the staged upserts, packed (`jsonio.pack`)
+    deletions: list[dict[str, str]]
+    quarantined: list[dict[str, Any]]  # QuarantinedRecord values
+    duplicates: list[tuple[str, str]]  # (programme, key) met twice, first in this batch
+    counts: dict[str, int]  # the run's counts after this batch
+    state: dict[str, Any]
+    complete: bool
+
+
 class SyncJob:
     """One run of one connection. Use `run_sync` rather than this class directly."""
 
@@ -207,6 +229,11 @@ class SyncJob:
         self.staged_seq = 0
         self.dry_staged: list[dict[str, Any]] = []
         self.snapshot = False
+        # quarantined records sorted and not yet written, and duplicate keys found
+        self.held_back: list[dict[str, Any]] = []
+        self.new_duplicates: list[tuple[str, str]] = []
+        # creations built while the child sorts, waiting for the switch (`_prepare`)
+        self.spool: Spool | None = None
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -266,6 +293,8 @@ class SyncJob:
         except Exception as exc:
             self._fail(exc)
         finally:
+            if self.spool is not None:
+                self.spool.close()
             lease.release(self.database, self.connection_id, self.holder)
         return self._result()
 
@@ -295,41 +324,78 @@ class SyncJob:
             self._load_programmes(session, codes)
             if not incremental and self.staged_seq:
                 self._restore_staged(session)
-        complete = False
-        for batch in connector.read(start_state or None):
-            if incremental:
-                held = self._incremental_batch(batch)
-                if held:
-                    return
-            else:
-                self._stage_batch(batch)
-            complete = batch.complete
-            _collect_young()
-            if self.progress:
-                self.progress(dict(self.counts))
         if incremental:
+            for batch in connector.read(start_state or None):
+                if self._incremental_batch(batch):
+                    return
+                _collect_young()
+                self._report_progress()
             self._finish_incremental()
-        elif not complete:
+            return
+        complete = False
+        for sorted_batch in self._sorted_snapshot(connector, start_state or None):
+            self._stage_batch(sorted_batch)
+            complete = sorted_batch.complete
+            _collect_young()
+            self._report_progress()
+        if not complete:
             raise ConnectorError("the snapshot ended without its completeness mark; "
                                  "nothing was applied")
-        else:
-            self._switch_snapshot()
+        self._switch_snapshot()
+
+    def _report_progress(self) -> None:
+        if self.progress:
+            self.progress(dict(self.counts))
+
+    def _sorted_snapshot(self, connector: Connector, state: dict[str, Any] | None
+                         ) -> Iterator[_Sorted]:
+        """The snapshot's batches, read, recognised and validated, in order.
+
+        With `sort_in_child` (the default, where the system can fork), the reading and
+        validating runs in a forked child (`hub.sync.forked`) while this process stages
+        the batch before: the CPU work of one overlaps the database work of the other.
+        The child reads the registry index as it was when the snapshot began (a snapshot
+        run applies nothing until its switch) and never touches the database.
+        """
+        batches = self._sort_batches(connector, state)
+        if self.settings.sort_in_child and forked.available():
+            if not self.dry_run:
+                self.spool = Spool()  # this process has time to build creations
+            return forked.in_child(batches, name="sync sorter", after_fork=self._after_fork)
+        return batches
+
+    def _sort_batches(self, connector: Connector, state: dict[str, Any] | None
+                      ) -> Iterator[_Sorted]:
+        for batch in connector.read(state):
+            self._sort_records(batch)
+            yield self._take_sorted(batch)
+            _collect_young()
+
+    def _after_fork(self) -> None:
+        """In the sorting child: drop the copy of the parent's connection pool, without
+        closing the connections the parent goes on using."""
+        self.database.engine.dispose(close=False)
 
     # -- record handling ------------------------------------------------------------------
 
-    def _quarantine(self, session: Session | None, raw: dict[str, Any],
-                    reasons: list[dict[str, str]], programme: str | None,
-                    stable_key: str | None) -> None:
+    def _quarantine(self, raw: dict[str, Any], reasons: list[dict[str, str]],
+                    programme: str | None, stable_key: str | None) -> None:
+        """Count a refused record and hold it back until its batch is written."""
         self.counts["quarantined"] += 1
         if stable_key and programme in self.programmes:
             self.programmes[programme].quarantined_keys.add(stable_key)
-        if session is None or self.dry_run:
-            return
-        session.add(QuarantinedRecord(
-            connection_id=self.connection_id, run_id=self.run_id, programme=programme,
-            stable_key=stable_key, position=raw.get("position"), record=raw, reasons=reasons))
+        self.held_back.append({"programme": programme, "stable_key": stable_key,
+                               "position": raw.get("position"), "record": raw,
+                               "reasons": reasons})
 
-    def _sort_records(self, session: Session | None, batch: Batch) -> None:
+    def _write_quarantined(self, session: Session, quarantined: list[dict[str, Any]]) -> None:
+        if self.dry_run:
+            return
+        session.add_all(QuarantinedRecord(connection_id=self.connection_id,
+                                          run_id=self.run_id, **values)
+                        for values in quarantined)
+
+    def _sort_records(self, batch: Batch) -> None:
         """Recognise unchanged records by fingerprint, validate the rest.
 
         A fingerprint is that of a stored operator only if a record with the same source
@@ -353,7 +419,7 @@ class SyncJob:
                 key = prog.index.by_fingerprint.get(fingerprint)
                 if key is not None and key not in prog.pending:
                     if key in prog.seen or self._met_before(prog, key):
-                        self._duplicate(session, prog, record_to_dict(records[i]), key)
+                        self._duplicate(prog, record_to_dict(records[i]), key)
                     else:
                         prog.seen.add(key)
                         prog.run_keys.add(key)
@@ -363,7 +429,7 @@ class SyncJob:
                 record = records[i]
                 prog = self.programmes.get(record.programme or "")
             if prog is None:
-                self._quarantine(session, record_to_dict(record), [{
+                self._quarantine(record_to_dict(record), [{
                     "field": "programme",
                     "reason": f"{record.programme!r} is not a programme of this connection "
                               f"({', '.join(self.programmes)})"}], record.programme, None)
@@ -375,8 +441,7 @@ class SyncJob:
                 result = validate_record(raw, prog.rules)
             if isinstance(result, Rejection):
                 assert raw is not None
-                self._quarantine(session, raw, result.reasons, prog.rules.code,
-                                 result.stable_key)
+                self._quarantine(raw, result.reasons, prog.rules.code, result.stable_key)
                 continue
             key = result.stable_key
             if (key in prog.pending or key in prog.seen or key in prog.duplicates
@@ -385,7 +450,7 @@ class SyncJob:
                     # the record as validation leaves it (country and status normalised)
                     raw = record_to_dict(record)
                     schema_load(raw)
-                self._duplicate(session, prog, raw, key)
+                self._duplicate(prog, raw, key)
                 continue
             prog.pending[key] = result
             prog.run_keys.add(key)
@@ -406,23 +471,24 @@ class SyncJob:
         """A snapshot lists each operator once: a key met in an earlier batch is a duplicate."""
         return self.snapshot and key in prog.run_keys
 
-    def _duplicate(self, session: Session | None, prog: _ProgrammeRun, raw: dict[str, Any],
-                   key: str) -> None:
+    def _duplicate(self, prog: _ProgrammeRun, raw: dict[str, Any], key: str) -> None:
         """Two records with one stable key in one feed: quarantine both, merge nothing."""
         reason = {"field": prog.rules.stable_key_scheme,
                   "reason": f"stable key {key} appears more than once in this feed; "
                             "the operator keeps its last good state"}
-        prog.duplicates.add(key)
+        if key not in prog.duplicates:
+            prog.duplicates.add(key)
+            self.new_duplicates.append((prog.rules.code, key))
         earlier = prog.pending.pop(key, None)
         if earlier is not None:
-            self._quarantine(session, {"stable_key": key, "values": _data_to_json(earlier)},
+            self._quarantine({"stable_key": key, "values": _data_to_json(earlier)},
                              [reason], prog.rules.code, key)
         if key in prog.seen:
             prog.seen.discard(key)
             self.counts["unchanged"] -= 1
-            self._quarantine(session, {"stable_key": key, "note": "unchanged record"},
+            self._quarantine({"stable_key": key, "note": "unchanged record"},
                              [reason], prog.rules.code, key)
-        self._quarantine(session, raw, [reason], prog.rules.code, key)
+        self._quarantine(raw, [reason], prog.rules.code, key)
 
     # -- incremental ------------------------------------------------------------------------
 
@@ -430,7 +496,7 @@ class SyncJob:
         """Apply one batch with its checkpoint; True when a guard held the run."""
         now = utcnow()
         with self.database.session_scope(write=True) as session:
-            self._sort_records(session, batch)
+            self._sort_records(batch)
             plans = {}
             for code, prog in self.programmes.items():
                 the_plan = apply.plan(session, prog.index, prog.pending.values(), now.date())
@@ -438,9 +504,10 @@ class SyncJob:
                 plans[code] = the_plan
             reason = self._guard(plans, snapshot=False)
             if reason and not self.dry_run:
-                self._stage(session, batch.state)
+                self._write_sorted(session, self._take_sorted(batch))
                 self._hold(session, reason)
                 return True
+            self._write_quarantined(session, self._take_quarantined())
             for code, prog in self.programmes.items():
                 self._count_plan(plans[code])
                 if not self.dry_run:
@@ -463,43 +530,100 @@ class SyncJob:
 
     # -- snapshot ---------------------------------------------------------------------------
 
-    def _stage(self, session: Session, batch_state: dict[str, Any]) -> None:
-        self.staged_seq += 1
-        staged = StagedBatch(
-            run_id=self.run_id, seq=self.staged_seq,
+    def _take_quarantined(self) -> list[dict[str, Any]]:
+        quarantined, self.held_back = self.held_back, []
+        return quarantined
+
+    def _take_sorted(self, batch: Batch) -> _Sorted:
+        """What sorting `batch` left, to stage; the programmes start the next batch."""
+        sorted_batch = _Sorted(
             seen={code: sorted(p.seen) for code, p in self.programmes.items()},
-            upserts=[_data_to_staged(code, d)
-                     for code, p in self.programmes.items() for d in p.pending.values()],
+            upserts=jsonio.pack([_data_to_staged(code, d) for code, p in self.programmes.items()
+                                 for d in p.pending.values()]),
             deletions=[{"programme": code, "stable_key": k}
                        for code, p in self.programmes.items() for k in p.deletions],
-        )
-        run = session.get(SyncRun, self.run_id)
-        assert run is not None
-        run.staged_state = dict(batch_state)
-        if self.dry_run:
-            # as a staged batch reads back: dates and timestamps in their ISO form
-            self.dry_staged.append({"upserts": jsonio.unpack(jsonio.pack(staged.upserts)),
-                                    "deletions": staged.deletions})
-        else:
-            session.add(staged)
+            quarantined=self._take_quarantined(), duplicates=self.new_duplicates,
+            counts=dict(self.counts), state=dict(batch.state), complete=batch.complete)
+        self.new_duplicates = []
         for prog in self.programmes.values():
             prog.seen_all |= prog.seen
             prog.seen = set()
             prog.pending.clear()
             prog.deletions.clear()
+        return sorted_batch
 
-    def _stage_batch(self, batch: Batch) -> None:
+    def _write_sorted(self, session: Session, sorted_batch: _Sorted) -> None:
+        """Stage a sorted batch. When it was sorted in the child, this process learns
+        the counts and keys it needs for the switch here (for a batch sorted here, that
+        repeats what it knows)."""
+        self.counts.update(sorted_batch.counts)
+        for code, keys in sorted_batch.seen.items():
+            self.programmes[code].seen_all.update(keys)
+        for values in sorted_batch.quarantined:
+            if values["stable_key"] and values["programme"] in self.programmes:
+                self.programmes[values["programme"]].quarantined_keys.add(values["stable_key"])
+        for code, key in sorted_batch.duplicates:
+            self.programmes[code].duplicates.add(key)
+        self._write_quarantined(session, sorted_batch.quarantined)
+        self.staged_seq += 1
+        run = session.get(SyncRun, self.run_id)
+        assert run is not None
+        run.staged_state = dict(sorted_batch.state)
+        if self.dry_run:
+            # as a staged batch reads back: dates and timestamps in their ISO form
+            self.dry_staged.append({"upserts": jsonio.unpack(sorted_batch.upserts),
+                                    "deletions": sorted_batch.deletions})
+        else:
+            session.add(StagedBatch(run_id=self.run_id, seq=self.staged_seq,
+                                    seen=sorted_batch.seen, upserts=sorted_batch.upserts,
+                                    deletions=sorted_batch.deletions))
+
+    def _stage_batch(self, sorted_batch: _Sorted) -> None:
         with self.database.session_scope(write=True) as session:
-            self._sort_records(session, batch)
-            self._stage(session, batch.state)
+            self._write_sorted(session, sorted_batch)
             self._save_counts(session)
             if self.dry_run:
                 session.rollback()
+        if self.spool is not None:
+            self._prepare(sorted_batch)
+
+    def _prepare(self, sorted_batch: _Sorted) -> None:
+        """Build and encode the rows of the batch's creations now, while the child sorts
+        the next batch, and set them aside for the switch (`Spool`). The switch uses them
+        only if they are still what it would build (`_prepared_for`)."""
+        assert self.spool is not None
+        creates: dict[str, list[OperatorData]] = {}
+        for entry in jsonio.unpack(sorted_batch.upserts):
+            code, key = _staged_key(entry)
+            prog = self.programmes[code]
+            if key not in prog.index.by_key and key not in prog.duplicates:
+                creates.setdefault(code, []).append(_staged_entry(entry, as_staged=True)[1])
+        today = utcnow().date()
+        dialect = self.database.engine.dialect
+        self.spool.put(self.staged_seq, {
+            code: apply.prepare_creations(
+                dialect, self.programmes[code].index.programme_id, records, today=today,
+                source=self._source(), run_id=self.run_id).plain()
+            for code, records in creates.items()})
+
+    def _prepared_for(self, prepared: dict[str, Any] | None, code: str,
+                      entries: list[list[Any] | dict[str, Any]], today: dt.date
+                      ) -> apply.PreparedCreations | None:
+        """The prepared creations of `code` if they are exactly those of `entries` (the
+        staged creations the switch found), for this run and day; else None."""
+        plain = (prepared or {}).get(code)
+        ready = None if plain is None else apply.PreparedCreations.from_plain(plain)
+        if ready is None or ready.today != today or ready.run_id != self.run_id:
+            return None
+        if ready.keys != [_staged_key(entry)[1] for entry in entries]:
+            return None
+        return ready
 
     def _iter_staged(self, session: Session) -> Iterator[dict[str, Any]]:
         """The run's staged batches in order, one at a time (never all in memory)."""
         if self.dry_run:
-            yield from self.dry_staged
+            for seq, staged in enumerate(self.dry_staged, start=1):
+                yield {"seq": seq, "seen": {}, **staged}
             return
         seqs = list(session.scalars(select(StagedBatch.seq).where(
             StagedBatch.run_id == self.run_id).order_by(StagedBatch.seq)))
@@ -507,7 +631,8 @@ class SyncJob:
             row = session.execute(
                 select(StagedBatch.seen, StagedBatch.upserts, StagedBatch.deletions)
                 .where(StagedBatch.run_id == self.run_id, StagedBatch.seq == seq)).one()
-            yield {"seen": row.seen, "upserts": row.upserts, "deletions": row.deletions}
+            yield {"seq": seq, "seen": row.seen, "upserts": row.upserts,
+                   "deletions": row.deletions}
 
     def _restore_staged(self, session: Session) -> None:
         """Counts and keys of batches staged by an interrupted run."""
@@ -569,7 +694,9 @@ class SyncJob:
             status_changes = dict.fromkeys(self.programmes, 0)
             duplicates: list[QuarantinedRecord] = []
             for staged in self._iter_staged(session):
+                prepared = self.spool.take(staged["seq"]) if self.spool else None
                 upserts: dict[str, list[OperatorData]] = {c: [] for c in self.programmes}
+                creations: dict[str, list[Any]] = {c: [] for c in self.programmes}
                 for entry in staged["upserts"]:
                     code, key = _staged_key(entry)
                     prog = self.programmes[code]
@@ -585,10 +712,20 @@ class SyncJob:
                         self.counts["quarantined"] += 1
                         continue
                     candidates[code].discard(key)
-                    upserts[code].append(_staged_entry(
-                        entry, as_staged=key not in prog.index.by_key)[1])
+                    if key in prog.index.by_key:
+                        upserts[code].append(_staged_entry(entry)[1])
+                    else:
+                        creations[code].append(entry)
                 _collect_young()
                 for code, records in upserts.items():
+                    ready = self._prepared_for(prepared, code, creations[code], now.date())
+                    if ready is None:  # built here (a creation's values in staged form)
+                        records.extend(_staged_entry(entry, as_staged=True)[1]
+                                       for entry in creations[code])
+                    elif not self.dry_run:
+                        apply.write_prepared(session, ready, now=now)
+                    if ready is not None:
+                        self.counts["created"] += len(ready.keys)
                     if not records:
                         continue
                     prog = self.programmes[code]

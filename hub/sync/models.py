@@ -112,6 +112,11 @@ class SyncLease(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+def _packed_once(value: Any) -> bytes:
+    """`value` packed, unless it is already (bytes: a batch packed where it was sorted)."""
+    return value if isinstance(value, bytes) else _packed(value)
+
+
 class PackedJSON(TypeDecorator[Any]):
     """A JSON column for staged batches, encoded and decoded with orjson.
 
@@ -121,7 +126,8 @@ class PackedJSON(TypeDecorator[Any]):
     a staged record keeps its dates as objects and reads them back in ISO form. Values are
     otherwise what orjson encodes as `json` would read them back: str-keyed dicts, lists,
     tuples, str, int, bool, None; what orjson refuses (a lone surrogate in a string, a very
-    large integer) goes through `json` instead.
+    large integer) goes through `json` instead. Bytes are taken as JSON already packed
+    (`jsonio.pack`) and stored as they are.
     """
 
     impl = JSON
@@ -131,8 +137,8 @@ class PackedJSON(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             from psycopg.types.json import Json
 
-            return lambda value: Json(value, dumps=_packed)
-        return lambda value: _packed(value).decode()
+            return lambda value: Json(value, dumps=_packed_once)
+        return lambda value: _packed_once(value).decode()
 
     def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
         # Read the stored text (PostgreSQL's driver would otherwise parse it with `json`).

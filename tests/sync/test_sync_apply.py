@@ -177,7 +177,7 @@ def test_bulk_timestamps_in_iso_form_are_encoded_as_the_type_binds(session: Sess
     column = Operator.__table__.c.source_changed_at
     process = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
     reference = bulk._from_iso_datetime(process or (lambda v: v))
-    encode = bulk._encoder(column, connection)
+    encode = bulk._encoder(column, connection.dialect)
     assert encode is not None
     values: list[Any] = [None]
     for seconds, micro in ((0, 0), (86_399, 1), (1_700_000_000, 999_999), (123_456, 5)):
