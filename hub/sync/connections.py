@@ -45,6 +45,7 @@ class SyncSettings:
     default_staleness: int
     lease_seconds: int = 60
     sort_in_child: bool = True  # see `SyncJob._sorted_snapshot`
+    sqlite_cache_mib: int = 16  # see `hub.db.sqlite_page_cache`
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SyncSettings:
@@ -56,6 +57,7 @@ class SyncSettings:
             default_staleness=int(config.get("DEFAULT_STALENESS_SECONDS", 36 * 3600)),
             lease_seconds=int(config.get("SYNC_LEASE_SECONDS", 60)),
             sort_in_child=bool(config.get("SYNC_SORT_IN_CHILD", True)),
+            sqlite_cache_mib=int(config.get("SYNC_SQLITE_CACHE_MIB", 16)),
         )
 
 

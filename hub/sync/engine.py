@@ -30,7 +30,7 @@ from connectors.base import (
 )
 from hub import gcpause, jsonio
 from hub.audit import hooks as audit_hooks
-from hub.db import Database, utcnow
+from hub.db import Database, sqlite_page_cache, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
 from hub.registry.models import Programme
@@ -495,7 +495,8 @@ class SyncJob:
     def _incremental_batch(self, batch: Batch) -> bool:
         """Apply one batch with its checkpoint; True when a guard held the run."""
         now = utcnow()
-        with self.database.session_scope(write=True) as session:
+        with (self.database.session_scope(write=True) as session,
+              sqlite_page_cache(session, self.settings.sqlite_cache_mib)):
             self._sort_records(batch)
             plans = {}
             for code, prog in self.programmes.items():
@@ -688,7 +689,8 @@ class SyncJob:
         now = utcnow()
         reason_for = ("stable key {key} appears more than once in this feed; the operator "
                       "keeps its last good state")
-        with self.database.session_scope(write=True) as session:
+        with (self.database.session_scope(write=True) as session,
+              sqlite_page_cache(session, self.settings.sqlite_cache_mib)):
             active = {code: prog.index.active_count() for code, prog in self.programmes.items()}
             candidates = self._removal_candidates(session)
             status_changes = dict.fromkeys(self.programmes, 0)

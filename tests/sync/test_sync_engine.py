@@ -188,7 +188,7 @@ def test_empty_feed_is_held(hub_app, feed, connection_id):
     sync(hub_app, connection_id)
     write_feed(feed, [])
     run = sync(hub_app, connection_id)
-    assert run.status == "needs_confirmation" and "empty" in run.held_reason
+    assert run.status == "needs_confirmation" and "empty" in run.held_reason, run.error
     assert all(o.removed_at is None for o in operators(hub_app).values())
 
 

@@ -354,3 +354,31 @@ def test_a_sorting_child_that_dies_fails_the_run_and_changes_nothing(
     again = engine.run_sync(database, settings, connection_id)
     assert again is not None and again.status == "succeeded", again.error
     assert again.counts["created"] == 9
+
+
+# --- the page cache of bulk writes ------------------------------------------------------
+
+
+def test_a_bulk_write_gets_a_larger_sqlite_page_cache_then_the_old_one(committed_db: Any
+                                                                       ) -> None:
+    from hub.db import sqlite_page_cache
+
+    with committed_db.session_scope(write=True) as session:
+        connection = session.connection()
+        if connection.dialect.name != "sqlite":
+            with sqlite_page_cache(session, 16):  # nothing to size on PostgreSQL
+                assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+            return
+        before = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        with sqlite_page_cache(session, 16):
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == -16384
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == before
+        with pytest.raises(RuntimeError), sqlite_page_cache(session, 8):
+            raise RuntimeError("the write failed")
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == before
+        with sqlite_page_cache(session, 0):  # 0: SQLite's own size
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == before
+        driver = connection.connection.driver_connection
+        with sqlite_page_cache(session, 16):
+            session.rollback()  # a held switch rolls back inside: its connection is gone
+        assert driver.execute("PRAGMA cache_size").fetchone()[0] == before
