@@ -39,6 +39,9 @@ def _format_hours(value: float | None) -> str:
 
 def init_app(app: Flask) -> None:
     from hub.web import dashboard_routes, pages, routes
+    from hub.web.security import CookieSessions
+
+    app.session_interface = CookieSessions()
 
     # Flask's defaults leave SameSite unset; the dashboard wants Lax (CSRF defence in depth).
     if not app.config.get("SESSION_COOKIE_SAMESITE"):

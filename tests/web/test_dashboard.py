@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import BadSignature
 from sqlalchemy import select
 
 from hub import db
@@ -243,3 +245,27 @@ def test_usage_chart_per_partner_is_scoped(
     assert "UK usage engine" not in eu_page
     admin_page = admin_client.get("/dashboard/").get_data(as_text=True)
     assert "UK usage engine: no_match 1" in admin_page
+
+
+def test_the_session_serializer_is_built_once_per_secret_key(app: Flask) -> None:
+    from hub.web.security import CookieSessions
+
+    sessions = app.session_interface
+    assert isinstance(sessions, CookieSessions)
+    first = sessions.get_signing_serializer(app)
+    assert first is not None and sessions.get_signing_serializer(app) is first
+    cookie = first.dumps({"user_id": 7})
+    old_key = app.secret_key
+    try:
+        # a rotated key: a new serializer, which still reads cookies signed with the old
+        app.secret_key = "another secret key, long enough for the test profile"
+        app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+        rotated = sessions.get_signing_serializer(app)
+        assert rotated is not None and rotated is not first
+        assert rotated.loads(cookie) == {"user_id": 7}
+        with pytest.raises(BadSignature):  # the old key's serializer: not the new key
+            first.loads(rotated.dumps({"user_id": 8}))
+    finally:
+        app.secret_key = old_key
+        app.config["SECRET_KEY_FALLBACKS"] = []
+    assert sessions.get_signing_serializer(app) is first
