@@ -601,11 +601,17 @@ class SyncJob:
                 creates.setdefault(code, []).append(_staged_entry(entry, as_staged=True)[1])
         today = utcnow().date()
         dialect = self.database.engine.dialect
-        self.spool.put(self.staged_seq, {
-            code: apply.prepare_creations(
-                dialect, self.programmes[code].index.programme_id, records, today=today,
-                source=self._source(), run_id=self.run_id).plain()
-            for code, records in creates.items()})
+        prepared = {code: apply.prepare_creations(
+            dialect, self.programmes[code].index.programme_id, records, today=today,
+            source=self._source(), run_id=self.run_id).plain()
+            for code, records in creates.items()}
+        try:
+            self.spool.put(self.staged_seq, prepared)
+        except OSError as exc:  # no room for the temporary file: the switch builds all
+            log.warning("sync of connection %s: creations are built at the switch instead "
+                        "of ahead of it (%s)", self.connection_id, exc)
+            self.spool.close()
+            self.spool = None
 
     def _prepared_for(self, prepared: dict[str, Any] | None, code: str,
                       entries: list[list[Any] | dict[str, Any]], today: dt.date

@@ -382,3 +382,30 @@ def test_a_bulk_write_gets_a_larger_sqlite_page_cache_then_the_old_one(committed
         with sqlite_page_cache(session, 16):
             session.rollback()  # a held switch rolls back inside: its connection is gone
         assert driver.execute("PRAGMA cache_size").fetchone()[0] == before
+
+
+def test_without_room_for_the_spool_the_switch_builds_the_creations(
+        app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    with app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    feed = write_feed(tmp_path / "eu.csv", [eu_row(i) for i in range(1, 8)])
+    settings = conns.SyncSettings.from_config(app.config)
+    with app.app_context():
+        connection_id = conns.add_connection(
+            db.session(), settings, name="eu-csv", connector_type="csv_snapshot",
+            programmes=["EU-AEO"], schedule="interval:1h",
+            config={"path": str(feed), "programme": "EU-AEO", "batch_size": 3}).id
+        db.session().commit()
+
+    def full(spool: Spool, key: Any, value: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Spool, "put", full)
+    run = engine.run_sync(db.get_db(app), settings, connection_id)
+    assert run is not None and run.status == "succeeded", run.error
+    assert run.counts["created"] == 7
+    assert "built at the switch instead" in caplog.text
+    with app.app_context():
+        assert len(db.session().scalars(select(Operator)).all()) == 7
