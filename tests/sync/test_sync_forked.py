@@ -319,20 +319,27 @@ def test_prepared_creations_are_used_only_when_they_are_what_the_switch_would_bu
     assert job._prepared_for(None, "EU-AEO", entries, today) is None
 
 
-def test_a_sorting_child_that_dies_fails_the_run_and_changes_nothing(
-        app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _eu_connection(app: Any, tmp_path: Path, operators: int
+                   ) -> tuple[conns.SyncSettings, int]:
+    """Reference data and a CSV connection (batches of 3) to a feed of `operators`."""
     with app.app_context():
         load_reference_data(db.session())
         db.session().commit()
-    feed = write_feed(tmp_path / "eu.csv", [eu_row(i) for i in range(1, 10)])
+    feed = write_feed(tmp_path / "eu.csv", [eu_row(i) for i in range(1, operators + 1)])
     settings = conns.SyncSettings.from_config(app.config)
-    assert settings.sort_in_child
     with app.app_context():
         connection_id = conns.add_connection(
             db.session(), settings, name="eu-csv", connector_type="csv_snapshot",
             programmes=["EU-AEO"], schedule="interval:1h",
             config={"path": str(feed), "programme": "EU-AEO", "batch_size": 3}).id
         db.session().commit()
+    return settings, connection_id
+
+
+def test_a_sorting_child_that_dies_fails_the_run_and_changes_nothing(
+        app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, connection_id = _eu_connection(app, tmp_path, 9)
+    assert settings.sort_in_child
     parent = os.getpid()
     sort_records = engine.SyncJob._sort_records
 
@@ -387,17 +394,7 @@ def test_a_bulk_write_gets_a_larger_sqlite_page_cache_then_the_old_one(committed
 def test_without_room_for_the_spool_the_switch_builds_the_creations(
         app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    with app.app_context():
-        load_reference_data(db.session())
-        db.session().commit()
-    feed = write_feed(tmp_path / "eu.csv", [eu_row(i) for i in range(1, 8)])
-    settings = conns.SyncSettings.from_config(app.config)
-    with app.app_context():
-        connection_id = conns.add_connection(
-            db.session(), settings, name="eu-csv", connector_type="csv_snapshot",
-            programmes=["EU-AEO"], schedule="interval:1h",
-            config={"path": str(feed), "programme": "EU-AEO", "batch_size": 3}).id
-        db.session().commit()
+    settings, connection_id = _eu_connection(app, tmp_path, 7)
 
     def full(spool: Spool, key: Any, value: Any) -> None:
         raise OSError(28, "No space left on device")
