@@ -6,9 +6,11 @@ served by gunicorn with 2 workers on loopback. A load generator in other process
 (threads with `http.client`, pre-encoded requests) keeps 4, then 32, requests in flight
 for a fixed time against `/healthz` (the baseline: it passes through the same
 middleware as every route), then against `verify` with a partner's bearer token, drawing
-the trader references from every operator of the registry plus unknown ones. Then a
-batch of 10,000 references is timed. Figures are printed with their ratios to the
-baseline and the issue's targets; nothing about timing is asserted.
+the trader references from every operator of the registry plus unknown ones; at full
+size the two take three turns, after 5 s of verify load that is not measured, and each
+reports its best (every turn's ratios are printed too). Then a batch of 10,000
+references is timed. Figures are printed with their ratios to the baseline and the
+issue's targets; nothing about timing is asserted.
 
     make bench                                     # full: 12,000 operators, 5 s a phase
     pytest tests/benchmarks/bench_api_load.py -s   # smoke: 2,000 operators, short phases
@@ -32,6 +34,8 @@ import pytest
 #: operators in the registry, seconds of load per phase, load processes, batch repeats
 SCALES = {"smoke": (1_000, 0.5, 2, 1), "full": (12_000, 5.0, 2, 3)}
 CONCURRENCY = (4, 32)
+#: turns of healthz then verify at each concurrency; each side reports its best turn
+TURNS = {"smoke": 1, "full": 3}
 BATCH = 10_000
 UNKNOWN_SHARE = 10  # one reference in ten names no operator
 PROGRAMME = "EU-AEO"
@@ -188,6 +192,18 @@ def measured_load(port: int, requests: list[bytes], concurrency: int, duration: 
     return figures
 
 
+def best_turn(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The best of a side's turns: its highest throughput and lowest latencies (the
+    machine's speed drifts within seconds; a slow spell should not land on one side
+    only), with the CPU figures of the turn of highest throughput."""
+    best = dict(max(runs, key=lambda run: run["rps"]))
+    best["p50_ms"] = min(run["p50_ms"] for run in runs)
+    best["p99_ms"] = min(run["p99_ms"] for run in runs)
+    best["requests"] = min(run["requests"] for run in runs)
+    best["errors"] = sum(run["errors"] for run in runs)
+    return best
+
+
 def encode(method: str, path: str, headers: dict[str, str], body: bytes | None = None
            ) -> bytes:
     lines = [method, path, *(f"{k}: {v}" for k, v in headers.items())]
@@ -304,13 +320,19 @@ def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
             status, first, *_ = post_json(port, "/api/v1/verify", token,
                                           {"trader": refs[0], "date": "2026-03-01"})
             assert status == 200 and first["decision"]["decision"] == "recognised", first
-            results: dict[tuple[str, int], dict[str, float]] = {}
+            turns: dict[tuple[str, int], list[dict[str, float]]] = {}
             with_postgres = backend_name == "postgresql"
+            if TURNS[bench_scale] > 1:
+                # warm-up, not measured: the first seconds of verify load run slower
+                # (about a fifth more CPU per request in the first 5 s than later)
+                load(port, verify_requests, CONCURRENCY[-1], duration, processes)
             for concurrency in CONCURRENCY:
-                results[("healthz", concurrency)] = measured_load(
-                    port, health_requests, concurrency, duration, processes, with_postgres)
-                results[("verify", concurrency)] = measured_load(
-                    port, verify_requests, concurrency, duration, processes, with_postgres)
+                for _ in range(TURNS[bench_scale]):
+                    for endpoint, sent in (("healthz", health_requests),
+                                           ("verify", verify_requests)):
+                        turns.setdefault((endpoint, concurrency), []).append(measured_load(
+                            port, sent, concurrency, duration, processes, with_postgres))
+            results = {key: best_turn(runs) for key, runs in turns.items()}
             batch_refs = references(trader_ids, BATCH)
             timings, parsing = [], []
             for _ in range(repeats):
@@ -328,7 +350,16 @@ def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
 
     print(f"\n[bench_api_load] {backend_name}, {bench_scale} scale: {size:,} operators "
           f"(built in {built:.1f} s), {len(refs):,} distinct verify references, "
-          f"gunicorn 2 workers, {duration:g} s a phase")
+          f"gunicorn 2 workers, {duration:g} s a phase, healthz and verify taking "
+          f"{TURNS[bench_scale]} turns (each side's best turn below)")
+    for concurrency in CONCURRENCY:
+        pairs = list(zip(turns[("healthz", concurrency)], turns[("verify", concurrency)],
+                         strict=True))
+        print(f"  turns at {concurrency} clients: x rps "
+              + ", ".join(f"{v['rps'] / h['rps']:.2f}" for h, v in pairs) + "; x p99 "
+              + ", ".join(f"{v['p99_ms'] / h['p99_ms']:.2f}" for h, v in pairs)
+              + "; verify CPU us/request "
+              + ", ".join(f"{v['server_us']:.0f}" for _, v in pairs))
     print(f"{'clients':>7} {'endpoint':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'x rps':>8}{'x p99':>8}  CPU us/request: server, load generator, database"
           "  target")
