@@ -2,10 +2,13 @@
 
 Snapshot feeds are staged batch by batch (each staged batch is committed with the
 connector state reached, so a killed run resumes) and switched in one transaction at the
-end; removals are computed only from a complete snapshot. Incremental feeds commit each
-batch with its checkpoint. Guards hold a run (`needs_confirmation`) that would remove or
-change the status of too large a share of a programme, or that read an empty snapshot;
-`confirm` applies a held run and `discard` drops it.
+end; removals are computed only from a complete snapshot. A snapshot is read and
+validated in a forked child while this process stages the batch before and builds its
+creations' rows for the switch (`SyncJob._sorted_snapshot`, `SyncJob._prepare`).
+Incremental feeds commit each batch with its checkpoint. Guards hold a run
+(`needs_confirmation`) that would remove or change the status of too large a share of a
+programme, or that read an empty snapshot; `confirm` applies a held run and `discard`
+drops it.
 """
 
 from __future__ import annotations
