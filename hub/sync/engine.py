@@ -13,10 +13,11 @@ drops it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -336,11 +337,14 @@ class SyncJob:
             self._finish_incremental()
             return
         complete = False
-        for sorted_batch in self._sorted_snapshot(connector, start_state or None):
-            self._stage_batch(sorted_batch)
-            complete = sorted_batch.complete
-            _collect_young()
-            self._report_progress()
+        # closed on the way out, whatever happens: a sorting child ends before the run does
+        batches = self._sorted_snapshot(connector, start_state or None)
+        with contextlib.closing(batches):
+            for sorted_batch in batches:
+                self._stage_batch(sorted_batch)
+                complete = sorted_batch.complete
+                _collect_young()
+                self._report_progress()
         if not complete:
             raise ConnectorError("the snapshot ended without its completeness mark; "
                                  "nothing was applied")
@@ -351,7 +355,7 @@ class SyncJob:
             self.progress(dict(self.counts))
 
     def _sorted_snapshot(self, connector: Connector, state: dict[str, Any] | None
-                         ) -> Iterator[_Sorted]:
+                         ) -> Generator[_Sorted, None, None]:
         """The snapshot's batches, read, recognised and validated, in order.
 
         With `sort_in_child` (the default, where the system can fork), the reading and
@@ -368,7 +372,7 @@ class SyncJob:
         return batches
 
     def _sort_batches(self, connector: Connector, state: dict[str, Any] | None
-                      ) -> Iterator[_Sorted]:
+                      ) -> Generator[_Sorted, None, None]:
         for batch in connector.read(state):
             self._sort_records(batch)
             yield self._take_sorted(batch)

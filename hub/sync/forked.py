@@ -24,7 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -45,7 +45,7 @@ def available() -> bool:
 
 
 def in_child(items: Iterator[T], *, name: str = "aeohub-child",
-             after_fork: Callable[[], None] | None = None) -> Iterator[T]:
+             after_fork: Callable[[], None] | None = None) -> Generator[T, None, None]:
     """Iterate `items` (not yet started) in a forked child; yield what it produces.
 
     `after_fork` runs first in the child (drop inherited resources there). Items and

@@ -406,3 +406,39 @@ def test_without_room_for_the_spool_the_switch_builds_the_creations(
     assert "built at the switch instead" in caplog.text
     with app.app_context():
         assert len(db.session().scalars(select(Operator)).all()) == 7
+
+
+def test_a_failure_here_ends_the_sorting_child_before_the_run_fails(
+        app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # more batches than the pipe's buffer holds: the child is still at work
+    settings, connection_id = _eu_connection(app, tmp_path, 3000)
+    pids = tmp_path / "sorting-pids"
+    sort_records = engine.SyncJob._sort_records
+    stage_batch = engine.SyncJob._stage_batch
+
+    def noting_pid(job: engine.SyncJob, batch: Any) -> None:
+        if not pids.exists():
+            pids.write_text(f"{os.getpid()}\n")
+        sort_records(job, batch)
+
+    def failing(job: engine.SyncJob, sorted_batch: Any) -> None:
+        if job.staged_seq >= 1:
+            raise ConnectionResetError("the database went away while staging")
+        stage_batch(job, sorted_batch)
+
+    fail = engine.SyncJob._fail
+    child_at_failure: list[bool] = []
+
+    def failing_run(job: engine.SyncJob, exc: Exception) -> None:
+        # the failure is recorded (and the lease released) with the child already gone
+        (child,) = {int(pid) for pid in pids.read_text().split()}
+        child_at_failure.append(child != os.getpid() and _gone(child))
+        fail(job, exc)
+
+    monkeypatch.setattr(engine.SyncJob, "_sort_records", noting_pid)
+    monkeypatch.setattr(engine.SyncJob, "_stage_batch", failing)
+    monkeypatch.setattr(engine.SyncJob, "_fail", failing_run)
+    run = engine.run_sync(db.get_db(app), settings, connection_id)
+    assert run is not None and run.status == "failed"
+    assert "went away while staging" in (run.error or "")
+    assert child_at_failure == [True]
