@@ -93,17 +93,22 @@ def _produce(items: Iterator[Any], sending: Connection, receiving: Connection,
         if after_fork is not None:
             after_fork()
         for item in items:
-            sending.send((_ITEM, item))
-        sending.send((_END, None))
+            if not _send(sending, (_ITEM, item)):
+                return  # the parent is gone (or stopped listening): nobody to work for
+        message: tuple[str, Any] = (_END, None)
+    except BaseException as exc:  # every failure goes to the parent, a broken socket of
+        message = (_ERROR, _sendable(exc))  # the work's own included
+    _send(sending, message)
+    sending.close()
+
+
+def _send(sending: Connection, message: tuple[str, Any]) -> bool:
+    """Send `message`; False when the parent's end is closed."""
+    try:
+        sending.send(message)
     except (BrokenPipeError, ConnectionResetError):
-        return  # the parent is gone (or stopped listening): nobody to work for
-    except BaseException as exc:  # every failure goes to the parent
-        try:
-            sending.send((_ERROR, _sendable(exc)))
-        except (BrokenPipeError, ConnectionResetError):
-            return
-    finally:
-        sending.close()
+        return False
+    return True
 
 
 def _sendable(exc: BaseException) -> BaseException:

@@ -442,3 +442,12 @@ def test_a_failure_here_ends_the_sorting_child_before_the_run_fails(
     assert run is not None and run.status == "failed"
     assert "went away while staging" in (run.error or "")
     assert child_at_failure == [True]
+
+
+def test_the_works_own_broken_connection_is_not_taken_for_the_parents() -> None:
+    def reset() -> Iterator[int]:
+        yield 1
+        raise ConnectionResetError("the node reset the connection")
+
+    with pytest.raises(ConnectionResetError, match="the node reset the connection"):
+        list(forked.in_child(reset()))
