@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 from collections.abc import Callable, Generator, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -89,6 +90,9 @@ def _produce(items: Iterator[Any], sending: Connection, receiving: Connection,
              after_fork: Callable[[], None] | None) -> None:
     """The child: send every item, then the end (or the exception that stopped it)."""
     receiving.close()  # only the parent reads: its death then breaks the pipe
+    # The parent's own SIGTERM handler (the scheduler's: stop after the running jobs) is
+    # not the child's: `terminate()` must end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         if after_fork is not None:
             after_fork()

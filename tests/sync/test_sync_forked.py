@@ -451,3 +451,28 @@ def test_the_works_own_broken_connection_is_not_taken_for_the_parents() -> None:
 
     with pytest.raises(ConnectionResetError, match="the node reset the connection"):
         list(forked.in_child(reset()))
+
+
+def test_a_child_ends_promptly_though_its_parent_handles_sigterm() -> None:
+    """The scheduler handles SIGTERM (stop after the running jobs); a sorting child
+    forked from it must still end at once when its parent stops early."""
+    script = textwrap.dedent("""
+        import os, signal, time
+        from hub.sync import forked
+
+        signal.signal(signal.SIGTERM, lambda *_: None)  # as the scheduler does
+
+        def slow():
+            yield os.getpid()
+            time.sleep(30)  # a long read from a node: the child is not at the pipe
+            yield os.getpid()
+
+        items = forked.in_child(slow())
+        next(items)
+        started = time.monotonic()
+        items.close()
+        print(f"{time.monotonic() - started:.2f}", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert float(done.stdout) < 5.0, done.stdout  # not the 10 s wait before SIGKILL
