@@ -45,12 +45,13 @@ SYNC_LEASE_SECONDS = 60
 # A snapshot's batches are read, parsed and validated in a forked child process while
 # this one stages the batch before and builds its creations for the switch
 # (`hub.sync.forked`): on two cores the full sync of 60,000 operators on SQLite took
-# 5.4-6.0 s instead of 7.7-8.5 s (alternate runs). False keeps it all in one process.
+# 5.4-7.1 s (5.4-6.0 s in three of four) instead of 7.7-8.5 s, in alternate runs. False
+# keeps it all in one process.
 SYNC_SORT_IN_CHILD = True
 # SQLite: the page cache (MiB) of a sync's bulk writes (a snapshot's switch, an incremental
 # batch), instead of SQLite's 2 MB. The switch of 60,000 creations took 2.2-2.6 s with 16
-# instead of 2.5-3.1 s (alternate runs); 32 and 64 gained nothing clear. 0 keeps SQLite's
-# default.
+# instead of 2.3-3.1 s (means 2.4 and 2.7 s, six alternate runs each); 32 and 64 gained
+# nothing clear. 0 keeps SQLite's default.
 SYNC_SQLITE_CACHE_MIB = 16
 
 # Partner look-up counts and audited reads are buffered per process and written this

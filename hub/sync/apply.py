@@ -239,10 +239,8 @@ def write_prepared(session: Session, prepared: PreparedCreations, *, now: dt.dat
     session.flush()
     connection = session.connection()
     ids = bulk.allocate_ids(connection, _OPERATOR, len(prepared.keys))
-    stamp = {name: _encoded_one(connection.dialect, table, name, now)
-             for table, name in ((_OPERATOR, "created_at"), (_EVENT, "recorded_at"))}
-    created = stamp["created_at"]
-    recorded = stamp["recorded_at"]
+    created = _encoded_one(connection.dialect, _OPERATOR, "created_at", now)
+    recorded = _encoded_one(connection.dialect, _EVENT, "recorded_at", now)
     bulk.BulkInsert(connection, _OPERATOR, _OPERATOR_COLUMNS)(
         [(ids[row[0]], created, created, *row[1:]) for row in prepared.operators],
         encoded=True)

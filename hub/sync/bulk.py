@@ -145,7 +145,6 @@ class RowEncoder:
     def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], *,
                  skip: int = 0) -> None:
         """`skip`: each row starts with that many values of no column, left as they are."""
-        self.columns = tuple(columns)
         encoders = [(skip + i, _encoder(table.c[name], dialect))
                     for i, name in enumerate(columns)]
         self.encoders = [(i, e) for i, e in encoders if e is not None]

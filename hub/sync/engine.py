@@ -387,10 +387,9 @@ class SyncJob:
 
     def _quarantine(self, raw: dict[str, Any], reasons: list[dict[str, str]],
                     programme: str | None, stable_key: str | None) -> None:
-        """Count a refused record and hold it back until its batch is written."""
+        """Count a refused record and hold it back until its batch is written (which
+        records its key for the switch: `_write_sorted`)."""
         self.counts["quarantined"] += 1
-        if stable_key and programme in self.programmes:
-            self.programmes[programme].quarantined_keys.add(stable_key)
         self.held_back.append({"programme": programme, "stable_key": stable_key,
                                "position": raw.get("position"), "record": raw,
                                "reasons": reasons})
@@ -554,16 +553,15 @@ class SyncJob:
             counts=dict(self.counts), state=dict(batch.state), complete=batch.complete)
         self.new_duplicates = []
         for prog in self.programmes.values():
-            prog.seen_all |= prog.seen
             prog.seen = set()
             prog.pending.clear()
             prog.deletions.clear()
         return sorted_batch
 
     def _write_sorted(self, session: Session, sorted_batch: _Sorted) -> None:
-        """Stage a sorted batch. When it was sorted in the child, this process learns
-        the counts and keys it needs for the switch here (for a batch sorted here, that
-        repeats what it knows)."""
+        """Stage a sorted batch, and record here, wherever it was sorted, the counts and
+        keys the switch needs: keys seen unchanged, quarantined and met twice (sorting
+        knows the last too, for the batches after; in the child, its own copy)."""
         self.counts.update(sorted_batch.counts)
         for code, keys in sorted_batch.seen.items():
             self.programmes[code].seen_all.update(keys)
@@ -637,7 +635,7 @@ class SyncJob:
         """The run's staged batches in order, one at a time (never all in memory)."""
         if self.dry_run:
             for seq, staged in enumerate(self.dry_staged, start=1):
-                yield {"seq": seq, "seen": {}, **staged}
+                yield {"seq": seq, **staged}
             return
         seqs = list(session.scalars(select(StagedBatch.seq).where(
             StagedBatch.run_id == self.run_id).order_by(StagedBatch.seq)))

@@ -22,7 +22,6 @@ Faults, each ending the iteration in the parent with an exception:
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import signal
 from collections.abc import Callable, Generator, Iterator
@@ -42,7 +41,7 @@ class ChildFailed(RuntimeError):
 
 def available() -> bool:
     """Forking is possible here (POSIX)."""
-    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def in_child(items: Iterator[T], *, name: str = "aeohub-child",

@@ -15,7 +15,8 @@ from typing import IO, Any
 
 
 class Spool:
-    """Pickled objects in a temporary file, each taken back once by its key."""
+    """Objects in a temporary file (marshal, or pickle for what marshal refuses), each
+    taken back once by its key."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
@@ -27,10 +28,11 @@ class Spool:
         self._file.seek(0, 2)
         self._offsets[key] = self._file.tell()
         try:  # plain values (tuples of str, int, None): marshal is the faster
-            data = b"m" + marshal.dumps(value)
+            kind, data = b"m", marshal.dumps(value)
         except ValueError:
-            data = b"p" + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self._file.write(len(data).to_bytes(8, "big") + data)
+            kind, data = b"p", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(kind + len(data).to_bytes(8, "big"))
+        self._file.write(data)
 
     def take(self, key: Any) -> Any:
         """The value put under `key` (None if there is none); it is not kept."""
@@ -38,11 +40,12 @@ class Spool:
         if offset is None or self._file is None:
             return None
         self._file.seek(offset)
-        data = self._file.read(int.from_bytes(self._file.read(8), "big"))
+        head = self._file.read(9)
+        data = self._file.read(int.from_bytes(head[1:], "big"))
         # this run's own objects, written by this process to its own unnamed file
-        if data[:1] == b"m":
-            return marshal.loads(data[1:])  # noqa: S302
-        return pickle.loads(data[1:])  # noqa: S301
+        if head[:1] == b"m":
+            return marshal.loads(data)  # noqa: S302
+        return pickle.loads(data)  # noqa: S301
 
     def close(self) -> None:
         if self._file is not None:
