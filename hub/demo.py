@@ -216,7 +216,8 @@ def demo_partner(app: Flask, partner: Mapping[str, Any]) -> tuple[str, str]:
             created = auth.create_client(session, name=partner["name"],
                                          programme=partner["programme"],
                                          scopes=partner["scopes"])
-            client_id, secret = created.client.client_id, created.secret
+            # The demo partner has no keys, so it always gets a secret.
+            client_id, secret = created.client.client_id, created.secret or ""
         else:
             client_id = existing.client_id
             secret = auth.rotate_secret(session, client_id)

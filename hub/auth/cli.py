@@ -43,7 +43,9 @@ def clients() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def create(name: str, programme: str | None, scopes: str, jwks_path: Path | None,
            rate_limit: int | None, as_json: bool) -> None:
-    """Register a client and print its id and secret (the secret is shown only once)."""
+    """Register a client and print its id and secret (the secret is shown only once).
+
+    A client registered with --jwks gets no secret: it authenticates with its keys only."""
     jwks = json.loads(jwks_path.read_text()) if jwks_path else None
     with _as_click_errors(), get_db().session_scope(write=True) as session:
         created = service.create_client(session, name=name, programme=programme,
@@ -51,10 +53,17 @@ def create(name: str, programme: str | None, scopes: str, jwks_path: Path | None
         client_id = created.client.client_id
         granted = list(created.client.scopes)
     if as_json:
-        click.echo(json.dumps({"client_id": client_id, "client_secret": created.secret,
-                               "programme": programme, "scopes": granted}))
+        body: dict[str, Any] = {"client_id": client_id, "programme": programme,
+                                "scopes": granted}
+        if created.secret is not None:
+            body["client_secret"] = created.secret
+        click.echo(json.dumps(body))
         return
     click.echo(f"client_id:     {client_id}")
+    if created.secret is None:
+        click.echo("The client authenticates with private_key_jwt (its keys); it has no "
+                   "secret.")
+        return
     click.echo(f"client_secret: {created.secret}")
     click.echo("The secret is shown only now; store it safely.")
 

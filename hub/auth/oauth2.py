@@ -3,9 +3,13 @@
 - Grant: client credentials only. A requested scope the client does not hold is refused
   with `invalid_scope` (Authlib's default would narrow it silently); no scope asks for all
   of the client's scopes.
-- Client authentication: `client_secret_basic`, `client_secret_post`, and
-  `private_key_jwt` (RFC 7523) against the JWK set registered with the client; a
-  client assertion's `jti` is remembered until it expires and a replay is refused.
+- Client authentication (`authenticate_client`, one function for every endpoint): a client
+  registered with keys authenticates only with `private_key_jwt` (RFC 7523) against its
+  JWK set, any other client only with its secret (`client_secret_basic` or
+  `client_secret_post`). A request carrying two methods is `invalid_request` (RFC 6749
+  section 2.3). Every failure is the same `invalid_client` answer, and an unknown client
+  or a client without a secret costs the same scrypt as a wrong secret. A client
+  assertion's `jti` is remembered until it expires and a replay is refused.
 - Tokens: opaque, 256 random bits, stored as SHA-256 digests (`hub.auth.service`).
 - Introspection (RFC 7662): a client may introspect its own tokens, an `admin` client any.
   Revocation (RFC 7009): a client revokes its own tokens.
@@ -21,7 +25,8 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientCredentialsGrant, InvalidScopeError
-from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -33,6 +38,8 @@ from hub.auth import service
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.db import utcnow
 from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+
+log = logging.getLogger(__name__)
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 SIGNING_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
@@ -68,10 +75,11 @@ class ClientAdapter:
         return service.check_secret(self.row.secret_hash, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        # A client with keys uses them and nothing else, even if an old row kept a secret.
         if method == "private_key_jwt":
             return bool(self.row.jwks)
         if method in ("client_secret_basic", "client_secret_post"):
-            return self.row.secret_hash is not None
+            return not self.row.jwks and self.row.secret_hash is not None
         return False
 
     def check_grant_type(self, grant_type: str) -> bool:
@@ -110,6 +118,64 @@ def query_client(client_id: str) -> ClientAdapter | None:
 def issuer() -> str:
     configured = current_app.config.get("OAUTH_ISSUER")
     return str(configured or request.url_root).rstrip("/")
+
+
+#: The one answer to a failed client authentication, whatever failed (unknown client, wrong
+#: secret, a method the client may not use, a bad assertion): nothing to tell them apart.
+CLIENT_AUTH_FAILED = "client authentication failed"
+ASSERTION_FIELDS = ("client_assertion", "client_assertion_type")
+
+
+def presented_methods(request: Any) -> list[str]:
+    """The client authentication methods a token, introspection or revocation request
+    carries (credentials in the Authorization header, in the form, or an assertion)."""
+    form = request.form
+    methods = []
+    if request.headers.get("Authorization"):
+        methods.append("client_secret_basic")
+    if "client_secret" in form:
+        methods.append("client_secret_post")
+    if any(name in form for name in ASSERTION_FIELDS):
+        methods.append("private_key_jwt")
+    return methods
+
+
+def _auth_failed(cause: str) -> InvalidClientError:
+    log.info("client authentication failed: %s", cause)
+    return InvalidClientError(status_code=401, description=CLIENT_AUTH_FAILED)
+
+
+def authenticate_client(request: Any, assertion: PrivateKeyJWT) -> ClientAdapter:
+    """The client of a request, authenticated by the one method it presents."""
+    methods = presented_methods(request)
+    if len(methods) > 1:
+        raise InvalidRequestError(
+            description="the request uses more than one client authentication method: "
+            + ", ".join(methods))
+    if not methods:
+        raise _auth_failed("no credentials")
+    method = methods[0]
+    if method == "private_key_jwt":
+        try:
+            client = assertion(query_client, request)
+        except OAuth2Error as exc:
+            raise _auth_failed(f"assertion: {exc.description}") from exc
+    else:
+        if method == "client_secret_basic":
+            client_id, secret = extract_basic_authorization(request.headers)
+        else:
+            client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+        client = query_client(client_id) if isinstance(client_id, str) and client_id else None
+        usable = client is not None and client.check_endpoint_auth_method(method, "token")
+        # One scrypt whether or not the client exists or may use a secret (same cost).
+        matches = service.check_secret(client.row.secret_hash if usable and client else None,
+                                       secret or "")
+        if not matches:
+            client = None
+    if client is None or not client.check_endpoint_auth_method(method, "token"):
+        raise _auth_failed(f"{method} refused")
+    request.auth_method = method
+    return client
 
 
 class HubClientCredentialsGrant(ClientCredentialsGrant):
@@ -195,6 +261,12 @@ class HubRevocationEndpoint(RevocationEndpoint):
 class HubAuthorizationServer(AuthorizationServer):
     """Authlib's Flask server, with hashed opaque tokens and problem+json errors."""
 
+    assertion = PrivateKeyJWT()
+
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token"
+                            ) -> ClientAdapter:
+        return authenticate_client(request, self.assertion)
+
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         # The token was stored by the generator; commit it with the rest of the request
         # and its audit entry (which names the token by its row id, never its value).
@@ -258,7 +330,6 @@ def create_server(app: Flask) -> HubAuthorizationServer:
     server.init_app(app, query_client=query_client)
     server.register_token_generator("default", _generate_token)
     server.register_grant(HubClientCredentialsGrant)
-    server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_endpoint(HubIntrospectionEndpoint)
     server.register_endpoint(HubRevocationEndpoint)
     return server

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub.auth.models import SCOPES, ClientAssertionJti, OAuthClient, OAuthToken
 from hub.db import utcnow
-from hub.errors import InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -35,9 +35,16 @@ def hash_secret(secret: str) -> str:
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
+#: A hash no secret matches (its digest is not scrypt's output for any known secret). A
+#: request naming an unknown client, or a client without a secret, is checked against it,
+#: so that it costs the same scrypt as a wrong secret and cannot be told apart by time.
+UNMATCHABLE_HASH = (f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${'00' * 16}$" + "00" * 64)
+
+
 def check_secret(stored: str | None, secret: str) -> bool:
-    if not stored or not secret:
-        return False
+    """Whether `secret` matches the `stored` hash; always one scrypt, whatever the input."""
+    if not stored:
+        stored = UNMATCHABLE_HASH
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
     except ValueError:
@@ -46,7 +53,7 @@ def check_secret(stored: str | None, secret: str) -> bool:
         return False
     candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
                                p=int(p))
-    return hmac.compare_digest(candidate.hex(), digest)
+    return hmac.compare_digest(candidate.hex(), digest) and stored != UNMATCHABLE_HASH
 
 
 def token_digest(token: str) -> str:
@@ -90,13 +97,17 @@ def validate_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass
 class CreatedClient:
     client: OAuthClient
-    secret: str
+    # None for a client registered with keys: it authenticates only with private_key_jwt.
+    secret: str | None
 
 
 def create_client(session: Session, *, name: str, programme: str | None,
                   scopes: str | Iterable[str], jwks: Mapping[str, Any] | None = None,
                   rate_limit: int | None = None) -> CreatedClient:
-    """Register a client; the returned secret is never stored or shown again."""
+    """Register a client; the returned secret is never stored or shown again.
+
+    A client registered with a JWK set gets no secret: it authenticates only with
+    private_key_jwt, so that a leaked secret can never bypass its keys."""
     scope_list = parse_scopes(scopes)
     if not scope_list:
         raise InvalidInput("a client needs at least one scope", fields={"scopes": "empty"})
@@ -109,14 +120,14 @@ def create_client(session: Session, *, name: str, programme: str | None,
     elif "admin" not in scope_list:
         raise InvalidInput("a partner client acts for one programme: name it",
                            fields={"programme": "required"})
-    secret = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32) if jwks is None else None
     client = OAuthClient(
         client_id="aeo_" + secrets.token_hex(12),
         name=name,
         programme_id=programme_row.id if programme_row else None,
         administration_id=programme_row.administration_id if programme_row else None,
         scopes=scope_list,
-        secret_hash=hash_secret(secret),
+        secret_hash=hash_secret(secret) if secret is not None else None,
         jwks=validate_jwks(jwks) if jwks is not None else None,
         rate_limit=rate_limit,
     )
@@ -183,6 +194,9 @@ def disable_client(session: Session, client_id: str) -> int:
 def rotate_secret(session: Session, client_id: str) -> str:
     """Give a client a new secret (the old one stops working); tokens stay valid."""
     client = get_client(session, client_id)
+    if client.jwks:
+        raise Conflict(f"client {client_id} authenticates with its keys and has no secret",
+                       fields={"client_id": "key client"})
     secret = secrets.token_urlsafe(32)
     client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = utcnow()
