@@ -105,8 +105,7 @@ def arrangements_list(programme: str | None, day: str | None, as_json: bool) -> 
             {"recognising": d.recognising.code, "recognised": d.recognised.code,
              "categories": d.categories, "flows": d.flows,
              "active_from": d.active_from.isoformat() if d.active_from else None,
-             "active": d.active_from is not None and d.active_from <= on
-             and (d.active_until is None or on < d.active_until)}
+             "active": d.active_on(on)}
             for d in a.directions
         ]
         out.append({"code": a.code, "title": a.title, "status": a.status_on(on),

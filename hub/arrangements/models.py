@@ -3,7 +3,8 @@
 Activation belongs to (arrangement, recognising programme, recognised programme): under
 EU-US, CBP recognised EU AEOs from July 2012 and the EU recognised C-TPAT members from
 31 January 2013. An arrangement's status (in force, suspended, terminated) has a dated
-history; `status_on(day)` reads it.
+history; `status_on(day)` reads it, and `ArrangementDirection.active_on(day)` says whether a
+direction recognises on a day, both by the one rulebook (`hub.arrangements.rulebook`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hub.arrangements import rulebook
 from hub.db import Base, UTCDateTime, utcnow
 from hub.registry.models import Programme
-
-ARRANGEMENT_STATUSES = ("signed", "in_force", "suspended", "terminated")
-#: On one date, statuses follow the lifecycle: signed, then in force, then later steps.
-_RANK = {status: rank for rank, status in enumerate(ARRANGEMENT_STATUSES)}
 
 
 class Arrangement(Base):
@@ -49,20 +47,14 @@ class Arrangement(Base):
         order_by="(ArrangementStatusChange.effective_date, ArrangementStatusChange.id)",
     )
 
+    @property
+    def statuses(self) -> rulebook.StatusHistory:
+        """The status history in effect order (`hub.arrangements.rulebook`)."""
+        return rulebook.order_steps(self.status_changes)
+
     def status_on(self, day: dt.date) -> str | None:
         """The arrangement's status on `day` (None before its first recorded status)."""
-        status = None
-        for change in self.ordered_status_changes():
-            if change.effective_date <= day:
-                status = change.status
-        return status
-
-    def ordered_status_changes(self) -> list[ArrangementStatusChange]:
-        """Status changes in effect order: by date; on one date reference data first, in
-        lifecycle order (signed before in force), then manual changes as recorded."""
-        return sorted(self.status_changes, key=lambda c: (
-            c.effective_date, c.origin == "manual",
-            _RANK.get(c.status, 0) if c.origin != "manual" else 0, c.id or 0))
+        return rulebook.arrangement_status_on(self, day)
 
 
 class ArrangementParty(Base):
@@ -108,6 +100,10 @@ class ArrangementDirection(Base):
     recognising: Mapped[Programme] = relationship(foreign_keys=[recognising_id])
     recognised: Mapped[Programme] = relationship(foreign_keys=[recognised_id])
 
+    def active_on(self, day: dt.date) -> bool:
+        """Whether this direction recognises (and shares) on `day`."""
+        return rulebook.direction_active(self, self.arrangement, day)
+
 
 class ArrangementStatusChange(Base):
     """A dated status of an arrangement; appended, never rewritten."""
@@ -127,9 +123,6 @@ class ArrangementStatusChange(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     arrangement: Mapped[Arrangement] = relationship(back_populates="status_changes")
-
-    def is_active(self, day: dt.date) -> bool:
-        return self.effective_date <= day
 
 
 class ReferenceChange(Base):

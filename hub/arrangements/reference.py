@@ -33,6 +33,8 @@ from typing import Any
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from hub.arrangements import rulebook
+
 __all__ = [
     "ARRANGEMENT_STATUSES",
     "DATA_FIELDS",
@@ -60,7 +62,7 @@ ARRANGEMENTS_FILE = "arrangements.yaml"
 #: territory (``import``) or leaving it (``export``).
 FLOWS: frozenset[str] = frozenset({"import", "export"})
 #: Statuses an arrangement goes through (its ``status_history``).
-ARRANGEMENT_STATUSES: frozenset[str] = frozenset({"signed", "in_force", "suspended", "terminated"})
+ARRANGEMENT_STATUSES: frozenset[str] = frozenset(rulebook.ARRANGEMENT_STATUSES)
 #: Fields of the MRA data set that an arrangement may share with partners.
 DATA_FIELDS: frozenset[str] = frozenset(
     {
@@ -273,9 +275,8 @@ class DirectionRef:
         return bool(self.source and self.source.lower().startswith("unverified"))
 
     def is_active_on(self, day: dt.date) -> bool:
-        if self.active_from is None or day < self.active_from:
-            return False
-        return self.active_until is None or day < self.active_until
+        """Whether `day` lies in this direction's activation window (the rulebook's)."""
+        return rulebook.in_window(self, day)
 
 
 @dataclass(frozen=True)
@@ -308,13 +309,14 @@ class ArrangementRef:
     exchange: str | None = None
     note: str | None = None
 
+    @property
+    def statuses(self) -> rulebook.StatusHistory:
+        """The status history in effect order (`hub.arrangements.rulebook`)."""
+        return rulebook.order_dated((c.date, c.status) for c in self.status_history)
+
     def status_on(self, day: dt.date) -> str | None:
         """The arrangement's status on ``day`` (``None`` before its first recorded status)."""
-        current = None
-        for change in self.status_history:
-            if change.date <= day:
-                current = change.status
-        return current
+        return rulebook.arrangement_status_on(self, day)
 
     def direction(self, recognising: str, recognised: str) -> DirectionRef | None:
         for d in self.directions:

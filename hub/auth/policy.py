@@ -3,8 +3,9 @@
 A client acting for programme R sees an operator of programme P only while, judged at
 request time (today):
 
-1. an arrangement in force today has a direction "R recognises P" that is active today
-   (`active_from <= today <= active_until`, either bound open);
+1. a direction "R recognises P" is active today, by the one rulebook
+   (`hub.arrangements.rulebook`: its arrangement is in force, the start date counts, the
+   end date does not, and a direction without a start date is not active);
 2. the operator holds or held a category in that direction's scope, whatever its status
    now (so partners see suspensions and revocations instead of losing sight of the
    operator). "Holds" is read from the current `categories`; "held" from the operator's
@@ -39,8 +40,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
+from hub.arrangements.rulebook import arrangement_status_on, direction_active
 from hub.db import ListQuery, bind_key
 from hub.registry.models import Operator, OperatorEvent, Programme
+
+#: The rulebook's answers, named here too for the API's arrangement listing.
+__all__ = ["arrangement_status_on", "direction_active"]
 
 #: What each shared data item of an arrangement exposes of an operator record.
 FIELD_MAP: Mapping[str, tuple[str, ...]] = {
@@ -106,32 +111,6 @@ ADMIN_GRANT = Grant(0, "*", (), frozenset(), False, ALL_FIELDS)
 
 _cache: dict[tuple[str, int | None, bool, dt.date], tuple[Any, View]] = {}
 _cache_lock = threading.Lock()
-
-
-def arrangement_status_on(arrangement: Arrangement, day: dt.date) -> str | None:
-    """The arrangement's status on `day`.
-
-    Like `Arrangement.status_on`, except that a signature recorded on the same day as
-    another status comes first (several arrangements were signed and entered into force
-    the same day; the stored order of such a pair is not meaningful).
-    """
-    status = None
-    changes = sorted(arrangement.status_changes,
-                     key=lambda c: (c.effective_date, c.status != "signed", c.id or 0))
-    for change in changes:
-        if change.effective_date <= day:
-            status = change.status
-    return status
-
-
-def direction_active(direction: ArrangementDirection, arrangement: Arrangement, day: dt.date
-                     ) -> bool:
-    """Whether a direction grants recognition on `day` (arrangement in force, dates)."""
-    if arrangement_status_on(arrangement, day) != "in_force":
-        return False
-    if direction.active_from is not None and day < direction.active_from:
-        return False
-    return direction.active_until is None or day <= direction.active_until
 
 
 def shared_fields(data_fields: Iterable[str]) -> frozenset[str]:

@@ -5,11 +5,14 @@ Driven by the programme's `declaration_codes` (reference data, see
 administration (else the `"*"` entry) names the identifier scheme and the template, which
 `DeclarationCodeRef.render` fills. `linked_only` entries use only identifiers the source
 linked (an EU AEO's MIDs for CBP); a MID the hub derived never counts. When the operator
-has no identifier in the scheme, the answer carries the entry's `missing_warning`.
+has no identifier in the scheme, the answer carries the entry's `missing_warning`. The
+arrangements named are those with a direction active on the day asked about (the
+rulebook's `active_on`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.arrangements.reference import ANY_ADMINISTRATION, DeclarationCodeRef
+from hub.db import utcnow
 from hub.errors import NotFound
 from hub.recognition.rules import reference_snapshot
 from hub.registry.models import Administration, Operator, OperatorIdentifier
@@ -62,8 +66,11 @@ def _values(session: Session, operator: Operator, scheme: str, linked_only: bool
     return values
 
 
-def crosswalk(session: Session, operator_id: int, declared_in: str) -> Crosswalk:
-    """What must be declared in administration `declared_in` for operator `operator_id`."""
+def crosswalk(session: Session, operator_id: int, declared_in: str,
+              day: dt.date | None = None) -> Crosswalk:
+    """What must be declared in administration `declared_in` for operator `operator_id`,
+    under the arrangements whose directions towards it are active on `day` (today)."""
+    day = day or utcnow().date()
     operator = get_operator(session, operator_id)
     declared_in = declared_in.strip().upper()
     if session.scalar(select(Administration.id).where(Administration.code == declared_in)
@@ -78,7 +85,7 @@ def crosswalk(session: Session, operator_id: int, declared_in: str) -> Crosswalk
         for (recognising, recognised), rules in snapshot.directions.items()
         if recognised == programme.code
         and snapshot.programmes[recognising].administration == declared_in
-        for rule in rules})
+        for rule in rules if rule.active_on(day)})
     entries = _entries(list(programme.declaration_codes or []), declared_in)
     if not entries:
         answer.warnings.append(f"{programme.code} defines no code to declare in {declared_in}")

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from hub import state as hub_state
+from hub.arrangements import rulebook
 from hub.arrangements.models import Arrangement, ArrangementDirection
 from hub.db import bind_key
 from hub.recognition import reasons as rc
@@ -57,7 +58,7 @@ class DirectionRule:
     arrangement: str
     title: str
     benefits: tuple[str, ...]
-    statuses: tuple[tuple[dt.date, str], ...]
+    statuses: rulebook.StatusHistory
     recognising: str
     recognised: str
     categories: tuple[str, ...]
@@ -67,11 +68,12 @@ class DirectionRule:
     active_until: dt.date | None
 
     def status_on(self, day: dt.date) -> str | None:
-        status = None
-        for effective, value in self.statuses:
-            if effective <= day:
-                status = value
-        return status
+        """The arrangement's status on `day` (the rulebook's)."""
+        return rulebook.arrangement_status_on(self, day)
+
+    def active_on(self, day: dt.date) -> bool:
+        """Whether this direction recognises on `day`, whatever the flow (the rulebook's)."""
+        return rulebook.direction_active(self, self, day)
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,7 @@ def _build(session: Session) -> ReferenceSnapshot:
         selectinload(Arrangement.directions).selectinload(ArrangementDirection.recognised),
     ).order_by(Arrangement.code))
     for arrangement in arrangements:
-        statuses = tuple((c.effective_date, c.status)
-                         for c in arrangement.ordered_status_changes())
+        statuses = arrangement.statuses
         for d in arrangement.directions:
             rule = DirectionRule(
                 arrangement=arrangement.code, title=arrangement.title,
@@ -226,21 +227,23 @@ def _day_reasons(rule: DirectionRule, day: dt.date, flow: str) -> tuple[Reason, 
     """Reasons of one direction that depend only on the day and the flow."""
     code = rule.arrangement
     reasons: list[Reason] = []
-    status = rule.status_on(day)
-    if status != "in_force":
+    inactive = rulebook.activity(rule, rule, day)
+    if rulebook.NOT_IN_FORCE in inactive:
+        status = rule.status_on(day)
         reasons.append(Reason(rc.ARRANGEMENT_NOT_IN_FORCE,
                               f"{code} is {status or 'not yet signed'} on {day.isoformat()}",
                               code))
-    if rule.active_from is None or day < rule.active_from:
+    if rulebook.NO_START in inactive or rulebook.NOT_STARTED in inactive:
         when = (f"only from {rule.active_from.isoformat()}" if rule.active_from
                 else "from a date not yet set")
         reasons.append(Reason(rc.NOT_YET_ACTIVE, f"under {code}, {rule.recognising} "
                               f"recognises {rule.recognised} AEOs {when}", code))
-    elif rule.active_until is not None and day >= rule.active_until:
+    elif rulebook.ENDED in inactive:
+        assert rule.active_until is not None
         reasons.append(Reason(rc.NOT_YET_ACTIVE, f"under {code}, {rule.recognising} "
                               f"recognised {rule.recognised} AEOs until "
                               f"{rule.active_until.isoformat()}", code))
-    if flow not in rule.flows:
+    if not rulebook.covers_flow(rule.flows, flow):
         reasons.append(Reason(rc.FLOW_NOT_COVERED, f"under {code}, {rule.recognising} grants "
                               f"benefits on {', '.join(rule.flows) or 'no'} flows, not {flow}",
                               code))

@@ -211,9 +211,7 @@ def recognised_per_arrangement(session: Session, day: dt.date | None = None
     for (recognising, recognised), rules in sorted(snapshot.directions.items()):
         programme = snapshot.programmes[recognised]
         for rule in rules:
-            active = (rule.status_on(day) == "in_force" and rule.active_from is not None
-                      and rule.active_from <= day
-                      and (rule.active_until is None or day < rule.active_until))
+            active = rule.active_on(day)
             total = 0
             if active:
                 for _pid, categories, consent, valid_from, valid_until in by_programme.get(

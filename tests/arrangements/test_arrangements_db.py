@@ -119,9 +119,8 @@ def test_cli_reports_file_entry_and_field(runner, tmp_path):
 def test_signed_and_in_force_on_one_day_reads_in_force(session):
     service.load_reference_data(session)
     for arrangement in service.list_arrangements(session):
-        history = arrangement.ordered_status_changes()
-        same_day = [c for c in history if c.status == "in_force"
-                    and any(o.status == "signed" and o.effective_date == c.effective_date
-                            for o in history)]
-        for change in same_day:
-            assert arrangement.status_on(change.effective_date) != "signed", arrangement.code
+        history = arrangement.statuses
+        same_day = [day for day, status in history if status == "in_force"
+                    and any(s == "signed" and d == day for d, s in history)]
+        for day in same_day:
+            assert arrangement.status_on(day) != "signed", arrangement.code
