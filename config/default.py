@@ -66,3 +66,15 @@ USAGE_FLUSH_BATCH = 200
 
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900
+
+# The hub's public base URL (e.g. https://aeohub.example.org): the OAuth issuer, the base of
+# the server metadata's endpoints, the audience private_key_jwt assertions must name (its
+# /oauth/token) and the OpenAPI server. Required in production; never taken from the
+# request's Host header. Unset elsewhere: the address `aeohub serve`/`demo` listen on.
+ISSUER: str | None = None
+
+# How many reverse proxies in front of the hub to trust (werkzeug's ProxyFix): their
+# X-Forwarded-For gives the caller's address (rate limits, throttling, logs) and
+# X-Forwarded-Proto the scheme. 0 (no proxy) ignores those headers, which any caller can
+# send. Set it to exactly the number of proxies that append to them.
+TRUSTED_PROXIES = 0

@@ -32,6 +32,13 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     jsonio.init_app(app)
     settings = load_config(config, instance_path=app.instance_path)
     app.config.update(settings)
+    if int(app.config.get("TRUSTED_PROXIES") or 0) > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXIES"])
+        # Only the address and the scheme: the Host header decides nothing (see ISSUER).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=0, x_port=0, x_prefix=0)
     if app.config["DATABASE_URL"].startswith("sqlite:///") and ":memory:" not in app.config[
         "DATABASE_URL"
     ]:

@@ -65,6 +65,8 @@ def serve(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Without a configured issuer, the hub's published URLs are this server's address.
+    app.config["ISSUER"] = app.config.get("ISSUER") or f"http://{host}:{port}"
     click.echo(f"AEO Hub on http://{host}:{port}/ (database: {app.config['DATABASE_URL']})")
     run_simple(host, port, app, threaded=True, use_reloader=False)
 

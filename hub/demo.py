@@ -299,6 +299,9 @@ def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
     from hub.notify.worker import DeliveryWorker
     from hub.sync.scheduler import HubScheduler
 
+    # Without a configured issuer, the hub's published URLs are the demo's own address.
+    app.config["ISSUER"] = app.config.get("ISSUER") or f"http://{host}:{port}"
+
     started = time.monotonic()
     topology = load_topology(topology_path)
     nodes = [NodeSpec(**n) for n in topology["nodes"]]

@@ -103,4 +103,9 @@ def load_config(
                 "AEOHUB_ENCRYPTION_KEY must be set in production "
                 "(it encrypts connection secrets at rest)"
             )
+        if not settings.get("ISSUER"):
+            raise ConfigurationError(
+                "AEOHUB_ISSUER must be set in production: the hub's public https base URL "
+                "(the OAuth issuer; never taken from the Host header)"
+            )
     return settings

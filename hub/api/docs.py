@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, render_template_string, request
+from flask import Blueprint, render_template_string
 from flask.typing import ResponseReturnValue
 
 from hub.api.openapi import build_spec
@@ -63,6 +63,8 @@ def _ref(body: dict[str, Any]) -> str:
 
 @bp.get("/docs")
 def docs() -> ResponseReturnValue:
-    spec = build_spec(request.url_root)
+    from hub.auth.oauth2 import issuer
+
+    spec = build_spec(issuer() + "/")
     return render_template_string(PAGE, spec=spec, ref=_ref,
                                   dump=lambda s: json.dumps(s, indent=2))

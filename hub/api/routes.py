@@ -61,8 +61,9 @@ def _with_version(payload: dict[str, Any]) -> Response:
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
     from hub.api.openapi import build_spec
+    from hub.auth.oauth2 import issuer
 
-    return jsonify(build_spec(request.url_root))
+    return jsonify(build_spec(issuer() + "/"))
 
 
 @bp.post("/verify")

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientCredentialsGrant, InvalidScopeError
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, OAuth2Error
@@ -30,7 +31,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Response, current_app, json
 from sqlalchemy import select
 
 from hub import db
@@ -41,6 +42,10 @@ from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
 
+#: The error codes of RFC 6749 (5.2) and RFC 7009 (2.2.1) a client may receive.
+OAUTH_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant",
+                          "unauthorized_client", "unsupported_grant_type", "invalid_scope",
+                          "unsupported_token_type", "temporarily_unavailable"})
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 SIGNING_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
                 "ES512", "EdDSA"]
@@ -115,9 +120,20 @@ def query_client(client_id: str) -> ClientAdapter | None:
     return ClientAdapter(row)
 
 
+#: The issuer of a hub whose configuration names none (never in production): the address
+#: `aeohub serve` listens on by default. `serve` and `demo` put their own address instead.
+LOCAL_ISSUER = "http://127.0.0.1:5000"
+
+
 def issuer() -> str:
-    configured = current_app.config.get("OAUTH_ISSUER")
-    return str(configured or request.url_root).rstrip("/")
+    """The hub's issuer identifier (`ISSUER`): the base of every URL the authorization
+    server publishes. It comes from configuration only, never from the request's Host
+    header, which any caller can choose."""
+    return str(current_app.config.get("ISSUER") or LOCAL_ISSUER).rstrip("/")
+
+
+def token_endpoint() -> str:
+    return issuer() + "/oauth/token"
 
 
 #: The one answer to a failed client authentication, whatever failed (unknown client, wrong
@@ -197,9 +213,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def get_audiences(self) -> list[str]:
-        base = issuer()
-        return [base, base + "/", base + "/oauth/token", base + "/oauth/introspect",
-                base + "/oauth/revoke"]
+        # RFC 7523 3: the token endpoint's URL, for the hub's every endpoint.
+        return [token_endpoint()]
 
     def validate_jti(self, claims: Any, jti: Any) -> bool:
         client = query_client(str(claims["sub"]))
@@ -276,10 +291,31 @@ class HubAuthorizationServer(AuthorizationServer):
             _audit_token(session, "token.issued", row)
         session.commit()
 
+    def answer(self, endpoint: str | None) -> Response:
+        """The response of the token endpoint (None) or of a named endpoint. Whatever
+        Authlib raises on the way, `InsecureTransportError` (plain http from a host that
+        is not loopback) included, is an RFC 6749 error answer, never a 500."""
+        try:
+            if endpoint is None:
+                response: Response = self.create_token_response()
+            else:
+                response = self.create_endpoint_response(endpoint)
+        except AuthlibBaseError as exc:
+            status = getattr(exc, "status_code", 400)
+            description = exc.description or str(exc.error)
+            return self.handle_response(
+                status if 400 <= status < 500 else 400,
+                {"error": exc.error, "error_description": description}, [])
+        return response
+
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
         if status_code >= 400:
             body = dict(payload) if not isinstance(payload, str) else json.loads(payload)
             error = str(body.get("error", "invalid_request"))
+            if error not in OAUTH_ERRORS:
+                # Authlib's own codes (insecure_transport, ...) are not RFC 6749's: a
+                # standard client understands only those.
+                error = "invalid_request"
             problem = {
                 "type": PROBLEM_BASE + "oauth-" + error.replace("_", "-"),
                 "title": error.replace("_", " ").capitalize(),
@@ -342,7 +378,7 @@ def server_metadata() -> dict[str, Any]:
     base = issuer()
     return {
         "issuer": base,
-        "token_endpoint": base + "/oauth/token",
+        "token_endpoint": token_endpoint(),
         "introspection_endpoint": base + "/oauth/introspect",
         "revocation_endpoint": base + "/oauth/revoke",
         "jwks_uri": base + "/.well-known/jwks.json",

@@ -18,17 +18,17 @@ def _server() -> HubAuthorizationServer:
 
 @bp.post("/oauth/token")
 def token() -> ResponseReturnValue:
-    return _server().create_token_response()
+    return _server().answer(None)
 
 
 @bp.post("/oauth/introspect")
 def introspect() -> ResponseReturnValue:
-    return _server().create_endpoint_response("introspection")
+    return _server().answer("introspection")
 
 
 @bp.post("/oauth/revoke")
 def revoke() -> ResponseReturnValue:
-    return _server().create_endpoint_response("revocation")
+    return _server().answer("revocation")
 
 
 @bp.get("/.well-known/oauth-authorization-server")

@@ -69,7 +69,8 @@ def test_production_starts_with_proper_settings(tmp_path):
     settings = load_config(
         "production",
         environ={"AEOHUB_SECRET_KEY": "s" * 40, "AEOHUB_ENCRYPTION_KEY": "k",
-                 "AEOHUB_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"},
+                 "AEOHUB_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+                 "AEOHUB_ISSUER": "https://hub.example"},
     )
     assert settings["LOG_FORMAT"] == "json"
 
