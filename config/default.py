@@ -42,18 +42,6 @@ DEFAULT_STALENESS_SECONDS = 36 * 3600
 # it every third of that); a killed run's lease expires after it.
 SYNC_LEASE_SECONDS = 60
 
-# A snapshot's batches are read, parsed and validated in a forked child process while
-# this one stages the batch before and builds its creations for the switch
-# (`hub.sync.forked`): on two cores the full sync of 60,000 operators on SQLite took
-# 5.4-7.1 s (5.4-6.0 s in three of four) instead of 7.7-8.5 s, in alternate runs. False
-# keeps it all in one process.
-SYNC_SORT_IN_CHILD = True
-# SQLite: the page cache (MiB) of a sync's bulk writes (a snapshot's switch, an incremental
-# batch), instead of SQLite's 2 MB. The switch of 60,000 creations took 2.2-2.6 s with 16
-# instead of 2.3-3.1 s (means 2.4 and 2.7 s, six alternate runs each); 32 and 64 gained
-# nothing clear. 0 keeps SQLite's default.
-SYNC_SQLITE_CACHE_MIB = 16
-
 # Partner look-up counts and audited reads are buffered per process and written this
 # often (seconds); 0 writes them with each request.
 USAGE_FLUSH_SECONDS = 1.0
@@ -66,6 +54,10 @@ USAGE_FLUSH_BATCH = 200
 
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900
+# Issuing and revoking tokens wait at most this many seconds for the database's locks (a
+# sync may hold them), then answer 503 with Retry-After: never a 500, never a revocation
+# reported done that was not.
+OAUTH_WRITE_WAIT_SECONDS = 5.0
 
 # The hub's public base URL (e.g. https://aeohub.example.org): the OAuth issuer, the base of
 # the server metadata's endpoints, the audience private_key_jwt assertions must name (its

@@ -10,12 +10,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from hub.auth import guard, oauth2, routes
+    from hub.auth import guard, oauth2, routes, writes
     from hub.auth.ratelimit import RateLimiter
     from hub.db import get_db
 
     app.config.setdefault("RATE_LIMIT_REQUESTS", 6000)
     app.config.setdefault("RATE_LIMIT_WINDOW_SECONDS", 60)
+    writes.install(get_db(app).engine)
     app.extensions[routes.SERVER_KEY] = oauth2.create_server(app)
     app.extensions[guard.LIMITER_KEY] = RateLimiter(
         get_db(app), int(app.config["RATE_LIMIT_REQUESTS"]),

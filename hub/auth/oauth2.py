@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from typing import Any
 
 from authlib.common.errors import AuthlibBaseError
@@ -33,9 +34,10 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, Response, current_app, json
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from hub import db
-from hub.auth import service
+from hub.auth import service, writes
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.db import utcnow
 from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
@@ -295,11 +297,25 @@ class HubAuthorizationServer(AuthorizationServer):
         """The response of the token endpoint (None) or of a named endpoint. Whatever
         Authlib raises on the way, `InsecureTransportError` (plain http from a host that
         is not loopback) included, is an RFC 6749 error answer, never a 500."""
+        wait = float(current_app.config.get("OAUTH_WRITE_WAIT_SECONDS", 5))
         try:
+            writes.begin_bounded(db.session(), wait)
             if endpoint is None:
                 response: Response = self.create_token_response()
             else:
                 response = self.create_endpoint_response(endpoint)
+        except OperationalError as exc:
+            # The database's locks were not ours within the wait (a sync holds them), or
+            # the database is unreachable: nothing was written; the client tries again.
+            db.session().rollback()
+            log.warning("OAuth %s unavailable: %s", endpoint or "token",
+                        str(exc.orig).splitlines()[0] if exc.orig else exc)
+            retry = max(1, math.ceil(wait))
+            return self.handle_response(
+                503, {"error": "temporarily_unavailable",
+                      "error_description": "the hub is busy; nothing was changed, retry in "
+                                           f"{retry} s"},
+                [("Retry-After", str(retry))])
         except AuthlibBaseError as exc:
             status = getattr(exc, "status_code", 400)
             description = exc.description or str(exc.error)

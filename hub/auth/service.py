@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.auth.models import SCOPES, ClientAssertionJti, OAuthClient, OAuthToken
@@ -223,8 +223,7 @@ def find_token(session: Session, value: str) -> OAuthToken | None:
 def remember_jti(session: Session, client: OAuthClient, jti: str, expires_at: dt.datetime
                  ) -> bool:
     """Record a client assertion's jti; False when it was used before (a replay)."""
-    now = utcnow()
-    session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now))
+    # Expired ids are dropped at the start of every OAuth write (hub.auth.writes).
     seen = session.scalar(select(ClientAssertionJti.id).where(
         ClientAssertionJti.client_pk == client.id, ClientAssertionJti.jti == jti))
     if seen is not None:

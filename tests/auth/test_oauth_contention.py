@@ -1,0 +1,121 @@
+"""Issuing and revoking never fail open while another writer holds the database.
+
+A writer that has appended to the audit chain and not yet committed (as a sync does)
+holds SQLite's write lock, or PostgreSQL's lock on the chain head. Meanwhile the token
+and revocation endpoints wait a bounded time and answer 503 with Retry-After: never a
+500, and never a 200 for a revocation while the token still works. Once the writer is
+done, they succeed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from hub import create_app
+from hub.audit import record
+from hub.auth.guard import principal_of
+from hub.db import Database
+from tests.auth.hubkit import live_server, load_reference, make_client
+
+GRANT = {"grant_type": "client_credentials"}
+
+
+@pytest.fixture
+def hub(committed_db: Database) -> Iterator[tuple[str, Any]]:
+    load_reference(committed_db)
+    app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
+                      "OAUTH_WRITE_WAIT_SECONDS": 0.3})
+    with live_server(app) as base:
+        yield base, app
+    app.extensions["aeohub.db"].dispose()
+
+
+def _post(url: str, data: dict[str, str], auth: Any) -> requests.Response:
+    with requests.post(url, data=data, auth=auth, timeout=30) as response:
+        return response
+
+
+def _active(app: Any, token: str) -> bool:
+    with app.app_context():
+        from hub import db
+
+        return principal_of(db.reader(), token) is not None
+
+
+def _hold_the_chain(database: Database) -> Any:
+    """An open writer that has appended to the audit chain (as a sync's step does)."""
+    session = database.sessionmaker()
+    if database.dialect == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    record(session, "test.long_writer", actor="test")
+    return session
+
+
+def test_a_held_write_lock_gives_503_then_the_revocation_succeeds(hub, committed_db):
+    base, app = hub
+    creds = make_client(committed_db, "EU-AEO", "verify")
+    auth = (creds.client_id, creds.secret)
+    token = _post(base + "/oauth/token", GRANT, auth).json()["access_token"]
+    writer = _hold_the_chain(committed_db)
+    try:
+        revoked = _post(base + "/oauth/revoke", {"token": token}, auth)
+        assert revoked.status_code == 503
+        assert revoked.json()["error"] == "temporarily_unavailable"
+        assert int(revoked.headers["Retry-After"]) >= 1
+        assert _active(app, token)  # not reported revoked, and indeed not revoked
+        issued = _post(base + "/oauth/token", GRANT, auth)
+        assert issued.status_code == 503
+        assert "Retry-After" in issued.headers
+    finally:
+        writer.rollback()
+        writer.close()
+    assert _post(base + "/oauth/revoke", {"token": token}, auth).status_code == 200
+    assert not _active(app, token)
+    assert _post(base + "/oauth/token", GRANT, auth).status_code == 200
+
+
+def test_concurrent_writers_never_make_a_500_or_a_false_revocation(hub, committed_db):
+    base, app = hub
+    creds = make_client(committed_db, "EU-AEO", "verify")
+    auth = (creds.client_id, creds.secret)
+    stop = threading.Event()
+
+    def write_constantly() -> None:
+        while not stop.is_set():
+            session = _hold_the_chain(committed_db)
+            try:
+                stop.wait(0.05)  # the writer's own work, holding the lock
+                session.commit()
+            finally:
+                session.close()
+            stop.wait(0.05)  # between its steps, as a sync between batches
+
+    writers = [threading.Thread(target=write_constantly) for _ in range(2)]
+    for thread in writers:
+        thread.start()
+    statuses: list[int] = []
+    try:
+        for _ in range(12):
+            issued = _post(base + "/oauth/token", GRANT, auth)
+            statuses.append(issued.status_code)
+            if issued.status_code != 200:
+                continue
+            token = issued.json()["access_token"]
+            revoked = _post(base + "/oauth/revoke", {"token": token}, auth)
+            statuses.append(revoked.status_code)
+            if revoked.status_code == 200:
+                assert not _active(app, token)
+            else:
+                assert "Retry-After" in revoked.headers
+                assert _active(app, token)
+    finally:
+        stop.set()
+        for thread in writers:
+            thread.join(10)
+    assert set(statuses) <= {200, 503}
+    assert 200 in statuses
