@@ -1,9 +1,10 @@
 """Verify and match for partners: the recognition service, seen through the policy.
 
-The recognition service answers for a recognising programme; the policy then decides
-whether the caller may see the operator an answer names. An operator outside the view is
-answered exactly as an unknown trader (no hint that it exists), and a visible one is cut
-down to the fields its arrangements share.
+The recognition service answers for a recognising programme within the caller's view
+(the policy's operators this client may see today): an operator outside the view is never
+found, so its answer is, through the same path, the answer for a trader that does not
+exist, whatever the date, flow or known-at asked about. A visible operator is cut down to
+the fields its arrangements share.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # recognition may be left out of a build (`_recognition`)
     from hub.recognition.service import ReadAhead
 
-from hub import db
 from hub.auth import guard, policy
 from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
@@ -104,16 +104,6 @@ def _operator_id(answer: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _unshared(answer: Mapping[str, Any], trader: Mapping[str, Any]) -> dict[str, Any]:
-    """The answer given for an operator outside the view: that of an unknown trader."""
-    code = UNSHARED_CODES["identifier" if trader.get("value") else "name"]
-    out = {k: v for k, v in answer.items() if k in KEPT_KEYS}
-    out.update(decision="unknown_trader", operator=None, candidates=[], arrangements=[],
-               reasons=[{"code": code, "message": "no operator shared with this client "
-                                                  "matches the reference"}])
-    return out
-
-
 @functools.lru_cache(maxsize=256)
 def _kept(grant: policy.Grant) -> frozenset[str]:
     """The keys of an answer's operator that `grant` shares (computed once per grant)."""
@@ -129,45 +119,31 @@ def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k in keep}
 
 
-#: Built once: the hot path binds ids instead of building a statement per request.
-_POLICY_ROWS = (select(Operator.id, Operator.programme_id, Operator.consent_share,
-                       Operator.categories)
-                .where(Operator.id.in_(bindparam("ids", expanding=True))))
-
-
-def _policy_rows(session: Session, ids: Iterable[int]) -> list[Any]:
-    """The columns the policy judges, for these operators (plain rows, not ORM objects)."""
-    id_list = sorted(ids)
-    rows: list[Any] = []
-    for start in range(0, len(id_list), 5000):
-        rows.extend(db.core_execute(session, _POLICY_ROWS, {"ids": id_list[start:start + 5000]}))
-    return rows
-
-
 def filter_answers(session: Session, view: View, answers: Sequence[Any],
-                   traders: Sequence[Mapping[str, Any]],
                    known: Mapping[int, policy.OperatorLike] | None = None
                    ) -> list[dict[str, Any]]:
-    """Apply the policy to recognition answers (set-based: one query for all operators,
-    none for those whose current rows the recognition service already read: `known`)."""
+    """Cut recognition answers down to the fields the view's grants share (set-based: one
+    query for all operators, none for those whose current rows the recognition service
+    already read: `known`).
+
+    The recognition service answered within the view (`view=`): an operator outside it
+    was never found, so every operator an answer names is inside it.
+    """
     dicts = [_as_dict(a) for a in answers]
     ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
     known = known or {}
     rows: list[Any] = [known[i] for i in ids if i in known]
-    missing = ids - known.keys()
-    if missing:
-        rows.extend(_policy_rows(session, missing))
     allowed = policy.visible(session, view, rows) if rows else {}
+    allowed.update(policy.visible_ids(session, view, ids - known.keys()))
     out = []
-    for answer, trader in zip(dicts, traders, strict=True):
+    for answer in dicts:
         op_id = _operator_id(answer)
         if op_id is None:
             out.append(_drop_candidates(session, view, answer))
             continue
         grant = allowed.get(op_id)
-        if grant is None:
-            out.append(_unshared(answer, trader))
-            continue
+        if grant is None:  # cannot happen: the answer was found within the view
+            raise HubError("a verify answer named an operator outside the client's view")
         operator = answer.get("operator")
         if isinstance(operator, Mapping):
             answer["operator"] = _cut(operator, grant)
@@ -187,7 +163,7 @@ def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
                       ) -> list[dict[str, Any]]:
     dicts = [_as_dict(c) for c in candidates]
     ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
-    allowed = policy.visible(session, view, _policy_rows(session, ids)) if ids else {}
+    allowed = policy.visible_ids(session, view, ids)
     out = []
     for candidate in dicts:
         op_id = _operator_id(candidate)
@@ -220,8 +196,8 @@ def verify(session: Session, view: View, payload: Mapping[str, Any],
     decision = recognition.verify(session, reference, programme, day=payload.get("date"),
                                   flow=payload.get("flow") or "import",
                                   known_at=payload.get("known_at"), current_rows=current,
-                                  read_ahead=read_ahead)
-    return filter_answers(session, view, [decision], [payload["trader"]], current)[0]
+                                  read_ahead=read_ahead, view=view)
+    return filter_answers(session, view, [decision], current)[0]
 
 
 def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
@@ -236,8 +212,9 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
     current: dict[int, Any] = {}
     decisions = recognition.verify_many_dicts(session, references, programme, day,
                                               payload.get("flow") or "import",
-                                              payload.get("known_at"), current_rows=current)
-    return filter_answers(session, view, decisions, traders, current)
+                                              payload.get("known_at"), current_rows=current,
+                                              view=view)
+    return filter_answers(session, view, decisions, current)
 
 
 def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -625,9 +625,11 @@ def decide(session: Session, index: MatchIndex, candidates: list[Candidate],
             why = "; the best candidate's address differs"
         elif candidates and best_score >= settings.accept:
             why = "; the address agrees too little for how much the name differs"
+        # The message names no score: term weights are worked out over the whole
+        # registry, so a score would say something about operators the asker cannot see.
         return MatchResult("no_match", candidates, None, [Reason(
             rc.NO_MATCH, f"no operator matches the name and address well enough "
-            f"(best score {best_score:.2f}, {settings.accept:.2f} needed{why})")])
+            f"(a score of {settings.accept:.2f} is needed{why})")])
     # A rival whose address conflicts with the reference's is another site, not a doubt.
     close = [c for c in candidates if c is not best and best.score - c.score < settings.margin
              and c.features.get("address") != CONFLICTS]

@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
 from hub import gcpause, jsonio
+from hub.auth import policy
+from hub.auth.policy import View
 from hub.db import DriverQuery, ListQuery, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
@@ -146,9 +148,13 @@ def verify(session: Session, reference: TraderReference, recognising_programme_c
            staleness_seconds: int = DEFAULT_STALENESS_SECONDS, now: dt.datetime | None = None,
            settings: MatchSettings = DEFAULT_SETTINGS,
            current_rows: dict[int, CurrentRow] | None = None,
-           read_ahead: ReadAhead | None = None) -> Decision:
+           read_ahead: ReadAhead | None = None, view: View | None = None) -> Decision:
     """Is `reference` recognised by `recognising_programme_code` on `day` for `flow`,
     as the hub knew things at `known_at` (default: now)?
+
+    `view` (a partner's, from `hub.auth.policy`) limits the operators the answer may find
+    to those the partner may see today: any other is not found at all, so its answer is
+    the one a trader unknown to the hub gets, whatever the day, flow or known-at.
 
     `current_rows`, when given, receives the current row (`CurrentRow`) of every operator
     the answer names, read by the same query: what the data-sharing policy judges, so
@@ -158,7 +164,7 @@ def verify(session: Session, reference: TraderReference, recognising_programme_c
     """
     return verify_many(session, [reference], recognising_programme_code, day, flow, known_at,
                        staleness_seconds=staleness_seconds, now=now, settings=settings,
-                       current_rows=current_rows, read_ahead=read_ahead)[0]
+                       current_rows=current_rows, read_ahead=read_ahead, view=view)[0]
 
 
 def _check_inputs(snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
@@ -298,10 +304,45 @@ def _compact_identifier(reference: TraderReference) -> tuple[str, str] | None:
     return reference.scheme.strip().upper(), value
 
 
+class _Scope:
+    """The operators an answer may find: every one (no view), or those of a partner's
+    view today (`hub.auth.policy`). Every row and candidate found passes through it, so
+    an operator outside the view takes the path of one that does not exist."""
+
+    def __init__(self, session: Session, view: View | None, decode: _Categories) -> None:
+        self.session = session
+        self.view = view
+        self.decode = decode
+
+    def keep_rows(self, hits: dict[tuple[str, str], list[int]], rows: dict[int, Any]) -> None:
+        """Drop from `hits` and `rows` the operators outside the view."""
+        if self.view is None or not rows:
+            return
+        current = [CurrentRow(i, r.programme_id, bool(r.consent_share),
+                              self.decode(r.categories)[0], bool(r.category_history))
+                   for i, r in rows.items()]
+        shown = policy.visible(self.session, self.view, current)
+        for op_id in [i for i in rows if i not in shown]:
+            del rows[op_id]
+        for pair in list(hits):
+            hits[pair] = [i for i in hits[pair] if i in shown]
+            if not hits[pair]:
+                del hits[pair]
+
+    def keep_ids(self, ids: Iterable[int]) -> set[int]:
+        """The ids among `ids` inside the view."""
+        wanted = set(ids)
+        if self.view is None or not wanted:
+            return wanted
+        return set(policy.visible_ids(self.session, self.view, wanted))
+
+
 def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
-             recognising: str, settings: MatchSettings, read_ahead: ReadAhead | None = None
+             recognising: str, settings: MatchSettings, scope: _Scope,
+             read_ahead: ReadAhead | None = None
              ) -> tuple[list[MatchResult | int], dict[int, Any]]:
-    """Identity resolution for every reference: identifiers in bulk, then names.
+    """Identity resolution for every reference: identifiers in bulk, then names, among
+    the operators of `scope`.
 
     Returns the results (the operator id when an identifier alone names one operator)
     and the rows (`_COLUMNS`) of the operators they name.
@@ -312,6 +353,7 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
     # validated and normalised) is valid and normalised; the others are normalised in full.
     compact = [_compact_identifier(r) if r.has_identifier else None for r in references]
     hits = _by_identifier(session, {p for p in compact if p is not None}, rows, read_ahead)
+    scope.keep_rows(hits, rows)
     normalised: list[tuple[str, str] | None] = []
     results: list[MatchResult | None] = []
     for reference, fast in zip(references, compact, strict=True):
@@ -333,8 +375,12 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
     second = {p for p in pairs if p not in hits} - {p for p in compact if p is not None}
     if second:
         hits.update(_by_identifier(session, second, rows))
+        scope.keep_rows(hits, rows)
     missing_mids = {p for p in pairs if p[0] == "MID" and p not in hits}
     hints = identifier_hits(session, missing_mids, declared=False) if missing_mids else {}
+    if hints:
+        shown = scope.keep_ids(i for ids in hints.values() for i in ids)
+        hints = {p: kept for p, ids in hints.items() if (kept := [i for i in ids if i in shown])}
     summaries = {i: (snapshot.by_id[r.programme_id].code, r.stable_key, r.legal_name)
                  for i, r in rows.items()}
     if hints:
@@ -364,8 +410,10 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
             index = index or match_index(session, settings)
             query = prepare(reference.name, reference.street, reference.city,
                             reference.postcode, reference.country)
-            by_name = decide(session, index, score_candidates(
-                index, query, settings, recognised_ids or None), settings)
+            scored = score_candidates(index, query, settings, recognised_ids or None)
+            shown = scope.keep_ids(c.operator_id for c in scored)
+            by_name = decide(session, index, [c for c in scored if c.operator_id in shown],
+                             settings)
             if result is None:
                 result = by_name
             else:
@@ -486,15 +534,17 @@ def verify_many(session: Session, references: Sequence[TraderReference],
                 now: dt.datetime | None = None,
                 settings: MatchSettings = DEFAULT_SETTINGS,
                 current_rows: dict[int, CurrentRow] | None = None,
-                read_ahead: ReadAhead | None = None) -> list[Decision]:
-    """`verify` for many references at once (same programme, day, flow and known-at).
+                read_ahead: ReadAhead | None = None, view: View | None = None
+                ) -> list[Decision]:
+    """`verify` for many references at once (same programme, day, flow, known-at and
+    view).
 
     A large batch runs with the cyclic garbage collector paused (`hub.gcpause`).
     """
     with gcpause.paused(len(references) >= _PAUSE_GC_FROM):
         return _verify_many(session, references, recognising_programme_code, day, flow,
                             known_at, staleness_seconds, now, settings, current_rows,
-                            read_ahead)
+                            read_ahead, view)
 
 
 def verify_many_dicts(session: Session, references: Sequence[TraderReference],
@@ -503,13 +553,14 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
                       staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
                       now: dt.datetime | None = None,
                       settings: MatchSettings = DEFAULT_SETTINGS,
-                      current_rows: dict[int, CurrentRow] | None = None
-                      ) -> list[dict[str, Any]]:
+                      current_rows: dict[int, CurrentRow] | None = None,
+                      view: View | None = None) -> list[dict[str, Any]]:
     """`verify_many` answered as `Decision.to_dict()` dictionaries, built while the
     collector is still paused (what a batch endpoint serialises anyway)."""
     with gcpause.paused(len(references) >= _PAUSE_GC_FROM):
         decisions = _verify_many(session, references, recognising_programme_code, day, flow,
-                                 known_at, staleness_seconds, now, settings, current_rows)
+                                 known_at, staleness_seconds, now, settings, current_rows,
+                                 view=view)
         made: dict[int, Any] = {}
         return [d.to_dict(made) for d in decisions]
 
@@ -519,15 +570,16 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
                  known_at: dt.datetime | None, staleness_seconds: int,
                  now: dt.datetime | None, settings: MatchSettings,
                  current_rows: dict[int, CurrentRow] | None = None,
-                 read_ahead: ReadAhead | None = None) -> list[Decision]:
+                 read_ahead: ReadAhead | None = None, view: View | None = None
+                 ) -> list[Decision]:
     now = now or utcnow()
     day = day or now.date()
     recognising = recognising_programme_code
     snapshot = reference_snapshot(session)
     _check_inputs(snapshot, references, recognising, flow, known_at)
-    results, rows = _resolve(session, snapshot, references, recognising, settings,
-                             read_ahead)
     decode = _Categories()
+    results, rows = _resolve(session, snapshot, references, recognising, settings,
+                             _Scope(session, view, decode), read_ahead)
     states = _states(session, rows, day, known_at, decode)
     if current_rows is not None:
         for op_id, row in rows.items():

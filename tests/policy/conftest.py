@@ -1,0 +1,15 @@
+"""Fixtures of the policy tests: the app with the shipped reference data loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.auth import policy
+from tests.auth.hubkit import load_reference
+
+
+@pytest.fixture
+def ref_app(app):  # type: ignore[no-untyped-def]
+    load_reference(app.extensions["aeohub.db"])
+    policy.clear_cache()
+    return app
