@@ -58,6 +58,12 @@ TOKEN_LIFETIME_SECONDS = 900
 # sync may hold them), then answer 503 with Retry-After: never a 500, never a revocation
 # reported done that was not.
 OAUTH_WRITE_WAIT_SECONDS = 5.0
+# Failed client authentications allowed per window, from one address and for one client
+# from one address; beyond them the OAuth endpoints answer 429 with Retry-After until the
+# window ends. A client is never throttled by failures from other addresses.
+OAUTH_FAILURES_PER_ADDRESS = 30
+OAUTH_FAILURES_PER_CLIENT_ADDRESS = 5
+OAUTH_FAILURE_WINDOW_SECONDS = 300
 
 # The hub's public base URL (e.g. https://aeohub.example.org): the OAuth issuer, the base of
 # the server metadata's endpoints, the audience private_key_jwt assertions must name (its

@@ -63,6 +63,12 @@ WEBHOOK_DELIVERIES = Counter("aeohub_webhook_deliveries",
                              "Webhook delivery attempts, by event type and outcome.",
                              ["event_type", "outcome"])
 
+OAUTH_AUTH_FAILURES = Counter("aeohub_oauth_client_auth_failures",
+                              "Failed client authentications at the OAuth endpoints.")
+OAUTH_THROTTLED = Counter("aeohub_oauth_throttled",
+                          "OAuth requests refused (429) after too many failed client "
+                          "authentications, by the limit reached.", ["limit"])
+
 ScrapeSource = Callable[[Session], Iterable[Metric]]
 
 
@@ -95,6 +101,15 @@ def count_webhook_delivery(outcome: str, *, event_type: str = "") -> None:
     """
     WEBHOOK_DELIVERIES.labels(event_type=_label(event_type or "any"),
                               outcome=_label(outcome)).inc()
+
+
+def count_oauth_failure() -> None:
+    OAUTH_AUTH_FAILURES.inc()
+
+
+def count_oauth_throttled(limit: str) -> None:
+    """Count one request refused by the failure throttle ("address", "client_address")."""
+    OAUTH_THROTTLED.labels(limit=_label(limit)).inc()
 
 
 def add_scrape_source(app: Flask, source: ScrapeSource) -> None:

@@ -32,12 +32,13 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Flask, Response, current_app, json
+from flask import Flask, Response, current_app, g, json
+from flask import request as flask_request
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from hub import db
-from hub.auth import service, writes
+from hub import db, metrics
+from hub.auth import service, throttle, writes
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.db import utcnow
 from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
@@ -141,6 +142,8 @@ def token_endpoint() -> str:
 #: The one answer to a failed client authentication, whatever failed (unknown client, wrong
 #: secret, a method the client may not use, a bad assertion): nothing to tell them apart.
 CLIENT_AUTH_FAILED = "client authentication failed"
+FAILED_KEY = "aeohub_oauth_auth_failed"
+_LIMIT_NAMES = {"oauth_address": "address", "oauth_client": "client_address"}
 ASSERTION_FIELDS = ("client_assertion", "client_assertion_type")
 
 
@@ -160,6 +163,7 @@ def presented_methods(request: Any) -> list[str]:
 
 def _auth_failed(cause: str) -> InvalidClientError:
     log.info("client authentication failed: %s", cause)
+    g.setdefault(FAILED_KEY, True)
     return InvalidClientError(status_code=401, description=CLIENT_AUTH_FAILED)
 
 
@@ -298,8 +302,22 @@ class HubAuthorizationServer(AuthorizationServer):
         Authlib raises on the way, `InsecureTransportError` (plain http from a host that
         is not loopback) included, is an RFC 6749 error answer, never a 500."""
         wait = float(current_app.config.get("OAUTH_WRITE_WAIT_SECONDS", 5))
+        limits = throttle.Limits.from_config(current_app.config)
+        caller = throttle.Caller.of(str(current_app.config["SECRET_KEY"]),
+                                    flask_request.remote_addr or "unknown",
+                                    self.presented_client_id())
+        g.pop(FAILED_KEY, None)
         try:
             writes.begin_bounded(db.session(), wait)
+            throttled = throttle.refused(db.session(), limits, caller)
+            if throttled is not None:
+                limit, retry = throttled
+                metrics.count_oauth_throttled(_LIMIT_NAMES[limit])
+                return self.handle_response(
+                    429, {"error": "temporarily_unavailable",
+                          "error_description": "too many failed client authentications "
+                                               f"from this address; retry in {retry} s"},
+                    [("Retry-After", str(retry))])
             if endpoint is None:
                 response: Response = self.create_token_response()
             else:
@@ -322,7 +340,43 @@ class HubAuthorizationServer(AuthorizationServer):
             return self.handle_response(
                 status if 400 <= status < 500 else 400,
                 {"error": exc.error, "error_description": description}, [])
+        if g.pop(FAILED_KEY, False):
+            self.count_failure(limits, caller, wait)
         return response
+
+    def presented_client_id(self) -> str | None:
+        """The client id a request names (unverified: a throttling key only)."""
+        client_id, _secret = extract_basic_authorization(flask_request.headers)
+        client_id = client_id or flask_request.form.get("client_id")
+        assertion = flask_request.form.get("client_assertion")
+        if not client_id and assertion:
+            try:
+                _headers, claims = self.assertion.extract_assertion(assertion)
+            except (OAuth2Error, ValueError, TypeError):
+                return None
+            client_id = claims.get("sub") if isinstance(claims, dict) else None
+        return client_id[:200] if isinstance(client_id, str) and client_id else None
+
+    def count_failure(self, limits: throttle.Limits, caller: throttle.Caller,
+                      wait: float) -> None:
+        """Count a failed client authentication (the request's work was rolled back),
+        with the audit entry of a limit it reaches."""
+        from hub.audit import record
+
+        metrics.count_oauth_failure()
+        session = db.session()
+        try:
+            writes.begin_bounded(session, wait)
+            for bucket in throttle.count_failure(session, limits, caller):
+                record(session, "oauth.throttled", actor="address:" + caller.address_key[:16],
+                       subject=f"client:{caller.client_id}" if bucket == throttle.CLIENT_BUCKET
+                       else None,
+                       details={"limit": _LIMIT_NAMES[bucket], "client_id": caller.client_id,
+                                "window_seconds": limits.window_seconds})
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            log.warning("a failed client authentication was not counted: %s", exc.orig)
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
         if status_code >= 400:
