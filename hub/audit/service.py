@@ -257,9 +257,7 @@ def verify(session: Session) -> Verification:
 def export(session: Session, administration: str, *, since: dt.datetime | None = None,
            until: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
     """Entries concerning `administration` recorded in [since, until), oldest first."""
-    query = select(*_COLUMNS).where(AuditEntry.id.in_(
-        select(AuditEntryAdministration.entry_id)
-        .where(AuditEntryAdministration.administration == administration)))
+    query = select(*_COLUMNS).where(_about(administration))
     if since is not None:
         query = query.where(AuditEntry.recorded_at >= since)
     if until is not None:
@@ -281,5 +279,27 @@ def to_ndjson_line(item: Mapping[str, Any]) -> str:
     return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+def _about(administration: str) -> Any:
+    """The condition "the entry concerns `administration`"."""
+    return AuditEntry.id.in_(
+        select(AuditEntryAdministration.entry_id)
+        .where(AuditEntryAdministration.administration == administration))
+
+
+def count(session: Session, administration: str | None = None) -> int:
+    """How many entries the log holds (those about `administration` when given)."""
+    query = select(func.count()).select_from(AuditEntry)
+    if administration is not None:
+        query = query.where(_about(administration))
+    return int(session.scalar(query) or 0)
+
+
+def recent(session: Session, administration: str | None = None, limit: int = 50
+           ) -> list[dict[str, Any]]:
+    """The newest entries, newest first (those about `administration` when given)."""
+    query = select(*_COLUMNS).order_by(AuditEntry.seq.desc()).limit(limit)
+    if administration is not None:
+        query = query.where(_about(administration))
+    rows = session.execute(query).all()
+    links = _links(session, [r.id for r in rows])
+    return [as_json({**r._mapping, "administrations": sorted(links[r.id])}) for r in rows]

@@ -1,7 +1,9 @@
 """What the dashboard shows, scoped to the signed-in user.
 
 An administration's staff see only their administration's connections (and the runs,
-quarantined records and OAuth clients that belong to them); hub administrators see all.
+quarantined records and OAuth clients that belong to them), the arrangement directions
+that involve their administration's programmes, and the audit entries about their
+administration; hub administrators see all.
 Every look-up of one connection, run or record goes through `visible_*`, which answers
 404 for anything outside the user's scope, so that ids of other administrations' objects
 cannot even be confirmed to exist.
@@ -182,13 +184,16 @@ class ArrangementSummary:
         return sum(d.operators for d in self.directions)
 
 
-def recognised_per_arrangement(session: Session, day: dt.date | None = None
-                               ) -> list[ArrangementSummary]:
-    """For each arrangement and direction, how many listed operators it recognises today.
+def recognised_per_arrangement(session: Session, user: DashboardUser,
+                               day: dt.date | None = None) -> list[ArrangementSummary]:
+    """For each arrangement and direction the user may see, how many listed operators it
+    recognises today: a hub administrator sees every direction, an administration's
+    staff only the directions whose recognising or recognised programme is one of their
+    administration's.
 
     Applies the scope rules of `hub.recognition.rules` (status, validity window, consent
     where required, a valid category of the direction's scope, tiers) to the current rows;
-    directions not in force or not yet active count zero.
+    directions not active on the day (the rulebook's `active_on`) count zero.
     """
     day = day or utcnow().date()
     try:
@@ -196,6 +201,8 @@ def recognised_per_arrangement(session: Session, day: dt.date | None = None
     except ImportError:
         return []
     snapshot = reference_snapshot(session)
+    own = (None if user.hub_admin else
+           user.administration.code if user.administration is not None else "")
     rows = session.execute(
         select(Operator.programme_id, Operator.categories, Operator.consent_share,
                Operator.valid_from, Operator.valid_until)
@@ -210,6 +217,9 @@ def recognised_per_arrangement(session: Session, day: dt.date | None = None
             arrangement.code, arrangement.title, arrangement.status_on(day))
     for (recognising, recognised), rules in sorted(snapshot.directions.items()):
         programme = snapshot.programmes[recognised]
+        if own is not None and own not in (snapshot.programmes[recognising].administration,
+                                           programme.administration):
+            continue
         for rule in rules:
             active = rule.active_on(day)
             total = 0
@@ -310,25 +320,37 @@ def webhooks(session: Session, user: DashboardUser) -> list[WebhookRow] | None:
 
 @dataclass
 class AuditState:
+    """What the user may see of the audit log: a hub administrator the whole chain (its
+    head, and when asked a full re-verification); an administration's staff only the
+    entries about their administration (`administration` says which)."""
+
     entries: int
-    head_seq: int
-    head_hash: str
-    head_at: dt.datetime | None
+    recent: list[dict[str, Any]]
+    administration: str | None = None
+    head_seq: int | None = None
+    head_hash: str | None = None
+    head_at: dt.datetime | None = None
     verified: bool | None = None
     checked: int | None = None
     problem: str | None = None
 
 
-def audit_state(session: Session, *, verify: bool = False) -> AuditState | None:
-    """The audit chain's head (and, when asked, a full re-verification of the chain);
-    None when the audit package is not installed or does not offer these reads."""
+def audit_state(session: Session, user: DashboardUser, *, verify: bool = False,
+                limit: int = 50) -> AuditState | None:
+    """The audit log as `user` may see it; None when the audit package is not installed
+    or does not offer these reads."""
     if not _installed("hub.audit.service"):
         return None
     try:
         service = importlib.import_module("hub.audit.service")
+        if not user.hub_admin:
+            code = user.administration.code if user.administration is not None else ""
+            return AuditState(int(service.count(session, code)),
+                              list(service.recent(session, code, limit)), code)
         head = service.head(session)
-        state = AuditState(int(service.count(session)), int(head.seq), str(head.hash),
-                           head.recorded_at)
+        state = AuditState(int(service.count(session)), list(service.recent(session, None,
+                                                                             limit)),
+                           None, int(head.seq), str(head.hash), head.recorded_at)
         if verify:
             result = service.verify(session)
             state.verified, state.checked, state.problem = (

@@ -87,6 +87,14 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("dashboard.login"))
 
 
+@bp.post("/logout-everywhere")
+@security.login_required
+def logout_everywhere() -> ResponseReturnValue:
+    """End every session of the signed-in user, on every device."""
+    security.sign_out_everywhere(_user())
+    return redirect(url_for("dashboard.login"))
+
+
 @bp.get("/")
 @security.login_required
 def overview() -> ResponseReturnValue:
@@ -97,7 +105,7 @@ def overview() -> ResponseReturnValue:
     ids = [c.id for c in connections]
     rows = dashboard.connection_rows(session, connections, now)
     recent = dashboard.runs(session, ids, limit=20)
-    arrangements = dashboard.recognised_per_arrangement(session, now.date())
+    arrangements = dashboard.recognised_per_arrangement(session, user, now.date())
     freshness = charts.bar_chart(
         "Feed age per connection (hours since the last successful sync)",
         [charts.Bar(r.connection.name, {"age": r.age_hours or 0}) for r in rows],
@@ -128,7 +136,8 @@ def overview() -> ResponseReturnValue:
         held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),
         quarantined=dashboard.open_quarantine(session, ids, limit=20),
         arrangements=arrangements, clients=dashboard.clients(session, user),
-        webhooks=dashboard.webhooks(session, user), audit=dashboard.audit_state(session),
+        webhooks=dashboard.webhooks(session, user),
+        audit=dashboard.audit_state(session, user, limit=0),
         counts=dashboard.counts,
         freshness_chart=freshness, volume_chart=volumes, recognised_chart=recognised)
 
@@ -160,9 +169,11 @@ def connection(connection_id: int) -> ResponseReturnValue:
 @bp.get("/audit")
 @security.login_required
 def audit() -> ResponseReturnValue:
-    """Recompute the audit chain on request (it reads every entry)."""
-    state = dashboard.audit_state(db.session(), verify=True)
-    return render_template("dashboard/audit.html", user=_user(), audit=state)
+    """The audit entries the user may see; for a hub administrator, the whole chain
+    recomputed on request (it reads every entry)."""
+    user = _user()
+    state = dashboard.audit_state(db.session(), user, verify=user.hub_admin)
+    return render_template("dashboard/audit.html", user=user, audit=state)
 
 
 def _back(connection_id: int) -> ResponseReturnValue:

@@ -211,10 +211,10 @@ def test_clients_and_webhooks_are_scoped_to_the_administration(
     assert "wh-eu" in every and "wh-uk" in every and "2 failures in a row" in every
 
 
-def test_audit_chain_state(eu_client: FlaskClient, seeded: Seeded) -> None:
-    page = eu_client.get("/dashboard/").get_data(as_text=True)
+def test_audit_chain_state(admin_client: FlaskClient, seeded: Seeded) -> None:
+    page = admin_client.get("/dashboard/").get_data(as_text=True)
     assert 'id="audit-h"' in page
-    verified = eu_client.get("/dashboard/audit")
+    verified = admin_client.get("/dashboard/audit")
     assert verified.status_code == 200
     text = verified.get_data(as_text=True)
     assert "The chain holds" in text or "not installed" in text
