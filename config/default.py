@@ -65,6 +65,11 @@ OAUTH_FAILURES_PER_ADDRESS = 30
 OAUTH_FAILURES_PER_CLIENT_ADDRESS = 5
 OAUTH_FAILURE_WINDOW_SECONDS = 300
 
+# A dashboard session ends after this many seconds without a request (idle) and this many
+# seconds after signing in (absolute), whatever happens in between.
+WEB_SESSION_IDLE_SECONDS = 30 * 60
+WEB_SESSION_ABSOLUTE_SECONDS = 12 * 3600
+
 # The hub's public base URL (e.g. https://aeohub.example.org): the OAuth issuer, the base of
 # the server metadata's endpoints, the audience private_key_jwt assertions must name (its
 # /oauth/token) and the OpenAPI server. Required in production; never taken from the

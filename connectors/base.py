@@ -283,6 +283,11 @@ class Discovery:
 
     programmes: list[ProgrammeInfo]  # programmes the source serves
     incremental: bool  # True: read(state) yields changes since state; False: full snapshots
+    # The identity of the snapshot the source serves now (a file's size and modification
+    # time, an ETag, a node's snapshot id), or None when the source cannot tell. The hub
+    # resumes an interrupted snapshot only over the same identity; without one it starts
+    # again from the beginning.
+    snapshot_id: str | None = None
 
 
 # ---------------------------------------------------------------------------------------

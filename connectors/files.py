@@ -27,7 +27,8 @@ from connectors.base import (
 from connectors.formats import CANONICAL_COLUMNS
 from connectors.transport import HttpClient, RetryPolicy
 
-__all__ = ["FieldMapping", "FileSourceConfig", "check_encoding", "open_binary", "source_label"]
+__all__ = ["FieldMapping", "FileSourceConfig", "check_encoding", "open_binary",
+           "snapshot_identity", "source_label"]
 
 
 class FileSourceConfig(Schema):
@@ -123,6 +124,19 @@ def source_label(config: Mapping[str, Any]) -> str:
         return str(config["path"])
     url = str(config.get("url") or "")
     return url.split("?", 1)[0]
+
+
+def snapshot_identity(config: Mapping[str, Any], context: ConnectorContext) -> str | None:
+    """A local file's size and modification time, which change when the file is
+    replaced (`Discovery.snapshot_id`); None for a URL (a download cannot be resumed
+    over a file that may have changed, so an interrupted one starts again)."""
+    if not config.get("path"):
+        return None
+    try:
+        stat = context.check_path(config["path"]).stat()
+    except OSError:
+        return None
+    return f"file:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 @contextmanager

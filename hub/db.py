@@ -58,28 +58,6 @@ NAMING_CONVENTION = {
 EXTENSION_KEY = "aeohub.db"
 
 
-@contextmanager
-def sqlite_page_cache(session: Session, mebibytes: int) -> Iterator[None]:
-    """A larger SQLite page cache on `session`'s connection while a bulk write runs, the
-    previous size restored afterwards (the connection goes back to the pool); nothing on
-    PostgreSQL. Inserting tens of thousands of rows into indexed tables touches more
-    pages than SQLite's default 2 MB cache holds: pages are spilled and read back over
-    and over. The cache is allocated only as pages are used."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite" or mebibytes <= 0:
-        yield
-        return
-    # the driver's connection: it outlives a rollback of the session in between
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    previous = int(driver.execute("PRAGMA cache_size").fetchone()[0])
-    driver.execute(f"PRAGMA cache_size={-int(mebibytes) * 1024}")
-    try:
-        yield
-    finally:
-        driver.execute(f"PRAGMA cache_size={previous}")
-
-
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware in UTC."""
     return dt.datetime.now(dt.UTC)

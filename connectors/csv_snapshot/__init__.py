@@ -44,6 +44,7 @@ from connectors.files import (
     check_encoding,
     check_failure,
     open_binary,
+    snapshot_identity,
     source_label,
 )
 from connectors.formats import (
@@ -75,6 +76,11 @@ _SCALAR_FIELDS: tuple[str, ...] = (
 _CACHE_LIMIT = 4096
 #: Changes whenever the parse of a row changes, so that stored fingerprints stop matching.
 _FINGERPRINT_VERSION = "csv-1"
+
+# A field up to 64 MiB is read (the csv module stops at 128 KiB), so that an oversized
+# field is refused by the hub's validator with its name, and the rest of the row can
+# still tie the record to its operator, instead of the whole row being unreadable.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
 
 
 class _RowCaches:
@@ -429,4 +435,5 @@ class CsvSnapshotConnector(Connector):
     def discover(self) -> Discovery:
         """A CSV is a full snapshot; the programme is the configured one (count unknown)."""
         programmes = [ProgrammeInfo(self.config["programme"])] if self.config["programme"] else []
-        return Discovery(programmes=programmes, incremental=False)
+        return Discovery(programmes=programmes, incremental=False,
+                         snapshot_id=snapshot_identity(self.config, self.context))

@@ -49,6 +49,7 @@ from connectors.files import (
     FileSourceConfig,
     check_failure,
     open_binary,
+    snapshot_identity,
     source_label,
 )
 from connectors.formats import (
@@ -244,4 +245,5 @@ class XmlSnapshotConnector(Connector):
     def discover(self) -> Discovery:
         """An XML file is a full snapshot; the programme is the configured one."""
         programmes = [ProgrammeInfo(self.config["programme"])] if self.config["programme"] else []
-        return Discovery(programmes=programmes, incremental=False)
+        return Discovery(programmes=programmes, incremental=False,
+                         snapshot_id=snapshot_identity(self.config, self.context))

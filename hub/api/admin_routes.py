@@ -12,10 +12,11 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from hub import db
-from hub.api import schemas, sync_admin
+from hub.api import schemas
 from hub.api.writes import write_session
 from hub.auth.guard import current_principal, require_scope
 from hub.errors import InvalidInput, NotFound
+from hub.sync import admin as sync_admin
 from hub.sync.connections import SyncSettings
 
 bp = Blueprint("api_v1_admin", __name__, url_prefix="/api/v1/admin")
@@ -27,6 +28,7 @@ _create = schemas.ConnectionCreateSchema()
 _edit = schemas.ConnectionEditSchema()
 _runs_query = schemas.RunQuerySchema()
 _quarantine_query = schemas.QuarantineQuerySchema()
+_difference_query = schemas.DifferenceQuerySchema()
 _replay = schemas.ReplaySchema()
 _dismiss = schemas.DismissSchema()
 
@@ -126,6 +128,17 @@ def runs() -> ResponseReturnValue:
 def run(run_id: int) -> ResponseReturnValue:
     return jsonify(sync_admin.run_detail(db.session(), current_principal(),
                                          _id(run_id, "sync run")))
+
+
+@bp.get("/runs/<int:run_id>/difference")
+@require_scope(SCOPE)
+def run_difference(run_id: int) -> ResponseReturnValue:
+    """The operators a run creates, updates or removes (held and dry runs: would), or the
+    records it rejected (`kind`), paged by `after`."""
+    query = _difference_query.load(request.args.to_dict())
+    return jsonify(sync_admin.run_difference(
+        db.session(), current_principal(), _id(run_id, "sync run"), query["kind"],
+        after=query["after"], limit=query["limit"]))
 
 
 @bp.post("/runs/<int:run_id>/confirm")

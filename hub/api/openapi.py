@@ -82,8 +82,8 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
                  "OperatorDetail", "History", "Recognition", "ChangesPage", "ProgrammeList",
                  "ArrangementList", "ClientCreate", "Client", "ClientList",
                  "ConnectionCreate", "ConnectionEdit", "Connection", "ConnectionList",
-                 "SyncRequested", "Run", "RunList", "QuarantinedRecord", "QuarantineList",
-                 "Replay", "Dismiss"):
+                 "SyncRequested", "Run", "RunList", "Difference", "QuarantinedRecord",
+                 "QuarantineList", "Replay", "Dismiss"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
     paths: dict[str, dict[str, Any]] = {
         "/api/v1/verify": {"post": _op("Is a trader recognised by the client's programme?",
@@ -174,6 +174,10 @@ def _sync_admin_paths() -> dict[str, dict[str, Any]]:
                                          query=schemas.RunQuerySchema, errors=read)},
         "/api/v1/admin/runs/{run_id}": {"get": op("One sync run with its counts", "Run",
                                                   params=[run], errors=one)},
+        "/api/v1/admin/runs/{run_id}/difference": {"get": op(
+            "The operators a run creates, updates or removes (a held or dry run: would), "
+            "or the records it rejected", "Difference", params=[run],
+            query=schemas.DifferenceQuerySchema, errors=one)},
         "/api/v1/admin/runs/{run_id}/confirm": {"post": op(
             "Apply a run held by a guard, as it was staged", "Run", params=[run],
             errors=("400", "401", "403", "404", "409", "429"))},

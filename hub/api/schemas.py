@@ -374,8 +374,14 @@ class ProblemSchema(Schema):
 
 # --- admin: connections, sync runs, quarantine ------------------------------------------
 
-RUN_STATUS_VALUES = ("running", "succeeded", "failed", "needs_confirmation", "discarded")
-QUARANTINE_STATUSES = ("open", "replayed", "dismissed")
+RUN_STATUS_VALUES = ("running", "succeeded", "failed", "needs_confirmation", "discarded",
+                     "superseded", "abandoned")
+QUARANTINE_STATUSES = ("open", "resolved", "replayed", "dismissed")
+DIFFERENCE_KINDS = ("create", "update", "remove", "rejected")
+_COUNTRIES = fields.List(fields.String(validate=validate.Regexp(r"^[A-Za-z]{2}$")),
+                         load_default=None, metadata={
+                             "description": "ISO countries of the programme's operators this "
+                                            "connection answers for (empty: all)"})
 _SHARE = validate.Range(min=0, max=1)
 _ID = validate.Range(min=1, max=MAX_ID)
 
@@ -397,6 +403,10 @@ class ConnectionCreateSchema(StrictSchema):
     enabled = fields.Boolean(load_default=True)
     max_removal_share = fields.Float(load_default=None, validate=_SHARE)
     max_change_share = fields.Float(load_default=None, validate=_SHARE)
+    max_quarantine_share = fields.Float(load_default=None, validate=_SHARE)
+    max_quarantined = fields.Integer(load_default=None, validate=validate.Range(min=0,
+                                                                                max=MAX_ID))
+    scope_countries = _COUNTRIES
 
 
 class ConnectionEditSchema(StrictSchema):
@@ -408,6 +418,10 @@ class ConnectionEditSchema(StrictSchema):
                                        validate=validate.Range(min=1, max=10**8))
     max_removal_share = fields.Float(load_default=None, validate=_SHARE)
     max_change_share = fields.Float(load_default=None, validate=_SHARE)
+    max_quarantine_share = fields.Float(load_default=None, validate=_SHARE)
+    max_quarantined = fields.Integer(load_default=None, validate=validate.Range(min=0,
+                                                                                max=MAX_ID))
+    scope_countries = _COUNTRIES
 
 
 class ConnectionSchema(Schema):
@@ -427,6 +441,9 @@ class ConnectionSchema(Schema):
     config = fields.Dict(required=True)
     max_removal_share = fields.Float(required=True)
     max_change_share = fields.Float(required=True)
+    max_quarantine_share = fields.Float(required=True)
+    max_quarantined = fields.Integer(required=True)
+    scope_countries = fields.List(fields.String(), required=True)
     staleness_seconds = fields.Integer(required=True)
     last_run_at = fields.DateTime(allow_none=True, required=True)
     last_failure_at = fields.DateTime(allow_none=True, required=True)
@@ -451,6 +468,8 @@ class RunSchema(Schema):
     trigger = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(RUN_STATUS_VALUES))
     dry_run = fields.Boolean(required=True)
+    applied = fields.Boolean(required=True, metadata={
+        "description": "False for a held or dry run: its counts say what it would do"})
     snapshot = fields.Boolean(required=True)
     scheduled_for = fields.DateTime(allow_none=True, required=True)
     started_at = fields.DateTime(required=True)
@@ -489,6 +508,11 @@ class QuarantinedRecordSchema(Schema):
     position = fields.String(allow_none=True, required=True)
     reasons = fields.List(fields.Dict(), required=True)
     status = fields.String(required=True, validate=validate.OneOf(QUARANTINE_STATUSES))
+    reason_code = fields.String(required=True)
+    operator_id = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "The operator the record was tied to; it keeps its last good state"})
+    seen_count = fields.Integer(required=True)
+    last_seen_at = fields.DateTime(allow_none=True, required=True)
     created_at = fields.DateTime(required=True)
     resolved_at = fields.DateTime(allow_none=True, required=True)
     resolved_by = fields.String(allow_none=True, required=True)
@@ -507,6 +531,21 @@ class QuarantineQuerySchema(StrictSchema):
     status = fields.String(load_default="open", validate=validate.OneOf(QUARANTINE_STATUSES))
     after = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_ID))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class DifferenceQuerySchema(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(DIFFERENCE_KINDS))
+    after = fields.String(load_default=None, validate=validate.Length(max=80))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class DifferenceSchema(Schema):
+    run = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    applied = fields.Boolean(required=True, metadata={
+        "description": "False: the operators a held or dry run would change"})
+    items = fields.List(fields.Dict(), required=True)
+    next_after = fields.String(allow_none=True, required=True)
 
 
 class ReplaySchema(StrictSchema):

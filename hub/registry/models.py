@@ -94,6 +94,8 @@ class Operator(Base):
         Index("ix_operator_programme_status", "programme_id", "status"),
         Index("ix_operator_authorisation", "authorisation_number"),
         Index("ix_operator_country_city", "country", "city"),
+        # a sync recognises unchanged records by fingerprint, a batch at a time
+        Index("ix_operator_programme_fingerprint", "programme_id", "fingerprint"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

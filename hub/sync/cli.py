@@ -13,8 +13,8 @@ from sqlalchemy import select
 from hub import db
 from hub.db import utcnow
 from hub.errors import HubError
+from hub.sync import admin, engine, quarantine
 from hub.sync import connections as conns
-from hub.sync import engine, quarantine
 from hub.sync.models import Connection, SyncRun
 
 
@@ -44,22 +44,6 @@ def _json_arg(text: str, name: str) -> dict[str, Any]:
     return value
 
 
-def connection_summary(connection: Connection) -> dict[str, Any]:
-    age = conns.feed_age(connection)
-    return {
-        "id": connection.id, "name": connection.name, "type": connection.connector_type,
-        "administration": connection.administration.code,
-        "programmes": connection.programmes, "schedule": connection.schedule,
-        "enabled": connection.enabled,
-        "last_success_at": connection.last_success_at.isoformat()
-        if connection.last_success_at else None,
-        "feed_age_seconds": round(age) if age is not None else None,
-        "stale": conns.is_stale(connection),
-        "consecutive_failures": connection.consecutive_failures,
-        "config": conns.shown_config(connection),
-    }
-
-
 @click.group("connections")
 def connections_group() -> None:
     """Node connections: add, list, show, edit, disable, remove."""
@@ -72,15 +56,19 @@ def connections_group() -> None:
 @click.option("--config", "config_text", required=True, help="Connector config as JSON.")
 @click.option("--schedule", required=True, help="interval:1h or cron:'0 */6 * * *'.")
 @click.option("--staleness", type=int, help="Seconds after which the feed is stale.")
+@click.option("--scope", "scope", multiple=True,
+              help="A country of the programme this connection answers for (repeat; "
+                   "default: the whole programme).")
 def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
-                    config_text: str, schedule: str, staleness: int | None) -> None:
+                    config_text: str, schedule: str, staleness: int | None,
+                    scope: tuple[str, ...]) -> None:
     """Add a connection (the config is validated; secrets are stored encrypted)."""
     session = db.session()
     try:
         connection = conns.add_connection(
             session, _settings(), name=name, connector_type=connector_type,
             programmes=list(programmes), config=_json_arg(config_text, "--config"),
-            schedule=schedule, staleness_seconds=staleness)
+            schedule=schedule, staleness_seconds=staleness, scope_countries=list(scope))
     except HubError as exc:
         raise _fail(exc) from exc
     session.commit()
@@ -92,7 +80,7 @@ def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
 def connections_list(as_json: bool) -> None:
     """Connections with their feed age; stale feeds are flagged."""
     rows = db.session().scalars(select(Connection).order_by(Connection.name)).all()
-    summaries = [connection_summary(c) for c in rows]
+    summaries = [admin.connection_summary(c) for c in rows]
     if as_json:
         click.echo(json.dumps(summaries))
         return
@@ -112,7 +100,7 @@ def connections_show(connection: str) -> None:
         row = conns.get_connection(db.session(), connection)
     except HubError as exc:
         raise _fail(exc) from exc
-    click.echo(json.dumps(connection_summary(row), indent=2))
+    click.echo(json.dumps(admin.connection_summary(row), indent=2))
 
 
 @connections_group.command("edit")
@@ -123,9 +111,17 @@ def connections_show(connection: str) -> None:
 @click.option("--staleness", type=int)
 @click.option("--max-removal-share", type=float)
 @click.option("--max-change-share", type=float)
+@click.option("--max-quarantine-share", type=float,
+              help="Hold a snapshot whose quarantined share passes this (and the number).")
+@click.option("--max-quarantined", type=int,
+              help="Hold a snapshot whose quarantined records pass this (and the share).")
+@click.option("--scope", "scope", multiple=True,
+              help="The countries this connection answers for (replaces the scope).")
 def connections_edit(connection: str, config_text: str | None, schedule: str | None,
                      enabled: bool | None, staleness: int | None,
-                     max_removal_share: float | None, max_change_share: float | None) -> None:
+                     max_removal_share: float | None, max_change_share: float | None,
+                     max_quarantine_share: float | None, max_quarantined: int | None,
+                     scope: tuple[str, ...]) -> None:
     """Change a connection."""
     session = db.session()
     try:
@@ -134,7 +130,10 @@ def connections_edit(connection: str, config_text: str | None, schedule: str | N
                               config=_json_arg(config_text, "--config") if config_text else None,
                               schedule=schedule, enabled=enabled, staleness_seconds=staleness,
                               max_removal_share=max_removal_share,
-                              max_change_share=max_change_share)
+                              max_change_share=max_change_share,
+                              max_quarantine_share=max_quarantine_share,
+                              max_quarantined=max_quarantined,
+                              scope_countries=list(scope) if scope else None)
     except HubError as exc:
         raise _fail(exc) from exc
     session.commit()
@@ -170,13 +169,8 @@ def connections_remove(connection: str) -> None:
     click.echo(f"connection {connection} removed")
 
 
-def run_summary(run: SyncRun) -> dict[str, Any]:
-    counts = {name: int(run.counts.get(name, 0)) for name in engine.COUNT_NAMES}
-    return {"id": run.id, "connection_id": run.connection_id, "trigger": run.trigger,
-            "status": run.status, "dry_run": run.dry_run,
-            "started_at": run.started_at.isoformat(),
-            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "held_reason": run.held_reason, "error": run.error, **counts}
+#: `aeohub sync run` exit codes (docs/sync.md).
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_HELD, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 @click.group("sync")
@@ -186,20 +180,26 @@ def sync_group() -> None:
 
 @sync_group.command("run")
 @click.argument("connection")
-@click.option("--dry-run", is_flag=True, help="Apply nothing; report what would change.")
+@click.option("--dry-run", is_flag=True,
+              help="Stage and show the difference; apply nothing (see `sync diff`).")
+@click.option("--snapshot", is_flag=True,
+              help="Read an incremental source whole and remove what it no longer lists.")
 @click.option("--json", "as_json", is_flag=True, help="The run as JSON on the last line.")
-def sync_run(connection: str, dry_run: bool, as_json: bool) -> None:
-    """Sync CONNECTION now, with a progress bar."""
+def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> None:
+    """Sync CONNECTION now, with a progress bar.
+
+    Exit status: 0 succeeded, 3 held for confirmation, 4 busy (another process holds
+    the connection), 1 failed, 2 usage.
+    """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         row = conns.get_connection(db.session(), connection)
     except HubError as exc:
         raise _fail(exc) from exc
-    connection_id = row.id
+    connection_id, name = row.id, row.name
     db.session().close()
-    progressbar: Any = click.progressbar
-    with progressbar(length=0, label=f"syncing {row.name}", show_pos=True,
-                     file=sys.stderr) as bar:
+    with click.progressbar(length=0, label=f"syncing {name}", show_pos=True,
+                           file=sys.stderr) as bar:
         seen = {"read": 0}
 
         def progress(counts: dict[str, int]) -> None:
@@ -208,44 +208,92 @@ def sync_run(connection: str, dry_run: bool, as_json: bool) -> None:
 
         try:
             run = engine.run_sync(db.get_db(app), _settings(), connection_id, trigger="manual",
-                                  dry_run=dry_run, progress=progress)
+                                  dry_run=dry_run, progress=progress, snapshot=snapshot)
+        except engine.LeaseBusy as exc:
+            click.echo(f"busy: {exc.detail}", err=True)
+            raise SystemExit(EXIT_BUSY) from exc
         except HubError as exc:
             raise _fail(exc) from exc
-    assert run is not None
-    summary = run_summary(run)
+    click.echo("", err=True)
+    if run is None:
+        click.echo("busy: this schedule slot was already run", err=True)
+        raise SystemExit(EXIT_BUSY)
+    summary = admin.run_summary(run)
     if as_json:
         click.echo(json.dumps(summary))
     else:
         click.echo(f"run {run.id}: {run.status}" + (" (dry run)" if dry_run else ""))
-        click.echo("  " + ", ".join(f"{n} {summary[n]}" for n in engine.COUNT_NAMES))
-        if run.held_reason:
-            click.echo(f"  held: {run.held_reason}; confirm with `aeohub sync confirm "
-                       f"{run.id}` or discard with `aeohub sync discard {run.id}`")
+        click.echo("  " + admin.counts_text(summary))
+        if run.status == "needs_confirmation":
+            click.echo(f"  held: {run.held_reason}\n  see `aeohub sync diff {run.id}`, then "
+                       f"`aeohub sync confirm {run.id}` or `aeohub sync discard {run.id}`")
+        elif run.held_reason:
+            click.echo(f"  applying it would be held: {run.held_reason}")
         if run.error:
             click.echo(f"  error: {run.error}")
-    if run.status == "failed":
-        raise SystemExit(1)
+    if run.status == "needs_confirmation":
+        raise SystemExit(EXIT_HELD)
+    if run.status != "succeeded":
+        raise SystemExit(EXIT_FAILED)
 
 
 @sync_group.command("runs")
-@click.option("--connection")
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--connection", help="Only this connection's runs (name or id).")
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def sync_runs(connection: str | None, limit: int, as_json: bool) -> None:
-    """Recent runs."""
+    """Recent runs with their counts (held and dry runs: what they would do)."""
     session = db.session()
-    query = select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)
+    query = (select(SyncRun, Connection.name).join(Connection)
+             .order_by(SyncRun.id.desc()).limit(limit))
     if connection:
-        query = query.where(SyncRun.connection_id == conns.get_connection(session, connection).id)
-    runs = [run_summary(r) for r in session.scalars(query)]
+        try:
+            conn_id = conns.get_connection(session, connection).id
+        except HubError as exc:
+            raise _fail(exc) from exc
+        query = query.where(SyncRun.connection_id == conn_id)
+    runs = [{**admin.run_summary(r), "connection": n} for r, n in session.execute(query)]
     if as_json:
         click.echo(json.dumps(runs))
         return
     for r in runs:
-        click.echo(f"{r['id']:>5} conn {r['connection_id']:<3} {r['trigger']:<8} "
-                   f"{r['status']:<19} read {r['read']} created {r['created']} updated "
-                   f"{r['updated']} unchanged {r['unchanged']} removed {r['removed']} "
-                   f"quarantined {r['quarantined']}")
+        click.echo(f"{r['id']:>5} {r['connection']:<20} {r['trigger']:<8} "
+                   f"{r['status']:<19} {admin.counts_text(r)}")
+
+
+@sync_group.command("diff")
+@click.argument("run_id", type=int)
+@click.option("--kind", type=click.Choice(admin.DIFFERENCE_KINDS), multiple=True,
+              help="What to list (default: all).")
+@click.option("--after", help="Continue after this key (the previous page's last).")
+@click.option("--limit", default=100, show_default=True, help="Rows per kind.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def sync_diff(run_id: int, kind: tuple[str, ...], after: str | None, limit: int,
+              as_json: bool) -> None:
+    """The operators a run created, updated or removed (a held or dry run: would), and
+    the records it rejected."""
+    session = db.session()
+    run = session.get(SyncRun, run_id)
+    if run is None:
+        raise click.ClickException(f"no sync run {run_id}")
+    pages = [admin.difference(session, run, k, after=after, limit=limit)
+             for k in kind or admin.DIFFERENCE_KINDS]
+    if as_json:
+        click.echo(json.dumps(pages))
+        return
+    for page in pages:
+        verb = page["kind"] if page["applied"] or page["kind"] == "rejected" \
+            else f"would {page['kind']}"
+        click.echo(f"{verb}: {len(page['items'])}"
+                   + (f" (more after {page['next_after']})" if page["next_after"] else ""))
+        for item in page["items"]:
+            if page["kind"] == "rejected":
+                reason = item["reason"]
+                click.echo(f"  {item['key']:<32} {item['position'] or '':<12} "
+                           f"{reason.get('field')}: {reason.get('reason')}")
+            else:
+                click.echo(f"  {item['stable_key']:<24} {item.get('country') or '':<3} "
+                           f"{item.get('status') or '':<10} {item.get('legal_name') or ''}")
 
 
 @sync_group.command("confirm")
@@ -276,15 +324,27 @@ def quarantine_group() -> None:
 
 
 @quarantine_group.command("list")
-@click.option("--connection")
-@click.option("--status", default="open", show_default=True)
-def quarantine_list(connection: str | None, status: str) -> None:
+@click.option("--connection", help="Only this connection's records (name or id).")
+@click.option("--status", default="open", show_default=True,
+              type=click.Choice(quarantine.STATUSES), help="Which records.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def quarantine_list(connection: str | None, status: str, as_json: bool) -> None:
+    """Records refused by syncs, one entry per record and reason, with how often seen."""
     session = db.session()
-    conn_id = conns.get_connection(session, connection).id if connection else None
-    for row in quarantine.list_open(session, conn_id, status=status):
+    try:
+        conn_id = conns.get_connection(session, connection).id if connection else None
+    except HubError as exc:
+        raise _fail(exc) from exc
+    rows = quarantine.list_open(session, conn_id, status=status)
+    if as_json:
+        names = dict(session.execute(select(Connection.id, Connection.name)).tuples())
+        click.echo(json.dumps([admin.quarantine_dict(r, names[r.connection_id])
+                               for r in rows]))
+        return
+    for row in rows:
         reasons = "; ".join(f"{r['field']}: {r['reason']}" for r in row.reasons)
         click.echo(f"{row.id:>5} {row.programme or '?':<10} {row.stable_key or '?':<20} "
-                   f"{row.position or ''} {reasons}")
+                   f"x{row.seen_count:<3} {row.position or ''} {reasons}")
 
 
 @quarantine_group.command("show")

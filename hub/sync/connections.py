@@ -44,8 +44,6 @@ class SyncSettings:
     extra_hosts: frozenset[str]
     default_staleness: int
     lease_seconds: int = 60
-    sort_in_child: bool = True  # see `SyncJob._sorted_snapshot`
-    sqlite_cache_mib: int = 16  # see `hub.db.sqlite_page_cache`
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SyncSettings:
@@ -56,8 +54,6 @@ class SyncSettings:
             extra_hosts=frozenset(config.get("NODE_HOSTS_ALLOWED") or ()),
             default_staleness=int(config.get("DEFAULT_STALENESS_SECONDS", 36 * 3600)),
             lease_seconds=int(config.get("SYNC_LEASE_SECONDS", 60)),
-            sort_in_child=bool(config.get("SYNC_SORT_IN_CHILD", True)),
-            sqlite_cache_mib=int(config.get("SYNC_SQLITE_CACHE_MIB", 16)),
         )
 
 
@@ -135,10 +131,44 @@ def _programmes(session: Session, codes: list[str]) -> list[Programme]:
     return [rows[c] for c in codes]
 
 
+def _countries(countries: list[str] | None) -> list[str]:
+    out = sorted({str(c).strip().upper() for c in countries or ()})
+    bad = [c for c in out if len(c) != 2 or not c.isalpha()]
+    if bad:
+        raise InvalidInput(f"scope: {', '.join(bad)} are not ISO 3166 alpha-2 country codes",
+                           fields={"scope_countries": "expected two-letter country codes"})
+    return out
+
+
+def check_overlap(session: Session, connection: Connection) -> None:
+    """Refuse a second enabled connection on a programme unless the two declare disjoint
+    scopes: their snapshots would otherwise remove each other's operators, or overwrite
+    each other on every sync."""
+    if not connection.enabled:
+        return
+    mine = set(connection.scope_countries or ())
+    others = session.scalars(select(Connection).where(
+        Connection.enabled.is_(True), Connection.id != connection.id)).all()
+    for other in others:
+        shared = set(connection.programmes) & set(other.programmes)
+        if not shared:
+            continue
+        theirs = set(other.scope_countries or ())
+        if mine and theirs and not (mine & theirs):
+            continue
+        overlap = ", ".join(sorted(mine & theirs)) if mine and theirs else "every country"
+        raise Conflict(
+            f"connection {other.name!r} already syncs {', '.join(sorted(shared))} "
+            f"(overlapping scope: {overlap}); give the two connections disjoint scopes "
+            "(scope countries) or disable one",
+            fields={"programme": f"already synced by {other.name}"})
+
+
 def add_connection(session: Session, settings: SyncSettings, *, name: str,
                    connector_type: str, programmes: list[str], config: Mapping[str, Any],
                    schedule: str, staleness_seconds: int | None = None,
-                   enabled: bool = True) -> Connection:
+                   enabled: bool = True, scope_countries: list[str] | None = None
+                   ) -> Connection:
     if session.scalar(select(Connection).where(Connection.name == name)) is not None:
         raise Conflict(f"a connection named {name!r} exists", fields={"name": "taken"})
     parse_schedule(schedule)
@@ -153,7 +183,9 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
         secrets_encrypted=secrets.encrypt(settings.fernet, hidden), schedule=schedule,
         enabled=enabled, state={},
         staleness_seconds=staleness_seconds or settings.default_staleness,
+        scope_countries=_countries(scope_countries),
     )
+    check_overlap(session, connection)
     session.add(connection)
     session.flush()
     _check_access(cls, config, context_for(connection, settings))
@@ -166,7 +198,10 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
                     config: Mapping[str, Any] | None = None, schedule: str | None = None,
                     enabled: bool | None = None, staleness_seconds: int | None = None,
                     max_removal_share: float | None = None,
-                    max_change_share: float | None = None) -> Connection:
+                    max_change_share: float | None = None,
+                    max_quarantine_share: float | None = None,
+                    max_quarantined: int | None = None,
+                    scope_countries: list[str] | None = None) -> Connection:
     if schedule is not None:
         parse_schedule(schedule)
         connection.schedule = schedule
@@ -180,9 +215,15 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
             settings.fernet, {k: v for k, v in merged.items() if k in secret_names})
     for attr, value in (("enabled", enabled), ("staleness_seconds", staleness_seconds),
                         ("max_removal_share", max_removal_share),
-                        ("max_change_share", max_change_share)):
+                        ("max_change_share", max_change_share),
+                        ("max_quarantine_share", max_quarantine_share),
+                        ("max_quarantined", max_quarantined)):
         if value is not None:
             setattr(connection, attr, value)
+    if scope_countries is not None:
+        connection.scope_countries = _countries(scope_countries)
+    with session.no_autoflush:
+        check_overlap(session, connection)
     connection.updated_at = utcnow()
     state.bump(session, CONNECTIONS)
     audit_hooks.connection_changed(session, connection, "edited")

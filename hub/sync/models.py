@@ -1,4 +1,4 @@
-"""Connections, sync runs, leases, staged snapshots and quarantined records."""
+"""Connections, sync runs, leases, staged records and quarantined records."""
 
 from __future__ import annotations
 
@@ -8,27 +8,26 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    ColumnElement,
-    Dialect,
+    Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
-    cast,
-    type_coerce,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
 from hub.db import Base, UTCDateTime, utcnow
-from hub.jsonio import pack as _packed
-from hub.jsonio import unpack as _unpacked
 from hub.registry.models import Administration
 
-RUN_STATUSES = ("running", "succeeded", "failed", "needs_confirmation", "discarded")
-TRIGGERS = ("schedule", "manual", "api", "notify")
+#: running; then succeeded, failed, needs_confirmation (held); a held run ends
+#: confirmed (succeeded), discarded or superseded (a newer run started); a run that died
+#: and will not resume is abandoned.
+RUN_STATUSES = ("running", "succeeded", "failed", "needs_confirmation", "discarded",
+                "superseded", "abandoned")
+TRIGGERS = ("schedule", "manual", "api", "notify", "replay")
 
 
 class Connection(Base):
@@ -60,6 +59,14 @@ class Connection(Base):
     # Guards: shares of a programme's operators above which a run is held.
     max_removal_share: Mapped[float] = mapped_column(default=0.10)
     max_change_share: Mapped[float] = mapped_column(default=0.10)
+    # A snapshot is held (an incremental run fails) when its quarantined records exceed
+    # both this share of the records read and this number.
+    max_quarantine_share: Mapped[float] = mapped_column(Float, default=0.10)
+    max_quarantined: Mapped[int] = mapped_column(Integer, default=20)
+    # ISO countries of the programme's operators this connection answers for (empty:
+    # the whole programme). A snapshot removes only operators inside its scope; two
+    # enabled connections may share a programme only with disjoint scopes.
+    scope_countries: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # A node asked for an immediate sync (coalesced while a run is going).
     notify_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -91,6 +98,9 @@ class SyncRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The connector state reached by this run's staged batches (snapshot resume).
     staged_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The identity of the snapshot being read (`Discovery.snapshot_id`): a run resumes
+    # only over the same feed.
+    feed_id: Mapped[str | None] = mapped_column(String(200))
     held_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -112,80 +122,133 @@ class SyncLease(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-def _packed_once(value: Any) -> bytes:
-    """`value` packed, unless it is already (bytes: a batch packed where it was sorted)."""
-    return value if isinstance(value, bytes) else _packed(value)
+class StagedRecord(Base):
+    """One record key a run met, waiting for the switch (snapshot) or the page's merge
+    (incremental). `action` says what the merge does with it:
 
+    - `create`, `update`: the validated values (this row's record columns), with their
+      history events (`StagedEvent`) and identifiers (`StagedIdentifier`);
+    - `same`: the operator is unchanged (its fingerprint, or its values); a new
+      fingerprint, when given, replaces the stored one;
+    - `keep`: a rejected or repeated record of this operator: it keeps its last good state;
+    - `remove`: a tombstone of an incremental feed.
 
-class PackedJSON(TypeDecorator[Any]):
-    """A JSON column for staged batches, encoded and decoded with orjson.
-
-    The column is plain JSON in the database (the same schema, readable by any JSON
-    reader). Unlike the engine's JSON columns (`jsonio.dumps_text`, which refuses dates as
-    `json` does), it also takes dates and aware timestamps, written as their `isoformat()`:
-    a staged record keeps its dates as objects and reads them back in ISO form. Values are
-    otherwise what orjson encodes as `json` would read them back: str-keyed dicts, lists,
-    tuples, str, int, bool, None; what orjson refuses (a lone surrogate in a string, a very
-    large integer) goes through `json` instead. Bytes are taken as JSON already packed
-    (`jsonio.pack`) and stored as they are.
+    A snapshot removes the operators of its connection's scope that have no row here.
     """
 
-    impl = JSON
-    cache_ok = True
+    __tablename__ = "sync_staged"
 
-    def bind_processor(self, dialect: Dialect) -> Any:
-        if dialect.name == "postgresql":
-            from psycopg.types.json import Json
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_run.id", ondelete="CASCADE"), primary_key=True)
+    programme_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stable_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(8))
+    # the connector batch it was staged with (1, 2, ...)
+    seq: Mapped[int] = mapped_column(Integer)
+    position: Mapped[str | None] = mapped_column(String(120))
+    # an update that changes status or consent (the change guard counts them)
+    status_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    # an update whose identifiers differ from the stored ones (they are replaced)
+    identifiers_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # an update with history events (`updated_at` moves only then)
+    has_events: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_effective: Mapped[dt.date | None] = mapped_column(Date)
+    # the operator's record columns (`hub.registry.service.RECORD_COLUMNS`)
+    authorisation_number: Mapped[str | None] = mapped_column(String(64))
+    trader_id_scheme: Mapped[str | None] = mapped_column(String(32))
+    trader_id: Mapped[str | None] = mapped_column(String(64))
+    legal_name: Mapped[str | None] = mapped_column(String(300))
+    street: Mapped[str | None] = mapped_column(String(300))
+    city: Mapped[str | None] = mapped_column(String(120))
+    postcode: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2))
+    status: Mapped[str | None] = mapped_column(String(16))
+    status_effective: Mapped[dt.date | None] = mapped_column(Date)
+    categories: Mapped[list[Any] | None] = mapped_column(JSON)
+    issuing_authority: Mapped[str | None] = mapped_column(String(200))
+    authorised_on: Mapped[dt.date | None] = mapped_column(Date)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    consent_share: Mapped[bool | None] = mapped_column(Boolean)
+    consent_publish: Mapped[bool | None] = mapped_column(Boolean)
+    source_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
 
-            return lambda value: Json(value, dumps=_packed_once)
-        return lambda value: _packed_once(value).decode()
 
-    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
-        # Read the stored text (PostgreSQL's driver would otherwise parse it with `json`).
-        return type_coerce(cast(colexpr, Text), self)
+class StagedEvent(Base):
+    """A history event of a staged record, worked out when the record was classified
+    (`hub.registry.history`); written with the operator's id at the merge."""
 
-    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        return lambda value: None if value is None else _unpacked(value)
-
-
-class StagedBatch(Base):
-    """Part of a snapshot run waiting for the switch: the records to apply and the stable
-    keys seen unchanged, one row per connector batch."""
-
-    __tablename__ = "sync_staged_batch"
-    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+    __tablename__ = "sync_staged_event"
+    __table_args__ = (Index("ix_sync_staged_event_run", "run_id", "programme_id",
+                            "stable_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(Integer)
-    # {programme code: [stable keys seen unchanged]}
-    seen: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # [[programme, stable key, [values in RECORD_COLUMNS order], [identifiers]]] or, for
-    # records with other values, {"programme": code, "stable_key": ..., "values": {...},
-    # "identifiers": [...]}
-    upserts: Mapped[list[Any]] = mapped_column(PackedJSON, default=list)
-    # [{"programme": code, "stable_key": ...}] tombstones
-    deletions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    programme_id: Mapped[int] = mapped_column(Integer)
+    stable_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    previous: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class StagedIdentifier(Base):
+    """An identifier of a staged creation, or of an update whose identifiers changed."""
+
+    __tablename__ = "sync_staged_identifier"
+    __table_args__ = (Index("ix_sync_staged_identifier_run", "run_id", "programme_id",
+                            "stable_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    programme_id: Mapped[int] = mapped_column(Integer)
+    stable_key: Mapped[str] = mapped_column(String(64))
+    scheme: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(8))
+    linked: Mapped[bool] = mapped_column(Boolean)
 
 
 class QuarantinedRecord(Base):
-    """A record the pipeline refused, with every reason; its operator keeps its last good
-    state. Reviewable, replayable after a fix, dismissable."""
+    """A record the pipeline refused, with every reason (the real problem first); its
+    operator keeps its last good state.
+
+    One entry per (connection, record key, reason code): the record key is the stable key
+    when it could be read, else a digest of the raw record. A repeat in a later run bumps
+    `seen_count` and `last_seen_at`; an open entry resolves itself when its key later
+    syncs cleanly; a dismissed entry stays dismissed until the record changes
+    (`record_digest`)."""
 
     __tablename__ = "quarantined_record"
-    __table_args__ = (Index("ix_quarantined_record_status", "connection_id", "status"),)
+    __table_args__ = (
+        Index("ix_quarantined_record_status", "connection_id", "status"),
+        UniqueConstraint("connection_id", "record_key", "reason_code"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    # the run that last met it
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
     programme: Mapped[str | None] = mapped_column(String(32))
     stable_key: Mapped[str | None] = mapped_column(String(64))
+    record_key: Mapped[str] = mapped_column(String(80))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    # sha-256 of the raw record as last met
+    record_digest: Mapped[str] = mapped_column(String(64))
+    # the operator it was tied to (by stable key, authorisation number or identifier)
+    operator_id: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[str | None] = mapped_column(String(120))
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # [{"field": ..., "reason": ...}]
+    # [{"code": ..., "field": ..., "reason": ...}]
     reasons: Mapped[list[Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|replayed|dismissed
+    # open | resolved | replayed | dismissed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    seen_count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(120))
     resolution_note: Mapped[str | None] = mapped_column(Text)

@@ -16,9 +16,8 @@ from hub.audit import hooks as audit_hooks
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
-from hub.sync import apply
-from hub.sync.models import QuarantinedRecord
-from hub.sync.validate import Rejection, validate_record
+from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.sync.validate import ProgrammeRules, Rejection, record_from_dict, validate
 
 
 def get(session: Session, record_id: int) -> QuarantinedRecord:
@@ -28,8 +27,14 @@ def get(session: Session, record_id: int) -> QuarantinedRecord:
     return row
 
 
+STATUSES = ("open", "resolved", "replayed", "dismissed")
+
+
 def list_open(session: Session, connection_id: int | None = None, *, status: str = "open",
               limit: int = 100) -> list[QuarantinedRecord]:
+    if status not in STATUSES:
+        raise InvalidInput(f"status {status!r} is not one of {', '.join(STATUSES)}",
+                           fields={"status": "unknown"})
     query = select(QuarantinedRecord).where(QuarantinedRecord.status == status)
     if connection_id is not None:
         query = query.where(QuarantinedRecord.connection_id == connection_id)
@@ -38,11 +43,12 @@ def list_open(session: Session, connection_id: int | None = None, *, status: str
 
 def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | None = None,
            *, actor: str = "cli") -> QuarantinedRecord:
-    """Validate the record again (with corrections) and apply it when it passes."""
-    from hub.sync.engine import rules_for
+    """Validate the record again (with corrections) and, when it passes, stage and merge
+    it through the sync's own path (`hub.sync.merge`), as a run of its own (`replay`)."""
+    from hub.sync import engine, merge
 
     row = get(session, record_id)
-    if row.status != "open":
+    if row.status not in ("open", "dismissed"):
         raise InvalidInput(f"quarantined record {record_id} is {row.status}",
                            fields={"id": row.status})
     programme = session.scalar(select(Programme).where(Programme.code == row.programme))
@@ -50,19 +56,33 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
         raise InvalidInput(f"record {record_id} names no known programme",
                            fields={"programme": "unknown"})
     raw = {**row.record, **dict(corrections or {})}
-    raw["problems"] = [] if corrections else raw.get("problems", [])
-    raw["fingerprint"] = None  # the source form is no longer what was read
-    result = validate_record(raw, rules_for(programme))
+    if corrections:
+        raw["problems"] = []
+    raw["fingerprint"] = ""  # the source form is no longer what was read
+    result = validate(record_from_dict(raw), ProgrammeRules.of(programme))
     if isinstance(result, Rejection):
         raise InvalidInput(
             f"record {record_id} still fails: "
             + "; ".join(f"{r['field']}: {r['reason']}" for r in result.reasons),
             fields={r["field"]: r["reason"] for r in result.reasons})
     now = utcnow()
-    index = apply.ProgrammeIndex.load(session, programme.id)
-    the_plan = apply.plan(session, index, [result], now.date())
-    apply.write(session, index, the_plan, now=now, source=f"quarantine:{record_id}",
-                run_id=row.run_id)
+    run = SyncRun(connection_id=row.connection_id, trigger="replay", status="running",
+                  started_at=now, counts={})
+    session.add(run)
+    session.flush()
+    current = engine.current_rows(session, programme.id, [result.stable_key])
+    item = engine.plan_item(result, row.position, current, now.date())
+    events: list[dict[str, Any]] = []
+    identifiers: list[dict[str, Any]] = []
+    staged = engine.staged_row(run.id, 1, programme.id, item, now.date(), events, identifiers)
+    merge.stage(session, [staged], events, identifiers)
+    merge.merge(session, run.id, merge.Scope((programme.id,)), snapshot=False, now=now,
+                source=f"quarantine:{record_id}")
+    merge.drop_staged(session, run.id)
+    run.status, run.finished_at = "succeeded", now
+    run.counts = {"read": 1, "created": int(item.action == "create"),
+                  "updated": int(item.action == "update"),
+                  "unchanged": int(item.action == "same")}
     row.record = raw
     row.status = "replayed"
     row.resolved_at = now

@@ -174,7 +174,8 @@ def test_runs_held_confirmed_discarded_and_quarantine_reviewed(kit):
     assert (detail.json["created"], detail.json["quarantined"]) == (20, 2)
     assert detail.json["connection"] == "eu-csv"
 
-    write_feed(feed, rows[:15])
+    # the broken rows stay in the feed: their entries stay open (one each, seen twice)
+    write_feed(feed, [*rows[:15], eu_row(21, status="exploded"), eu_row(22, country="Germany")])
     held = sync(kit, conn_id)
     assert held.status == "needs_confirmation"
     listed = admin("GET", "/runs", status="needs_confirmation").json["runs"]

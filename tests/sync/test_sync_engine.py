@@ -13,7 +13,7 @@ from hub.errors import InvalidInput
 from hub.registry.models import Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
 from hub.sync import engine, quarantine
-from hub.sync.models import QuarantinedRecord, StagedBatch
+from hub.sync.models import QuarantinedRecord, StagedRecord
 from tests.sync.feeds import eu_row, write_feed
 
 
@@ -163,7 +163,7 @@ def test_mass_removal_is_held_then_confirmed(hub_app, feed, connection_id):
     gone = [o for o in operators(hub_app).values() if o.removed_at is not None]
     assert len(gone) == 5 and events(hub_app, "removed") == 5
     with hub_app.app_context():
-        assert db.session().scalar(select(func.count()).select_from(StagedBatch)) == 0
+        assert db.session().scalar(select(func.count()).select_from(StagedRecord)) == 0
 
 
 def test_small_removal_passes_and_mass_status_change_is_held(hub_app, feed, connection_id):
@@ -200,7 +200,11 @@ def test_dry_run_applies_nothing(hub_app, feed, connection_id):
     assert operators(hub_app) == {}
     with hub_app.app_context():
         assert db.session().scalar(select(func.count()).select_from(QuarantinedRecord)) == 0
-        assert db.session().scalar(select(func.count()).select_from(StagedBatch)) == 0
+        # its staged rows stay for `sync diff` until the connection's next run
+        assert db.session().scalar(select(func.count()).select_from(StagedRecord)) == 5
+    assert sync(hub_app, connection_id).status == "succeeded"
+    with hub_app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(StagedRecord)) == 0
 
 
 def test_failed_run_keeps_serving_the_last_good_data(hub_app, feed, connection_id):
@@ -246,7 +250,7 @@ def test_cli_connections_and_sync_run(hub_app, feed, tmp_path):
                          "programme": "EU-AEO"})
     added = runner.invoke(args=["connections", "add", "--name", "eu-node", "--type", "aeo_node",
                                 "--programme", "EU-AEO", "--config", config,
-                                "--schedule", "interval:15m"])
+                                "--schedule", "interval:15m", "--scope", "FR"])
     assert added.exit_code == 0, added.output
     shown = runner.invoke(args=["connections", "show", "eu-node"])
     assert "s3cr3t-token" not in shown.output and "********" in shown.output
@@ -258,10 +262,16 @@ def test_cli_connections_and_sync_run(hub_app, feed, tmp_path):
                               "--programme", "EU-AEO", "--config", '{"base_url": "nope"}',
                               "--schedule", "interval:1h"])
     assert bad.exit_code == 1 and "config.base_url" in bad.output
-    runner.invoke(args=["connections", "add", "--name", "eu-csv", "--type", "csv_snapshot",
-                        "--programme", "EU-AEO", "--config",
-                        json.dumps({"path": str(feed), "programme": "EU-AEO"}),
-                        "--schedule", "interval:1h"])
+    overlapping = runner.invoke(args=[
+        "connections", "add", "--name", "eu-csv", "--type", "csv_snapshot",
+        "--programme", "EU-AEO", "--config",
+        json.dumps({"path": str(feed), "programme": "EU-AEO"}), "--schedule", "interval:1h"])
+    assert overlapping.exit_code == 1 and "already syncs EU-AEO" in overlapping.output
+    added = runner.invoke(args=["connections", "add", "--name", "eu-csv", "--type",
+                                "csv_snapshot", "--programme", "EU-AEO", "--config",
+                                json.dumps({"path": str(feed), "programme": "EU-AEO"}),
+                                "--schedule", "interval:1h", "--scope", "DE"])
+    assert added.exit_code == 0, added.output
     result = runner.invoke(args=["sync", "run", "eu-csv", "--json"])
     assert result.exit_code == 0, result.output
     last = json.loads(result.output.strip().splitlines()[-1])
@@ -284,36 +294,6 @@ def test_readyz_reports_feed_freshness(hub_app, feed, connection_id):
     assert after["status"] == "ready"
     feeds = after["checks"]["feeds"]
     assert feeds["stale"] == [] and feeds["feeds"][0]["age_seconds"] < 60
-
-
-def test_a_run_pauses_the_collector_and_restores_it(hub_app, feed, connection_id,
-                                                    monkeypatch):
-    """Automatic collection is off while a run applies its batches (`_collect_young`
-    explains why) and on again after it, whether the run succeeded or failed."""
-    import gc
-
-    seen: list[bool] = []
-    switch = engine.SyncJob._switch_snapshot
-
-    def observed(job, **kw):
-        seen.append(gc.isenabled())
-        return switch(job, **kw)
-
-    monkeypatch.setattr(engine.SyncJob, "_switch_snapshot", observed)
-    write_feed(feed, [eu_row(i) for i in range(1, 4)])
-    assert gc.isenabled()
-    assert sync(hub_app, connection_id).status == "succeeded"
-    assert seen == [False] and gc.isenabled()
-
-    def broken(job, **kw):
-        seen.append(gc.isenabled())
-        raise RuntimeError("the switch broke")
-
-    monkeypatch.setattr(engine.SyncJob, "_switch_snapshot", broken)
-    write_feed(feed, [eu_row(i) for i in range(1, 5)])
-    run = sync(hub_app, connection_id)
-    assert run.status == "failed" and "the switch broke" in run.error
-    assert seen == [False, False] and gc.isenabled()
 
 
 def _take_over_lease(app, connection_id):
@@ -349,23 +329,23 @@ def test_a_run_whose_lease_was_taken_over_applies_nothing_more(hub_app, feed, co
 
     # (between the run's transactions: on SQLite a writer waits for the run's own)
     if step == "staging":  # taken over before the second batch is staged
-        stage_batch, seen = engine.SyncJob._stage_batch, []
+        classify, seen = engine.SyncJob._classify, []
 
-        def staged(job, batch):
+        def classified(job, batch):
             seen.append(batch)
             if len(seen) == 2:
                 _take_over_lease(hub_app, connection_id)
-            return stage_batch(job, batch)
+            return classify(job, batch)
 
-        monkeypatch.setattr(engine.SyncJob, "_stage_batch", staged)
+        monkeypatch.setattr(engine.SyncJob, "_classify", classified)
     else:  # taken over once every batch is staged, as the switch begins
-        switch = engine.SyncJob._switch_snapshot
+        switch = engine.SyncJob._switch
 
         def late(job, **kw):
             _take_over_lease(hub_app, connection_id)
             return switch(job, **kw)
 
-        monkeypatch.setattr(engine.SyncJob, "_switch_snapshot", late)
+        monkeypatch.setattr(engine.SyncJob, "_switch", late)
     run = sync(hub_app, connection_id)
     assert run.status == "failed"
     assert "taken over by another process" in run.error

@@ -93,8 +93,9 @@ def test_malformed_rows_and_duplicates_are_quarantined(setup, node):
     node.set_faults(malformed_rate=0.05, duplicate_ids=2)
     result = run(app, connection_id)
     assert result.status == "succeeded", result.error
+    # one entry per record key and reason: a key met twice is one entry, counted twice
     quarantined = count(app, QuarantinedRecord)
-    assert result.counts["quarantined"] == quarantined >= 4
+    assert result.counts["quarantined"] >= quarantined >= 4
     with app.app_context():
         reasons = [r for q in db.session().scalars(select(QuarantinedRecord))
                    for r in q.reasons]
@@ -123,7 +124,7 @@ def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
     from hub.sync.models import SyncLease
 
     app, connection_id = setup
-    applied, page = [], engine.SyncJob._incremental_batch
+    applied, page = [], engine.SyncJob._classify
 
     def paged(job, batch):
         if len(applied) == 2:  # after two pages: another process takes over
@@ -133,7 +134,7 @@ def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
         applied.append(batch)
         return page(job, batch)
 
-    monkeypatch.setattr(engine.SyncJob, "_incremental_batch", paged)
+    monkeypatch.setattr(engine.SyncJob, "_classify", paged)
     run_ = run(app, connection_id)
     assert run_.status == "failed" and "taken over by another process" in run_.error
     assert count(app, Operator) == 80  # two pages of 40, the third refused

@@ -1,4 +1,6 @@
-"""Admin API services for the sync engine: connections, runs and quarantine.
+"""Sync administration services: connections, runs, differences and quarantine.
+
+The CLI, the admin API and the dashboard call these. For the admin API:
 
 Who may act on what: a client with the `admin` scope acts on every connection; a client
 with `node:admin` only on the connections of its own administration (that of the
@@ -22,17 +24,125 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import distinct, select
 from sqlalchemy.orm import Session
 
 from hub.auth.service import Principal
 from hub.db import Database, utcnow
-from hub.errors import Conflict, Forbidden, NotFound
-from hub.registry.models import Programme
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.registry.models import Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
-from hub.sync import engine, quarantine
-from hub.sync.cli import connection_summary, run_summary
-from hub.sync.models import Connection, QuarantinedRecord, SyncRun
+from hub.sync import engine, merge, quarantine
+from hub.sync.models import Connection, QuarantinedRecord, StagedRecord, SyncRun
+
+#: What a difference lists: the operators a run creates, updates or removes (or would),
+#: and the records it rejected.
+DIFFERENCE_KINDS = ("create", "update", "remove", "rejected")
+
+
+def connection_summary(connection: Connection) -> dict[str, Any]:
+    age = conns.feed_age(connection)
+    return {
+        "id": connection.id, "name": connection.name, "type": connection.connector_type,
+        "administration": connection.administration.code,
+        "programmes": connection.programmes, "schedule": connection.schedule,
+        "scope_countries": list(connection.scope_countries or []),
+        "enabled": connection.enabled,
+        "last_success_at": connection.last_success_at.isoformat()
+        if connection.last_success_at else None,
+        "feed_age_seconds": round(age) if age is not None else None,
+        "stale": conns.is_stale(connection),
+        "consecutive_failures": connection.consecutive_failures,
+        "config": conns.shown_config(connection),
+    }
+
+
+def applied(run: SyncRun) -> bool:
+    """Whether a run's counts happened (False: what it would do, held or dry)."""
+    return run.status == "succeeded" and not run.dry_run
+
+
+def run_summary(run: SyncRun) -> dict[str, Any]:
+    counts = {name: int((run.counts or {}).get(name, 0)) for name in engine.COUNT_NAMES}
+    return {"id": run.id, "connection_id": run.connection_id, "trigger": run.trigger,
+            "status": run.status, "dry_run": run.dry_run, "applied": applied(run),
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "held_reason": run.held_reason, "error": run.error, **counts}
+
+
+def counts_text(summary: dict[str, Any]) -> str:
+    """A run's counts in words: what happened, or what would (held and dry runs)."""
+    verbs = (("created", "create"), ("updated", "update"), ("removed", "remove"))
+    parts = [f"read {summary['read']:,}"]
+    for done, would in verbs:
+        parts.append(f"{done} {summary[done]:,}" if summary["applied"]
+                     else f"would {would} {summary[done]:,}")
+    parts += [f"unchanged {summary['unchanged']:,}", f"quarantined {summary['quarantined']:,}"]
+    return ", ".join(parts)
+
+
+def _scope(session: Session, connection: Connection) -> merge.Scope:
+    ids = session.scalars(select(Programme.id).where(
+        Programme.code.in_(list(connection.programmes)))).all()
+    return merge.Scope(tuple(ids), tuple(connection.scope_countries or ()))
+
+
+def difference(session: Session, run: SyncRun, kind: str, *, after: str | None = None,
+               limit: int = 100) -> dict[str, Any]:
+    """The operators a run creates, updates or removes (a held or dry run: would), or
+    the records it rejected, in stable-key order; `next_after` continues the list."""
+    if kind not in DIFFERENCE_KINDS:
+        raise InvalidInput(f"kind {kind!r} is not one of {', '.join(DIFFERENCE_KINDS)}",
+                           fields={"kind": "unknown"})
+    limit = max(1, min(limit, 1000))
+    staged = session.scalar(select(StagedRecord.run_id).where(
+        StagedRecord.run_id == run.id).limit(1)) is not None
+    items: list[dict[str, Any]]
+    if kind == "rejected":
+        query: Any = select(QuarantinedRecord).where(QuarantinedRecord.run_id == run.id)
+        if after:
+            query = query.where(QuarantinedRecord.record_key > after)
+        rows = session.scalars(query.order_by(QuarantinedRecord.record_key)
+                               .limit(limit + 1)).all()
+        items = [{"key": r.record_key, "stable_key": r.stable_key,
+                  "operator_id": r.operator_id, "position": r.position,
+                  "reason": (r.reasons or [{}])[0]} for r in rows]
+    elif staged and kind in ("create", "update"):
+        query = select(StagedRecord).where(StagedRecord.run_id == run.id,
+                                           StagedRecord.action == kind)
+        if after:
+            query = query.where(StagedRecord.stable_key > after)
+        found = session.scalars(query.order_by(StagedRecord.stable_key).limit(limit + 1))
+        items = [{"key": r.stable_key, "stable_key": r.stable_key,
+                  "legal_name": r.legal_name, "country": r.country, "status": r.status,
+                  "position": r.position} for r in found]
+    elif staged:  # remove
+        query = select(Operator).where(merge.removal_condition(
+            run.id, _scope(session, run.connection), snapshot=run.snapshot))
+        if after:
+            query = query.where(Operator.stable_key > after)
+        found_ops = session.scalars(query.order_by(Operator.stable_key).limit(limit + 1))
+        items = [{"key": o.stable_key, "stable_key": o.stable_key, "operator_id": o.id,
+                  "legal_name": o.legal_name, "country": o.country, "status": o.status}
+                 for o in found_ops]
+    else:  # an applied run: its events say what it did
+        kinds = {"create": ["created"], "remove": ["removed"]}.get(kind)
+        event_kind = (OperatorEvent.kind.in_(kinds) if kinds
+                      else OperatorEvent.kind.not_in(["created", "removed"]))
+        query = (select(distinct(Operator.stable_key), Operator.id, Operator.legal_name,
+                        Operator.country, Operator.status)
+                 .join(OperatorEvent, OperatorEvent.operator_id == Operator.id)
+                 .where(OperatorEvent.sync_run_id == run.id, event_kind))
+        if after:
+            query = query.where(Operator.stable_key > after)
+        items = [{"key": key, "stable_key": key, "operator_id": op_id, "legal_name": name,
+                  "country": country, "status": status}
+                 for key, op_id, name, country, status in session.execute(
+                     query.order_by(Operator.stable_key).limit(limit + 1))]
+    page = items[:limit]
+    return {"run": run.id, "kind": kind, "applied": applied(run), "items": page,
+            "next_after": page[-1]["key"] if len(items) > limit else None}
 
 
 def actor_of(principal: Principal) -> str:
@@ -59,6 +169,8 @@ def connection_dict(connection: Connection) -> dict[str, Any]:
         **connection_summary(connection),
         "max_removal_share": connection.max_removal_share,
         "max_change_share": connection.max_change_share,
+        "max_quarantine_share": connection.max_quarantine_share,
+        "max_quarantined": connection.max_quarantined,
         "staleness_seconds": connection.staleness_seconds,
         "last_run_at": _iso(connection.last_run_at),
         "last_failure_at": _iso(connection.last_failure_at),
@@ -107,8 +219,9 @@ def create_connection(session: Session, settings: conns.SyncSettings, principal:
         session, settings, name=payload["name"], connector_type=payload["type"],
         programmes=list(payload["programmes"]), config=payload["config"],
         schedule=payload["schedule"], staleness_seconds=payload.get("staleness_seconds"),
-        enabled=payload.get("enabled", True))
-    for attr in ("max_removal_share", "max_change_share"):
+        enabled=payload.get("enabled", True), scope_countries=payload.get("scope_countries"))
+    for attr in ("max_removal_share", "max_change_share", "max_quarantine_share",
+                 "max_quarantined"):
         if payload.get(attr) is not None:
             setattr(connection, attr, payload[attr])
     session.flush()
@@ -124,7 +237,10 @@ def edit_connection(session: Session, settings: conns.SyncSettings, principal: P
         schedule=payload.get("schedule"), enabled=payload.get("enabled"),
         staleness_seconds=payload.get("staleness_seconds"),
         max_removal_share=payload.get("max_removal_share"),
-        max_change_share=payload.get("max_change_share"))
+        max_change_share=payload.get("max_change_share"),
+        max_quarantine_share=payload.get("max_quarantine_share"),
+        max_quarantined=payload.get("max_quarantined"),
+        scope_countries=payload.get("scope_countries"))
 
 
 def request_sync(session: Session, principal: Principal, connection_id: int
@@ -183,6 +299,12 @@ def get_run(session: Session, principal: Principal, run_id: int) -> SyncRun:
     return run
 
 
+def run_difference(session: Session, principal: Principal, run_id: int, kind: str, *,
+                   after: str | None = None, limit: int = 100) -> dict[str, Any]:
+    return difference(session, get_run(session, principal, run_id), kind, after=after,
+                      limit=limit)
+
+
 def run_detail(session: Session, principal: Principal, run_id: int) -> dict[str, Any]:
     run = get_run(session, principal, run_id)
     return run_dict(run, run.connection.name)
@@ -211,6 +333,8 @@ def quarantine_dict(row: QuarantinedRecord, connection_name: str, *, full: bool 
         "id": row.id, "connection_id": row.connection_id, "connection": connection_name,
         "run_id": row.run_id, "programme": row.programme, "stable_key": row.stable_key,
         "position": row.position, "reasons": list(row.reasons or []), "status": row.status,
+        "reason_code": row.reason_code, "operator_id": row.operator_id,
+        "seen_count": row.seen_count, "last_seen_at": _iso(row.last_seen_at),
         "created_at": row.created_at.isoformat(), "resolved_at": _iso(row.resolved_at),
         "resolved_by": row.resolved_by, "resolution_note": row.resolution_note,
     }

@@ -1,0 +1,259 @@
+"""Stage classified records and merge them into the registry with set-based SQL.
+
+A run writes one `StagedRecord` per record key it meets (with its history events and
+identifiers for creations and updates); the merge then applies a run's staged rows in a
+few statements inside the caller's transaction: removals (a snapshot's operators without
+a staged row, or an incremental feed's tombstones), creations (`INSERT ... SELECT`),
+updates (`UPDATE ... FROM`), identifiers and events. The history events themselves were
+worked out when the records were classified, by `hub.registry.history`: there is no SQL
+version of the history rules.
+
+PostgreSQL stages through COPY (psycopg 3); SQLite through `executemany`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    Integer,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from hub.db import UTCDateTime
+from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier
+from hub.registry.service import RECORD_COLUMNS
+from hub.sync.models import StagedEvent, StagedIdentifier, StagedRecord
+
+#: What a staged row asks of the merge.
+ACTIONS = ("create", "update", "same", "keep", "remove")
+_STAGED: Table = StagedRecord.__table__  # type: ignore[assignment]
+_EVENTS: Table = StagedEvent.__table__  # type: ignore[assignment]
+_IDENTIFIERS: Table = StagedIdentifier.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The operators a connection answers for: its programmes, within its countries."""
+
+    programme_ids: tuple[int, ...]
+    countries: tuple[str, ...] = ()
+
+    def condition(self) -> Any:
+        clause: Any = Operator.programme_id.in_(self.programme_ids)
+        if self.countries:
+            clause = and_(clause, Operator.country.in_(self.countries))
+        return clause
+
+
+# -- staging -------------------------------------------------------------------------
+
+
+def stage(session: Session, records: Sequence[dict[str, Any]],
+          events: Sequence[dict[str, Any]], identifiers: Sequence[dict[str, Any]]) -> None:
+    """Write staged rows (each a dict of its table's columns) in `session`'s transaction."""
+    for table, rows in ((_STAGED, records), (_EVENTS, events), (_IDENTIFIERS, identifiers)):
+        if rows:
+            _write(session, table, rows)
+
+
+def _write(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), list(rows))
+        return
+    from psycopg.types.json import Json
+
+    columns = [c.name for c in table.columns if c.name in rows[0]]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    names = ", ".join(columns)
+    with driver.cursor() as cursor, cursor.copy(
+            f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([Json(row[c]) if c in json_columns and row[c] is not None
+                            else row[c] for c in columns])
+
+
+def drop_staged(session: Session, run_id: int) -> None:
+    for table in (_EVENTS, _IDENTIFIERS, _STAGED):
+        session.execute(delete(table).where(table.c.run_id == run_id))
+
+
+def staged_keys(session: Session, run_id: int, programme_id: int, keys: Sequence[str]
+                ) -> dict[str, str]:
+    """{key: action} of the given keys already staged by the run."""
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        rows = session.execute(
+            select(StagedRecord.stable_key, StagedRecord.action).where(
+                StagedRecord.run_id == run_id, StagedRecord.programme_id == programme_id,
+                StagedRecord.stable_key.in_(chunk)))
+        found.update((key, action) for key, action in rows)
+    return found
+
+
+def keep_instead(session: Session, run_id: int, programme_id: int, keys: Sequence[str]
+                 ) -> None:
+    """Turn staged rows into keep markers (a key met again later in the same feed)."""
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for table in (_EVENTS, _IDENTIFIERS):
+            session.execute(delete(table).where(
+                table.c.run_id == run_id, table.c.programme_id == programme_id,
+                table.c.stable_key.in_(chunk)))
+        session.execute(update(StagedRecord).where(
+            StagedRecord.run_id == run_id, StagedRecord.programme_id == programme_id,
+            StagedRecord.stable_key.in_(chunk)).values(action="keep"))
+
+
+# -- what a merge would do -----------------------------------------------------------
+
+
+def _staged_match(run_id: int) -> Any:
+    return exists().where(StagedRecord.run_id == run_id,
+                          StagedRecord.programme_id == Operator.programme_id,
+                          StagedRecord.stable_key == Operator.stable_key)
+
+
+def removal_condition(run_id: int, scope: Scope, *, snapshot: bool) -> Any:
+    """The listed operators the run removes: for a snapshot, those of its scope that it
+    did not meet; for an incremental run, those its tombstones name."""
+    if snapshot:
+        return and_(scope.condition(), Operator.removed_at.is_(None), ~_staged_match(run_id))
+    return and_(Operator.removed_at.is_(None), exists().where(
+        StagedRecord.run_id == run_id, StagedRecord.action == "remove",
+        StagedRecord.programme_id == Operator.programme_id,
+        StagedRecord.stable_key == Operator.stable_key))
+
+
+@dataclass
+class Difference:
+    """What merging a run would do, per programme id."""
+
+    created: dict[int, int]
+    updated: dict[int, int]
+    status_changes: dict[int, int]
+    removed: dict[int, int]
+    kept: int
+    listed: dict[int, int]
+
+    def total(self, name: str) -> int:
+        value: dict[int, int] = getattr(self, name)
+        return sum(value.values())
+
+
+def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -> Difference:
+    staged = session.execute(
+        select(StagedRecord.programme_id, StagedRecord.action,
+               func.count(), func.sum(case((StagedRecord.status_change, 1), else_=0)))
+        .where(StagedRecord.run_id == run_id)
+        .group_by(StagedRecord.programme_id, StagedRecord.action)).all()
+    created: dict[int, int] = {}
+    updated: dict[int, int] = {}
+    changes: dict[int, int] = {}
+    kept = 0
+    for programme_id, action, count, status_changes in staged:
+        if action == "create":
+            created[programme_id] = count
+        elif action == "update":
+            updated[programme_id] = count
+            changes[programme_id] = int(status_changes or 0)
+        elif action == "keep":
+            kept += count
+    removed = dict(session.execute(
+        select(Operator.programme_id, func.count())
+        .where(removal_condition(run_id, scope, snapshot=snapshot))
+        .group_by(Operator.programme_id)).tuples().all())
+    listed = dict(session.execute(
+        select(Operator.programme_id, func.count())
+        .where(scope.condition(), Operator.removed_at.is_(None))
+        .group_by(Operator.programme_id)).tuples().all())
+    return Difference(created, updated, changes, removed, kept, listed)
+
+
+# -- the merge -----------------------------------------------------------------------
+
+
+def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
+          now: dt.datetime, source: str) -> None:
+    """Apply the run's staged rows in the caller's transaction."""
+    today = now.date()
+    removing = removal_condition(run_id, scope, snapshot=snapshot)
+    session.execute(insert(OperatorEvent).from_select(
+        ["operator_id", "kind", "effective_date", "recorded_at", "changes", "previous",
+         "source", "sync_run_id"],
+        select(Operator.id, literal("removed", String), literal(today, Date),
+               literal(now, UTCDateTime()), literal({"listed": False}, JSON),
+               literal({"listed": True}, JSON), literal(source, String),
+               literal(run_id, Integer))
+        .where(removing).order_by(Operator.id)))
+    session.execute(update(Operator).where(removing).values(
+        removed_at=now, updated_at=now, last_effective=today))
+
+    record = [getattr(StagedRecord, name) for name in RECORD_COLUMNS]
+    session.execute(insert(Operator).from_select(
+        ["programme_id", "stable_key", *RECORD_COLUMNS, "last_effective", "source",
+         "created_at", "updated_at"],
+        select(StagedRecord.programme_id, StagedRecord.stable_key, *record,
+               StagedRecord.last_effective, literal(source, String),
+               literal(now, UTCDateTime()), literal(now, UTCDateTime()))
+        .where(StagedRecord.run_id == run_id, StagedRecord.action == "create")
+        .order_by(StagedRecord.seq, StagedRecord.stable_key)))
+
+    matched = and_(StagedRecord.run_id == run_id,
+                   StagedRecord.programme_id == Operator.programme_id,
+                   StagedRecord.stable_key == Operator.stable_key)
+    session.execute(update(Operator).where(matched, StagedRecord.action == "update").values(
+        **{name: getattr(StagedRecord, name) for name in RECORD_COLUMNS},
+        removed_at=None, last_effective=StagedRecord.last_effective, source=source,
+        updated_at=case((StagedRecord.has_events, now), else_=Operator.updated_at)))
+    session.execute(update(Operator).where(
+        matched, StagedRecord.action == "same", StagedRecord.fingerprint.is_not(None),
+        or_(Operator.fingerprint.is_(None),
+            Operator.fingerprint != StagedRecord.fingerprint))
+        .values(fingerprint=StagedRecord.fingerprint))
+
+    replaced = select(Operator.id).join(StagedRecord, and_(
+        StagedRecord.programme_id == Operator.programme_id,
+        StagedRecord.stable_key == Operator.stable_key)).where(
+        StagedRecord.run_id == run_id, StagedRecord.action == "update",
+        StagedRecord.identifiers_changed)
+    session.execute(delete(OperatorIdentifier).where(
+        OperatorIdentifier.operator_id.in_(replaced)))
+    joined = and_(Operator.programme_id == StagedIdentifier.programme_id,
+                  Operator.stable_key == StagedIdentifier.stable_key)
+    session.execute(insert(OperatorIdentifier).from_select(
+        ["operator_id", "scheme", "value", "origin", "linked"],
+        select(Operator.id, StagedIdentifier.scheme, StagedIdentifier.value,
+               StagedIdentifier.origin, StagedIdentifier.linked)
+        .join(Operator, joined).where(StagedIdentifier.run_id == run_id)
+        .order_by(StagedIdentifier.id)))
+    session.execute(insert(OperatorEvent).from_select(
+        ["operator_id", "kind", "effective_date", "recorded_at", "changes", "previous",
+         "source", "sync_run_id"],
+        select(Operator.id, StagedEvent.kind, StagedEvent.effective_date,
+               literal(now, UTCDateTime()), StagedEvent.changes, StagedEvent.previous,
+               literal(source, String), literal(run_id, Integer))
+        .join(Operator, and_(Operator.programme_id == StagedEvent.programme_id,
+                             Operator.stable_key == StagedEvent.stable_key))
+        .where(StagedEvent.run_id == run_id).order_by(StagedEvent.id)))

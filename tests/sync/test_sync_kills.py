@@ -1,0 +1,147 @@
+"""Real `kill -9` of real sync processes at named points, then a resumed run.
+
+Each kill point is named in the engine (`hub.sync.engine.HOOKS`): the process kills itself
+there when `AEOHUB_SYNC_TEST_HOOK` names it, so the tests never depend on timing. At every
+moment a reader sees exactly the old snapshot or the new one; after the resumed run
+(same run id) exactly the new one, with counts for the whole snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hub import db
+from hub.arrangements.service import load_reference_data
+from hub.registry.models import Operator, OperatorEvent
+from hub.sync.models import StagedRecord, SyncRun
+from tests.sync.feeds import eu_row, write_feed
+
+BIN = Path(sys.executable).parent
+SIZE = 240  # smoke size; `make bench` kills larger runs (tests/benchmarks/bench_sync.py)
+LEASE = 1
+
+
+def _env(app, **extra):
+    return {**os.environ, "AEOHUB_DATABASE_URL": app.config["DATABASE_URL"],
+            "AEOHUB_IMPORT_DIR": app.config["IMPORT_DIR"],
+            "AEOHUB_SYNC_LEASE_SECONDS": str(LEASE), **extra}
+
+
+def _sync(app, hook=None):
+    extra = {"AEOHUB_SYNC_TEST_HOOK": hook} if hook else {}
+    return subprocess.run([BIN / "aeohub", "sync", "run", "feed", "--json"],
+                          env=_env(app, **extra), capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _registry(app):
+    """What a reader sees: each listed operator's key and name."""
+    with db.get_db(app).session_scope() as session:
+        return frozenset(session.execute(
+            select(Operator.stable_key, Operator.legal_name)
+            .where(Operator.removed_at.is_(None))).tuples())
+
+
+def _runs(app):
+    with db.get_db(app).session_scope() as session:
+        return [(r.id, r.status) for r in session.scalars(select(SyncRun).order_by(SyncRun.id))]
+
+
+def _staged(app):
+    with db.get_db(app).session_scope() as session:
+        return len(session.scalars(select(StagedRecord.stable_key)).all())
+
+
+@pytest.fixture
+def feeds(app):
+    """A synced old snapshot and, in the same file, a new one: every name changed, ten
+    operators gone, ten new."""
+    with app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    path = Path(app.config["IMPORT_DIR"]) / "registry.csv"
+    write_feed(path, [eu_row(i) for i in range(1, SIZE + 1)])
+    added = subprocess.run(
+        [BIN / "aeohub", "connections", "add", "--name", "feed", "--type", "csv_snapshot",
+         "--programme", "EU-AEO", "--schedule", "interval:1d", "--config",
+         json.dumps({"path": str(path), "programme": "EU-AEO", "batch_size": 40})],
+        env=_env(app), capture_output=True, text=True, timeout=60, check=False)
+    assert added.returncode == 0, added.stderr
+    first = _sync(app)
+    assert first.returncode == 0, first.stderr
+    old = _registry(app)
+    new_rows = [eu_row(i, legal_name=f"Neue Logistik {i} GmbH")
+                for i in range(11, SIZE + 11)]
+    write_feed(path, new_rows)
+    new = frozenset((f"DE{i:015d}", f"Neue Logistik {i} GmbH") for i in range(11, SIZE + 11))
+    return path, old, new
+
+
+class Reader(threading.Thread):
+    """Reads the registry over and over while a run goes on, keeping what it saw."""
+
+    def __init__(self, app):
+        super().__init__(daemon=True)
+        self.app, self.seen, self.stop = app, set(), threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.seen.add(_registry(self.app))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["batch-3", "staged", "before-switch", "in-switch"])
+def test_a_killed_snapshot_resumes_and_readers_never_see_a_mix(app, feeds, point):
+    _path, old, new = feeds
+    killed = _sync(app, hook=point)
+    assert killed.returncode == -9, killed.stderr
+    assert _registry(app) == old
+    (_, _), (killed_id, status) = _runs(app)
+    assert status == "running"
+    time.sleep(LEASE + 0.2)  # the dead process's lease expires
+
+    reader = Reader(app)
+    reader.start()
+    resumed = _sync(app)
+    reader.stop.set()
+    reader.join(10)
+    assert resumed.returncode == 0, resumed.stderr + resumed.stdout
+    result = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert result["id"] == killed_id  # the same run, resumed
+    assert (result["status"], result["read"], result["created"], result["updated"],
+            result["removed"], result["quarantined"]) == (
+        "succeeded", SIZE, 10, SIZE - 10, 10, 0)
+    assert _registry(app) == new
+    assert reader.seen <= {old, new}
+    assert _staged(app) == 0
+    with db.get_db(app).session_scope() as session:
+        created = session.scalars(select(OperatorEvent.operator_id).where(
+            OperatorEvent.kind == "created")).all()
+    assert len(created) == len(set(created)) == SIZE + 10  # nothing applied twice
+
+
+@pytest.mark.slow
+def test_a_feed_changed_after_a_kill_starts_again(app, feeds):
+    path, old, _new = feeds
+    assert _sync(app, hook="staged").returncode == -9
+    third = [eu_row(i, legal_name=f"Dritte {i} AG") for i in range(1, SIZE + 1)]
+    write_feed(path, third)
+    time.sleep(LEASE + 0.2)
+    again = _sync(app)
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout.strip().splitlines()[-1])
+    assert (result["read"], result["updated"], result["created"], result["removed"]) == (
+        SIZE, SIZE, 0, 0)
+    assert [status for _, status in _runs(app)] == ["succeeded", "abandoned", "succeeded"]
+    assert _registry(app) == frozenset(
+        (f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, SIZE + 1))
+    assert old != _registry(app)
