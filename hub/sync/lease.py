@@ -14,7 +14,7 @@ import socket
 import threading
 import uuid
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,14 @@ def acquire(database: Database, connection_id: int, holder: str,
         return True
     except IntegrityError:
         return False
+
+
+def busy(database: Database, connection_id: int, now: dt.datetime | None = None) -> bool:
+    """Whether a live lease holds the connection."""
+    with database.session_scope() as session:
+        expires = session.scalar(select(SyncLease.expires_at).where(
+            SyncLease.connection_id == connection_id))
+    return expires is not None and expires >= (now or utcnow())
 
 
 def hold(session: Session, connection_id: int, holder: str,

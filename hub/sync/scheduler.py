@@ -31,7 +31,7 @@ from hub import state
 from hub.db import Database, get_db, utcnow
 from hub.sync import lease
 from hub.sync.connections import CONNECTIONS, SyncSettings, parse_schedule
-from hub.sync.engine import LeaseBusy, run_sync
+from hub.sync.engine import LeaseBusy, abandon_dead_runs, run_sync
 from hub.sync.models import Connection
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,9 @@ class HubScheduler:
         self.stopping = threading.Event()
         self.notify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
         self.notify_running: set[int] = set()
+        # slots that found their connection busy (another process, possibly one that
+        # died): tried again once, when the lease is free
+        self.missed: dict[int, dt.datetime] = {}
         self.lock = threading.Lock()
 
     # -- jobs -----------------------------------------------------------------------------
@@ -141,8 +144,12 @@ class HubScheduler:
             run = run_sync(self.database, self.settings, connection_id, trigger=trigger,
                            scheduled_for=slot)
         except LeaseBusy:
-            log.info("connection %s is busy elsewhere; slot %s left to its holder",
-                     connection_id, slot)
+            log.info("connection %s is busy elsewhere; slot %s is tried again when it is "
+                     "free", connection_id, slot)
+            if slot is not None:
+                with self.lock:
+                    self.missed[connection_id] = max(slot, self.missed.get(connection_id,
+                                                                           slot))
             return None
         if run is None:
             log.info("slot %s of connection %s was already claimed", slot, connection_id)
@@ -176,15 +183,36 @@ class HubScheduler:
 
     # -- loop -----------------------------------------------------------------------------
 
+    def retry_missed(self) -> None:
+        """Run once each slot that found its connection busy, now that it is free (the
+        slot's unique claim keeps it from running twice)."""
+        now = utcnow()
+        with self.lock:
+            due = dict(self.missed)
+        for connection_id, slot in due.items():
+            if lease.busy(self.database, connection_id, now):
+                continue
+            with self.lock:
+                self.missed.pop(connection_id, None)
+            self.scheduler.add_job(self._run, id=f"missed-{connection_id}",
+                                   replace_existing=True,
+                                   args=(connection_id, "schedule", slot))
+
     def tick(self) -> None:
         with self.database.session_scope() as session:
             current = state.version(session, CONNECTIONS)
         if current != self.version:
             self.reload()
+        abandon_dead_runs(self.database)
+        self.retry_missed()
         self.poll_notifications()
 
     def run_forever(self, *, once: bool = False) -> None:
         self.reload()
+        # Not a sync: the daily view-change job of the notify package (hub.notify.views).
+        from hub.notify.views import add_daily_job
+
+        add_daily_job(self.scheduler, self.database)
         if once:
             now = utcnow()
             for connection_id, trigger in self.triggers.items():

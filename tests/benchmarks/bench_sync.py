@@ -1,4 +1,4 @@
-"""Sync benchmarks beside the plain-script baseline (`../shared/bench/baseline_load.py`).
+"""Sync benchmarks beside the plain-script baseline (`baseline_load.py` beside this file).
 
 For SQLite and PostgreSQL: full sync of N operators, re-sync of the unchanged feed, a 1%
 churn feed, and peak resident memory of a sync of 10 N operators (a separate process).
@@ -36,7 +36,7 @@ from hub.sync import engine
 from tests.conftest import _drop_pg_database, new_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT.parent / "shared" / "bench" / "baseline_load.py"
+BASELINE = Path(__file__).with_name("baseline_load.py")
 BIN = Path(sys.executable).parent
 SIZES = {"smoke": (2_000, 5_000), "full": (60_000, 600_000)}
 #: turns of the full sync and the baseline (and repeats of the unchanged re-sync)
@@ -141,9 +141,8 @@ def _kib(pid: int, path: str, field: str) -> int:
 def peak_rss_of_sync(url: str, import_dir: Path, name: str) -> tuple[float, float]:
     """Peak memory of `aeohub sync run` in a process of its own, in MB, read every 20 ms
     from `/proc`: the largest process's own peak resident set (the kernel's high-water
-    mark, `VmHWM`), and the peak of the summed proportional set sizes (`Pss`: a page
-    shared by the sync and its forked sorting child counts once) of the process and its
-    children (a shorter peak of the sum can be missed)."""
+    mark, `VmHWM`), and the peak of the summed proportional set sizes (`Pss`) of the
+    process and any children (a shorter peak of the sum can be missed)."""
     env = {**os.environ, "AEOHUB_DATABASE_URL": url, "AEOHUB_IMPORT_DIR": str(import_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out, err = import_dir / f"{name}.out", import_dir / f"{name}.err"
@@ -164,6 +163,17 @@ def peak_rss_of_sync(url: str, import_dir: Path, name: str) -> tuple[float, floa
         peak_one = max(peak_one, after)
     assert json.loads(out.read_text().strip().splitlines()[-1])["status"] == "succeeded"
     return peak_one / 1024, peak_sum / 1024
+
+
+def cli_sync_seconds(url: str, import_dir: Path, name: str) -> float:
+    """Wall time of `aeohub sync run` in a process of its own, start-up included."""
+    env = {**os.environ, "AEOHUB_DATABASE_URL": url, "AEOHUB_IMPORT_DIR": str(import_dir)}
+    start = time.perf_counter()
+    done = subprocess.run([BIN / "aeohub", "sync", "run", name, "--json"], env=env,
+                          capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-2000:]
+    return elapsed
 
 
 @pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
@@ -221,6 +231,12 @@ def test_bench_sync(backend_name, bench_scale, tmp_path):
         add_connection(app2, "bench-big", big)
         db.get_db(app2).dispose()
         rss, tree_pss = peak_rss_of_sync(memory_url, tmp_path, "bench-big")
+
+        cli_url = new_url()
+        app3 = hub_app(cli_url, tmp_path)
+        add_connection(app3, "bench-cli", feed)
+        db.get_db(app3).dispose()
+        cli = cli_sync_seconds(cli_url, tmp_path, "bench-cli")
     finally:
         if backend_name == "postgresql":
             for url in urls:
@@ -239,5 +255,7 @@ def test_bench_sync(backend_name, bench_scale, tmp_path):
         print(f"{what:<26}{seconds:>9.2f}{baseline:>12.2f}{seconds / baseline:>7.2f}x  {target}")
     print(f"{f'peak RSS, {memory_size:,} ops':<26}{rss:>8.0f}M{'':>12}{'':>8}  < 300 MB"
           "  (the largest process)")
-    print(f"{'peak PSS, with its child':<26}{tree_pss:>8.0f}M{'':>12}{'':>8}  < 300 MB"
-          "  (sorter and hub process summed, sampled)")
+    print(f"{'peak PSS, process tree':<26}{tree_pss:>8.0f}M{'':>12}{'':>8}  < 300 MB"
+          "  (summed, sampled)")
+    print(f"{'full sync, aeohub CLI':<26}{cli:>9.2f}{base:>12.2f}{cli / base:>7.2f}x  "
+          "(process start-up included)")
