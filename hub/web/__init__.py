@@ -38,10 +38,10 @@ def _format_hours(value: float | None) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from hub.web import dashboard_routes, pages, routes
-    from hub.web.security import CookieSessions
+    from hub.web import dashboard_routes, pages, routes, security
 
-    app.session_interface = CookieSessions()
+    app.session_interface = security.CookieSessions()
+    security.init_app(app)
 
     # Flask's defaults leave SameSite unset; the dashboard wants Lax (CSRF defence in depth).
     if not app.config.get("SESSION_COOKIE_SAMESITE"):

@@ -1,4 +1,4 @@
-"""`aeohub users create|list|disable`: dashboard accounts."""
+"""`aeohub users create|list|disable|set-password|sign-out`: dashboard accounts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from hub import db
 from hub.errors import HubError
-from hub.web import users
+from hub.web import sessions, users
 
 
 def register(cli: click.Group) -> None:
@@ -22,7 +22,7 @@ def _fail(exc: HubError) -> click.ClickException:
 
 @click.group("users")
 def users_group() -> None:
-    """Dashboard users: create, list, disable."""
+    """Dashboard users: create, list, disable, change passwords, end sessions."""
 
 
 @users_group.command("create")
@@ -62,7 +62,7 @@ def users_list() -> None:
 @users_group.command("disable")
 @click.argument("username")
 def users_disable(username: str) -> None:
-    """Stop USERNAME from signing in."""
+    """Stop USERNAME from signing in (their open sessions end now)."""
     session = db.session()
     try:
         users.disable_user(session, username)
@@ -71,3 +71,36 @@ def users_disable(username: str) -> None:
         session.rollback()
         raise _fail(exc) from exc
     click.echo(f"user {username} disabled")
+
+
+@users_group.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_set_password(username: str, password_stdin: bool) -> None:
+    """Give USERNAME a new password; every session they have open ends."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    session = db.session()
+    try:
+        users.set_password(session, username, password)
+        session.commit()
+    except HubError as exc:
+        session.rollback()
+        raise _fail(exc) from exc
+    click.echo(f"password of {username} changed; their sessions are ended")
+
+
+@users_group.command("sign-out")
+@click.argument("username")
+def users_sign_out(username: str) -> None:
+    """End every dashboard session of USERNAME (they must sign in again)."""
+    session = db.session()
+    try:
+        ended = sessions.end_all(session, users.get_user(session, username).id)
+        session.commit()
+    except HubError as exc:
+        session.rollback()
+        raise _fail(exc) from exc
+    click.echo(f"{ended} session(s) of {username} ended")

@@ -5,6 +5,10 @@ they see that administration's connections, runs, quarantine and clients) or a h
 administrator (`hub_admin`: they see everything). Passwords are kept only as werkzeug
 hashes (scrypt).
 
+`DashboardSession` is a signed-in session, kept on the server (`hub.web.sessions`): the
+browser's cookie carries only a random token, stored here as its SHA-256, so ending the
+row ends the session whatever the cookie says.
+
 `LookupWindow` counts public look-ups per client per fixed window in the database, so
 that every worker (and every host) shares one count: enumeration cannot be spread over
 workers. The client is stored as a keyed digest of its address, never the address itself.
@@ -38,6 +42,20 @@ class DashboardUser(Base):
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     administration: Mapped[Administration | None] = relationship()
+
+
+class DashboardSession(Base):
+    """One signed-in dashboard session of one user."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 (hex) of the session's random token; the token itself is only in the cookie.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id", ondelete="CASCADE"),
+                                         index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LookupWindow(Base):

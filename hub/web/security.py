@@ -1,9 +1,12 @@
 """Dashboard sessions and CSRF protection.
 
-The session lives in Flask's signed cookie (HttpOnly, SameSite=Lax); it holds the user's
-id and a random CSRF token. Every POST to the dashboard must carry that token in the
-`csrf_token` form field (compared in constant time), including the sign-in form, so that
-another site can neither act for a signed-in user nor sign a victim into its own account.
+Flask-Login loads the signed-in user of each request; what it keeps in Flask's signed
+cookie (HttpOnly, SameSite=Lax) is the token of a server-side session (`hub.web.sessions`:
+idle and absolute timeouts, ended by signing out, a password change, disabling the user
+or "sign out everywhere"), beside a random CSRF token. Every POST to the dashboard must
+carry that token in the `csrf_token` form field (compared in constant time), including
+the sign-in form, so that another site can neither act for a signed-in user nor sign a
+victim into its own account.
 Public pages never open a session, so they set no cookie.
 """
 
@@ -15,13 +18,15 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+import flask_login
+from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, UserMixin, login_user, logout_user
 from itsdangerous import URLSafeTimedSerializer
 
 from hub import db
+from hub.web import sessions
 from hub.web.models import DashboardUser
-from hub.web.users import active_user
 
 F = TypeVar("F", bound=Callable[..., Any])
 CSRF_FIELD = "csrf_token"
@@ -65,22 +70,64 @@ def check_csrf() -> None:
                                "Reload the page and try again.")
 
 
+class SignedIn(UserMixin):
+    """Flask-Login's view of a session: its id is the session's token, not the user's,
+    so that ending the server-side session signs the cookie out (Flask-Login's
+    "alternative tokens")."""
+
+    def __init__(self, token: str, user: DashboardUser) -> None:
+        self.token = token
+        self.user = user
+
+    def get_id(self) -> str:
+        return self.token
+
+
+def _load(token: str) -> SignedIn | None:
+    session = db.session()
+    user = sessions.resume(session, token, sessions.Timeouts.from_config(current_app.config))
+    session.commit()  # the last use moved, or a timed-out session deleted
+    return SignedIn(token, user) if user is not None else None
+
+
+def init_app(app: Flask) -> None:
+    manager = LoginManager(app)
+    manager.user_loader(_load)
+    # The server-side session decides; no remember-me cookie is ever set.
+    manager.session_protection = None
+
+
 def sign_in(user: DashboardUser) -> None:
     """Start a fresh session for `user` (a new CSRF token: no session fixation)."""
     session.clear()
-    session["user_id"] = user.id
+    token = sessions.start(db.session(), user)
+    db.session().commit()
+    login_user(SignedIn(token, user))
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
 
 def sign_out() -> None:
+    """End this browser's session (its cookie opens nothing afterwards)."""
+    signed_in = flask_login.current_user
+    if isinstance(signed_in, SignedIn):
+        sessions.end(db.session(), signed_in.token)
+        db.session().commit()
+    logout_user()
     session.clear()
 
 
+def sign_out_everywhere(user: DashboardUser) -> int:
+    """End every session of `user`, this one included; returns how many."""
+    ended = sessions.end_all(db.session(), user.id)
+    db.session().commit()
+    logout_user()
+    session.clear()
+    return ended
+
+
 def current_user() -> DashboardUser | None:
-    if "web_user" not in g:
-        user_id = session.get("user_id")
-        g.web_user = active_user(db.session(), user_id) if isinstance(user_id, int) else None
-    return cast(DashboardUser | None, g.web_user)
+    signed_in = flask_login.current_user
+    return signed_in.user if isinstance(signed_in, SignedIn) else None
 
 
 def login_required(view: F) -> F:

@@ -1,4 +1,4 @@
-"""Dashboard users: create, authenticate, list, disable.
+"""Dashboard users: create, authenticate, list, disable, change a password.
 
 Passwords are hashed with werkzeug's scrypt; a failed sign-in takes the same time whether
 the user exists or not (a dummy hash is checked), so user names cannot be probed.
@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Administration
+from hub.web import sessions
 from hub.web.models import DashboardUser
 
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - the hashing method, not a password
@@ -75,9 +76,28 @@ def list_users(session: Session) -> list[DashboardUser]:
     return list(session.scalars(select(DashboardUser).order_by(DashboardUser.username)))
 
 
-def disable_user(session: Session, username: str) -> DashboardUser:
+def get_user(session: Session, username: str) -> DashboardUser:
     user = session.scalar(select(DashboardUser).where(DashboardUser.username == username))
     if user is None:
         raise NotFound(f"no user {username!r}", fields={"username": "unknown"})
+    return user
+
+
+def disable_user(session: Session, username: str) -> DashboardUser:
+    """Disable a user and end every session they have."""
+    user = get_user(session, username)
     user.disabled_at = user.disabled_at or utcnow()
+    sessions.end_all(session, user.id)
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> DashboardUser:
+    """Give a user a new password and end every session they have (a stolen session
+    should not outlive the password it was opened with)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput("the password is too short",
+                           fields={"password": f"at least {MIN_PASSWORD_LENGTH} characters"})
+    user = get_user(session, username)
+    user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+    sessions.end_all(session, user.id)
     return user
