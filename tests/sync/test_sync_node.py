@@ -143,3 +143,30 @@ def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
         holder = db.session().scalar(select(SyncLease.holder).where(
             SyncLease.connection_id == connection_id))
     assert cursor and holder == "other:1:x"
+
+
+def test_a_snapshot_of_an_incremental_feed_reconciles_it(setup, node):
+    """`sync run --snapshot` reads the incremental feed whole: an operator whose
+    tombstone was lost is removed, and the feed goes on from where the snapshot ended."""
+    app, connection_id = setup
+    assert run(app, connection_id).status == "succeeded"
+    with db.get_db(app).session_scope(write=True) as session:  # a tombstone never sent
+        template = session.scalars(select(Operator)).first()
+        assert template is not None
+        session.add(Operator(
+            programme_id=template.programme_id, stable_key="DE999999999999999",
+            authorisation_number="DEAEOF99999/19", trader_id_scheme="EORI",
+            trader_id="DE999999999999999", legal_name="Vanished GmbH", country="DE",
+            status="valid", categories=[], warnings=[]))
+    again = run(app, connection_id)
+    assert again.counts["removed"] == 0  # an incremental run cannot know
+    result = app.test_cli_runner().invoke(args=["sync", "run", "eu-node", "--snapshot",
+                                                "--json"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        vanished = db.session().scalars(select(Operator).where(
+            Operator.stable_key == "DE999999999999999")).one()
+        assert vanished.removed_at is not None
+        cursor = db.session().get(Connection, connection_id).state.get("cursor")
+    assert cursor
+    assert run(app, connection_id).counts["read"] == 0  # goes on from the snapshot's end
