@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from hub import db
 from hub.db import utcnow
 from hub.errors import HubError
-from hub.sync import engine, quarantine
+from hub.sync import admin, engine, quarantine
 from hub.sync.connections import SyncSettings
 from hub.web import charts, dashboard, pages, security, users
 from hub.web.routes import limit_client
@@ -181,6 +181,22 @@ def _back(connection_id: int) -> ResponseReturnValue:
     if target == "overview":
         return redirect(url_for("dashboard.overview"))
     return redirect(url_for("dashboard.connection", connection_id=connection_id))
+
+
+@bp.get("/runs/<int:run_id>/difference")
+@security.login_required
+def run_difference(run_id: int) -> ResponseReturnValue:
+    """What a run changed, or (held and dry runs) would change, one kind at a time."""
+    session = db.session()
+    run = dashboard.visible_run(session, _user(), run_id)
+    kind = request.args.get("kind", "remove")
+    if kind not in admin.DIFFERENCE_KINDS:
+        kind = "remove"
+    after = (request.args.get("after") or "")[:80] or None
+    page = admin.difference(session, run, kind, after=after, limit=100)
+    return render_template("dashboard/difference.html", user=_user(), run=run, page=page,
+                           summary=admin.run_summary(run), counts_text=admin.counts_text,
+                           kinds=admin.DIFFERENCE_KINDS)
 
 
 @bp.post("/runs/<int:run_id>/<any(confirm, discard):action>")
