@@ -9,13 +9,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from hub import db, gcpause
-from hub.api import changes, schemas, service, usage_hooks, verification
+from hub.api import schemas, service, usage_hooks, verification
 from hub.api.writes import write_session
 from hub.auth import policy
 from hub.auth import service as auth_service
 from hub.auth.guard import current_principal, require_scope
 from hub.auth.policy import View
 from hub.errors import InvalidInput
+from hub.notify import changes
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 

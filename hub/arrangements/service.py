@@ -4,7 +4,8 @@
 idempotently: a second run changes nothing; an edited date updates the row and leaves a
 `ReferenceChange`. Manual status changes (`suspend`, `resume`, `terminate`) append to an
 arrangement's dated status history. Every change bumps the reference version so that
-every worker's caches see it on their next request.
+every worker's caches see it on their next request, and writes the day's view changes
+(`hub.notify.views`): operators entering or leaving a partner's view.
 """
 
 from __future__ import annotations
@@ -178,7 +179,16 @@ def load_reference_data(session: Session, data: ReferenceData | None = None, *,
     if report.changed:
         state.bump(session, state.REFERENCE)
         audit_hooks.reference_loaded(session, report, actor)
+        _announce_views(session)
     return report
+
+
+def _announce_views(session: Session) -> None:
+    """Arrangements changed: write today's view changes (operators entering or leaving a
+    client's view) now, rather than at the next daily run."""
+    from hub.notify.views import record_view_changes
+
+    record_view_changes(session)
 
 
 def _sync_parties(writer: _Writer, arow: Arrangement, aref: Any,
@@ -289,6 +299,7 @@ def change_status(session: Session, code: str, action: str, day: dt.date, *,
     session.flush()
     state.bump(session, state.REFERENCE)
     audit_hooks.arrangement_status_changed(session, arrangement, change, current, actor)
+    _announce_views(session)
     return change
 
 

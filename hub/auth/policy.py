@@ -311,27 +311,6 @@ def filter_changes(changes: Mapping[str, Any], grant: Grant) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if k in allowed}
 
 
-def lost_programmes(session: Session, view: View, arrangement: Arrangement) -> list[Grant]:
-    """Programmes that `arrangement` would grant the viewer but no longer does today.
-
-    Used by the change feed to send tombstones when an arrangement is suspended or ends.
-    """
-    if view.is_admin or view.programme_id is None:
-        return []
-    lost: list[Grant] = []
-    for direction in arrangement.directions:
-        if direction.recognising_id != view.programme_id:
-            continue
-        if direction.recognised_id in view.grants:
-            continue
-        recognised = direction.recognised
-        lost.append(Grant(recognised.id, recognised.code, (arrangement.code,),
-                          frozenset(str(c) for c in direction.categories or ()),
-                          bool(recognised.consent_required),
-                          shared_fields(arrangement.data_fields or ())))
-    return lost
-
-
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()

@@ -1,6 +1,6 @@
 """The dispatcher: turns registry changes and sync outcomes into queued webhook deliveries.
 
-Operator events come from the change feed (`hub.api.changes`), read for each
+Operator events come from the change feed (`hub.notify.changes`), read for each
 subscription with the subscribing client's `View`, exactly as that client would read
 `GET /api/v1/changes`: the same safe horizon (no event skipped while a sync is still
 committing), the same policy (only operators and fields the client may see) and the same
@@ -33,13 +33,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from hub.api import changes as feed
 from hub.api.service import decode_cursor, encode_cursor, programme_codes, shared_record
-from hub.arrangements.models import ArrangementStatusChange
 from hub.auth import policy
 from hub.auth.models import OAuthClient
 from hub.db import Database, utcnow
-from hub.notify.models import WebhookDelivery, WebhookSubscription
+from hub.notify import changes as feed
+from hub.notify.models import ViewChange, WebhookDelivery, WebhookSubscription
 from hub.registry.models import Administration, Operator, Programme
 from hub.sync.connections import is_stale
 from hub.sync.models import Connection, SyncRun
@@ -156,6 +155,8 @@ def types_for(item: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _dedupe_key(item: Mapping[str, Any], event_type: str, extra: Mapping[str, Any]) -> str:
+    if item.get("view_change_id") is not None:
+        return f"view:{item['view_change_id']}:{event_type}"
     if item.get("event_id") is not None:
         return f"ev:{item['event_id']}:{event_type}:{extra.get('component', '')}"
     return (f"arr:{item.get('arrangement', '')}:{item.get('effective_date', '')}:"
@@ -212,16 +213,11 @@ def operator_events(session: Session, view: policy.View, items: list[dict[str, A
 
 def initial_cursor(session: Session, database: Database) -> str:
     """A cursor at the feed's present: a new subscription gets changes from now on."""
-    today = dt.datetime.now(dt.UTC).date()
-    ending = session.scalar(select(func.max(ArrangementStatusChange.id)).where(
-        ArrangementStatusChange.status.in_(feed.ENDING_STATUSES),
-        ArrangementStatusChange.effective_date <= today))
-    return encode_cursor({"e": feed.safe_horizon(database), "s": int(ending or 0), "o": 0})
+    return encode_cursor({"e": feed.safe_horizon(database), "v": _max_view_change(session)})
 
 
-def _max_ending_change(session: Session) -> int:
-    return int(session.scalar(select(func.max(ArrangementStatusChange.id)).where(
-        ArrangementStatusChange.status.in_(feed.ENDING_STATUSES))) or 0)
+def _max_view_change(session: Session) -> int:
+    return int(session.scalar(select(func.max(ViewChange.id))) or 0)
 
 
 def _eligible(client: OAuthClient | None) -> bool:
@@ -236,7 +232,7 @@ def _feed_page(session: Session, view: policy.View, cursor: str, horizon: int,
                ) -> tuple[list[dict[str, Any]], str, bool]:
     """One page of the client's change feed after `cursor`, up to `horizon`."""
     pos = decode_cursor(cursor or None, feed.CURSOR_KEYS)
-    items = feed._arrangement_tombstones(session, view, pos, PAGE, codes)
+    items = feed.view_changes(session, view, pos, PAGE)
     more = len(items) >= PAGE
     if not more:
         events, more = feed._operator_changes(session, view, pos, PAGE - len(items),
@@ -250,7 +246,7 @@ def _feed_page(session: Session, view: policy.View, cursor: str, horizon: int,
 
 
 def dispatch_subscription(database: Database, subscription_id: int, horizon: int,
-                          max_ending: int) -> int:
+                          max_view: int) -> int:
     """Queue the operator events of one subscription up to `horizon`; return how many."""
     queued = 0
     for _page in range(MAX_PAGES_PER_TICK):
@@ -261,7 +257,7 @@ def dispatch_subscription(database: Database, subscription_id: int, horizon: int
             wanted = [t for t in sub.event_types if t in OPERATOR_EVENT_TYPES]
             old_cursor = sub.cursor
             pos = decode_cursor(old_cursor or None, feed.CURSOR_KEYS)
-            if pos["e"] >= horizon and pos["s"] >= max_ending:
+            if pos["e"] >= horizon and pos["v"] >= max_view:
                 return queued
             view = _view(session, sub.client)
             codes = _codes(session, view)
@@ -375,7 +371,7 @@ def dispatch(database: Database) -> int:
             select(WebhookSubscription.id, WebhookSubscription.event_types)
             .where(WebhookSubscription.status != "disabled")
             .order_by(WebhookSubscription.id)).tuples())
-        max_ending = _max_ending_change(session) if subs else 0
+        max_view = _max_view_change(session) if subs else 0
     if not subs:
         return 0
     horizon = feed.safe_horizon(database)
@@ -383,7 +379,7 @@ def dispatch(database: Database) -> int:
     for sub_id, types in subs:
         try:
             if any(t in OPERATOR_EVENT_TYPES for t in types or ()):
-                total += dispatch_subscription(database, sub_id, horizon, max_ending)
+                total += dispatch_subscription(database, sub_id, horizon, max_view)
             if any(t in NODE_EVENT_TYPES for t in types or ()):
                 total += dispatch_node_events(database, sub_id)
         except Exception:  # one subscription's trouble must not stop the others

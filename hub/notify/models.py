@@ -110,3 +110,48 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # The start of the receiver's answer (at most 500 characters), for diagnosis.
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class ViewGrant(Base):
+    """What the clients of one programme are shared of another: the grant the hub last
+    announced (in the change feed and webhooks) for that pair.
+
+    The daily job (`hub.notify.views`) compares these with the grants the rulebook gives
+    today and writes a `ViewChange` for every operator that entered or left the view, then
+    stores today's grants: a change of view is announced once.
+    """
+
+    __tablename__ = "view_grant"
+
+    recognising_id: Mapped[int] = mapped_column(
+        ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True)
+    recognised_id: Mapped[int] = mapped_column(
+        ForeignKey("programme.id", ondelete="CASCADE"), primary_key=True)
+    # Category codes of the recognised programme in scope (sorted).
+    categories: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    consent_required: Mapped[bool] = mapped_column(default=False)
+    # Codes of the arrangements granting it (sorted).
+    arrangements: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The day it was announced.
+    since: Mapped[dt.date] = mapped_column()
+
+
+class ViewChange(Base):
+    """One operator entering (`shared`) or leaving (`tombstone`) the view of one
+    programme's clients on a day, because a direction started, was suspended or ended."""
+
+    __tablename__ = "view_change"
+    __table_args__ = (
+        UniqueConstraint("recognising_id", "operator_id", "kind", "effective_date"),
+        Index("ix_view_change_recognising", "recognising_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recognising_id: Mapped[int] = mapped_column(
+        ForeignKey("programme.id", ondelete="CASCADE"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # shared | tombstone
+    # Codes of the arrangements whose directions started or stopped sharing it.
+    arrangement: Mapped[str] = mapped_column(String(200))
+    effective_date: Mapped[dt.date] = mapped_column()
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,13 +1,14 @@
 """The change feed: every creation, status change and removal a client may see, plus
 tombstones when an operator leaves its view. Resumable through an opaque cursor.
 
-Visibility is judged at request time by `hub.auth.policy`. An operator leaves a view in
-two ways, and each gives a tombstone (`kind: tombstone`, `reason: no_longer_shared`):
+Visibility is judged at request time by `hub.auth.policy` (the operators the client may
+see today). An operator leaves a view in two ways, and each gives a tombstone
+(`kind: tombstone`, `reason: no_longer_shared`):
 - its consent is withdrawn where its programme requires consent (from the operator's
   `consent_changed` event; consent given again gives `kind: shared`);
-- an arrangement is suspended or terminated so that the client's programme no longer
-  recognises the operator's programme (from the arrangement's status history; one
-  tombstone for every operator the arrangement had shared).
+- a direction of an arrangement is suspended or ends, so that the client's programme no
+  longer recognises the operator's programme or category (from the view changes recorded
+  by `hub.notify.views`, which also give `kind: shared` when a direction starts).
 
 Correctness under concurrent writers: event ids come from a sequence, and a transaction
 can commit an event with a smaller id after a larger one is visible. The feed therefore
@@ -26,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from hub import state
 from hub.api.service import (
@@ -35,20 +36,16 @@ from hub.api.service import (
     encode_cursor,
     programme_codes,
 )
-from hub.arrangements.models import (
-    Arrangement,
-    ArrangementDirection,
-    ArrangementStatusChange,
-)
 from hub.auth import policy
 from hub.auth.policy import View
 from hub.db import Database
+from hub.notify import views
 from hub.registry.models import Operator, OperatorEvent
 
 HORIZON_KEY = "changes_horizon"
 LOCK_TIMEOUT_MS = 200
-CURSOR_KEYS = ("e", "s", "o")
-ENDING_STATUSES = ("suspended", "terminated")
+#: The cursor: the last operator event ("e") and the last view change ("v") served.
+CURSOR_KEYS = ("e", "v")
 
 
 def safe_horizon(database: Database) -> int:
@@ -80,54 +77,13 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
-def _arrangement_tombstones(session: Session, view: View, pos: dict[str, int], room: int,
-                            codes: dict[int, tuple[str, Any]]) -> list[dict[str, Any]]:
-    """Tombstones for arrangements that stopped sharing programmes with the viewer."""
-    out: list[dict[str, Any]] = []
-    if view.is_admin or view.programme_id is None:
-        return out
-    changes = session.scalars(
-        select(ArrangementStatusChange)
-        .where(ArrangementStatusChange.id > pos["s"],
-               ArrangementStatusChange.status.in_(ENDING_STATUSES))
-        .order_by(ArrangementStatusChange.id))
-    for change in changes:
-        if change.effective_date > view.day:
-            break  # takes effect later: its tombstones come then
-        arrangement = session.scalar(
-            select(Arrangement).where(Arrangement.id == change.arrangement_id)
-            .options(selectinload(Arrangement.directions)
-                     .selectinload(ArrangementDirection.recognised)))
-        lost = policy.lost_programmes(session, view, arrangement) if arrangement else []
-        if lost:
-            lost_view = View(view.programme_id, False, view.day,
-                             {g.programme_id: g for g in lost})
-            while len(out) < room:
-                rows = list(session.scalars(
-                    select(Operator).where(policy.sql_filter(lost_view),
-                                           Operator.id > pos["o"])
-                    .order_by(Operator.id).limit(min(500, room - len(out)))))
-                if not rows:
-                    break
-                allowed = policy.visible(session, lost_view, rows)
-                for row in rows:
-                    pos["o"] = row.id
-                    if row.id in allowed:
-                        out.append({"event_id": None, "kind": "tombstone",
-                                    "reason": "no_longer_shared", "operator_id": row.id,
-                                    "programme": codes.get(row.programme_id, ("?",))[0],
-                                    "arrangement": change_code(arrangement),
-                                    "effective_date": change.effective_date.isoformat(),
-                                    "recorded_at": _iso(change.recorded_at)})
-            if len(out) >= room:
-                return out
-        pos["s"] = change.id
-        pos["o"] = 0
-    return out
-
-
-def change_code(arrangement: Arrangement | None) -> str:
-    return arrangement.code if arrangement is not None else ""
+def view_changes(session: Session, view: View, pos: dict[str, int], room: int
+                 ) -> list[dict[str, Any]]:
+    """The viewer's view changes after the cursor (at most `room`); moves the cursor."""
+    items = views.feed_items(session, view, pos["v"], room)
+    if items:
+        pos["v"] = int(items[-1]["view_change_id"])
+    return items
 
 
 def _operator_changes(session: Session, view: View, pos: dict[str, int], room: int,
@@ -194,7 +150,7 @@ def changes_page(session: Session, database: Database, view: View, cursor: str |
     """One page of the feed after `cursor`, with the cursor to resume from."""
     pos = decode_cursor(cursor, CURSOR_KEYS)
     codes = programme_codes(session, view.programme_ids() or ())
-    items = _arrangement_tombstones(session, view, pos, limit, codes)
+    items = view_changes(session, view, pos, limit)
     more = len(items) >= limit
     if not more:
         horizon = safe_horizon(database)
