@@ -1,8 +1,10 @@
 """Default settings: the embedded profile (SQLite in `instance/`, everything on loopback).
 
 Every setting here can be overridden by an environment variable with the `AEOHUB_` prefix,
-e.g. `AEOHUB_DATABASE_URL`. Values from the environment are parsed as JSON when they look
-like JSON (numbers, booleans, lists), otherwise taken as strings.
+e.g. `AEOHUB_DATABASE_URL`. A value from the environment is parsed as the setting's type
+(its annotation here, else the type of its default): integers, decimals, booleans
+(true/false, 1/0, yes/no), lists (a JSON array or comma-separated), and for a setting that
+may be None, an empty value means None. `aeohub config check` reports every problem.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ SECRET_KEY = DEFAULT_SECRET_KEY
 DATABASE_URL: str | None = None
 # Echo SQL (debugging only).
 DATABASE_ECHO = False
+
+# Earlier secret keys, still accepted for cookies signed before a key rotation.
+SECRET_KEY_FALLBACKS: list[str] = []
 
 # Largest request body accepted, in bytes (413 beyond).
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
@@ -51,6 +56,34 @@ USAGE_FLUSH_SECONDS = 1.0
 # (p90 12 ms); the partner API's verify p99 at 32 clients was 34-35 ms with 1,000 and
 # 26-30 ms with 200 (`tests/benchmarks/bench_api_load.py`).
 USAGE_FLUSH_BATCH = 200
+
+# The key that signs the audit chain's head (Ed25519: a base64url 32-byte seed or a PEM
+# key; `aeohub keys generate` prints one). Required in production; elsewhere derived from
+# SECRET_KEY.
+AUDIT_SIGNING_KEY: str | None = None
+
+# Partner API: requests per client per window (a client's own limit overrides it), and the
+# largest body of a single (not batch) request, in bytes.
+RATE_LIMIT_REQUESTS = 6000
+RATE_LIMIT_WINDOW_SECONDS = 60
+API_MAX_BODY_BYTES = 64 * 1024
+
+# Public look-ups and dashboard sign-ins allowed per address per window.
+WEB_LOOKUP_LIMIT = 30
+WEB_LOOKUP_WINDOW_SECONDS = 60
+WEB_LOGIN_LIMIT = 10
+WEB_LOGIN_WINDOW_SECONDS = 300
+# Production marks the session cookie Secure; True keeps it off (plain-http test set-ups).
+WEB_INSECURE_COOKIES = False
+
+# Webhooks: hosts they may reach (None: NODE_HOSTS_ALLOWED), the time one delivery may
+# take, retries with exponential back-off, and when a failing subscription is paused.
+WEBHOOK_HOSTS_ALLOWED: list[str] | None = None
+WEBHOOK_TIMEOUT_SECONDS = 5.0
+WEBHOOK_RETRY_BASE_SECONDS = 5.0
+WEBHOOK_RETRY_MAX_SECONDS = 3600.0
+WEBHOOK_MAX_ATTEMPTS = 12
+WEBHOOK_PAUSE_AFTER_FAILURES = 20
 
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900

@@ -7,12 +7,28 @@ Bind address and worker count stay on the command line (`-b`, `-w`) or in
 from __future__ import annotations
 
 import gc
+import sys
 from typing import Any
 
 from hub.metrics import child_exit as _metrics_child_exit
 
 # Sync workers: a request holds its worker for a few milliseconds; scale with `-w`.
 worker_class = "sync"
+
+
+def on_starting(server: Any) -> None:
+    """Check the configuration once, before any worker starts: a configuration that cannot
+    be used stops gunicorn with one short message (every problem) and exit status 1,
+    instead of a traceback per worker."""
+    from hub.settings import ConfigurationError, check_config
+
+    try:
+        checked = check_config()
+    except ConfigurationError as exc:
+        print(exc.report(), file=sys.stderr)
+        sys.exit(1)
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -1,6 +1,9 @@
 """The `aeohub` command (also reachable as `flask --app hub`).
 
-Commands are thin wrappers over service functions. Each domain package defines
+Commands are thin wrappers over service functions. `config check` and `keys generate`
+belong to the group itself, so that they (and `--help`) work before the configuration
+does; every other command needs the app, and an unusable configuration stops it with one
+short message and exit status 1. Each domain package defines
 `register(cli)` in its own `cli.py`; `COMMAND_MODULES` lists them. The group is a
 `FlaskGroup`, so every command runs inside an app context with the configured database.
 """
@@ -14,6 +17,8 @@ import sys
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+
+from hub.settings import ConfigurationError, check_config
 
 COMMAND_MODULES: list[str] = [
     "hub.migrate",
@@ -86,8 +91,41 @@ def _create_app() -> object:
     return create_app()
 
 
+class HubGroup(FlaskGroup):
+    """The `aeohub` group: a configuration that cannot be used is reported in one short
+    message and exit status 1, never a traceback; `--help`, `config check` and `keys
+    generate` work without a usable configuration (they are the group's own commands)."""
+
+    def _app_problem(self, ctx: click.Context) -> ConfigurationError | None:
+        from flask.cli import ScriptInfo
+
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except ConfigurationError as exc:
+            return exc
+        return None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        problem = self._app_problem(ctx)
+        if problem is not None:
+            click.echo(f"{problem.report()}\n(only the commands below work until it is "
+                       "fixed)", err=True)
+            return sorted(click.Group.list_commands(self, ctx))
+        return list(super().list_commands(ctx))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        own = click.Group.get_command(self, ctx, name)
+        if own is not None:
+            return own
+        problem = self._app_problem(ctx)
+        if problem is not None and not ctx.resilient_parsing:
+            click.echo(problem.report(), err=True)
+            ctx.exit(1)
+        return super().get_command(ctx, name)
+
+
 @click.group(
-    cls=FlaskGroup,
+    cls=HubGroup,
     create_app=_create_app,
     add_default_commands=False,
     add_version_option=False,
@@ -104,6 +142,53 @@ def _create_app() -> object:
 )
 def main() -> None:
     """AEO Hub: share AEO registries under mutual-recognition arrangements."""
+
+
+@main.group("config", cls=click.Group)
+def config_group() -> None:
+    """The hub's configuration."""
+
+
+@config_group.command("check")
+def config_check() -> None:
+    """Check the configuration (profile, settings, AEOHUB_* variables) as the hub does at
+    start-up: every problem at once, exit status 1 if there is any."""
+    try:
+        checked = check_config()
+    except ConfigurationError as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(1)
+    for warning in checked.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"configuration OK (profile {checked.settings['ENV']})")
+
+
+@main.group("keys", cls=click.Group)
+def keys_group() -> None:
+    """Keys for the configuration."""
+
+
+@keys_group.command("generate")
+def keys_generate() -> None:
+    """Print fresh keys: the secret key, the Fernet key that encrypts connection secrets,
+    the audit chain's signing key and a metrics token (as environment variables)."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from hub.audit.signing import b64url
+
+    seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw,
+                                                      NoEncryption())
+    click.echo(f"AEOHUB_SECRET_KEY={secrets.token_urlsafe(48)}")
+    click.echo(f"AEOHUB_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
+    click.echo(f"AEOHUB_AUDIT_SIGNING_KEY={b64url(seed)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

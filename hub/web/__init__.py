@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
     # Flask's defaults leave SameSite unset; the dashboard wants Lax (CSRF defence in depth).
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    if app.config.get("ENV") == "production" and "WEB_INSECURE_COOKIES" not in app.config:
+    if app.config.get("ENV") == "production" and not app.config.get("WEB_INSECURE_COOKIES"):
         app.config["SESSION_COOKIE_SECURE"] = True
     app.jinja_env.filters["time"] = _format_time
     app.jinja_env.filters["hours"] = _format_hours
