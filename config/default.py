@@ -85,6 +85,10 @@ WEBHOOK_RETRY_MAX_SECONDS = 3600.0
 WEBHOOK_MAX_ATTEMPTS = 12
 WEBHOOK_PAUSE_AFTER_FAILURES = 20
 
+# After `clients rotate-secret`, the previous secret is still accepted this many seconds
+# (the partner rolls its deployments over); 0 refuses it at once.
+CLIENT_SECRET_OVERLAP_SECONDS = 24 * 3600
+
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900
 # Issuing and revoking tokens wait at most this many seconds for the database's locks (a

@@ -130,8 +130,13 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
             "Disable a client and revoke its tokens", "admin", "Client",
             params=[{"in": "path", "name": "client_id", "required": True,
                      "schema": {"type": "string"}}], errors=("401", "403", "404", "429"))},
+        "/api/v1/admin/clients/{client_id}/enable": {"post": _op(
+            "Enable a disabled client again (it asks for new tokens)", "admin", "Client",
+            params=[{"in": "path", "name": "client_id", "required": True,
+                     "schema": {"type": "string"}}], errors=("401", "403", "404", "429"))},
         "/api/v1/admin/clients/{client_id}/rotate-secret": {"post": _op(
-            "Give a client a new secret", "admin", "Client",
+            "Give a client a new secret (the old one is accepted during the overlap; body "
+            "optional: overlap_seconds, revoke_tokens)", "admin", "Client",
             params=[{"in": "path", "name": "client_id", "required": True,
                      "schema": {"type": "string"}}], errors=("401", "403", "404", "429"))},
     }

@@ -10,9 +10,7 @@ from sqlalchemy.orm import Session
 
 from hub import db, gcpause
 from hub.api import schemas, service, usage_hooks, verification
-from hub.api.writes import write_session
 from hub.auth import policy
-from hub.auth import service as auth_service
 from hub.auth.guard import current_principal, require_scope
 from hub.auth.policy import View
 from hub.errors import InvalidInput
@@ -26,7 +24,6 @@ BATCH_BODY_LIMIT = 8 * 1024 * 1024
 _match = schemas.MatchRequestSchema()
 _operator_query = schemas.OperatorQuerySchema()
 _changes_query = schemas.ChangesQuerySchema()
-_client_create = schemas.ClientCreateSchema()
 
 
 def _view(session: Session | None = None) -> View:
@@ -173,54 +170,3 @@ def export(programme: str) -> ResponseReturnValue:
     response.headers["X-Data-Version"] = str(version["data_version"])
     response.headers["X-Data-Age"] = str(version["data_age_seconds"])
     return response
-
-
-# --- admin: clients --------------------------------------------------------------------
-
-
-def _client_dict(client: Any) -> dict[str, Any]:
-    return {"client_id": client.client_id, "name": client.name,
-            "programme": client.programme.code if client.programme else None,
-            "scopes": list(client.scopes), "private_key_jwt": bool(client.jwks),
-            "disabled": client.disabled_at is not None, "rate_limit": client.rate_limit}
-
-
-@bp.get("/admin/clients")
-@require_scope("admin")
-def admin_clients() -> ResponseReturnValue:
-    return jsonify({"clients": [_client_dict(c)
-                                for c in auth_service.list_clients(db.session())]})
-
-
-@bp.post("/admin/clients")
-@require_scope("admin")
-def admin_create_client() -> ResponseReturnValue:
-    payload = _client_create.load(_body())
-    session = write_session()
-    created = auth_service.create_client(session, **payload)
-    body = _client_dict(created.client)
-    if created.secret is not None:  # a client with keys has none
-        body["client_secret"] = created.secret
-    session.commit()
-    return jsonify(body), 201
-
-
-@bp.post("/admin/clients/<client_id>/disable")
-@require_scope("admin")
-def admin_disable_client(client_id: str) -> ResponseReturnValue:
-    session = write_session()
-    auth_service.disable_client(session, client_id)
-    body = _client_dict(auth_service.get_client(session, client_id))
-    session.commit()
-    return jsonify(body)
-
-
-@bp.post("/admin/clients/<client_id>/rotate-secret")
-@require_scope("admin")
-def admin_rotate_secret(client_id: str) -> ResponseReturnValue:
-    session = write_session()
-    secret = auth_service.rotate_secret(session, client_id)
-    body = {**_client_dict(auth_service.get_client(session, client_id)),
-            "client_secret": secret}
-    session.commit()
-    return jsonify(body)

@@ -337,6 +337,9 @@ class ClientSchema(Schema):
     disabled = fields.Boolean()
     rate_limit = fields.Integer(allow_none=True)
     client_secret = fields.String(metadata={"description": "Only when created or rotated."})
+    previous_secret_accepted_until = fields.DateTime(
+        allow_none=True, metadata={"description": "After a rotation: until when the "
+                                                  "previous secret is still accepted."})
 
 
 class ClientListSchema(Schema):

@@ -1,4 +1,4 @@
-"""`aeohub clients ...`: create, list, disable and rotate the secrets of OAuth clients."""
+"""`aeohub clients ...`: create, list, disable, enable and rotate the secrets of clients."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from flask import current_app
 
 from hub.auth import service
 from hub.db import get_db
@@ -97,14 +98,35 @@ def disable(client_id: str) -> None:
     click.echo(f"{client_id} disabled; {revoked} token(s) revoked")
 
 
+@clients.command("enable")
+@click.argument("client_id")
+def enable(client_id: str) -> None:
+    """Enable a disabled client again (it asks for new tokens)."""
+    with _as_click_errors(), get_db().session_scope(write=True) as session:
+        service.enable_client(session, client_id)
+    click.echo(f"{client_id} enabled")
+
+
 @clients.command("rotate-secret")
 @click.argument("client_id")
+@click.option("--overlap", "overlap_seconds", type=click.IntRange(min=0), default=None,
+              help="Seconds the old secret is still accepted (default: "
+                   "CLIENT_SECRET_OVERLAP_SECONDS, 24 h; 0: refused at once).")
+@click.option("--revoke-tokens", is_flag=True,
+              help="Also revoke the tokens issued so far (a leaked secret).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
-def rotate(client_id: str, as_json: bool) -> None:
-    """Give a client a new secret; the old one stops working now."""
+def rotate(client_id: str, overlap_seconds: int | None, revoke_tokens: bool,
+           as_json: bool) -> None:
+    """Give a client a new secret; the old one works until the overlap ends."""
+    overlap = (int(current_app.config["CLIENT_SECRET_OVERLAP_SECONDS"])
+               if overlap_seconds is None else overlap_seconds)
     with _as_click_errors(), get_db().session_scope(write=True) as session:
-        secret = service.rotate_secret(session, client_id)
+        secret = service.rotate_secret(session, client_id, overlap_seconds=overlap,
+                                       revoke_tokens=revoke_tokens)
     if as_json:
-        click.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+        click.echo(json.dumps({"client_id": client_id, "client_secret": secret,
+                               "previous_secret_accepted_seconds": overlap}))
     else:
         click.echo(f"client_secret: {secret}")
+        click.echo(f"The previous secret is accepted for {overlap} s more."
+                   if overlap else "The previous secret is refused from now on.")

@@ -50,6 +50,10 @@ class OAuthClient(Base):
     rate_limit: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The secret before the last rotation, accepted until `previous_secret_expires_at`
+    # (the overlap that lets a partner roll its deployments onto the new one).
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(255))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     programme: Mapped[Programme | None] = relationship()

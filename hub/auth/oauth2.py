@@ -8,7 +8,8 @@
   JWK set, any other client only with its secret (`client_secret_basic` or
   `client_secret_post`). A request carrying two methods is `invalid_request` (RFC 6749
   section 2.3). Every failure is the same `invalid_client` answer, and an unknown client
-  or a client without a secret costs the same scrypt as a wrong secret. A client
+  or a client without a secret costs the same scrypts as a wrong secret. After a rotation
+  the previous secret is accepted too, until its overlap ends. A client
   assertion's `jti` is remembered until it expires and a replay is refused.
 - Tokens: opaque, 256 random bits, stored as SHA-256 digests (`hub.auth.service`).
 - Introspection (RFC 7662): a client may introspect its own tokens, an `admin` client any.
@@ -80,7 +81,7 @@ class ClientAdapter:
         return " ".join(s for s in scope.split() if s in held)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return service.check_secret(self.row.secret_hash, client_secret)
+        return service.check_client_secret(self.row, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         # A client with keys uses them and nothing else, even if an old row kept a secret.
@@ -189,9 +190,9 @@ def authenticate_client(request: Any, assertion: PrivateKeyJWT) -> ClientAdapter
             client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
         client = query_client(client_id) if isinstance(client_id, str) and client_id else None
         usable = client is not None and client.check_endpoint_auth_method(method, "token")
-        # One scrypt whether or not the client exists or may use a secret (same cost).
-        matches = service.check_secret(client.row.secret_hash if usable and client else None,
-                                       secret or "")
+        # The same scrypts whether or not the client exists or may use a secret.
+        matches = service.check_client_secret(client.row if usable and client else None,
+                                              secret or "")
         if not matches:
             client = None
     if client is None or not client.check_endpoint_auth_method(method, "token"):

@@ -191,18 +191,60 @@ def disable_client(session: Session, client_id: str) -> int:
     return revoked
 
 
-def rotate_secret(session: Session, client_id: str) -> str:
-    """Give a client a new secret (the old one stops working); tokens stay valid."""
+def enable_client(session: Session, client_id: str) -> OAuthClient:
+    """Enable a disabled client again. Tokens revoked when it was disabled stay revoked:
+    it asks for new ones."""
+    client = get_client(session, client_id)
+    if client.disabled_at is not None:
+        client.disabled_at = None
+        session.flush()
+        _audit_client(session, "client.enabled", client, {})
+    return client
+
+
+def rotate_secret(session: Session, client_id: str, *, overlap_seconds: int = 86400,
+                  revoke_tokens: bool = False) -> str:
+    """Give a client a new secret. The old one is still accepted for `overlap_seconds`
+    (0: refused at once), so that the partner can roll its deployments over; tokens
+    already issued stay valid until they expire unless `revoke_tokens` (a leaked secret:
+    rotate with no overlap and revoke)."""
     client = get_client(session, client_id)
     if client.jwks:
         raise Conflict(f"client {client_id} authenticates with its keys and has no secret",
                        fields={"client_id": "key client"})
+    if overlap_seconds < 0:
+        raise InvalidInput("the overlap cannot be negative",
+                           fields={"overlap_seconds": "negative"})
     secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    keep_old = overlap_seconds > 0 and client.secret_hash is not None
+    client.previous_secret_hash = client.secret_hash if keep_old else None
+    client.previous_secret_expires_at = (now + dt.timedelta(seconds=overlap_seconds)
+                                         if keep_old else None)
     client.secret_hash = hash_secret(secret)
-    client.secret_rotated_at = utcnow()
+    client.secret_rotated_at = now
+    revoked = revoke_client_tokens(session, client, now) if revoke_tokens else 0
     session.flush()
-    _audit_client(session, "client.secret_rotated", client, {})
+    _audit_client(session, "client.secret_rotated", client,
+                  {"overlap_seconds": overlap_seconds if keep_old else 0,
+                   "tokens_revoked": revoked})
     return secret
+
+
+def check_client_secret(client: OAuthClient | None, secret: str,
+                        now: dt.datetime | None = None) -> bool:
+    """Whether `secret` is the client's secret, or its previous one within the overlap.
+    Always two scrypts (the missing ones against an unmatchable hash), whatever the
+    client, so that time tells nothing about it."""
+    now = now or utcnow()
+    current = client.secret_hash if client is not None else None
+    previous = None
+    if client is not None and client.previous_secret_expires_at is not None \
+            and now < client.previous_secret_expires_at:
+        previous = client.previous_secret_hash
+    matches_current = check_secret(current, secret)
+    matches_previous = check_secret(previous, secret)
+    return matches_current or matches_previous
 
 
 def issue_token(session: Session, client: OAuthClient, scope: str, lifetime: int

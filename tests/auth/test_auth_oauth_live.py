@@ -152,7 +152,10 @@ def test_disabled_client_loses_tokens_and_rotation(ref_app, committed_db):
                         auth=(created["client_id"], created["client_secret"])).json
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get("/api/v1/programmes", headers=headers).status_code == 200
-    rotated = runner.invoke(args=["clients", "rotate-secret", created["client_id"], "--json"])
+    # No overlap: the old secret is refused at once (the default overlap is tested in
+    # test_client_lifecycle).
+    rotated = runner.invoke(args=["clients", "rotate-secret", created["client_id"],
+                                  "--overlap", "0", "--json"])
     new_secret = json.loads(rotated.output)["client_secret"]
     assert client.post("/oauth/token", data={"grant_type": "client_credentials"},
                        auth=(created["client_id"], created["client_secret"])).status_code == 401

@@ -1,0 +1,109 @@
+"""A client's lifecycle, from the command line and the admin API: disable and enable
+again, roll a secret over with an overlap, and what each does to live tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import update
+
+from hub import db
+from hub.auth.guard import principal_of
+from hub.auth.models import OAuthClient
+from hub.db import get_db, utcnow
+from tests.auth.hubkit import Credentials, bearer, make_client
+
+GRANT = {"grant_type": "client_credentials"}
+
+
+def _token(app: Flask, client_id: str, secret: str | None) -> Any:
+    return app.test_client().post("/oauth/token", data=GRANT, auth=(client_id, secret or ""))
+
+
+def _active(app: Flask, token: str) -> bool:
+    with app.app_context():
+        return principal_of(db.reader(), token) is not None
+
+
+def _cli(app: Flask, *args: str) -> str:
+    result = app.test_cli_runner().invoke(args=["clients", *args])
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def _partner(app: Flask) -> tuple[Credentials, str]:
+    creds = make_client(get_db(app), "EU-AEO", "verify")
+    answer = _token(app, creds.client_id, creds.secret)
+    assert answer.status_code == 200
+    return creds, answer.get_json()["access_token"]
+
+
+def test_a_disabled_client_can_be_enabled_again(ref_app):
+    creds, token = _partner(ref_app)
+    assert "disabled; 1 token(s) revoked" in _cli(ref_app, "disable", creds.client_id)
+    assert _token(ref_app, creds.client_id, creds.secret).status_code == 401
+    assert not _active(ref_app, token)
+    _cli(ref_app, "enable", creds.client_id)
+    answer = _token(ref_app, creds.client_id, creds.secret)
+    assert answer.status_code == 200
+    assert _active(ref_app, answer.get_json()["access_token"])
+    assert not _active(ref_app, token)  # revoked tokens stay revoked
+
+
+def test_a_rotated_secret_overlaps_then_the_old_one_is_refused(ref_app):
+    creds, token = _partner(ref_app)
+    rotated = json.loads(_cli(ref_app, "rotate-secret", creds.client_id, "--json"))
+    assert rotated["previous_secret_accepted_seconds"] == 24 * 3600
+    new = rotated["client_secret"]
+    assert _token(ref_app, creds.client_id, new).status_code == 200
+    assert _token(ref_app, creds.client_id, creds.secret).status_code == 200  # overlap
+    assert _active(ref_app, token)  # tokens issued before stay valid until they expire
+    # Once the overlap is over, the old secret is refused.
+    with get_db(ref_app).session_scope(write=True) as session:
+        session.execute(update(OAuthClient).values(
+            previous_secret_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    assert _token(ref_app, creds.client_id, creds.secret).status_code == 401
+    assert _token(ref_app, creds.client_id, new).status_code == 200
+
+
+def test_rotation_without_overlap_and_with_revocation(ref_app):
+    creds, token = _partner(ref_app)
+    rotated = json.loads(_cli(ref_app, "rotate-secret", creds.client_id, "--overlap", "0",
+                              "--revoke-tokens", "--json"))
+    assert _token(ref_app, creds.client_id, creds.secret).status_code == 401
+    assert not _active(ref_app, token)
+    assert _token(ref_app, creds.client_id, rotated["client_secret"]).status_code == 200
+
+
+def test_the_admin_api_enables_and_rotates(ref_app):
+    database = get_db(ref_app)
+    admin = bearer(database, make_client(database, None, "admin"))
+    creds, _token_value = _partner(ref_app)
+    client = ref_app.test_client()
+    base = f"/api/v1/admin/clients/{creds.client_id}"
+    assert client.post(base + "/disable", headers=admin).get_json()["disabled"] is True
+    enabled = client.post(base + "/enable", headers=admin)
+    assert enabled.status_code == 200
+    assert enabled.get_json()["disabled"] is False
+    rolled = client.post(base + "/rotate-secret", headers=admin)
+    assert rolled.status_code == 200
+    assert rolled.get_json()["previous_secret_accepted_until"] is not None
+    assert _token(ref_app, creds.client_id, creds.secret).status_code == 200
+    now = client.post(base + "/rotate-secret", headers=admin,
+                      json={"overlap_seconds": 0, "revoke_tokens": True}).get_json()
+    assert now["previous_secret_accepted_until"] is None
+    assert _token(ref_app, creds.client_id, rolled.get_json()["client_secret"]
+                  ).status_code == 401
+    assert _token(ref_app, creds.client_id, now["client_secret"]).status_code == 200
+    bad = client.post(base + "/rotate-secret", headers=admin, json={"overlap_seconds": -1})
+    assert bad.status_code == 400
+    assert bad.get_json()["errors"][0]["field"] == "overlap_seconds"
+    listed = client.get("/api/v1/admin/clients", headers=admin).get_json()["clients"]
+    assert {c["client_id"] for c in listed} >= {creds.client_id}
+    assert all("secret" not in key or key == "previous_secret_accepted_until"
+               for c in listed for key in c)
+    # Only admin clients reach these routes.
+    assert client.post(base + "/enable", headers=bearer(database, creds)).status_code == 403
