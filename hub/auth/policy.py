@@ -9,22 +9,20 @@ request time (today):
 2. the operator holds or held a category in that direction's scope, whatever its status
    now (so partners see suspensions and revocations instead of losing sight of the
    operator). "Holds" is read from the current `categories`; "held" from the operator's
-   recorded history (`created` and `categories_changed` events), which is consulted only
-   for operators whose current categories miss the scope, in one query per batch, and
-   not for a row that says it has no `categories_changed` event (`category_history`
-   False): its creation's categories are among its current ones;
+   recorded history (`created` and `categories_changed` events);
 3. the operator consents to sharing (`consent_share`) where P requires consent.
 
 It sees only the fields the arrangement shares (`data_fields`); two arrangements
 covering the same pair share the union. A client holding the `admin` scope sees every
 operator and every field.
 
-Forms: `view_for` builds a `View` (the per-programme grants, cached in memory per worker
-and keyed by the reference version, so a suspension takes effect on the next request in
-every worker); `sql_filter(view)` is the set-based pre-filter (programme and consent) for
-queries; `visible(session, view, rows)` decides a batch of rows with at most one extra
-query; `grant_for(view, row, held)` decides one row; `filter_fields` cuts a record down to
-what its grant shares.
+Forms: `view_for` builds a `View` (the per-programme grants of today, cached in memory per
+worker and keyed by the reference version, so a suspension takes effect on the next
+request in every worker); `sql_filter(view)` is the one query condition for "the
+operators this client may see today", in the manner of Superset's base filter: every
+partner path applies it, directly to its query or through `visible_ids` / `visible` (one
+query for a batch of known operators); `filter_fields` cuts a record down to what its
+grant shares.
 """
 
 from __future__ import annotations
@@ -35,13 +33,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, true
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    String,
+    and_,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, selectinload
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
 from hub.arrangements.rulebook import arrangement_status_on, direction_active
-from hub.db import ListQuery, bind_key
+from hub.db import bind_key
 from hub.registry.models import Operator, OperatorEvent, Programme
 
 #: The rulebook's answers, named here too for the API's arrangement listing.
@@ -68,16 +78,11 @@ ALL_FIELDS = ALWAYS_FIELDS | frozenset(f for fs in FIELD_MAP.values() for f in f
 
 
 class OperatorLike(Protocol):
-    """The facts of an operator the policy judges (an `Operator`, a row, a tuple)."""
+    """An operator the policy is asked about (an `Operator`, a row, a tuple): its id is
+    all the base filter needs."""
 
     @property
     def id(self) -> int: ...
-    @property
-    def programme_id(self) -> int: ...
-    @property
-    def consent_share(self) -> bool: ...
-    @property
-    def categories(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -186,23 +191,80 @@ def view_for(session: Session, programme_id: int | None, *, admin: bool = False,
     return view
 
 
-def sql_filter(view: View, operator: Any = Operator) -> ColumnElement[bool]:
-    """The set-based part of the policy as a WHERE clause: programme and consent.
+class _HoldsCode(ColumnElement[bool]):
+    """SQL: the JSON array `document` (or its member `member`) holds an object whose
+    "code" is one of `codes`. Compiled per dialect below (the JSON functions differ)."""
 
-    Categories are judged on the rows (`visible`), because they live in JSON.
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, document: Any, member: str | None, codes: Iterable[str]) -> None:
+        assert member is None or member.isidentifier()
+        self.document = document
+        self.member = member
+        self.codes = tuple(sorted(codes))
+
+
+def _code_list(compiler: Any, codes: Sequence[str], **kw: Any) -> str:
+    """The codes as bound parameters (NULL, matching nothing, when there are none)."""
+    return ", ".join(compiler.process(literal(c, String()), **kw) for c in codes) or "NULL"
+
+
+@compiles(_HoldsCode, "sqlite")
+def _holds_code_sqlite(element: _HoldsCode, compiler: Any, **kw: Any) -> str:
+    document = compiler.process(element.document, **kw)
+    source = (f"json_each({document}, '$.{element.member}')" if element.member
+              else f"json_each({document})")
+    codes = _code_list(compiler, element.codes, **kw)
+    # Only compiled SQL and bound parameters are pasted: nothing from a request.
+    return (f"EXISTS (SELECT 1 FROM {source} AS held WHERE "  # noqa: S608
+            f"json_extract(held.value, '$.code') IN ({codes}))")
+
+
+@compiles(_HoldsCode, "postgresql")
+def _holds_code_postgresql(element: _HoldsCode, compiler: Any, **kw: Any) -> str:
+    document = compiler.process(element.document, **kw)
+    if element.member:
+        document = f"({document} -> '{element.member}')"
+    array = (f"CASE WHEN json_typeof({document}) = 'array' THEN {document} "
+             "ELSE '[]'::json END")
+    codes = _code_list(compiler, element.codes, **kw)
+    # Only compiled SQL and bound parameters are pasted: nothing from a request.
+    return (f"EXISTS (SELECT 1 FROM json_array_elements({array}) AS held(value) "  # noqa: S608
+            f"WHERE held.value ->> 'code' IN ({codes}))")
+
+
+def _holds_or_held(codes: frozenset[str], operator: Any) -> ColumnElement[bool]:
+    """The operator holds now, or held at some time, one of the category `codes`: its
+    current categories, or those its creation and category events recorded."""
+    return or_(
+        _HoldsCode(operator.categories, None, codes),
+        exists().where(OperatorEvent.operator_id == operator.id,
+                       OperatorEvent.kind.in_(("created", "categories_changed")),
+                       or_(_HoldsCode(OperatorEvent.changes, "categories", codes),
+                           _HoldsCode(OperatorEvent.previous, "categories", codes))))
+
+
+def sql_filter(view: View, operator: Any = Operator, *, ignore_consent: bool = False
+               ) -> ColumnElement[bool]:
+    """THE base filter: the operators `view` may see, as a WHERE clause any query of
+    operators applies (lists, single reads, exports, the change feed, verify, match).
+
+    Per granted programme: the programme, consent where it requires consent, and a
+    category in scope held now or in the past. `ignore_consent` asks which operators
+    consent alone hides (the change feed's tombstones).
     """
     if view.is_admin:
         return true()
     if not view.grants:
         return false()
-    free = [g.programme_id for g in view.grants.values() if not g.consent_required]
-    consent = [g.programme_id for g in view.grants.values() if g.consent_required]
     clauses: list[ColumnElement[bool]] = []
-    if free:
-        clauses.append(operator.programme_id.in_(free))
-    if consent:
-        clauses.append(and_(operator.programme_id.in_(consent),
-                            operator.consent_share.is_(True)))
+    for grant in sorted(view.grants.values(), key=lambda g: g.programme_id):
+        parts: list[ColumnElement[bool]] = [operator.programme_id == grant.programme_id]
+        if grant.consent_required and not ignore_consent:
+            parts.append(operator.consent_share.is_(True))
+        parts.append(_holds_or_held(grant.categories, operator))
+        clauses.append(and_(*parts))
     return or_(*clauses)
 
 
@@ -210,89 +272,30 @@ def category_codes(categories: Any) -> set[str]:
     return {str(c.get("code")) for c in categories or () if isinstance(c, Mapping)}
 
 
-#: Built once: the categories recorded by operators' creation and category events (only
-#: that member of each event's JSON, extracted by the database), for a list of operators
-#: and for one (a single verify, on the driver's cursor).
-_CATEGORY_EVENTS = (
-    select(OperatorEvent.operator_id, OperatorEvent.changes["categories"],
-           OperatorEvent.previous["categories"])
-    .where(or_(OperatorEvent.kind == "created", OperatorEvent.kind == "categories_changed"))
-)
-_HELD = ListQuery(_CATEGORY_EVENTS, OperatorEvent.operator_id, "ids")
-
-
-def held_categories(session: Session, operator_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Every category code each operator ever held, from its recorded history."""
-    held: dict[int, set[str]] = {i: set() for i in operator_ids}
-    if operator_ids:
-        for op_id, now, before in _HELD.rows(session, {"ids": list(operator_ids)}):
-            held[op_id] |= category_codes(now)
-            held[op_id] |= category_codes(before)
-    return held
-
-
-def grant_for(view: View, row: OperatorLike, held: Iterable[str] | None = None, *,
-              ignore_consent: bool = False) -> Grant | None:
-    """The grant under which `view` sees `row` (None: not visible).
-
-    `held` adds the categories the operator held in the past (see `visible`);
-    `ignore_consent` asks whether consent is the only thing hiding it (the change feed's
-    tombstones).
-    """
-    if view.is_admin:
-        return ADMIN_GRANT
-    grant = view.grants.get(row.programme_id)
-    if grant is None:
-        return None
-    if grant.consent_required and not row.consent_share and not ignore_consent:
-        return None
-    codes = category_codes(row.categories)
-    if held is not None:
-        codes |= set(held)
-    return grant if grant.in_scope(codes) else None
+def visible_ids(session: Session, view: View, ids: Iterable[int], *,
+                ignore_consent: bool = False) -> dict[int, Grant]:
+    """Which of these operators `view` may see, with their grants: one query applying
+    the base filter (`sql_filter`)."""
+    wanted = sorted(set(ids))
+    if not wanted or (not view.is_admin and not view.grants):
+        return {}
+    out: dict[int, Grant] = {}
+    condition = sql_filter(view, ignore_consent=ignore_consent)
+    for start in range(0, len(wanted), 5000):
+        rows = session.execute(select(Operator.id, Operator.programme_id).where(
+            Operator.id.in_(wanted[start:start + 5000]), condition))
+        for op_id, programme_id in rows:
+            out[op_id] = ADMIN_GRANT if view.is_admin else view.grants[programme_id]
+    return out
 
 
 def visible(session: Session, view: View, rows: Sequence[OperatorLike], *,
             ignore_consent: bool = False) -> dict[int, Grant]:
-    """The rows `view` may see, by id, with their grants (one history query at most)."""
-    result: dict[int, Grant] = {}
-    need_history: list[OperatorLike] = []
-    for row in rows:
-        grant = grant_for(view, row, ignore_consent=ignore_consent)
-        if grant is not None:
-            result[row.id] = grant
-        elif view.grants.get(row.programme_id) is not None and (ignore_consent or not (
-            view.grants[row.programme_id].consent_required and not row.consent_share
-        )) and getattr(row, "category_history", True):
-            need_history.append(row)
-    if need_history:
-        held = held_categories(session, [r.id for r in need_history])
-        for row in need_history:
-            grant = grant_for(view, row, held.get(row.id, set()),
-                              ignore_consent=ignore_consent)
-            if grant is not None:
-                result[row.id] = grant
-    return result
-
-
-#: Built once: the columns the policy judges, for a list of operator ids.
-_JUDGED = (select(Operator.id, Operator.programme_id, Operator.consent_share,
-                  Operator.categories)
-           .where(Operator.id.in_(bindparam("ids", expanding=True))))
-
-
-def visible_ids(session: Session, view: View, ids: Iterable[int]) -> dict[int, Grant]:
-    """Which of these operators `view` may see, with their grants (`visible` of their
-    rows, read in one query)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    if not view.is_admin and not view.grants:
-        return {}
-    rows: list[Any] = []
-    for start in range(0, len(wanted), 5000):
-        rows.extend(session.execute(_JUDGED, {"ids": wanted[start:start + 5000]}))
-    return visible(session, view, rows)
+    """The rows `view` may see, by id, with their grants (`visible_ids` of their ids)."""
+    if view.is_admin:
+        return {row.id: ADMIN_GRANT for row in rows}
+    return visible_ids(session, view, [row.id for row in rows],
+                       ignore_consent=ignore_consent)
 
 
 def may_see(session: Session, view: View, row: OperatorLike) -> Grant | None:

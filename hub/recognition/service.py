@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, exists, func, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
@@ -63,7 +63,7 @@ from hub.recognition.rules import (
     reference_snapshot,
 )
 from hub.registry.history import OperatorState, state_at
-from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
+from hub.registry.models import Operator, OperatorIdentifier, Programme
 from hub.registry.service import recorded_events
 
 FLOWS = ("import", "export")
@@ -199,10 +199,6 @@ _COLUMNS = (
     Operator.valid_from, Operator.valid_until, Operator.consent_share,
     Operator.consent_publish, Operator.removed_at, Operator.last_effective,
     Programme.data_version,
-    # Whether the operator's categories ever changed after its creation: without such an
-    # event, every category it held is among its current ones (`CurrentRow`).
-    exists().where(OperatorEvent.operator_id == Operator.id,
-                   OperatorEvent.kind == "categories_changed").label("category_history"),
 )
 #: Built once: operators holding declared, linked identifiers of one scheme, for a list
 #: of values, and for one value (what a single verify reads first: `IDENTIFIER_READ`).
@@ -309,19 +305,15 @@ class _Scope:
     view today (`hub.auth.policy`). Every row and candidate found passes through it, so
     an operator outside the view takes the path of one that does not exist."""
 
-    def __init__(self, session: Session, view: View | None, decode: _Categories) -> None:
+    def __init__(self, session: Session, view: View | None) -> None:
         self.session = session
         self.view = view
-        self.decode = decode
 
     def keep_rows(self, hits: dict[tuple[str, str], list[int]], rows: dict[int, Any]) -> None:
         """Drop from `hits` and `rows` the operators outside the view."""
         if self.view is None or not rows:
             return
-        current = [CurrentRow(i, r.programme_id, bool(r.consent_share),
-                              self.decode(r.categories)[0], bool(r.category_history))
-                   for i, r in rows.items()]
-        shown = policy.visible(self.session, self.view, current)
+        shown = policy.visible_ids(self.session, self.view, rows)
         for op_id in [i for i in rows if i not in shown]:
             del rows[op_id]
         for pair in list(hits):
@@ -434,18 +426,12 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
 
 
 class CurrentRow(NamedTuple):
-    """An operator's current policy facts (`hub.auth.policy.OperatorLike`).
-
-    `category_history` is False when no `categories_changed` event was ever recorded for
-    it: the categories it held are then among its current ones, and the policy need not
-    read its history.
-    """
+    """An operator's current row, as the answer read it (`hub.auth.policy.OperatorLike`)."""
 
     id: int
     programme_id: int
     consent_share: bool
     categories: tuple[Mapping[str, Any], ...]
-    category_history: bool = True
 
 
 class _Categories:
@@ -579,13 +565,12 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
     _check_inputs(snapshot, references, recognising, flow, known_at)
     decode = _Categories()
     results, rows = _resolve(session, snapshot, references, recognising, settings,
-                             _Scope(session, view, decode), read_ahead)
+                             _Scope(session, view), read_ahead)
     states = _states(session, rows, day, known_at, decode)
     if current_rows is not None:
         for op_id, row in rows.items():
             current_rows[op_id] = CurrentRow(op_id, row.programme_id, bool(row.consent_share),
-                                             decode(row.categories)[0],
-                                             bool(row.category_history))
+                                             decode(row.categories)[0])
     evaluator = Evaluator.shared(snapshot, recognising, day, flow)
     fallback: list[dt.datetime | None] = []
 

@@ -1,17 +1,11 @@
-"""Verify through the policy: an operator stays visible for the categories it once held.
-
-The policy reads an operator's category history only when its current categories miss
-the arrangement's scope and its row says its categories ever changed
-(`category_history`); these tests pin both sides of that shortcut.
-"""
+"""Verify through the policy: an operator stays visible for the categories it once held
+(the base filter reads its current categories and its recorded category history)."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from hub.auth import policy
-from hub.recognition import service as recognition
-from hub.recognition.reference import TraderReference
 from hub.registry.models import Operator
 from hub.registry.service import OperatorData, apply_operator
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
@@ -55,12 +49,6 @@ def test_verify_sees_operators_by_the_categories_they_held(ref_app, committed_db
         ids = {i: session.scalar(select(Operator.trader_id).where(Operator.id == i))
                for i in (moved, never, kept)}
         scheme = session.scalar(select(Operator.trader_id_scheme).where(Operator.id == kept))
-        current: dict[int, recognition.CurrentRow] = {}
-        recognition.verify_many(session, [TraderReference(scheme=scheme, value=ids[i])
-                                          for i in (moved, never, kept)],
-                                RECOGNISING, current_rows=current)
-        assert {i: current[i].category_history for i in ids} == {
-            moved: True, never: False, kept: False}
 
     headers = bearer(committed_db, make_client(committed_db, RECOGNISING, "verify"))
     client = ref_app.test_client()
