@@ -89,6 +89,10 @@ WEBHOOK_PAUSE_AFTER_FAILURES = 20
 # (the partner rolls its deployments over); 0 refuses it at once.
 CLIENT_SECRET_OVERLAP_SECONDS = 24 * 3600
 
+# A bearer token that /metrics requires (at least 32 characters; `aeohub keys generate`
+# prints one). None leaves /metrics open to anyone who reaches the web port.
+METRICS_TOKEN: str | None = None
+
 # Access tokens live this many seconds.
 TOKEN_LIFETIME_SECONDS = 900
 # Issuing and revoking tokens wait at most this many seconds for the database's locks (a

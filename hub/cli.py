@@ -189,6 +189,7 @@ def keys_generate() -> None:
     click.echo(f"AEOHUB_SECRET_KEY={secrets.token_urlsafe(48)}")
     click.echo(f"AEOHUB_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
     click.echo(f"AEOHUB_AUDIT_SIGNING_KEY={b64url(seed)}")
+    click.echo(f"AEOHUB_METRICS_TOKEN={secrets.token_urlsafe(32)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,12 +14,16 @@ scheduler process:
   feed age and staleness per connection, held runs, running runs, open quarantine, and
   the audit chain's length. Other packages add theirs with `add_scrape_source`.
 
+`/metrics` is open unless `METRICS_TOKEN` is configured; then a scrape must carry it as a
+bearer token (Prometheus: `authorization: {credentials: ...}`).
+
 Each request is also logged once on `hub.access` (method, path without query string,
 status, duration) with its request id; health and metrics probes only at DEBUG.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
@@ -43,6 +47,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub import db
+from hub.errors import problem_response
 
 access_log = logging.getLogger("hub.access")
 
@@ -216,6 +221,16 @@ def exposition() -> bytes:
 
 
 def metrics_view() -> Response:
+    """The scrape; with `METRICS_TOKEN` configured, only for a request that carries it as
+    a bearer token (compared in constant time)."""
+    expected = current_app.config.get("METRICS_TOKEN")
+    if expected:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                 str(expected).encode()):
+            return problem_response(
+                401, "the metrics need the bearer token configured as METRICS_TOKEN",
+                headers={"WWW-Authenticate": 'Bearer realm="aeohub-metrics"'})
     return Response(exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST,
                                            "Cache-Control": "no-store"})
 

@@ -250,6 +250,14 @@ def _secret_key(settings: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _metrics_token(settings: Mapping[str, Any]) -> list[str]:
+    token = settings.get("METRICS_TOKEN")
+    if token and len(str(token)) < MIN_SECRET_KEY_LENGTH:
+        return [f"AEOHUB_METRICS_TOKEN: at least {MIN_SECRET_KEY_LENGTH} characters, not "
+                f"{len(str(token))}"]
+    return []
+
+
 def _encryption_key(settings: Mapping[str, Any]) -> list[str]:
     key = settings.get("ENCRYPTION_KEY")
     if not key:
@@ -360,5 +368,5 @@ def _numbers(settings: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-RULES: list[Rule] = [_secret_key, _encryption_key, _audit_signing_key, _issuer,
+RULES: list[Rule] = [_secret_key, _metrics_token, _encryption_key, _audit_signing_key, _issuer,
                      _database_url, _host_rules, _numbers]

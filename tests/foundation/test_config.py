@@ -158,7 +158,7 @@ def test_generated_keys_make_a_production_configuration_that_checks(tmp_path):
     assert generated.returncode == 0, generated.stderr
     keys = dict(line.split("=", 1) for line in generated.stdout.splitlines())
     assert set(keys) == {"AEOHUB_SECRET_KEY", "AEOHUB_ENCRYPTION_KEY",
-                         "AEOHUB_AUDIT_SIGNING_KEY"}
+                         "AEOHUB_AUDIT_SIGNING_KEY", "AEOHUB_METRICS_TOKEN"}
     again = _aeohub(["keys", "generate"], {}, tmp_path).stdout
     assert not set(keys.values()) & {line.split("=", 1)[1] for line in again.splitlines()}
     env = {**keys, "AEOHUB_ENV": "production", "AEOHUB_ISSUER": "https://hub.example.org",
