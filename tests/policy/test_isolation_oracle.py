@@ -1,8 +1,10 @@
 """The hand-written isolation oracle (`tests.policy.oracle`), checked on every partner
 path over real HTTP on both backends, and the same rows as a verify truth table.
 
-The clock is moved to each row's day (time-machine): a client's view is judged at request
-time, so "on day D" means a request made on day D.
+Paths: the operator list, export, change feed, operator page, history and recognition,
+verify (single and batch), match and webhooks. The clock is moved to each row's day
+(time-machine): a client's view is judged at request time, so "on day D" means a request
+made on day D.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from collections.abc import Iterator
 import pytest
 import requests
 import time_machine
+from sqlalchemy import select
 
 from hub.arrangements import service as arrangements
 from hub.auth import policy
 from hub.db import Database
+from hub.notify import events
+from hub.notify.models import WebhookDelivery, WebhookSubscription
 from tests.auth.hubkit import bearer, live_server, make_client, make_operator, programmes
 from tests.policy.oracle import MANUAL_STEPS, ROWS, Row
 
@@ -162,3 +167,47 @@ def test_verify_truth_table(world, committed_db):  # type: ignore[no-untyped-def
                         codes = tuple(r["code"] for r in got["reasons"])
                         assert (got["decision"], codes) == (row.decision, row.reasons), (
                             client, day, row, got["reasons"])
+
+
+def test_webhooks_carry_exactly_the_oracle(world, committed_db):  # type: ignore[no-untyped-def]
+    """Webhooks: on each day, a subscription per client, then every row's operator is
+    suspended and reinstated; the dispatcher queues `operator.suspended` exactly for the
+    operators the oracle says the client sees that day."""
+    from tests.notify.conftest import change
+    from tests.notify.receiver import running_receiver
+
+    base, operators = world
+    clients = {code: make_client(committed_db, code, "webhooks")
+               for code in sorted({r.client for r in ROWS})}
+    by_day: dict[dt.date, list[Row]] = defaultdict(list)
+    for row in ROWS:
+        by_day[row.day].append(row)
+    with running_receiver() as receiver:
+        for day, rows in sorted(by_day.items()):
+            with _on(day):
+                subscriptions: dict[str, str] = {}
+                for client in sorted({r.client for r in rows}):
+                    created = requests.post(
+                        f"{base}/api/v1/webhooks", headers=bearer(committed_db,
+                                                                  clients[client]),
+                        json={"url": receiver.url, "events": ["operator.suspended"]})
+                    assert created.status_code == 201, created.text
+                    subscriptions[client] = created.json()["id"]
+                touched = sorted({operators[_key(r)]["id"] for r in rows
+                                  if r.status == "valid"})
+                for oid in touched:
+                    change(committed_db, oid, status="suspended")
+                    change(committed_db, oid, status="valid")
+                events.dispatch(committed_db)
+                with committed_db.session_scope() as session:
+                    queued: dict[str, set[int]] = defaultdict(set)
+                    for public_id, payload in session.execute(
+                            select(WebhookSubscription.public_id, WebhookDelivery.payload)
+                            .join(WebhookDelivery, WebhookDelivery.subscription_id
+                                  == WebhookSubscription.id)):
+                        queued[public_id].add(int(payload["data"]["operator_id"]))
+                for row in rows:
+                    oid = operators[_key(row)]["id"]
+                    if oid in touched:
+                        got = oid in queued[subscriptions[row.client]]
+                        assert got == row.visible, ("webhooks", row.client, day, row)
