@@ -79,6 +79,9 @@ WEB_INSECURE_COOKIES = False
 # Webhooks: hosts they may reach (None: NODE_HOSTS_ALLOWED), the time one delivery may
 # take, retries with exponential back-off, and when a failing subscription is paused.
 WEBHOOK_HOSTS_ALLOWED: list[str] | None = None
+# Production delivers to public addresses only; these networks (CIDR, e.g. an agency's
+# 10.20.0.0/16) are allowed too. Never the hub's or its database's own address and port.
+WEBHOOK_PRIVATE_NETWORKS_ALLOWED: list[str] = []
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 WEBHOOK_RETRY_BASE_SECONDS = 5.0
 WEBHOOK_RETRY_MAX_SECONDS = 3600.0

@@ -357,6 +357,17 @@ def _host_rules(settings: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _private_networks(settings: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for entry in settings.get("WEBHOOK_PRIVATE_NETWORKS_ALLOWED") or ():
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            problems.append(f"AEOHUB_WEBHOOK_PRIVATE_NETWORKS_ALLOWED: {entry!r} is not a "
+                            "network (such as 10.20.0.0/16)")
+    return problems
+
+
 def _numbers(settings: Mapping[str, Any]) -> list[str]:
     """Counts and durations: never negative (a value the code would divide by or wait)."""
     problems = []
@@ -369,4 +380,4 @@ def _numbers(settings: Mapping[str, Any]) -> list[str]:
 
 
 RULES: list[Rule] = [_secret_key, _metrics_token, _encryption_key, _audit_signing_key, _issuer,
-                     _database_url, _host_rules, _numbers]
+                     _database_url, _host_rules, _private_networks, _numbers]

@@ -14,6 +14,10 @@
   `WEBHOOK_RETRY_MAX_SECONDS`) until `WEBHOOK_MAX_ATTEMPTS`; every attempt is logged as a
   `WebhookAttempt`. After `WEBHOOK_PAUSE_AFTER_FAILURES` failed attempts in a row the
   subscription is paused with its reason; resuming it sends what waited, in order.
+- Destination: the URL is checked again before every attempt
+  (`hub.notify.destinations.resolve_destination`), and the post connects to the address
+  resolved then (the Host header and, over https, the certificate check keep the name),
+  so a name that changes its address in between cannot send the post elsewhere.
 - Redirects are not followed: a receiver must answer at the URL it registered.
 """
 
@@ -26,13 +30,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import requests
+import certifi
+import urllib3
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from hub.db import Database, utcnow
 from hub.notify import signing
-from hub.notify.destinations import DestinationRefused, WebhookSettings, check_url
+from hub.notify.destinations import (
+    Destination,
+    DestinationRefused,
+    WebhookSettings,
+    resolve_destination,
+)
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from hub.sync.secrets import decrypt
 
@@ -96,18 +106,20 @@ def claim_due(database: Database, limit: int, lock_seconds: float,
     return claimed
 
 
-def _excerpt(response: requests.Response) -> str:
+def _excerpt(response: urllib3.BaseHTTPResponse) -> str:
     try:
-        raw = response.raw.read(EXCERPT, decode_content=True)
+        raw = response.read(EXCERPT, decode_content=True)
     except Exception:  # the excerpt is diagnostic only
         return ""
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
 
 
-def post(url: str, secret: str, event_id: str, event_type: str, body: bytes,
+def post(destination: Destination, secret: str, event_id: str, event_type: str, body: bytes,
          attempt: int, timeout: float) -> tuple[int, str]:
-    """POST one signed delivery; return (status code, start of the answer)."""
+    """POST one signed delivery to the destination's resolved address; return (status
+    code, start of the answer). Redirects are answers, not followed."""
     headers = {
+        "Host": destination.host_header,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         signing.EVENT_ID_HEADER: event_id,
@@ -115,9 +127,23 @@ def post(url: str, secret: str, event_id: str, event_type: str, body: bytes,
         "AEOHub-Delivery-Attempt": str(attempt),
         signing.SIGNATURE_HEADER: signing.signature_header(secret, body),
     }
-    with requests.post(url, data=body, headers=headers, timeout=timeout,
-                       allow_redirects=False, stream=True) as response:
-        return response.status_code, _excerpt(response)
+    pool: urllib3.HTTPConnectionPool
+    if destination.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            destination.address, destination.port, timeout=timeout, retries=False,
+            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            server_hostname=destination.host, assert_hostname=destination.host)
+    else:
+        pool = urllib3.HTTPConnectionPool(destination.address, destination.port,
+                                          timeout=timeout, retries=False)
+    with pool:
+        response = pool.urlopen("POST", destination.target, body=body, headers=headers,
+                                redirect=False, retries=False, preload_content=False,
+                                assert_same_host=False)
+        try:
+            return response.status, _excerpt(response)
+        finally:
+            response.release_conn()
 
 
 def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> Outcome | None:
@@ -141,14 +167,14 @@ def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> 
     error: str | None = None
     try:
         secret = str(decrypt(settings.fernet, secret_token)["secret"])
-        check_url(url, settings.hosts_allowed)
-        status_code, excerpt = post(url, secret, event_id, event_type, body_of(payload),
-                                    number, settings.timeout)
+        destination = resolve_destination(url, settings)
+        status_code, excerpt = post(destination, secret, event_id, event_type,
+                                    body_of(payload), number, settings.timeout)
         if not 200 <= status_code < 300:
             error = f"the receiver answered {status_code}"
     except DestinationRefused as exc:
         error = f"destination refused: {exc}"
-    except requests.RequestException as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
     except Exception as exc:  # a bug or an undecryptable secret: logged, retried later
         log.exception("webhook delivery %s failed unexpectedly", delivery_id)

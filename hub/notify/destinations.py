@@ -10,6 +10,17 @@ the internal network:
 - a host allowed only by a pattern (`*.partner.example`, `*`) must use https and resolve
   to public addresses only: loopback, private, link-local and reserved addresses are
   refused, at subscription time and again before every delivery.
+
+`resolve_destination` adds the rules of a deployment, at subscription and before every
+delivery, and gives the delivery the address to connect to:
+- production: https only, and every address the host resolves to must be public, or lie
+  in a network of `WEBHOOK_PRIVATE_NETWORKS_ALLOWED` (an agency's receivers on a private
+  network), even for a host named exactly;
+- every profile: never the hub's own port (`ISSUER`) or the database's (`DATABASE_URL`)
+  on their addresses, loopback included: the embedded profile allows loopback receivers,
+  but not those two;
+- the address is resolved once and the delivery connects to it (pinned), so a name that
+  resolves differently a moment later (DNS rebinding) cannot redirect the post.
 """
 
 from __future__ import annotations
@@ -41,6 +52,11 @@ class WebhookSettings:
     retry_max: float = 3600.0
     max_attempts: int = 12
     pause_after: int = 20
+    # Production rules (https only, public addresses unless in these networks).
+    production: bool = False
+    private_networks: tuple[str, ...] = ()
+    # (host, port) of the hub and its database: never a destination.
+    forbidden: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WebhookSettings:
@@ -55,6 +71,10 @@ class WebhookSettings:
             retry_max=float(config.get("WEBHOOK_RETRY_MAX_SECONDS", 3600.0)),
             max_attempts=int(config.get("WEBHOOK_MAX_ATTEMPTS", 12)),
             pause_after=int(config.get("WEBHOOK_PAUSE_AFTER_FAILURES", 20)),
+            production=config.get("ENV") == "production",
+            private_networks=tuple(str(n) for n in
+                                   config.get("WEBHOOK_PRIVATE_NETWORKS_ALLOWED") or ()),
+            forbidden=_own_endpoints(config),
         )
 
     def retry_delay(self, attempts: int) -> float:
@@ -114,3 +134,89 @@ def check_url(url: str, hosts_allowed: tuple[str, ...], *, resolve: bool = True)
             raise DestinationRefused(f"host {host!r} resolves to internal address(es) "
                                      f"{', '.join(internal)}")
     return url
+
+
+def _own_endpoints(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The hub's own address and its database's, as (host, port)."""
+    from sqlalchemy.engine import make_url
+
+    endpoints = []
+    issuer = urlsplit(str(config.get("ISSUER") or "http://127.0.0.1:5000"))
+    if issuer.hostname:
+        endpoints.append((issuer.hostname,
+                          issuer.port or (443 if issuer.scheme == "https" else 80)))
+    database = make_url(str(config.get("DATABASE_URL") or "sqlite://"))
+    if database.get_backend_name() == "postgresql":
+        endpoints.append((database.host or "localhost", database.port or 5432))
+    return tuple(endpoints)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A webhook URL that passed the rules, with the address the delivery connects to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+    target: str  # path and query, as sent
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        return _resolve(host, port)
+
+
+def _same_place(address: str, other: str) -> bool:
+    mine, theirs = ipaddress.ip_address(address), ipaddress.ip_address(other)
+    return mine == theirs or (mine.is_loopback and theirs.is_loopback)
+
+
+def resolve_destination(url: str, settings: WebhookSettings) -> Destination:
+    """The destination of `url` under every rule (see the module), resolved once; raises
+    `DestinationRefused` naming the rule."""
+    check_url(url, settings.hosts_allowed, resolve=False)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    if settings.production and scheme != "https":
+        raise DestinationRefused("webhooks are delivered over https only")
+    addresses = _addresses(host, port)
+    if not addresses:
+        raise DestinationRefused(f"host {host!r} does not resolve")
+    networks = [ipaddress.ip_network(n, strict=False) for n in settings.private_networks]
+    named = host in settings.hosts_allowed or f"{host}:{port}" in settings.hosts_allowed
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        allowed = _is_public(address) or any(ip in net for net in networks) or (
+            named and not settings.production)
+        if not allowed:
+            raise DestinationRefused(
+                f"host {host!r} resolves to the internal address {address}; name its network "
+                "in WEBHOOK_PRIVATE_NETWORKS_ALLOWED to allow it")
+        for own_host, own_port in settings.forbidden:
+            if port == own_port and any(_same_place(address, own)
+                                        for own in _addresses_or_none(own_host, own_port)):
+                raise DestinationRefused(
+                    f"{address}:{port} is the hub's own or its database's address")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return Destination(url, scheme, host, port, addresses[0], target)
+
+
+def _addresses_or_none(host: str, port: int) -> list[str]:
+    try:
+        return _addresses(host, port)
+    except DestinationRefused:
+        return []

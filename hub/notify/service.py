@@ -22,7 +22,7 @@ from hub.auth.service import Principal
 from hub.db import Database, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.notify import events as notify_events
-from hub.notify.destinations import DestinationRefused, WebhookSettings, check_url
+from hub.notify.destinations import DestinationRefused, WebhookSettings, resolve_destination
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from hub.notify.notices import audit
 from hub.sync.secrets import encrypt
@@ -51,7 +51,7 @@ def _validate(settings: WebhookSettings, principal: Principal, *, url: str | Non
               events: Iterable[str] | None, problems: dict[str, str]) -> list[str] | None:
     if url is not None:
         try:
-            check_url(url, settings.hosts_allowed)
+            resolve_destination(url, settings)
         except DestinationRefused as exc:
             problems["url"] = str(exc)
     if events is None:
