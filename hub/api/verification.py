@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # recognition may be left out of a build (`_recognition`)
-    from hub.recognition.service import ReadAhead
+    from hub.recognition.service import CurrentRow, ReadAhead
 
 from hub.auth import guard, policy
 from hub.auth.policy import View
@@ -120,7 +120,7 @@ def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
 
 
 def filter_answers(session: Session, view: View, answers: Sequence[Any],
-                   known: Mapping[int, policy.OperatorLike] | None = None
+                   known: Mapping[int, CurrentRow] | None = None
                    ) -> list[dict[str, Any]]:
     """Cut recognition answers down to the fields the view's grants share (set-based: one
     query for all operators, none for those whose current rows the recognition service
@@ -132,8 +132,10 @@ def filter_answers(session: Session, view: View, answers: Sequence[Any],
     dicts = [_as_dict(a) for a in answers]
     ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
     known = known or {}
-    rows: list[Any] = [known[i] for i in ids if i in known]
-    allowed = policy.visible(session, view, rows) if rows else {}
+    # The operators whose rows the service read were found within the view: their grant
+    # is their programme's (no second query).
+    allowed = {i: grant for i in ids & known.keys()
+               if (grant := policy.grant_of(view, known[i].programme_id)) is not None}
     allowed.update(policy.visible_ids(session, view, ids - known.keys()))
     out = []
     for answer in dicts:

@@ -298,6 +298,12 @@ def visible(session: Session, view: View, rows: Sequence[OperatorLike], *,
                        ignore_consent=ignore_consent)
 
 
+def grant_of(view: View, programme_id: int) -> Grant | None:
+    """The grant under which `view` sees operators of a programme, for an operator already
+    found by a query applying `sql_filter` (None: the view covers no such programme)."""
+    return ADMIN_GRANT if view.is_admin else view.grants.get(programme_id)
+
+
 def may_see(session: Session, view: View, row: OperatorLike) -> Grant | None:
     """The single-row form of `visible`."""
     return visible(session, view, [row]).get(row.id)
