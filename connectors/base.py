@@ -340,10 +340,14 @@ class ConnectorContext:
     def check_path(self, path: str | Path) -> Path:
         """Resolve ``path`` (following symlinks) and return it if it may be opened.
 
-        When ``import_dir`` is set the resolved path must lie inside it, so neither
-        ``..`` nor a symlink can escape; otherwise raise `AccessDenied`.
+        When ``import_dir`` is set a relative path is taken under it (never under the
+        working directory), and the resolved path must lie inside it, so neither ``..``
+        nor a symlink can escape; otherwise raise `AccessDenied`.
         """
-        resolved = Path(path).expanduser().resolve()
+        candidate = Path(path).expanduser()
+        if not candidate.is_absolute() and self.import_dir is not None:
+            candidate = Path(self.import_dir).expanduser() / candidate
+        resolved = candidate.resolve()
         if self.import_dir is not None:
             root = Path(self.import_dir).expanduser().resolve()
             if not resolved.is_relative_to(root):

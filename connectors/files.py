@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 import requests
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from connectors.base import (
     AuthenticationFailed,
@@ -25,13 +25,14 @@ from connectors.base import (
     SourceUnavailable,
 )
 from connectors.formats import CANONICAL_COLUMNS
+from connectors.mapping import MappingConfig
 from connectors.transport import HttpClient, RetryPolicy
 
 __all__ = ["FieldMapping", "FileSourceConfig", "check_encoding", "open_binary",
            "snapshot_identity", "source_label"]
 
 
-class FileSourceConfig(Schema):
+class FileSourceConfig(MappingConfig):
     """Config shared by file snapshot connectors; exactly one of ``path`` and ``url``."""
 
     path = fields.String(

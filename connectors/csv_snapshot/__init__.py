@@ -58,6 +58,7 @@ from connectors.formats import (
     parse_categories,
     parse_identifiers,
 )
+from connectors.mapping import CATEGORY_TEXT, Unread, ValueMapper, report_unread, unread_state
 
 __all__ = ["REQUIRED_FIELDS", "CsvSnapshotConfig", "CsvSnapshotConnector"]
 
@@ -140,6 +141,10 @@ class CsvSnapshotConnector(Connector):
     title = "CSV file (path or URL)"
     config_schema = CsvSnapshotConfig
 
+    def __init__(self, config: Mapping[str, Any], context: Any = None) -> None:
+        super().__init__(config, context)
+        self.mapper = ValueMapper(self.config)
+
     # -- header -----------------------------------------------------------------------
 
     def _columns(self, header: Sequence[str]) -> dict[str, int]:
@@ -148,17 +153,18 @@ class CsvSnapshotConnector(Connector):
         for i, name in enumerate(header):
             index.setdefault(name.strip().lstrip("\ufeff").lower(), i)
         explicit: Mapping[str, str | None] = self.config["columns"]
-        required = set(REQUIRED_FIELDS)
-        if not self.config["programme"]:
+        optional = self.mapper.optional_fields
+        required = set(REQUIRED_FIELDS) - optional
+        if not self.config["programme"] and "programme" not in optional:
             required.add("programme")
-        if not self.config["trader_id_scheme"]:
+        if not self.config["trader_id_scheme"] and "trader_id_scheme" not in optional:
             required.add("trader_id_scheme")
         found: dict[str, int] = {}
         missing: list[str] = []
         for fld in CANONICAL_COLUMNS:
             column = explicit.get(fld, fld)
             if column is None:
-                if fld in REQUIRED_FIELDS:
+                if fld in required:
                     missing.append(f"{fld} (mapped to nothing)")
                 continue
             position = index.get(column.strip().lower())
@@ -166,12 +172,40 @@ class CsvSnapshotConnector(Connector):
                 found[fld] = position
             elif fld in required or fld in explicit:
                 missing.append(column if column == fld else f"{column} (for {fld})")
+        for name in self.mapper.source_names:
+            if name.strip().lower() not in index:
+                missing.append(name)
         if missing:
             raise FormatError(
                 f"{source_label(self.config)}: the header lacks required column(s) "
                 f"{', '.join(missing)}; header has {', '.join(h.strip() for h in header)}"
             )
         return found
+
+    def _extra_columns(self, header: Sequence[str]) -> dict[str, int]:
+        """Column name -> index of the columns the value mapping reads (``_columns`` has
+        made sure they exist)."""
+        index: dict[str, int] = {}
+        for i, name in enumerate(header):
+            index.setdefault(name.strip().lstrip("\ufeff").lower(), i)
+        return {name: index[name.strip().lower()] for name in self.mapper.source_names}
+
+    @staticmethod
+    def _unread(header: Sequence[str], read: Sequence[int]) -> tuple[Unread, list[int]]:
+        """The columns nothing reads, and their indices (reported when they hold data)."""
+        taken = set(read)
+        indices = [i for i in range(len(header)) if i not in taken]
+        return Unread(header[i].strip().lstrip("\ufeff") for i in indices), indices
+
+    def _mapped(self, record: CanonicalRecord, row: Sequence[str], columns: Mapping[str, int],
+                extra: Mapping[str, int]) -> CanonicalRecord:
+        """The record with the connection's value mapping applied."""
+        size = len(row)
+        values = {name: [row[i] if i < size else None] for name, i in extra.items()}
+        at = columns.get("categories")
+        if self.mapper.codes and at is not None and at < size:
+            values[CATEGORY_TEXT] = [row[at]]
+        return self.mapper.apply(record, values)
 
     # -- rows -------------------------------------------------------------------------
 
@@ -184,7 +218,7 @@ class CsvSnapshotConnector(Connector):
             _FINGERPRINT_VERSION, sorted(columns.items()), width, config["programme"],
             config["trader_id_scheme"], list(config["date_formats"]),
             config["list_separator"], config["part_separator"],
-            codecs.lookup(config["encoding"]).name,
+            codecs.lookup(config["encoding"]).name, self.mapper.salt,
         ]
         return fingerprint_json(settings) + "\x1e"
 
@@ -199,6 +233,7 @@ class CsvSnapshotConnector(Connector):
     def _record(
         self, row: list[str], line: int, columns: Mapping[str, int], width: int,
         dates: DateParser, caches: _RowCaches | None = None, fingerprint: str | None = None,
+        extra: Mapping[str, int] | None = None,
     ) -> CanonicalRecord:
         position = f"line {line}"
         problems: list[str] = []
@@ -227,20 +262,22 @@ class CsvSnapshotConnector(Connector):
             values[fld] = (row[i].strip() or None) if i is not None and i < size else None
         for fld in DATE_FIELDS:
             values[fld] = dates(get(fld), fld, position, problems)
-        values["programme"] = values["programme"] or self.config["programme"]
-        values["trader_id_scheme"] = values["trader_id_scheme"] or self.config["trader_id_scheme"]
+        if not self.mapper.active:
+            values["programme"] = values["programme"] or self.config["programme"]
+            values["trader_id_scheme"] = (values["trader_id_scheme"]
+                                          or self.config["trader_id_scheme"])
         seps = {
             "list_separator": self.config["list_separator"],
             "part_separator": self.config["part_separator"],
         }
-        text = get("categories")
+        text = None if self.mapper.codes else get("categories")
         categories = caches.categories.get(text) if text is not None else ()
         if categories is None:
             before = len(problems)
             categories = parse_categories(text, dates, position, problems, **seps)
             if len(problems) == before and len(caches.categories) < _CACHE_LIMIT:
                 caches.categories[text] = categories  # type: ignore[index]
-        return CanonicalRecord(
+        record = CanonicalRecord(
             **values,
             categories=categories,
             identifiers=parse_identifiers(get("identifiers"), position, problems, **seps),
@@ -250,9 +287,13 @@ class CsvSnapshotConnector(Connector):
             position=position,
             problems=tuple(problems),
         )
+        if self.mapper.active:
+            record = self._mapped(record, row, columns, extra or {})
+        return record
 
     def _row_parser(
-        self, columns: Mapping[str, int], width: int, dates: DateParser
+        self, columns: Mapping[str, int], width: int, dates: DateParser,
+        extra: Mapping[str, int] | None = None,
     ) -> Callable[[list[str], int, str], CanonicalRecord]:
         """`_record` for one read, specialised to its columns.
 
@@ -265,15 +306,22 @@ class CsvSnapshotConnector(Connector):
         scalars = tuple((fld, columns.get(fld)) for fld in _SCALAR_FIELDS)
         date_columns = tuple((fld, columns.get(fld)) for fld in sorted(DATE_FIELDS))
         default_programme, default_scheme = config["programme"], config["trader_id_scheme"]
+        mapper = self.mapper
+        extra = extra or {}
+        if mapper.active:  # the mapping gives the defaults, after its maps
+            default_programme = default_scheme = None
         list_sep, part_sep = config["list_separator"], config["part_separator"]
         at_categories, at_identifiers = columns.get("categories"), columns.get("identifiers")
+        if mapper.codes:  # the mapping reads the bare codes
+            at_categories = None
         at_share, at_publish = columns.get("consent_share"), columns.get("consent_publish")
         iso_dates: dict[str, str] = {}
 
         def parse(row: list[str], line: int, fingerprint: str) -> CanonicalRecord:
             if len(row) != width or (not "".join(row).isascii() and _SURROGATES.search(
                     "\x1f".join(row))):
-                return self._record(row, line, columns, width, dates, caches, fingerprint)
+                return self._record(row, line, columns, width, dates, caches, fingerprint,
+                                    extra)
             position = f"line {line}"
             problems: list[str] = []
             values = {fld: (row[i].strip() or None) if i is not None else None
@@ -308,7 +356,7 @@ class CsvSnapshotConnector(Connector):
             identifiers = parse_identifiers(
                 row[at_identifiers] if at_identifiers is not None else None, position,
                 problems, list_separator=list_sep, part_separator=part_sep)
-            return CanonicalRecord(
+            record = CanonicalRecord(
                 **values,
                 categories=categories,
                 identifiers=identifiers,
@@ -319,6 +367,9 @@ class CsvSnapshotConnector(Connector):
                 position=position,
                 problems=tuple(problems),
             )
+            if mapper.active:
+                record = self._mapped(record, row, columns, extra)
+            return record
 
         return parse
 
@@ -365,11 +416,14 @@ class CsvSnapshotConnector(Connector):
         ):
             header, rows = self._rows(text)
             columns = self._columns(header)
+            extra = self._extra_columns(header)
+            unread, unread_at = self._unread(header, [*columns.values(), *extra.values()])
             width = len(header)
             salt = self._parse_salt(columns, width)
-            parse_row = self._row_parser(columns, width, dates)
+            parse_row = self._row_parser(columns, width, dates, extra)
             default_programme = self.config["programme"]
             programme_at = columns.get("programme")
+            mapper = self.mapper
 
             def parse(source: tuple[int, list[str] | str, str]) -> CanonicalRecord:
                 line, row, fingerprint = source
@@ -396,17 +450,23 @@ class CsvSnapshotConnector(Connector):
                     programme = None
                     if programme_at is not None and programme_at < len(row):
                         programme = row[programme_at].strip() or None
-                    programme = programme or default_programme
+                    if mapper.active:
+                        programme = mapper.programme(programme)
+                    else:
+                        programme = programme or default_programme
+                    if unread_at:
+                        unread.see([row[i] if i < len(row) else None for i in unread_at])
                 sources.append((line, row, fingerprint))
                 fingerprints.append(fingerprint)
                 programmes.append(programme)
                 if len(sources) >= size:
                     yield Batch(records=DeferredRecords(sources, fingerprints, programmes, parse),
-                                state={"offset": done})
+                                state={"offset": done, **unread_state(unread)})
                     sources, fingerprints, programmes = [], [], []
             self.log.debug("%s: %d rows from %s", self.name, done, source_label(self.config))
+            report_unread(self.log, self.name, unread)
             yield Batch(records=DeferredRecords(sources, fingerprints, programmes, parse),
-                        state={"offset": None}, complete=True)
+                        state={"offset": None, **unread_state(unread)}, complete=True)
 
     # -- check / discover -------------------------------------------------------------
 

@@ -57,8 +57,10 @@ from connectors.formats import (
     DateParser,
     as_bool,
     blank_to_none,
-    fingerprint_bytes,
+    fingerprint_json,
+    fingerprint_text,
 )
+from connectors.mapping import CATEGORY_TEXT, Unread, ValueMapper, report_unread, unread_state
 
 __all__ = ["DEFAULT_NAMESPACE", "XmlSnapshotConfig", "XmlSnapshotConnector"]
 
@@ -69,6 +71,36 @@ _SCALARS = (
     "street", "city", "postcode", "region", "country", "status", "issuing_authority",
     "changed_at",
 )
+
+
+#: Changes whenever the parse of a record changes, so that stored fingerprints stop matching.
+_FINGERPRINT_VERSION = "xml-2"
+
+
+def _local(tag: Any) -> str:
+    """An element's name without its namespace."""
+    return str(tag).rpartition("}")[2]
+
+
+def _whole(container: ET.Element) -> list[Any]:
+    """What reading a container whole uses: its elements and all their attributes."""
+    return [item for node in container.iter() for item in (node, (node, "*"))]
+
+
+def _note_unread(record: ET.Element, used: set[Any], unread: Unread) -> None:
+    """Tell ``unread`` the elements and attributes of ``record`` that hold data and that
+    no configured path read, by their paths relative to the record."""
+
+    def walk(node: ET.Element, prefix: str) -> None:
+        for name, value in node.attrib.items():
+            if value.strip() and (node, name) not in used and (node, "*") not in used:
+                unread.see_name(f"{prefix}@{_local(name)}")
+        if node is not record and node not in used and (node.text or "").strip():
+            unread.see_name(prefix.rstrip("/"))
+        for child in node:
+            walk(child, f"{prefix}{_local(child.tag)}/")
+
+    walk(record, "")
 
 
 class XmlSnapshotConfig(FileSourceConfig):
@@ -94,46 +126,106 @@ class XmlSnapshotConnector(Connector):
     title = "XML file (path or URL)"
     config_schema = XmlSnapshotConfig
 
+    def __init__(self, config: Mapping[str, Any], context: Any = None) -> None:
+        super().__init__(config, context)
+        self.mapper = ValueMapper(self.config)
+        self._salt = fingerprint_json([
+            _FINGERPRINT_VERSION, self.config["namespace"], self.config["record_element"],
+            sorted(self.config["elements"].items(), key=lambda kv: kv[0]),
+            self.config["programme"], self.config["trader_id_scheme"],
+            list(self.config["date_formats"]), self.mapper.salt]) + "\x1e"
+
     def _tag(self, local: str) -> str:
         ns = self.config["namespace"]
         return f"{{{ns}}}{local}" if ns else local
 
+    def _path(self, path: str) -> tuple[str | None, str | None]:
+        """(ElementTree path of the elements, attribute name) of a configured path.
+
+        ``name`` is looked up anywhere inside the record (``.//name``); a path with a
+        slash (``address/city``) is relative to the record element; a last step
+        ``@attr`` reads an attribute (``@id`` of the record itself, ``address/@city``).
+        Steps may carry ElementTree predicates (``name[@lang='en']``).
+        """
+        attribute = None
+        steps = [step for step in path.strip().split("/") if step]
+        if steps and steps[-1].startswith("@"):
+            attribute = steps.pop()[1:]
+        if not steps:
+            return None, attribute
+        qualified = []
+        for step in steps:
+            tag, bracket, predicate = step.partition("[")
+            qualified.append(f"{self._tag(tag) if tag not in ('.', '..', '*') else tag}"
+                             f"{bracket}{predicate}")
+        prefix = "" if "/" in path.strip().rstrip("/").removesuffix(f"@{attribute}").rstrip("/") \
+            else ".//"
+        return prefix + "/".join(qualified), attribute
+
+    def _values(self, elem: ET.Element, path: str, used: set[Any]) -> list[str | None]:
+        """Every value ``path`` finds in the record, in document order; what it reads is
+        added to ``used`` (elements with their descendants, (element, attribute) pairs)."""
+        where, attribute = self._path(path)
+        found = [elem] if where is None else elem.findall(where)
+        out: list[str | None] = []
+        for node in found:
+            if attribute is not None:
+                if attribute in node.attrib:
+                    used.add((node, attribute))
+                    out.append(blank_to_none(node.get(attribute)))
+            else:
+                used.update(node.iter())
+                out.append(blank_to_none("".join(node.itertext())))
+        return out
+
     def _record(
-        self, elem: ET.Element, index: int, root_programme: str | None, dates: DateParser
+        self, elem: ET.Element, index: int, root_programme: str | None, dates: DateParser,
+        unread: Unread | None = None,
     ) -> CanonicalRecord:
         position = f"{self.config['record_element']} {index}"
         problems: list[str] = []
         mapping: Mapping[str, str | None] = self.config["elements"]
+        mapper = self.mapper
+        used: set[Any] = set()
 
-        def find(fld: str) -> ET.Element | None:
-            name = mapping.get(fld, fld)
-            if name is None:
-                return None
-            return elem.find(f".//{self._tag(name)}")
+        def texts(fld: str) -> list[str | None]:
+            path = mapping.get(fld, fld)
+            return [] if path is None else self._values(elem, path, used)
 
         def text(fld: str) -> str | None:
-            found = find(fld)
-            return None if found is None else blank_to_none("".join(found.itertext()))
+            return next((v for v in texts(fld) if v is not None), None)
 
         values: dict[str, Any] = {fld: text(fld) for fld in _SCALARS}
         for fld in DATE_FIELDS:
             values[fld] = dates(text(fld), fld, position, problems)
-        values["programme"] = values["programme"] or root_programme or self.config["programme"]
-        values["trader_id_scheme"] = values["trader_id_scheme"] or self.config["trader_id_scheme"]
+        values["programme"] = values["programme"] or root_programme
+        if not mapper.active:
+            values["programme"] = values["programme"] or self.config["programme"]
+            values["trader_id_scheme"] = (values["trader_id_scheme"]
+                                          or self.config["trader_id_scheme"])
 
+        extra: dict[str, list[str | None]] = {
+            name: self._values(elem, name, used) for name in mapper.source_names}
         categories: list[CategoryEntry] = []
-        container = find("categories")
-        if container is not None:
-            for cat in container.iter(self._tag("category")):
-                code = blank_to_none(cat.get("code"))
-                categories.append(CategoryEntry(
-                    code=code,
-                    status=blank_to_none(cat.get("status")),
-                    since=dates(cat.get("since"), f"category {code} since", position, problems),
-                ))
+        if mapper.codes:
+            extra[CATEGORY_TEXT] = texts("categories")
+        else:
+            path = mapping.get("categories", "categories")
+            containers = [] if path is None else elem.findall(self._path(path)[0] or ".")
+            for container in containers:
+                used.update(_whole(container))
+                for cat in container.iter(self._tag("category")):
+                    code = blank_to_none(cat.get("code"))
+                    categories.append(CategoryEntry(
+                        code=code,
+                        status=blank_to_none(cat.get("status")),
+                        since=dates(cat.get("since"), f"category {code} since", position,
+                                    problems),
+                    ))
         identifiers: list[IdentifierEntry] = []
-        container = find("identifiers")
-        if container is not None:
+        path = mapping.get("identifiers", "identifiers")
+        for container in [] if path is None else elem.findall(self._path(path)[0] or "."):
+            used.update(_whole(container))
             for ident in container.iter(self._tag("identifier")):
                 linked = as_bool(ident.get("linked"))
                 if linked is not None and not isinstance(linked, bool):
@@ -143,16 +235,19 @@ class XmlSnapshotConnector(Connector):
                     value=blank_to_none("".join(ident.itertext())),
                     linked=linked is True,
                 ))
-        return CanonicalRecord(
+        record = CanonicalRecord(
             **values,
             categories=tuple(categories),
             identifiers=tuple(identifiers),
             consent_share=as_bool(text("consent_share")),
             consent_publish=as_bool(text("consent_publish")),
-            fingerprint=fingerprint_bytes(ET.tostring(elem)),
+            fingerprint=fingerprint_text(self._salt + ET.tostring(elem, encoding="unicode")),
             position=position,
             problems=tuple(problems),
         )
+        if unread is not None:
+            _note_unread(elem, used, unread)
+        return mapper.apply(record, extra) if mapper.active else record
 
     def _elements(self, stream: Any) -> Iterator[tuple[str, ET.Element]]:
         """(event, element) from a safe iterparse, errors turned into FormatError."""
@@ -186,6 +281,7 @@ class XmlSnapshotConnector(Connector):
             declared: str | None = None
             first_child: str | None = None
             open_elements: list[ET.Element] = []
+            unread = Unread(())
             for event, elem in self._elements(raw):
                 if event == "start":
                     open_elements.append(elem)
@@ -200,13 +296,14 @@ class XmlSnapshotConnector(Connector):
                     continue
                 done += 1
                 if done > offset:
-                    pending.append(self._record(elem, done, root_programme, dates))
+                    pending.append(self._record(elem, done, root_programme, dates, unread))
                 # Drop the finished record from its parent so memory stays flat.
                 elem.clear()
                 if open_elements:
                     open_elements[-1].remove(elem)
                 if len(pending) >= size:
-                    yield Batch(records=tuple(pending), state={"offset": done})
+                    yield Batch(records=tuple(pending),
+                                state={"offset": done, **unread_state(unread)})
                     pending = []
             if done == 0 and first_child is not None:
                 raise FormatError(
@@ -219,7 +316,9 @@ class XmlSnapshotConnector(Connector):
                     f"{label}: the root declares count={declared} but holds {done} "
                     f"<{self.config['record_element']}> elements (truncated?)"
                 )
-            yield Batch(records=tuple(pending), state={"offset": None}, complete=True)
+            report_unread(self.log, self.name, unread)
+            yield Batch(records=tuple(pending), state={"offset": None, **unread_state(unread)},
+                        complete=True)
 
     def check(self) -> CheckResult:
         """Open the source and parse up to the first record."""
