@@ -56,10 +56,19 @@ class TraderSchema(StrictSchema):
                                   "_schema")
 
 
+def _within_utc_range(value: dt.datetime) -> None:
+    """A time whose UTC form exists (year 1 to 9999): `0001-01-01T00:00:00+14:00` does not."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError("out of range: the time in UTC must fall between the years "
+                              "1 and 9999") from None
+
+
 class VerifyOptionsMixin(StrictSchema):
     date = fields.Date(load_default=None, metadata={"description": "Default: today."})
     flow = fields.String(load_default="import", validate=validate.OneOf(FLOWS))
-    known_at = fields.AwareDateTime(load_default=None,
+    known_at = fields.AwareDateTime(load_default=None, validate=_within_utc_range,
                                     metadata={"description": "Answer as the hub knew it then."})
     programme = fields.String(load_default=None, metadata={
         "description": "Recognising programme (admin clients only; others use their own)."})
@@ -351,7 +360,7 @@ class OperatorQuerySchema(StrictSchema):
     status = fields.String(load_default=None)
     category = fields.String(load_default=None)
     country = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2}$"))
-    changed_since = fields.AwareDateTime(load_default=None)
+    changed_since = fields.AwareDateTime(load_default=None, validate=_within_utc_range)
     include_removed = fields.Boolean(load_default=False)
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))

@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 from hub import state
 from hub.api.service import (
     data_version,
-    decode_cursor,
-    encode_cursor,
     programme_codes,
+    read_cursor,
+    sign_cursor,
 )
 from hub.auth import policy
 from hub.auth.policy import View
@@ -46,6 +46,8 @@ HORIZON_KEY = "changes_horizon"
 LOCK_TIMEOUT_MS = 200
 #: The cursor: the last operator event ("e") and the last view change ("v") served.
 CURSOR_KEYS = ("e", "v")
+#: What a partner's feed cursor is bound to (besides the client): this feed.
+FEED_QUERY = {"list": "changes"}
 
 
 def safe_horizon(database: Database) -> int:
@@ -148,7 +150,7 @@ def _event_item(event: OperatorEvent, operator: Operator, grant: policy.Grant | 
 def changes_page(session: Session, database: Database, view: View, cursor: str | None,
                  limit: int = 500) -> dict[str, Any]:
     """One page of the feed after `cursor`, with the cursor to resume from."""
-    pos = decode_cursor(cursor, CURSOR_KEYS)
+    pos = read_cursor(cursor, CURSOR_KEYS, FEED_QUERY)
     codes = programme_codes(session, view.programme_ids() or ())
     items = view_changes(session, view, pos, limit)
     more = len(items) >= limit
@@ -158,4 +160,4 @@ def changes_page(session: Session, database: Database, view: View, cursor: str |
                                          codes)
         items.extend(events)
     return {**data_version(session, view.programme_ids()), "changes": items,
-            "next_cursor": encode_cursor(pos), "has_more": more}
+            "next_cursor": sign_cursor(pos, FEED_QUERY), "has_more": more}
