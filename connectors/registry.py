@@ -40,6 +40,8 @@ BUILTIN_CONNECTORS: dict[str, str] = {
     "aeo_node": "connectors.aeo_node:AeoNodeConnector",
     "csv_snapshot": "connectors.csv_snapshot:CsvSnapshotConnector",
     "xml_snapshot": "connectors.xml_snapshot:XmlSnapshotConnector",
+    "xlsx_snapshot": "connectors.xlsx_snapshot:XlsxSnapshotConnector",
+    "sql_query": "connectors.sql_query:SqlQueryConnector",
 }
 
 log = logging.getLogger(LOGGER_NAME)

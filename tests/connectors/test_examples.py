@@ -78,3 +78,12 @@ def test_xml_registry_with_attributes_syncs(hub_app: Any) -> None:
     found = operators(hub_app)
     assert found["NL823456789"].status == "suspended"
     assert found["NL812345678"].city == "Rotterdam"
+
+
+def test_excel_workbook_syncs(hub_app: Any) -> None:
+    run = sync_example(hub_app, "workbook")
+    assert run.status == "succeeded", run.error or run.held_reason
+    assert run.counts["created"] == 3
+    found = operators(hub_app)
+    assert set(found) == {"04595257", "04595263", "04595278"}
+    assert found["04595278"].status == "suspended"
