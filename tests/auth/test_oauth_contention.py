@@ -36,7 +36,8 @@ def hub(committed_db: Database) -> Iterator[tuple[str, Any]]:
 
 
 def _post(url: str, data: dict[str, str], auth: Any) -> requests.Response:
-    with requests.post(url, data=data, auth=auth, timeout=30) as response:
+    # Well below SQLite's 30 s busy timeout: an unbounded wait fails the test.
+    with requests.post(url, data=data, auth=auth, timeout=15) as response:
         return response
 
 
