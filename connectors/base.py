@@ -308,6 +308,24 @@ class ConnectorContext:
     import_dir: Path | None = None  # directory paths must resolve into; None = anywhere
     user_agent: str = "aeohub-connector/0.1"  # User-Agent header for HTTP requests
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger(LOGGER_NAME))
+    # Database URLs no connection may read (the hub's own database): a SQL connector
+    # refuses a URL that names the same database.
+    refused_databases: frozenset[str] = frozenset()
+
+    def check_host(self, host: str | None, port: int | None) -> str:
+        """Return the host if a connection may reach it (for sources that are not
+        URLs, such as databases), else raise `AccessDenied`."""
+        name = (host or "").rstrip(".").lower()
+        if not name:
+            raise AccessDenied("the source names no host")
+        if self.allowed_hosts is not None:
+            allowed = {h.rstrip(".").lower() for h in self.allowed_hosts}
+            if name not in allowed and (port is None or f"{name}:{port}" not in allowed):
+                raise AccessDenied(
+                    f"host {name!r} is not among the hosts this connection may reach "
+                    f"({', '.join(sorted(allowed)) or 'none'})"
+                )
+        return name
 
     def check_url(self, url: str) -> str:
         """Return ``url`` if it may be fetched, else raise `AccessDenied`.
@@ -457,6 +475,9 @@ class Connector(ABC):
     name: ClassVar[str]  # entry-point name, stable: stored with each connection
     title: ClassVar[str]  # human-readable name for the UI and CLI
     config_schema: ClassVar[type[marshmallow.Schema]]  # the config, secrets marked
+    # True for connectors whose configuration reaches far (a database query): only the
+    # hub's administrators may create or reconfigure their connections.
+    hub_admin_only: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], context: ConnectorContext | None = None):
         self.config: dict[str, Any] = load_config(type(self), config)

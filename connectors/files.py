@@ -28,11 +28,34 @@ from connectors.formats import CANONICAL_COLUMNS
 from connectors.mapping import MappingConfig
 from connectors.transport import HttpClient, RetryPolicy
 
-__all__ = ["FieldMapping", "FileSourceConfig", "check_encoding", "open_binary",
+__all__ = ["FieldMapping", "FileSourceConfig", "RecordSettings", "check_encoding", "open_binary",
            "snapshot_identity", "source_label"]
 
 
-class FileSourceConfig(MappingConfig):
+class RecordSettings(MappingConfig):
+    """Settings of every connector that builds records from rows: the programme and
+    scheme of rows that name none, date formats, batch size and the value mapping."""
+
+    programme = fields.String(
+        load_default=None, allow_none=True,
+        metadata={"description": "Programme code for rows that do not name one"},
+    )
+    trader_id_scheme = fields.String(
+        load_default=None, allow_none=True,
+        metadata={"description": "Identifier scheme for rows that do not name one (EORI, ...)"},
+    )
+    date_formats = fields.List(
+        fields.String(validate=validate.Length(min=2)), load_default=lambda: ["%Y-%m-%d"],
+        validate=validate.Length(min=1),
+        metadata={"description": "strptime formats dates may be written in, tried in order"},
+    )
+    batch_size = fields.Integer(
+        load_default=2000, validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "Records per batch"},
+    )
+
+
+class FileSourceConfig(RecordSettings):
     """Config shared by file snapshot connectors; exactly one of ``path`` and ``url``."""
 
     path = fields.String(
@@ -50,23 +73,6 @@ class FileSourceConfig(MappingConfig):
     headers = fields.Dict(
         keys=fields.String(), values=fields.String(), load_default=dict,
         metadata={"secret": True, "description": "Extra HTTP headers for the URL request"},
-    )
-    programme = fields.String(
-        load_default=None, allow_none=True,
-        metadata={"description": "Programme code for rows that do not name one"},
-    )
-    trader_id_scheme = fields.String(
-        load_default=None, allow_none=True,
-        metadata={"description": "Identifier scheme for rows that do not name one (EORI, ...)"},
-    )
-    date_formats = fields.List(
-        fields.String(validate=validate.Length(min=2)), load_default=lambda: ["%Y-%m-%d"],
-        validate=validate.Length(min=1),
-        metadata={"description": "strptime formats dates may be written in, tried in order"},
-    )
-    batch_size = fields.Integer(
-        load_default=2000, validate=validate.Range(min=1, max=100_000),
-        metadata={"description": "Records per batch"},
     )
     timeout = fields.Float(
         load_default=30.0, validate=validate.Range(min=0.05, max=3600),

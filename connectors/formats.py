@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from connectors.base import CategoryEntry, IdentifierEntry
@@ -26,6 +27,7 @@ __all__ = [
     "fingerprint_json",
     "fingerprint_text",
     "fingerprint_values",
+    "number_text",
     "parse_categories",
     "parse_identifiers",
 ]
@@ -213,3 +215,20 @@ def fingerprint_json(document: Mapping[str, Any] | Any) -> str:
     """blake2b-128 hex of the canonical JSON of a record (sorted keys, compact)."""
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def number_text(value: int | float | Decimal, number_format: str | None = None) -> str:
+    """A number as text: the shortest digits that give it back, integers without a
+    decimal point, zero-padded when the number format is all zeros (``000000``)."""
+    if isinstance(value, float | Decimal):
+        # a float's shortest form gives it back without binary artefacts
+        exact = Decimal(repr(value)) if isinstance(value, float) else value
+        if exact == exact.to_integral_value():
+            text = format(exact.to_integral_value(), "f")
+        else:
+            return format(exact.normalize(), "f")
+    else:
+        text = str(value)
+    if number_format and set(number_format) == {"0"} and not text.startswith("-"):
+        text = text.zfill(len(number_format))
+    return text

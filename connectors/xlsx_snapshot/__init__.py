@@ -25,7 +25,6 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -49,7 +48,7 @@ from connectors.files import (
     snapshot_identity,
     source_label,
 )
-from connectors.formats import DATE_FIELDS, DateParser
+from connectors.formats import DATE_FIELDS, DateParser, number_text
 from connectors.mapping import unread_state
 from connectors.tabular import TableLayout, TabularConnector
 
@@ -82,22 +81,6 @@ class XlsxSnapshotConfig(FileSourceConfig, TableLayout):
             raise ValidationError({"sheet": ["Give sheet or sheet_position, not both."]})
 
 
-def _number_text(value: int | float, number_format: str | None) -> str:
-    """A number as text: the shortest digits that give it back, integers without a
-    decimal point, zero-padded when the number format is all zeros (``000000``)."""
-    if isinstance(value, float):
-        exact = Decimal(repr(value))  # the shortest form: no binary artefacts
-        if exact == exact.to_integral_value():
-            text = format(exact.to_integral_value(), "f")
-        else:
-            return format(exact.normalize(), "f")
-    else:
-        text = str(value)
-    if number_format and set(number_format) == {"0"} and not text.startswith("-"):
-        text = text.zfill(len(number_format))
-    return text
-
-
 def cell_text(value: Any, number_format: str | None, *, date_column: bool,
               date_format: str, epoch: dt.datetime) -> str:
     """A cell's value as the text a person reads in it (see the module's docstring)."""
@@ -116,7 +99,7 @@ def cell_text(value: Any, number_format: str | None, *, date_column: bool,
             converted = from_excel(value, epoch)
             if isinstance(converted, dt.datetime | dt.date):
                 return converted.strftime(date_format)
-        return _number_text(value, number_format)
+        return number_text(value, number_format)
     if isinstance(value, dt.time):
         return value.isoformat()
     return str(value)

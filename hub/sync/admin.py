@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import distinct, select
 from sqlalchemy.orm import Session
 
+from connectors.registry import available_connectors
 from hub.auth.service import Principal
 from hub.db import Database, utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -211,10 +212,20 @@ def _check_programmes(session: Session, principal: Principal, codes: list[str]) 
                         fields={"programmes": f"not yours: {', '.join(foreign)}"})
 
 
+def _check_connector(principal: Principal, connector_type: str) -> None:
+    """Connectors whose configuration reaches far (a database query) are for the hub's
+    administrators only."""
+    cls = available_connectors().get(connector_type)
+    if cls is not None and cls.hub_admin_only and not principal.is_admin:
+        raise Forbidden(f"only the hub's administrators may configure {connector_type} "
+                        "connections", fields={"type": "hub administrators only"})
+
+
 def create_connection(session: Session, settings: conns.SyncSettings, principal: Principal,
                       payload: Mapping[str, Any]) -> Connection:
     """Add a connection (config validated by its connector); the caller commits."""
     _check_programmes(session, principal, list(payload["programmes"]))
+    _check_connector(principal, str(payload["type"]))
     connection = conns.add_connection(
         session, settings, name=payload["name"], connector_type=payload["type"],
         programmes=list(payload["programmes"]), config=payload["config"],
@@ -232,6 +243,8 @@ def edit_connection(session: Session, settings: conns.SyncSettings, principal: P
                     connection_id: int, payload: Mapping[str, Any]) -> Connection:
     """Change a connection; `config` is merged into the stored one and validated again."""
     connection = get_connection(session, principal, connection_id)
+    if payload.get("config") is not None:
+        _check_connector(principal, connection.connector_type)
     return conns.edit_connection(
         session, settings, connection, config=payload.get("config"),
         schedule=payload.get("schedule"), enabled=payload.get("enabled"),

@@ -44,6 +44,7 @@ class SyncSettings:
     extra_hosts: frozenset[str]
     default_staleness: int
     lease_seconds: int = 60
+    database_url: str | None = None  # the hub's own database, which no connection may read
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SyncSettings:
@@ -54,6 +55,7 @@ class SyncSettings:
             extra_hosts=frozenset(config.get("NODE_HOSTS_ALLOWED") or ()),
             default_staleness=int(config.get("DEFAULT_STALENESS_SECONDS", 36 * 3600)),
             lease_seconds=int(config.get("SYNC_LEASE_SECONDS", 60)),
+            database_url=config.get("DATABASE_URL"),
         )
 
 
@@ -82,12 +84,17 @@ def parse_schedule(text: str) -> tuple[str, Any]:
 def context_for(connection: Connection, settings: SyncSettings) -> ConnectorContext:
     hosts = set(connection.administration.allowed_hosts or []) | set(settings.extra_hosts)
     return ConnectorContext(allowed_hosts=frozenset(hosts), import_dir=settings.import_dir,
-                            user_agent="aeohub-sync/1")
+                            user_agent="aeohub-sync/1",
+                            refused_databases=frozenset(filter(None, [settings.database_url])))
 
 
 def _check_access(cls: type[Connector], config: Mapping[str, Any],
                   context: ConnectorContext) -> None:
     try:
+        check_own = getattr(cls, "check_access", None)
+        if check_own is not None:  # a source that is not a file or web URL (a database)
+            check_own(cls(dict(config), context))
+            return
         for key in ("url", "base_url"):
             if config.get(key):
                 context.check_url(str(config[key]))

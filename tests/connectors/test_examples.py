@@ -3,6 +3,8 @@ PostgreSQL): what validates is applied, an unmapped word is quarantined with its
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,14 @@ from sqlalchemy import select
 
 from hub import db
 from hub.arrangements.service import load_reference_data
-from hub.registry.models import Operator
+from hub.auth.service import Principal
+from hub.errors import Forbidden, InvalidInput
+from hub.registry.models import Operator, Programme
+from hub.sync import admin, engine
 from hub.sync import connections as conns
-from hub.sync import engine
 from hub.sync.models import QuarantinedRecord
-from tests.connectors.examples import install
+from tests.connectors.examples import example, install
+from tests.connectors.sqlsource import registry_database
 
 
 @pytest.fixture
@@ -87,3 +92,70 @@ def test_excel_workbook_syncs(hub_app: Any) -> None:
     found = operators(hub_app)
     assert set(found) == {"04595257", "04595263", "04595278"}
     assert found["04595278"].status == "suspended"
+
+
+@pytest.fixture
+def registry_url(hub_app: Any, backend: str) -> Iterator[str]:
+    hub_app.config["NODE_HOSTS_ALLOWED"] = ["127.0.0.1"]
+    with registry_database(backend, Path(hub_app.config["IMPORT_DIR"])) as url:
+        yield url
+
+
+def test_sql_view_syncs_and_keeps_its_password_encrypted(hub_app: Any,
+                                                         registry_url: str) -> None:
+    config = {**example("sql_view")["config"], "url": registry_url}
+    run = sync_example(hub_app, "sql_view", config)
+    assert run.status == "succeeded", run.error or run.held_reason
+    assert run.counts["created"] == 3
+    found = operators(hub_app)
+    assert found["FR77812345600011"].status == "suspended"
+    with hub_app.app_context():
+        connection = conns.get_connection(db.session(), "sql_view")
+        assert "password" not in connection.config
+        assert "change-me" not in str(connection.secrets_encrypted)
+        assert conns.shown_config(connection)["password"] == "********"
+        assert connection.state == {"since": "2026-11-30T09:10:00"}
+
+
+def test_the_hubs_own_database_cannot_be_a_source(hub_app: Any) -> None:
+    hub_url = hub_app.config["DATABASE_URL"]
+    hub_app.config["NODE_HOSTS_ALLOWED"] = ["127.0.0.1"]
+    config = {**example("sql_view")["config"], "url": hub_url}
+    with pytest.raises(InvalidInput, match="the hub's own database") as info:
+        sync_example(hub_app, "sql_view", config)
+    assert "config.url" in info.value.fields
+
+
+def principal(*, is_admin: bool, administration_id: int | None) -> Principal:
+    return Principal(client_pk=1, client_id="c", programme_id=None,
+                     administration_id=administration_id, scopes=frozenset({"node:admin"}),
+                     is_admin=is_admin, rate_limit=None,
+                     expires_at=dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+
+
+def test_only_hub_administrators_create_sql_connections(hub_app: Any,
+                                                         registry_url: str) -> None:
+    payload = {"name": "fr-sql", "type": "sql_query", "programmes": ["EU-AEO"],
+               "config": {**example("sql_view")["config"], "url": registry_url},
+               "schedule": "interval:1d"}
+    settings = conns.SyncSettings.from_config(hub_app.config)
+    with hub_app.app_context():
+        session = db.session()
+        eu = session.scalar(select(Programme).where(Programme.code == "EU-AEO"))
+        assert eu is not None
+        node_admin = principal(is_admin=False, administration_id=eu.administration_id)
+        with pytest.raises(Forbidden, match="only the hub's administrators"):
+            admin.create_connection(session, settings, node_admin, payload)
+        created = admin.create_connection(session, settings,
+                                          principal(is_admin=True, administration_id=None),
+                                          payload)
+        session.commit()
+        # nor may an administration's own client reconfigure one
+        with pytest.raises(Forbidden):
+            admin.edit_connection(session, settings, node_admin, created.id,
+                                  {"config": {"query": "SELECT * FROM aeo_holder"}})
+        # a file connection stays theirs to create
+        csv_payload = {**payload, "name": "de-csv", "type": "csv_snapshot",
+                       "config": {"path": "x.csv", "programme": "EU-AEO"}}
+        session.rollback()
+        admin._check_connector(node_admin, csv_payload["type"])
