@@ -1,7 +1,8 @@
 """Issuing and revoking never fail open while another writer holds the database.
 
 A writer that has appended to the audit chain and not yet committed (as a sync does)
-holds SQLite's write lock, or PostgreSQL's lock on the chain head. Meanwhile the token
+holds SQLite's write lock, or PostgreSQL's lock on the chain head; real snapshot syncs
+run alongside in the last test. Meanwhile the token
 and revocation endpoints wait a bounded time and answer 503 with Retry-After: never a
 500, and never a 200 for a revocation while the token still works. Once the writer is
 done, they succeed.
@@ -118,5 +119,63 @@ def test_concurrent_writers_never_make_a_500_or_a_false_revocation(hub, committe
         stop.set()
         for thread in writers:
             thread.join(10)
+    assert set(statuses) <= {200, 503}
+    assert 200 in statuses
+
+
+def test_real_syncs_alongside_never_make_a_500_or_a_false_revocation(committed_db, tmp_path):
+    """The same, with real snapshot syncs (each switching a changed registry) running."""
+    from hub.sync import connections as conns
+    from hub.sync import engine
+    from tests.sync.feeds import eu_row, write_feed
+
+    load_reference(committed_db)
+    app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
+                      "IMPORT_DIR": str(tmp_path), "OAUTH_WRITE_WAIT_SECONDS": 0.3})
+    settings = conns.SyncSettings.from_config(app.config)
+    feed = write_feed(tmp_path / "eu.csv", [eu_row(n) for n in range(1, 1501)])
+    with committed_db.session_scope(write=True) as session:
+        connection = conns.add_connection(
+            session, settings, name="eu-csv", connector_type="csv_snapshot",
+            programmes=["EU-AEO"], config={"path": str(feed), "programme": "EU-AEO"},
+            schedule="interval:1h")
+        connection_id = connection.id
+    creds = make_client(committed_db, "EU-AEO", "verify")
+    auth = (creds.client_id, creds.secret)
+    stop = threading.Event()
+    runs: list[int] = []
+
+    def sync_constantly() -> None:
+        round_ = 0
+        while not stop.is_set():
+            round_ += 1
+            # Every round changes every operator's name: real writes for the switch.
+            write_feed(feed, [eu_row(n, legal_name=f"Muster {round_} {n} GmbH")
+                              for n in range(1, 1501)])
+            engine.run_sync(committed_db, settings, connection_id)
+            runs.append(round_)
+
+    syncer = threading.Thread(target=sync_constantly)
+    statuses: list[int] = []
+    try:
+        with live_server(app) as base:
+            syncer.start()
+            while syncer.is_alive() and (len(runs) < 3 or len(statuses) < 10):
+                issued = _post(base + "/oauth/token", GRANT, auth)
+                statuses.append(issued.status_code)
+                if issued.status_code != 200:
+                    continue
+                token = issued.json()["access_token"]
+                revoked = _post(base + "/oauth/revoke", {"token": token}, auth)
+                statuses.append(revoked.status_code)
+                assert _active(app, token) is (revoked.status_code != 200)
+                if revoked.status_code != 200:
+                    assert "Retry-After" in revoked.headers
+    finally:
+        stop.set()
+        if syncer.is_alive():
+            syncer.join(120)
+        app.extensions["aeohub.db"].dispose()
+    assert len(runs) >= 3  # the syncs ran (a failing one would have ended the thread)
     assert set(statuses) <= {200, 503}
     assert 200 in statuses
