@@ -220,21 +220,17 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
 
 
 def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Candidates for a trader reference among the operators the client may see today
+    (the matcher keeps only those before it decides or cuts to the limit)."""
     recognition = _recognition()
     matcher = getattr(recognition, "match", None)
     if matcher is None:
         matcher = importlib.import_module("hub.recognition.matching").match
     reference = reference_of(payload["trader"])
     limit = int(payload.get("limit") or 10)
-    # Ask for more than asked: candidates outside the view are dropped afterwards.
-    result = matcher(session, reference, limit=limit * 5)
-    if isinstance(result, Mapping):
-        candidates = result.get("candidates", [])
-    elif hasattr(result, "candidates"):
-        candidates = result.candidates
-    else:
-        candidates = result
-    return filter_candidates(session, view, list(candidates))[:limit]
+    result = matcher(session, reference, limit=limit,
+                     scope=lambda ids: policy.visible_ids(session, view, ids))
+    return filter_candidates(session, view, list(result.candidates))
 
 
 def recognitions_of(session: Session, view: View, operator: Operator) -> list[dict[str, Any]]:

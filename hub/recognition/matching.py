@@ -650,24 +650,34 @@ def decide(session: Session, index: MatchIndex, candidates: list[Candidate],
     return MatchResult("match", candidates, best, [])
 
 
+#: Which of some operator ids an asker may see (a partner's view: `hub.auth.policy`).
+Scope = Callable[[Iterable[int]], Collection[int]]
+
+
 def match(session: Session, reference: TraderReference, limit: int = 10, *,
           settings: MatchSettings = DEFAULT_SETTINGS,
-          programmes: Collection[str] | None = None) -> MatchResult:
+          programmes: Collection[str] | None = None, scope: Scope | None = None
+          ) -> MatchResult:
     """Scored, explained candidates for `reference` (identifier first, then name+address).
 
-    `programmes` limits the candidates to operators of those programme codes.
+    `programmes` limits the candidates to operators of those programme codes; `scope` to
+    the operators it keeps, before anything is decided or cut to `limit`, so that an
+    operator outside it changes nothing in the answer.
     """
     reference.check()
     result: MatchResult | None = None
     programme_ids = _programme_ids(session, programmes)
     if reference.has_identifier:
-        result = _match_identifier(session, reference, programme_ids)
+        result = _match_identifier(session, reference, programme_ids, scope)
     if reference.has_name:
         index = match_index(session, settings)
         query = prepare(reference.name, reference.street, reference.city, reference.postcode,
                         reference.country)
-        by_name = decide(session, index, score_candidates(index, query, settings,
-                                                          programme_ids), settings)
+        scored = score_candidates(index, query, settings, programme_ids)
+        if scope is not None:
+            kept = scope(c.operator_id for c in scored)
+            scored = [c for c in scored if c.operator_id in kept]
+        by_name = decide(session, index, scored, settings)
         if result is None:
             result = by_name
         else:
@@ -705,7 +715,8 @@ def summaries_of(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, s
 
 
 def _match_identifier(session: Session, reference: TraderReference,
-                      programme_ids: Collection[int] | None) -> MatchResult:
+                      programme_ids: Collection[int] | None, scope: Scope | None = None
+                      ) -> MatchResult:
     try:
         scheme, value = normalise_reference_identifier(reference)
     except IdentifierError as exc:
@@ -716,15 +727,26 @@ def _match_identifier(session: Session, reference: TraderReference,
         allowed = set(session.scalars(select(Operator.id).where(
             Operator.id.in_(ids), Operator.programme_id.in_(list(programme_ids)))))
         ids = [i for i in ids if i in allowed]
-    return identifier_result(session, scheme, value, ids)
+    hints: list[int] | None = None  # looked up by identifier_result
+    if scope is not None:
+        kept = scope(ids)
+        ids = [i for i in ids if i in kept]
+        if scheme == "MID" and not ids:
+            derived = identifier_hits(session, [(scheme, value)], declared=False).get(
+                (scheme, value), [])
+            kept = scope(derived)
+            hints = [i for i in derived if i in kept]
+    return identifier_result(session, scheme, value, ids, hints)
 
 
 def identifier_result(session: Session, scheme: str, value: str, ids: Sequence[int],
-                      hints: Sequence[int] = (),
+                      hints: Sequence[int] | None = None,
                       summaries: dict[int, tuple[str, str, str]] | None = None) -> MatchResult:
-    """The match result for operators found by a declared identifier."""
-    if summaries is None or any(i not in summaries for i in [*ids, *hints]):
-        summaries = summaries_of(session, [*ids, *hints])
+    """The match result for operators found by a declared identifier. `hints`: the
+    operators with a derived MID of that value, when the caller looked them up (None:
+    looked up here)."""
+    if summaries is None or any(i not in summaries for i in [*ids, *(hints or ())]):
+        summaries = summaries_of(session, [*ids, *(hints or ())])
     candidates = [Candidate(i, *summaries[i], score=1.0, via="identifier",
                             explanation=[f"declared {scheme} {value}"]) for i in ids]
     if len(candidates) == 1:
@@ -733,8 +755,8 @@ def identifier_result(session: Session, scheme: str, value: str, ids: Sequence[i
         return MatchResult("ambiguous", candidates, None, [Reason(
             rc.AMBIGUOUS_MATCH, f"{scheme} {value} is declared by {len(candidates)} operators")])
     if scheme == "MID":
-        derived = hints or identifier_hits(session, [(scheme, value)], declared=False).get(
-            (scheme, value), [])
+        derived = list(hints) if hints is not None else identifier_hits(
+            session, [(scheme, value)], declared=False).get((scheme, value), [])
         if derived:
             summaries = summaries_of(session, derived)
             hint_candidates = [Candidate(i, *summaries[i], score=0.5, via="derived_mid",

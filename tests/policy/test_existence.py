@@ -1,7 +1,8 @@
 """No answer reveals that an operator outside the client's view exists.
 
 For every option of verify (date, known_at, flow, programme, and their combinations),
-single and batch, by identifier, by name and address, and by both, the answer about an
+single and batch, by identifier, by name and address, by both, and by a MID the hub
+derived (a hint), and for match, the answer about an
 operator the client may not see is compared with the answer to the very same request
 once that operator no longer exists: they must be identical, messages included, apart
 from the request's own identifiers. The clock is frozen so that data ages agree.
@@ -49,12 +50,23 @@ def _clean(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in VOLATILE}
 
 
+def _mid(row: Operator) -> str:
+    return f"{row.country}TRA{row.id}POR"
+
+
 def _traders(row: Operator) -> list[dict[str, Any]]:
     address = {"street": row.street, "city": row.city, "postcode": row.postcode,
                "country": row.country}
     by_id = {"scheme": row.trader_id_scheme, "value": row.trader_id}
     by_name = {"name": row.legal_name, "address": address}
-    return [by_id, by_name, {**by_id, **by_name}]
+    # A MID the hub derived for it: a matching hint, which must not leak either.
+    by_mid = {"scheme": "MID", "value": _mid(row)}
+    return [by_id, by_name, {**by_id, **by_name}, by_mid]
+
+
+#: Requests per hidden operator: verify (each trader form, then all in one batch) for
+#: every option, and match for each trader form.
+PER_CASE = len(OPTIONS) * 5 + 4
 
 
 def _requests(client: str, traders: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -64,6 +76,9 @@ def _requests(client: str, traders: list[dict[str, Any]]) -> list[tuple[str, dic
         for trader in traders:
             out.append(("/api/v1/verify", {"trader": trader, **chosen}))
         out.append(("/api/v1/verify/batch", {"traders": traders, **chosen}))
+    for trader in traders:
+        out.append(("/api/v1/match", {"trader": trader, "limit": 3}))
+    assert len(out) == PER_CASE
     return out
 
 
@@ -84,11 +99,13 @@ def test_hidden_operators_are_answered_as_nonexistent(frozen, ref_app, committed
                                 consent=consent)
             row = session.get(Operator, oid)
             assert row is not None
+            session.add(OperatorIdentifier(operator_id=oid, scheme="MID", value=_mid(row),
+                                           origin="derived", linked=False))
             cases.append((client, oid, _traders(row)))
         make_operator(session, progs["EU-AEO"], 8200, category="AEOS", consent=True)
     policy.clear_cache()
     with live_server(ref_app) as base:
-        tokens = {c: bearer(committed_db, make_client(committed_db, c, "verify"))
+        tokens = {c: bearer(committed_db, make_client(committed_db, c, "verify,match"))
                   for c in {case[0] for case in cases}}
 
         def ask() -> list[tuple[int, dict[str, Any]]]:
@@ -96,12 +113,22 @@ def test_hidden_operators_are_answered_as_nonexistent(frozen, ref_app, committed
             for client, _oid, traders in cases:
                 for path, body in _requests(client, traders):
                     response = requests.post(base + path, json=body, headers=tokens[client])
-                    answers.append((response.status_code, _clean(response.json())))
+                    answer = _clean(response.json())
+                    if path.endswith("/match"):
+                        # Scores weigh words by their frequency in the whole registry:
+                        # the candidates (all visible) and their order must agree.
+                        answer["candidates"] = [(c["operator_id"], c["via"])
+                                                for c in answer["candidates"]]
+                    answers.append((response.status_code, answer))
             return answers
 
         hidden = ask()
+        hidden_ids = {oid for _c, oid, _t in cases}
         for status, body in hidden:
             assert status == 200, body
+            if "candidates" in body:  # match
+                assert not {c[0] for c in body["candidates"]} & hidden_ids
+                continue
             decisions = body.get("decisions") or [body["decision"]]
             for decision in decisions:
                 assert decision["operator"] is None and decision["decision"] != "recognised"
@@ -112,9 +139,9 @@ def test_hidden_operators_are_answered_as_nonexistent(frozen, ref_app, committed
             session.execute(delete(OperatorEvent).where(OperatorEvent.operator_id.in_(ids)))
             session.execute(delete(Operator).where(Operator.id.in_(ids)))
         absent = ask()
-    assert len(hidden) == len(absent) == len(cases) * len(OPTIONS) * 4
-    for (client, _oid, traders), start in zip(cases, range(0, len(hidden),
-                                                             len(OPTIONS) * 4), strict=True):
+    assert len(hidden) == len(absent) == len(cases) * PER_CASE
+    for (client, _oid, traders), start in zip(cases, range(0, len(hidden), PER_CASE),
+                                              strict=True):
         for offset, (path, body) in enumerate(_requests(client, traders)):
             got, want = hidden[start + offset], absent[start + offset]
             assert got == want, (client, path, body)
