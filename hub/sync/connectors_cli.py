@@ -1,16 +1,41 @@
-"""`aeohub connectors list|check`: the installed connector plugins, and a probe of one."""
+"""`aeohub connectors list|check`: the installed connector plugins, and a trial of one.
+
+`check` probes the source (reachable, authenticated, format as expected), then reads a
+sample of its records and runs the hub's whole validation on them without writing
+anything: it says how many would validate, the first problems of each reason, the values
+missing from the value maps and the columns holding data that no setting reads. A source
+whose header is right but whose records would not validate fails the check.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
+from typing import Any
 
 import click
 from flask import current_app
+from sqlalchemy import select
 
-from connectors.base import ConfigError, redact
+from connectors.base import (
+    Batch,
+    ConfigError,
+    Connector,
+    ConnectorContext,
+    ConnectorError,
+    redact,
+)
+from connectors.mapping import unmapped_value
 from connectors.registry import available_connectors, build_connector, config_json_schema
+from hub import db
+from hub.registry.models import Programme
 from hub.sync.connections import SyncSettings
+from hub.sync.validate import ProgrammeRules, Rejection, validate
+
+#: Problems shown per reason code.
+SHOWN_PER_REASON = 3
 
 
 def register(cli: click.Group) -> None:
@@ -39,28 +64,129 @@ def connectors_list(as_json: bool) -> None:
         click.echo(f"{name:<14} {cls.title}\n{'':<14} config: {fields}")
 
 
+def _batches(connector: Connector, sample: int) -> Iterator[Batch]:
+    """The connector's batches until ``sample`` records were read; the read is closed
+    (files and cursors released) when the sample is complete."""
+    reader = connector.read(None)
+    read = 0
+    try:
+        for batch in reader:
+            yield batch
+            read += len(batch.records)
+            if read >= sample:
+                return
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+def trial(connector: Connector, sample: int) -> dict[str, Any]:
+    """Read up to ``sample`` records and validate them as a sync would, writing nothing."""
+    session = db.session()
+    rules: dict[str | None, ProgrammeRules | None] = {}
+    read = valid = 0
+    reasons: Counter[str] = Counter()
+    problems: dict[str, list[dict[str, Any]]] = {}
+    unmapped: dict[str, Counter[str]] = {}
+    unread: list[str] = []
+    default_programme = connector.config.get("programme")
+    for batch in _batches(connector, sample):
+        unread = list(batch.state.get("unread") or unread)
+        for record in batch.records:
+            if read >= sample:
+                break
+            read += 1
+            code = record.programme or default_programme
+            if code not in rules:
+                row = session.scalar(select(Programme).where(Programme.code == code)) \
+                    if code else None
+                rules[code] = ProgrammeRules.of(row) if row is not None else None
+            programme_rules = rules[code]
+            if programme_rules is None:
+                found: list[dict[str, str]] = [{
+                    "code": "unknown_programme", "field": "programme",
+                    "reason": f"{code!r} is not a programme of this hub" if code
+                    else "the record names no programme and the connection sets none"}]
+            else:
+                outcome = validate(record, programme_rules)
+                if not isinstance(outcome, Rejection):
+                    valid += 1
+                    continue
+                found = outcome.reasons
+            for reason in found:
+                reasons[reason["code"]] += 1
+                shown = problems.setdefault(reason["code"], [])
+                if len(shown) < SHOWN_PER_REASON:
+                    shown.append({"position": record.position, **reason})
+                missing = unmapped_value(reason["reason"])
+                if missing is not None:
+                    unmapped.setdefault(missing[0], Counter())[missing[1]] += 1
+    return {
+        "read": read,
+        "would_validate": valid,
+        "rejected": read - valid,
+        "reasons": dict(reasons.most_common()),
+        "problems": problems,
+        "unmapped": {name: dict(counts.most_common()) for name, counts in unmapped.items()},
+        "unread": unread,
+    }
+
+
+def _print_trial(found: dict[str, Any]) -> None:
+    click.echo(f"sample: read {found['read']}, would validate {found['would_validate']}, "
+               f"rejected {found['rejected']}")
+    for code, count in found["reasons"].items():
+        click.echo(f"  {code}: {count}")
+        for problem in found["problems"].get(code, []):
+            click.echo(f"    {problem['position'] or '?'}: {problem['field']}: "
+                       f"{problem['reason']}")
+    for name, values in found["unmapped"].items():
+        listed = ", ".join(f"{value!r} ({count})" for value, count in values.items())
+        click.echo(f"missing from values.{name}: {listed}")
+    if found["unread"]:
+        click.echo(f"columns with data that no setting reads: {', '.join(found['unread'])}")
+
+
 @connectors_group.command("check")
 @click.argument("connector_type")
 @click.option("--config", "config_text", required=True, help="Connector config as JSON.")
+@click.option("--sample", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Records to read and validate (0: only probe the source).")
 @click.option("--json", "as_json", is_flag=True)
-def connectors_check(connector_type: str, config_text: str, as_json: bool) -> None:
-    """Probe a source with CONNECTOR_TYPE: reachable, authenticated, format as expected."""
+def connectors_check(connector_type: str, config_text: str, sample: int,
+                     as_json: bool) -> None:
+    """Probe a source with CONNECTOR_TYPE, then validate a sample of its records.
+
+    Exits 1 when the source fails its probe, or when none of the sampled records would
+    validate."""
     try:
         config = json.loads(config_text)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--config") from exc
+    if not isinstance(config, dict):
+        raise click.BadParameter("expected a JSON object", param_hint="--config")
     settings = SyncSettings.from_config(current_app.config)
-    from connectors.base import ConnectorContext
-
     context = ConnectorContext(allowed_hosts=settings.extra_hosts or None,
-                               import_dir=settings.import_dir)
+                               import_dir=settings.import_dir,
+                               refused_databases=frozenset(filter(None, [settings.database_url])))
     try:
         connector = build_connector(connector_type, config, context)
     except ConfigError as exc:
         lines = [str(exc)] + [f"  {f}: {', '.join(m)}" for f, m in exc.fields.items()]
         raise click.ClickException("\n".join(lines)) from exc
     result = connector.check()
-    shown = {**asdict(result), "config": redact(connector.config, connector.config_schema)}
+    shown: dict[str, Any] = {**asdict(result),
+                             "config": redact(connector.config, connector.config_schema)}
+    failed = not result.ok
+    if result.ok and sample:
+        try:
+            shown["sample"] = trial(connector, sample)
+        except ConnectorError as exc:
+            shown["sample"] = {"error": str(exc)}
+            failed = True
+        else:
+            failed = shown["sample"]["read"] > 0 and shown["sample"]["would_validate"] == 0
     if as_json:
         click.echo(json.dumps(shown, default=str))
     else:
@@ -68,5 +194,10 @@ def connectors_check(connector_type: str, config_text: str, as_json: bool) -> No
                    f"format as expected: {result.format_ok}")
         if result.reason:
             click.echo(f"reason: {result.reason}")
-    if not result.ok:
+        if "sample" in shown:
+            if "error" in shown["sample"]:
+                click.echo(f"reading the sample failed: {shown['sample']['error']}")
+            else:
+                _print_trial(shown["sample"])
+    if failed:
         raise SystemExit(1)
