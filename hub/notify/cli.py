@@ -1,4 +1,5 @@
-"""`aeohub worker` (the delivery process) and `aeohub webhooks list|resume|deliveries`."""
+"""`aeohub worker` (the delivery process), `aeohub webhooks list|resume|deliveries` and
+`aeohub view-changes` (record the day's changes of partners' views now)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,21 @@ from hub.notify.models import WebhookSubscription
 def register(cli: click.Group) -> None:
     cli.add_command(worker_command)
     cli.add_command(webhooks_group)
+    cli.add_command(view_changes_command)
+
+
+@click.command("view-changes")
+def view_changes_command() -> None:
+    """Record today's changes of partners' views now (the scheduler does it daily):
+    operators entering or leaving a view because a direction started or stopped."""
+    from hub.notify.views import run_daily
+
+    result = run_daily(db.get_db())
+    if result is None:
+        click.echo("another process recorded them at the same time")
+        return
+    click.echo(f"{result.pairs} programme pairs changed: {result.tombstones} operators "
+               f"left views, {result.shared} entered")
 
 
 @click.command("worker")

@@ -107,3 +107,18 @@ def test_the_daily_job_is_registered_with_the_scheduler(committed_db):  # type: 
     job = scheduler.get_job(views.JOB_ID)
     assert job is not None and job.func is views.run_daily
     assert "hour='0'" in str(job.trigger) and "minute='0'" in str(job.trigger)
+
+
+def test_the_command_records_the_day_once(ref_app, committed_db):  # type: ignore[no-untyped-def]
+    runner = ref_app.test_cli_runner()
+    with committed_db.session_scope(write=True) as session:
+        progs = programmes(session)
+        eu = make_operator(session, progs["EU-AEO"], 701, category="AEOS", consent=True)
+    with committed_db.session_scope(write=True) as session:
+        session.execute(delete(ViewGrant).where(ViewGrant.recognising_id == progs["CA-PIP"].id))
+    first = runner.invoke(args=["view-changes"])
+    assert first.exit_code == 0, first.output
+    assert "1 operators left views" not in first.output and "1 entered" in first.output
+    assert (eu, "shared", "EU-CA") in _changes(committed_db, "CA-PIP")
+    second = runner.invoke(args=["view-changes"])
+    assert second.exit_code == 0 and "0 programme pairs changed" in second.output
