@@ -105,7 +105,10 @@ def connections_show(connection: str) -> None:
 
 @connections_group.command("edit")
 @click.argument("connection")
-@click.option("--config", "config_text", help="JSON merged into the config.")
+@click.option("--config", "config_text",
+              help="JSON merged into the config (nested objects merge key by key).")
+@click.option("--replace", "replace_config", is_flag=True,
+              help="--config replaces the config instead (secrets not given are kept).")
 @click.option("--schedule")
 @click.option("--enable/--disable", "enabled", default=None)
 @click.option("--staleness", type=int)
@@ -121,23 +124,30 @@ def connections_edit(connection: str, config_text: str | None, schedule: str | N
                      enabled: bool | None, staleness: int | None,
                      max_removal_share: float | None, max_change_share: float | None,
                      max_quarantine_share: float | None, max_quarantined: int | None,
-                     scope: tuple[str, ...]) -> None:
-    """Change a connection."""
+                     scope: tuple[str, ...], replace_config: bool) -> None:
+    """Change a connection; prints what the configuration's change was."""
     session = db.session()
+    settings = _settings()
     try:
         row = conns.get_connection(session, connection)
-        conns.edit_connection(session, _settings(), row,
+        before = conns.full_config(row, settings)
+        conns.edit_connection(session, settings, row,
                               config=_json_arg(config_text, "--config") if config_text else None,
+                              replace_config=replace_config,
                               schedule=schedule, enabled=enabled, staleness_seconds=staleness,
                               max_removal_share=max_removal_share,
                               max_change_share=max_change_share,
                               max_quarantine_share=max_quarantine_share,
                               max_quarantined=max_quarantined,
                               scope_countries=list(scope) if scope else None)
+        difference = conns.config_difference(
+            before, conns.full_config(row, settings), conns.secret_names(row))
     except HubError as exc:
         raise _fail(exc) from exc
     session.commit()
     click.echo(f"connection {row.name} updated")
+    for line in difference:
+        click.echo(f"  {line}")
 
 
 @connections_group.command("disable")

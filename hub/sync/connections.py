@@ -10,6 +10,7 @@ is stored; secret fields are encrypted at rest.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import AccessDenied, ConfigError, Connector, ConnectorContext, secret_fields
+from connectors.base import (
+    SECRET_MASK,
+    AccessDenied,
+    ConfigError,
+    Connector,
+    ConnectorContext,
+    secret_fields,
+)
 from connectors.base import load_config as load_connector_config
 from connectors.registry import available_connectors
 from hub import state
@@ -201,8 +209,51 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
     return connection
 
 
+def merge_config(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` merged into ``current``: nested objects merge key by key (so that
+    ``{"elements": {"categories": "Kategorien"}}`` changes one element name and keeps the
+    others); any other value, lists and ``null`` included, replaces the current one."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_difference(before: Mapping[str, Any], after: Mapping[str, Any],
+                      secret_names: frozenset[str]) -> list[str]:
+    """What an edit changed, one line per setting (``+`` added, ``-`` removed, ``~``
+    changed; nested settings as ``elements.categories``), secret values masked."""
+    lines: list[str] = []
+
+    def shown(key: str, value: Any) -> str:
+        top = key.split(".", 1)[0]
+        if top in secret_names and value not in (None, ""):
+            return SECRET_MASK
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def walk(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> None:
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}{key}"
+            if key not in new:
+                lines.append(f"- {name}: {shown(name, old[key])}")
+            elif key not in old:
+                lines.append(f"+ {name}: {shown(name, new[key])}")
+            elif isinstance(old[key], Mapping) and isinstance(new[key], Mapping) and \
+                    name.split(".", 1)[0] not in secret_names:
+                walk(old[key], new[key], f"{name}.")
+            elif old[key] != new[key]:
+                lines.append(f"~ {name}: {shown(name, old[key])} -> {shown(name, new[key])}")
+
+    walk(before, after, "")
+    return lines
+
+
 def edit_connection(session: Session, settings: SyncSettings, connection: Connection, *,
-                    config: Mapping[str, Any] | None = None, schedule: str | None = None,
+                    config: Mapping[str, Any] | None = None, replace_config: bool = False,
+                    schedule: str | None = None,
                     enabled: bool | None = None, staleness_seconds: int | None = None,
                     max_removal_share: float | None = None,
                     max_change_share: float | None = None,
@@ -213,7 +264,14 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
         parse_schedule(schedule)
         connection.schedule = schedule
     if config is not None:
-        merged = {**full_config(connection, settings), **config}
+        current = full_config(connection, settings)
+        if replace_config:
+            # the secrets, which nobody can read back to repeat them, are kept
+            cls = available_connectors().get(connection.connector_type)
+            kept = secret_fields(cls.config_schema) if cls else frozenset()
+            merged = {**{k: v for k, v in current.items() if k in kept}, **config}
+        else:
+            merged = merge_config(current, config)
         cls = _validated(connection.connector_type, merged)
         _check_access(cls, merged, context_for(connection, settings))
         secret_names = secret_fields(cls.config_schema)
@@ -258,6 +316,12 @@ def get_connection(session: Session, ref: str | int) -> Connection:
 def full_config(connection: Connection, settings: SyncSettings) -> dict[str, Any]:
     return {**connection.config, **secrets.decrypt(settings.fernet,
                                                    connection.secrets_encrypted)}
+
+
+def secret_names(connection: Connection) -> frozenset[str]:
+    """The names of the secret settings of a connection's connector."""
+    cls = available_connectors().get(connection.connector_type)
+    return secret_fields(cls.config_schema) if cls else frozenset()
 
 
 def shown_config(connection: Connection) -> dict[str, Any]:
