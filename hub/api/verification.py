@@ -26,10 +26,6 @@ from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
 from hub.registry.models import Operator, Programme
 
-UNSHARED_CODES = {"identifier": "UNKNOWN_IDENTIFIER", "name": "NO_MATCH"}
-KEPT_KEYS = ("recognising_programme", "date", "flow", "known_at", "reference",
-             "data_version", "data_age_seconds", "stale")
-
 
 class ServiceUnavailable(HubError):
     status = 503
@@ -163,6 +159,7 @@ def _drop_candidates(session: Session, view: View, answer: dict[str, Any]) -> di
 
 def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
                       ) -> list[dict[str, Any]]:
+    """The candidates the view may see, each cut down to the fields its grant shares."""
     dicts = [_as_dict(c) for c in candidates]
     ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
     allowed = policy.visible_ids(session, view, ids)
