@@ -100,6 +100,8 @@ class TabularConnector(Connector):
 
     #: How a row's position is named in messages ("line 42", "row 42").
     position_word = "row"
+    #: What a row the source could not read is called in its problem.
+    unreadable_label = "unreadable row"
 
     def __init__(self, config: Mapping[str, Any],
                  context: ConnectorContext | None = None) -> None:
@@ -363,7 +365,7 @@ class TabularConnector(Connector):
             if isinstance(row, str):
                 return CanonicalRecord(
                     fingerprint=fingerprint, position=f"{word} {line}",
-                    problems=(f"{word} {line}: unreadable ({row})",),
+                    problems=(f"{word} {line}: {self.unreadable_label} ({row})",),
                 )
             return parse_row(row, line, fingerprint)
 

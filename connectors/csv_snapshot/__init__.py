@@ -85,6 +85,7 @@ class CsvSnapshotConnector(TabularConnector):
     config_schema = CsvSnapshotConfig
 
     position_word = "line"
+    unreadable_label = "unreadable CSV"
 
     def _format_settings(self) -> list[Any]:
         return [_FINGERPRINT_VERSION, codecs.lookup(self.config["encoding"]).name]
