@@ -130,6 +130,12 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
             "Disable a client and revoke its tokens", "admin", "Client",
             params=[{"in": "path", "name": "client_id", "required": True,
                      "schema": {"type": "string"}}], errors=("401", "403", "404", "429"))},
+        "/api/v1/admin/clients/{client_id}/keys": {"put": _op(
+            "Replace a key client's public JWK set (the body); to roll a key over, register "
+            "the old and the new key together first", "admin", "Client",
+            params=[{"in": "path", "name": "client_id", "required": True,
+                     "schema": {"type": "string"}}],
+            errors=("400", "401", "403", "404", "409", "429"))},
         "/api/v1/admin/clients/{client_id}/enable": {"post": _op(
             "Enable a disabled client again (it asks for new tokens)", "admin", "Client",
             params=[{"in": "path", "name": "client_id", "required": True,

@@ -1,6 +1,7 @@
 """The admin API of OAuth clients (`/api/v1/admin/clients`, scope `admin`).
 
-List, create, disable, enable and rotate a client's secret, as `aeohub clients` does.
+List, create, disable, enable, rotate a client's secret or replace its keys, as
+`aeohub clients` does.
 What each does to live tokens:
 - disable: every token of the client is revoked at once, and the client authenticates
   no more; enable lets it ask for new tokens (the revoked ones stay revoked).
@@ -85,6 +86,17 @@ def disable_client(client_id: str) -> ResponseReturnValue:
     session = write_session()
     service.disable_client(session, client_id)
     body = client_dict(service.get_client(session, client_id))
+    session.commit()
+    return jsonify(body)
+
+
+@bp.put("/<client_id>/keys")
+@require_scope("admin")
+def set_keys(client_id: str) -> ResponseReturnValue:
+    """Replace a key client's public JWK set (the body is the set)."""
+    jwks = _body()
+    session = write_session()
+    body = client_dict(service.set_keys(session, client_id, jwks))
     session.commit()
     return jsonify(body)
 

@@ -98,6 +98,23 @@ def disable(client_id: str) -> None:
     click.echo(f"{client_id} disabled; {revoked} token(s) revoked")
 
 
+@clients.command("set-keys")
+@click.argument("client_id")
+@click.option("--jwks", "jwks_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The client's new public JWK set (old and new key while rolling over).")
+def set_keys(client_id: str, jwks_path: Path) -> None:
+    """Replace the public keys of a client that authenticates with private_key_jwt."""
+    try:
+        jwks = json.loads(jwks_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{jwks_path} is not a JSON file: {exc}") from exc
+    with _as_click_errors(), get_db().session_scope(write=True) as session:
+        client = service.set_keys(session, client_id, jwks)
+        count = len(client.jwks["keys"]) if client.jwks else 0
+    click.echo(f"{client_id} now has {count} key(s)")
+
+
 @clients.command("enable")
 @click.argument("client_id")
 def enable(client_id: str) -> None:

@@ -191,6 +191,21 @@ def disable_client(session: Session, client_id: str) -> int:
     return revoked
 
 
+def set_keys(session: Session, client_id: str, jwks: Mapping[str, Any]) -> OAuthClient:
+    """Replace the public keys of a client that authenticates with keys. To roll a key
+    over, register a set holding the old and the new key, move the partner to the new
+    one, then register the new key alone. Tokens already issued are not affected."""
+    client = get_client(session, client_id)
+    if not client.jwks:
+        raise Conflict(f"client {client_id} authenticates with a secret, not with keys",
+                       fields={"client_id": "secret client"})
+    client.jwks = validate_jwks(jwks)
+    session.flush()
+    _audit_client(session, "client.keys_replaced", client,
+                  {"kids": [k.get("kid") for k in client.jwks["keys"]]})
+    return client
+
+
 def enable_client(session: Session, client_id: str) -> OAuthClient:
     """Enable a disabled client again. Tokens revoked when it was disabled stay revoked:
     it asks for new ones."""

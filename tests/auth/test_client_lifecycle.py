@@ -107,3 +107,54 @@ def test_the_admin_api_enables_and_rotates(ref_app):
                for c in listed for key in c)
     # Only admin clients reach these routes.
     assert client.post(base + "/enable", headers=bearer(database, creds)).status_code == 403
+
+
+def test_a_key_client_rolls_its_key_over(ref_app, tmp_path):
+    from authlib.oauth2.rfc7523 import private_key_jwt_sign
+    from joserfc.jwk import RSAKey
+
+    old, new = RSAKey.generate_key(2048), RSAKey.generate_key(2048)
+
+    def key_set(*keys: Any) -> dict[str, Any]:
+        return {"keys": [{**k.as_dict(private=False), "kid": f"k{i}"}
+                         for i, k in enumerate(keys)]}
+
+    database = get_db(ref_app)
+    creds = make_client(database, "EU-AEO", "verify", jwks=key_set(old))
+    audience = ref_app.config.get("ISSUER") or "http://127.0.0.1:5000"
+
+    kids = {id(old): "k0", id(new): "k1"}
+
+    def token_with(key: Any) -> int:
+        # With several keys registered, the assertion names its key (kid).
+        assertion = private_key_jwt_sign(key, creds.client_id, audience + "/oauth/token",
+                                         alg="RS256", header={"alg": "RS256",
+                                                              "kid": kids[id(key)]})
+        return int(ref_app.test_client().post("/oauth/token", data={
+            **GRANT, "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        }).status_code)
+
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps(key_set(old, new)))
+    assert "2 key(s)" in _cli(ref_app, "set-keys", creds.client_id, "--jwks", str(both))
+    assert token_with(old) == 200
+    assert token_with(new) == 200
+    admin = bearer(database, make_client(database, None, "admin"))
+    answer = ref_app.test_client().put(f"/api/v1/admin/clients/{creds.client_id}/keys",
+                                       headers=admin,
+                                       json={"keys": [{**new.as_dict(private=False),
+                                                       "kid": "k1"}]})
+    assert answer.status_code == 200
+    assert token_with(old) == 401
+    assert token_with(new) == 200
+    # Private keys are refused; a secret client has no keys to replace.
+    private = ref_app.test_client().put(f"/api/v1/admin/clients/{creds.client_id}/keys",
+                                        headers=admin,
+                                        json={"keys": [new.as_dict(private=True)]})
+    assert private.status_code == 400
+    secret_client = make_client(database, "EU-AEO", "verify")
+    refused = ref_app.test_client().put(
+        f"/api/v1/admin/clients/{secret_client.client_id}/keys", headers=admin,
+        json=key_set(new))
+    assert refused.status_code == 409
