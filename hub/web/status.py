@@ -195,7 +195,7 @@ def _partners(session: Session, operator: Operator, snapshot: Any, verify: Any,
 
 
 def _declarations(session: Session, operator: Operator, snapshot: Any,
-                  admin_names: dict[str, str]) -> list[DeclarationView]:
+                  admin_names: dict[str, str], day: dt.date) -> list[DeclarationView]:
     try:
         from hub.recognition.crosswalk import crosswalk
     except ImportError:
@@ -209,7 +209,7 @@ def _declarations(session: Session, operator: Operator, snapshot: Any,
     views = []
     for code in sorted(administrations - {own}):
         try:
-            answer = crosswalk(session, operator.id, code)
+            answer = crosswalk(session, operator.id, code, day)
         except HubError:
             continue
         views.append(DeclarationView(code, admin_names.get(code, code), list(answer.codes),
@@ -251,5 +251,5 @@ def company_status(session: Session, operator: Operator, day: dt.date | None = N
                        .tuples().all())
     status.partners = _partners(session, operator, snapshot, verify, reference_cls, day,
                                 held, names)
-    status.declarations = _declarations(session, operator, snapshot, admin_names)
+    status.declarations = _declarations(session, operator, snapshot, admin_names, day)
     return status

@@ -71,3 +71,15 @@ def test_eu_aeo_declared_in_china_uses_the_authorisation_number(session, add_ope
     assert answer.codes, answer.warnings
     assert answer.codes[0]["value"] == "DEAEOF1234/16"
     assert not any("EU_AEO" in w for w in answer.warnings)
+
+
+def test_only_arrangements_active_on_the_day_are_named(session, add_operator):
+    """Cambodia has not implemented the ASEAN MRA; EU-CA starts on 2025-08-01."""
+    import datetime as dt
+
+    sg = add_operator("SG-STP", "AEOSG123456789012", country="SG")
+    assert crosswalk(session, sg.id, "MY", dt.date(2026, 6, 1)).arrangements == ["ASEAN"]
+    assert crosswalk(session, sg.id, "KH", dt.date(2026, 6, 1)).arrangements == []
+    eu = add_operator("EU-AEO", "DE123456789012345")
+    assert crosswalk(session, eu.id, "CA", dt.date(2025, 7, 31)).arrangements == []
+    assert crosswalk(session, eu.id, "CA", dt.date(2025, 8, 1)).arrangements == ["EU-CA"]
