@@ -241,6 +241,9 @@ def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> N
             click.echo(f"  applying it would be held: {run.held_reason}")
         if run.error:
             click.echo(f"  error: {run.error}")
+        if summary["unread"]:
+            click.echo(f"  columns with data that no setting reads: "
+                       f"{', '.join(summary['unread'])}")
     if run.status == "needs_confirmation":
         raise SystemExit(EXIT_HELD)
     if run.status != "succeeded":

@@ -94,6 +94,10 @@ def test_relative_paths_resolve_under_the_import_dir(app: Any, hub_runner: Any,
     run = hub_runner.invoke(args=["sync", "run", "de", "--json"])
     summary = json.loads(run.output.strip().splitlines()[-1])
     assert (summary["status"], summary["created"]) == ("succeeded", 3), run.output
+    # the run's summary names the column that nothing reads
+    assert summary["unread"] == ["Sachbearbeiter"]
+    again = hub_runner.invoke(args=["sync", "run", "de"])
+    assert "columns with data that no setting reads: Sachbearbeiter" in again.output
 
 
 @pytest.mark.parametrize("path", ["../outside.csv", "sub/../../outside.csv", "link.csv",
