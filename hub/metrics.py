@@ -135,7 +135,8 @@ def sync_metrics(session: Session) -> Iterable[Metric]:
 
     runs = GaugeMetricFamily("aeohub_sync_runs",
                              "Sync runs recorded, by connection and status (running, "
-                             "succeeded, failed, needs_confirmation, discarded).",
+                             "succeeded, failed, needs_confirmation, discarded, superseded, "
+                             "abandoned).",
                              labels=["connection", "status"])
     held = GaugeMetricFamily("aeohub_sync_runs_held",
                              "Runs held by a guard, waiting for confirm or discard.")

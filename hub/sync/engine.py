@@ -147,7 +147,7 @@ def current_rows(session: Session, programme_id: int, keys: list[str]
     out: dict[str, tuple[dict[str, Any], set[tuple[str, str, str, bool]]]] = {}
     ids: dict[int, str] = {}
     for start in range(0, len(keys), 500):
-        rows = session.execute(
+        rows = session.connection().execute(
             select(Operator.id, Operator.stable_key, Operator.removed_at,
                    Operator.last_effective, *columns)
             .where(Operator.programme_id == programme_id,
@@ -160,7 +160,7 @@ def current_rows(session: Session, programme_id: int, keys: list[str]
             ids[row[0]] = row[1]
     id_list = list(ids)
     for start in range(0, len(id_list), 500):
-        for op_id, scheme, value, origin, linked in session.execute(
+        for op_id, scheme, value, origin, linked in session.connection().execute(
                 select(OperatorIdentifier.operator_id, OperatorIdentifier.scheme,
                        OperatorIdentifier.value, OperatorIdentifier.origin,
                        OperatorIdentifier.linked)
@@ -194,15 +194,14 @@ def plan_item(data: OperatorData, position: str | None,
 def staged_row(run_id: int, seq: int, programme_id: int, item: _Item, today: dt.date,
                events: list[dict[str, Any]], identifiers: list[dict[str, Any]]
                 ) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)
-    row.update(run_id=run_id, programme_id=programme_id, stable_key=item.key,
-               action=item.action, seq=seq, position=item.position,
-               status_change=False, identifiers_changed=False, has_events=False,
-               last_effective=None, fingerprint=item.fingerprint)
-    if item.data is None:
+    row: dict[str, Any] = {"run_id": run_id, "programme_id": programme_id,
+                           "stable_key": item.key, "action": item.action, "seq": seq,
+                           "position": item.position, "fingerprint": item.fingerprint}
+    if item.data is None:  # a key only: the merge reads nothing else of it
         return row
     values = item.data.values
     row.update(values)
+    row.update(status_change=False, identifiers_changed=False, has_events=False)
     if item.action == "create":
         specs = history.creation_events(values, today)
         row["last_effective"] = max(s.effective_date for s in specs)
@@ -248,6 +247,10 @@ class SyncJob:
         self.scope = merge.Scope(())
         self.limits = _Limits()
         self.checkpoint: dict[str, Any] = {}  # where an incremental source goes on from
+        # a snapshot run's keys staged so far, and those staged as keep markers, per
+        # programme id (a key met again is a duplicate)
+        self.met: dict[int, set[str]] = {}
+        self.kept: dict[int, set[str]] = {}
         self.snapshot = False
         self.incremental_source = False
         self.seq = 0
@@ -352,6 +355,13 @@ class SyncJob:
                                         if k in self.counts})
                     self.seq = int(session.scalar(select(func.max(StagedRecord.seq)).where(
                         StagedRecord.run_id == run.id)) or 0)
+                    for programme_id, key, action in session.execute(
+                            select(StagedRecord.programme_id, StagedRecord.stable_key,
+                                   StagedRecord.action).where(
+                                StagedRecord.run_id == run.id)):
+                        self.met.setdefault(programme_id, set()).add(key)
+                        if action == "keep":
+                            self.kept.setdefault(programme_id, set()).add(key)
                     run.heartbeat_at = utcnow()
                     log.info("run %s of connection %s resumes after batch %s", run.id,
                              self.connection_id, self.seq)
@@ -522,7 +532,7 @@ class SyncJob:
             fingerprints = [r.fingerprint for r in records if r.fingerprint and not r.problems]
         found: dict[tuple[int, str], str] = {}
         for start in range(0, len(fingerprints), 500):
-            rows = session.execute(
+            rows = session.connection().execute(
                 select(Operator.programme_id, Operator.fingerprint, Operator.stable_key)
                 .where(Operator.programme_id.in_(self.scope.programme_ids),
                        Operator.fingerprint.in_(fingerprints[start:start + 500]),
@@ -594,9 +604,8 @@ class SyncJob:
             for item in items.values():
                 records.append(staged_row(self._run_id, self.seq, programme_id, item, today,
                                           events, identifiers))
-        self.counts["unchanged"] = self.counts["unchanged"] + sum(
-            1 for items in classified.items.values() for i in items.values()
-            if i.action == "same")
+        self.counts["unchanged"] += sum(1 for items in classified.items.values()
+                                        for i in items.values() if i.action == "same")
         merge.stage(session, records, events, identifiers)
         self._quarantine(session, classified.quarantine)
 
@@ -604,26 +613,27 @@ class SyncJob:
                                 items: dict[str, _Item], classified: _Batch) -> None:
         """A snapshot lists each operator once: a key staged by an earlier batch of this
         run is met again. Both records are quarantined; the operator keeps its state."""
-        earlier = merge.staged_keys(session, self._run_id, prog.programme.id, list(items))
-        if not earlier:
-            return
+        met = self.met.setdefault(prog.programme.id, set())
+        kept = self.kept.setdefault(prog.programme.id, set())
+        earlier = [key for key in items if key in met]
         reason = _repeat_reason("{key}", prog.rules.stable_key_scheme)
-        for key, action in earlier.items():
+        for key in earlier:
             item = items.pop(key)
-            if action == "same":
-                self.counts["unchanged"] -= 1
-            if action != "keep":
+            text = {**reason, "reason": reason["reason"].format(key=key)}
+            if key not in kept:
                 classified.quarantine.append(_Quarantine(
                     prog.rules.code, key, None,
-                    {"stable_key": key, "note": "an earlier record of this feed"},
-                    [{**reason, "reason": reason["reason"].format(key=key)}]))
+                    {"stable_key": key, "note": "an earlier record of this feed"}, [text]))
             if item.action != "keep":
                 classified.quarantine.append(_Quarantine(
-                    prog.rules.code, key, None, item.raw or {"stable_key": key,
-                                                             "position": item.position},
-                    [{**reason, "reason": reason["reason"].format(key=key)}]))
-        merge.keep_instead(session, self._run_id, prog.programme.id,
-                           [k for k, a in earlier.items() if a != "keep"])
+                    prog.rules.code, key, None,
+                    item.raw or {"stable_key": key, "position": item.position}, [text]))
+        if earlier:
+            merge.keep_instead(session, self._run_id, prog.programme.id,
+                               [k for k in earlier if k not in kept])
+            kept.update(earlier)
+        met.update(items)
+        kept.update(key for key, item in items.items() if item.action == "keep")
 
     def _quarantine(self, session: Session, entries: Iterable[_Quarantine]) -> None:
         """Record refused records: one entry per (connection, record key, reason code);
@@ -761,6 +771,8 @@ class SyncJob:
         return "; ".join(reasons) or None
 
     def _count(self, diff: merge.Difference) -> None:
+        if self.snapshot:  # the whole run's staged rows: repeats already taken out
+            self.counts["unchanged"] = diff.unchanged
         self.counts["created"] += diff.total("created")
         self.counts["updated"] += diff.total("updated")
         self.counts["removed"] += diff.total("removed")
@@ -805,7 +817,8 @@ class SyncJob:
         run = session.get(SyncRun, self.run_id)
         assert run is not None
         run.status = "succeeded"
-        run.held_reason = would_hold  # a dry run: why applying it would be held
+        if self.dry_run:
+            run.held_reason = would_hold  # why applying it would be held
         run.counts = dict(self.counts)
         run.finished_at = now
         if self.dry_run:

@@ -33,8 +33,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hub.db import UTCDateTime
@@ -68,8 +70,13 @@ class Scope:
 
 def stage(session: Session, records: Sequence[dict[str, Any]],
           events: Sequence[dict[str, Any]], identifiers: Sequence[dict[str, Any]]) -> None:
-    """Write staged rows (each a dict of its table's columns) in `session`'s transaction."""
-    for table, rows in ((_STAGED, records), (_EVENTS, events), (_IDENTIFIERS, identifiers)):
+    """Write staged rows (each a dict of its table's columns) in `session`'s transaction.
+    Records staged as a key only (unchanged, keep, remove) are written apart from those
+    with values, with their few columns."""
+    keys_only = [row for row in records if "legal_name" not in row]
+    with_values = [row for row in records if "legal_name" in row]
+    for table, rows in ((_STAGED, keys_only), (_STAGED, with_values), (_EVENTS, events),
+                        (_IDENTIFIERS, identifiers)):
         if rows:
             _write(session, table, rows)
 
@@ -77,7 +84,7 @@ def stage(session: Session, records: Sequence[dict[str, Any]],
 def _write(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        session.execute(insert(table), list(rows))
+        connection.execute(insert(table), list(rows))
         return
     from psycopg.types.json import Json
 
@@ -96,20 +103,6 @@ def _write(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> No
 def drop_staged(session: Session, run_id: int) -> None:
     for table in (_EVENTS, _IDENTIFIERS, _STAGED):
         session.execute(delete(table).where(table.c.run_id == run_id))
-
-
-def staged_keys(session: Session, run_id: int, programme_id: int, keys: Sequence[str]
-                ) -> dict[str, str]:
-    """{key: action} of the given keys already staged by the run."""
-    found: dict[str, str] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        rows = session.execute(
-            select(StagedRecord.stable_key, StagedRecord.action).where(
-                StagedRecord.run_id == run_id, StagedRecord.programme_id == programme_id,
-                StagedRecord.stable_key.in_(chunk)))
-        found.update((key, action) for key, action in rows)
-    return found
 
 
 def keep_instead(session: Session, run_id: int, programme_id: int, keys: Sequence[str]
@@ -155,6 +148,7 @@ class Difference:
     status_changes: dict[int, int]
     removed: dict[int, int]
     kept: int
+    unchanged: int
     listed: dict[int, int]
 
     def total(self, name: str) -> int:
@@ -163,15 +157,20 @@ class Difference:
 
 
 def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -> Difference:
+    """What merging the run would do (always asked before `merge`, in its transaction)."""
+    # PostgreSQL plans by its statistics, which a bulk load leaves stale (a first sync
+    # finds an empty operator table): refresh them for the tables the joins read.
+    _analyze(session.connection(), "sync_staged", "sync_staged_event",
+             "sync_staged_identifier", "operator")
     staged = session.execute(
         select(StagedRecord.programme_id, StagedRecord.action,
-               func.count(), func.sum(case((StagedRecord.status_change, 1), else_=0)))
+               func.count(), func.sum(case((StagedRecord.status_change.is_(True), 1), else_=0)))
         .where(StagedRecord.run_id == run_id)
         .group_by(StagedRecord.programme_id, StagedRecord.action)).all()
     created: dict[int, int] = {}
     updated: dict[int, int] = {}
     changes: dict[int, int] = {}
-    kept = 0
+    kept = unchanged = 0
     for programme_id, action, count, status_changes in staged:
         if action == "create":
             created[programme_id] = count
@@ -180,6 +179,8 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
             changes[programme_id] = int(status_changes or 0)
         elif action == "keep":
             kept += count
+        elif action == "same":
+            unchanged += count
     removed = dict(session.execute(
         select(Operator.programme_id, func.count())
         .where(removal_condition(run_id, scope, snapshot=snapshot))
@@ -188,18 +189,24 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
         select(Operator.programme_id, func.count())
         .where(scope.condition(), Operator.removed_at.is_(None))
         .group_by(Operator.programme_id)).tuples().all())
-    return Difference(created, updated, changes, removed, kept, listed)
+    return Difference(created, updated, changes, removed, kept, unchanged, listed)
 
 
 # -- the merge -----------------------------------------------------------------------
+
+
+def _analyze(connection: Connection, *tables: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
 def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
           now: dt.datetime, source: str) -> None:
     """Apply the run's staged rows in the caller's transaction."""
     today = now.date()
+    connection = session.connection()
     removing = removal_condition(run_id, scope, snapshot=snapshot)
-    session.execute(insert(OperatorEvent).from_select(
+    connection.execute(insert(OperatorEvent).from_select(
         ["operator_id", "kind", "effective_date", "recorded_at", "changes", "previous",
          "source", "sync_run_id"],
         select(Operator.id, literal("removed", String), literal(today, Date),
@@ -207,11 +214,11 @@ def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
                literal({"listed": True}, JSON), literal(source, String),
                literal(run_id, Integer))
         .where(removing).order_by(Operator.id)))
-    session.execute(update(Operator).where(removing).values(
+    connection.execute(update(Operator).where(removing).values(
         removed_at=now, updated_at=now, last_effective=today))
 
     record = [getattr(StagedRecord, name) for name in RECORD_COLUMNS]
-    session.execute(insert(Operator).from_select(
+    connection.execute(insert(Operator).from_select(
         ["programme_id", "stable_key", *RECORD_COLUMNS, "last_effective", "source",
          "created_at", "updated_at"],
         select(StagedRecord.programme_id, StagedRecord.stable_key, *record,
@@ -220,14 +227,15 @@ def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
         .where(StagedRecord.run_id == run_id, StagedRecord.action == "create")
         .order_by(StagedRecord.seq, StagedRecord.stable_key)))
 
+    _analyze(connection, "operator")  # now with the creations
     matched = and_(StagedRecord.run_id == run_id,
                    StagedRecord.programme_id == Operator.programme_id,
                    StagedRecord.stable_key == Operator.stable_key)
-    session.execute(update(Operator).where(matched, StagedRecord.action == "update").values(
+    connection.execute(update(Operator).where(matched, StagedRecord.action == "update").values(
         **{name: getattr(StagedRecord, name) for name in RECORD_COLUMNS},
         removed_at=None, last_effective=StagedRecord.last_effective, source=source,
-        updated_at=case((StagedRecord.has_events, now), else_=Operator.updated_at)))
-    session.execute(update(Operator).where(
+        updated_at=case((StagedRecord.has_events.is_(True), now), else_=Operator.updated_at)))
+    connection.execute(update(Operator).where(
         matched, StagedRecord.action == "same", StagedRecord.fingerprint.is_not(None),
         or_(Operator.fingerprint.is_(None),
             Operator.fingerprint != StagedRecord.fingerprint))
@@ -237,18 +245,18 @@ def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
         StagedRecord.programme_id == Operator.programme_id,
         StagedRecord.stable_key == Operator.stable_key)).where(
         StagedRecord.run_id == run_id, StagedRecord.action == "update",
-        StagedRecord.identifiers_changed)
-    session.execute(delete(OperatorIdentifier).where(
+        StagedRecord.identifiers_changed.is_(True))
+    connection.execute(delete(OperatorIdentifier).where(
         OperatorIdentifier.operator_id.in_(replaced)))
     joined = and_(Operator.programme_id == StagedIdentifier.programme_id,
                   Operator.stable_key == StagedIdentifier.stable_key)
-    session.execute(insert(OperatorIdentifier).from_select(
+    connection.execute(insert(OperatorIdentifier).from_select(
         ["operator_id", "scheme", "value", "origin", "linked"],
         select(Operator.id, StagedIdentifier.scheme, StagedIdentifier.value,
                StagedIdentifier.origin, StagedIdentifier.linked)
         .join(Operator, joined).where(StagedIdentifier.run_id == run_id)
         .order_by(StagedIdentifier.id)))
-    session.execute(insert(OperatorEvent).from_select(
+    connection.execute(insert(OperatorEvent).from_select(
         ["operator_id", "kind", "effective_date", "recorded_at", "changes", "previous",
          "source", "sync_run_id"],
         select(Operator.id, StagedEvent.kind, StagedEvent.effective_date,

@@ -29,11 +29,11 @@ from hub.registry.service import OperatorData
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 _COUNTRY = re.compile(r"[A-Z]{2}")
-# C0 controls and DEL other than tab, newline and carriage return; PostgreSQL text cannot
-# hold NUL at all, and the others are never part of a name or an address.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# lone surrogates: bytes a connector could not decode in the source's encoding
+# Lone surrogates: bytes a connector could not decode in the source's encoding.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Those, and C0 controls and DEL other than tab, newline and carriage return: PostgreSQL
+# text cannot hold NUL at all, and the others are never part of a name or an address.
+_UNFIT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 #: The longest value a quarantined record keeps of one field (the rest is cut, said so).
 SHOWN_LIMIT = 1000
 
@@ -98,13 +98,13 @@ def _text(problems: _Problems, name: str, value: Any, *, required: bool,
     if not isinstance(value, str):
         problems.add("invalid_type", name, f"expected text, not {type(value).__name__}")
         return None
-    if _SURROGATE.search(value):
-        problems.add("undecodable", name,
-                     "holds bytes that are not valid in the source's encoding")
-        return None
-    if _CONTROL.search(value):
-        problems.add("control_characters", name,
-                     "contains control characters (NUL or another C0 control)")
+    if _UNFIT.search(value):
+        if _SURROGATE.search(value):
+            problems.add("undecodable", name,
+                         "holds bytes that are not valid in the source's encoding")
+        else:
+            problems.add("control_characters", name,
+                         "contains control characters (NUL or another C0 control)")
         return None
     if len(value) > limit:
         problems.add("too_long", name, f"{len(value):,} characters, more than the {limit} "

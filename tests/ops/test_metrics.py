@@ -103,20 +103,25 @@ def test_sync_runs_feed_ages_and_pending_work_come_from_the_database(app, client
     database = db.get_db(app)
     held = engine.run_sync(database, settings, connection_id)
     assert held.status == "needs_confirmation"
+    waiting = scrape(client)
+    assert value(waiting, "aeohub_sync_runs", connection="eu-csv",
+                 status="needs_confirmation") == 1
+    assert value(waiting, "aeohub_sync_runs_held") == 1
     write_feed(feed, [eu_row(1), eu_row(2, status="exploded")])
     assert engine.run_sync(database, settings, connection_id).status == "succeeded"
     samples = scrape(client)
     assert value(samples, "aeohub_sync_runs", connection="eu-csv", status="succeeded") == 1
+    # the newer run superseded the held one: it can no longer be confirmed
     assert value(samples, "aeohub_sync_runs", connection="eu-csv",
-                 status="needs_confirmation") == 1
-    assert value(samples, "aeohub_sync_runs_held") == 1
+                 status="superseded") == 1
+    assert value(samples, "aeohub_sync_runs_held") == 0
     assert value(samples, "aeohub_sync_runs_running") == 0
     assert value(samples, "aeohub_quarantine_open", connection="eu-csv") == 1
     assert value(samples, "aeohub_feed_stale", connection="eu-csv") == 0
     assert 0 <= value(samples, "aeohub_feed_age_seconds", connection="eu-csv") < 60
     assert value(samples, "aeohub_feed_consecutive_failures", connection="eu-csv") == 0
-    # reference load, connection added, held, succeeded
-    assert value(samples, "aeohub_audit_entries") == 4
+    # reference load, connection added, held, superseded, succeeded
+    assert value(samples, "aeohub_audit_entries") == 5
 
 
 def test_scrape_sources_can_be_added(app, client):

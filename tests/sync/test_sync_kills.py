@@ -22,12 +22,20 @@ from sqlalchemy import select
 from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.registry.models import Operator, OperatorEvent
+from hub.sync import connections as conns
+from hub.sync import engine
 from hub.sync.models import StagedRecord, SyncRun
 from tests.sync.feeds import eu_row, write_feed
 
 BIN = Path(sys.executable).parent
-SIZE = 240  # smoke size; `make bench` kills larger runs (tests/benchmarks/bench_sync.py)
 LEASE = 1
+
+
+@pytest.fixture
+def size():
+    """Operators in the feed: a smoke size here; `make bench` kills runs of 60,000
+    (tests/benchmarks/bench_sync_kills.py)."""
+    return 120
 
 
 def _env(app, **extra):
@@ -62,27 +70,30 @@ def _staged(app):
 
 
 @pytest.fixture
-def feeds(app):
+def feeds(app, size):
     """A synced old snapshot and, in the same file, a new one: every name changed, ten
     operators gone, ten new."""
     with app.app_context():
         load_reference_data(db.session())
         db.session().commit()
     path = Path(app.config["IMPORT_DIR"]) / "registry.csv"
-    write_feed(path, [eu_row(i) for i in range(1, SIZE + 1)])
-    added = subprocess.run(
-        [BIN / "aeohub", "connections", "add", "--name", "feed", "--type", "csv_snapshot",
-         "--programme", "EU-AEO", "--schedule", "interval:1d", "--config",
-         json.dumps({"path": str(path), "programme": "EU-AEO", "batch_size": 40})],
-        env=_env(app), capture_output=True, text=True, timeout=60, check=False)
-    assert added.returncode == 0, added.stderr
-    first = _sync(app)
-    assert first.returncode == 0, first.stderr
+    write_feed(path, [eu_row(i) for i in range(1, size + 1)])
+    settings = conns.SyncSettings.from_config(app.config)
+    with app.app_context():
+        connection = conns.add_connection(
+            db.session(), settings, name="feed", connector_type="csv_snapshot",
+            programmes=["EU-AEO"], schedule="interval:1d",
+            config={"path": str(path), "programme": "EU-AEO",
+                    "batch_size": max(20, size // 6)})
+        db.session().commit()
+        connection_id = connection.id
+    first = engine.run_sync(db.get_db(app), settings, connection_id)
+    assert first is not None and first.status == "succeeded", first and first.error
     old = _registry(app)
     new_rows = [eu_row(i, legal_name=f"Neue Logistik {i} GmbH")
-                for i in range(11, SIZE + 11)]
+                for i in range(11, size + 11)]
     write_feed(path, new_rows)
-    new = frozenset((f"DE{i:015d}", f"Neue Logistik {i} GmbH") for i in range(11, SIZE + 11))
+    new = frozenset((f"DE{i:015d}", f"Neue Logistik {i} GmbH") for i in range(11, size + 11))
     return path, old, new
 
 
@@ -100,7 +111,7 @@ class Reader(threading.Thread):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["batch-3", "staged", "before-switch", "in-switch"])
-def test_a_killed_snapshot_resumes_and_readers_never_see_a_mix(app, feeds, point):
+def test_a_killed_snapshot_resumes_and_readers_never_see_a_mix(app, feeds, size, point):
     _path, old, new = feeds
     killed = _sync(app, hook=point)
     assert killed.returncode == -9, killed.stderr
@@ -119,29 +130,29 @@ def test_a_killed_snapshot_resumes_and_readers_never_see_a_mix(app, feeds, point
     assert result["id"] == killed_id  # the same run, resumed
     assert (result["status"], result["read"], result["created"], result["updated"],
             result["removed"], result["quarantined"]) == (
-        "succeeded", SIZE, 10, SIZE - 10, 10, 0)
+        "succeeded", size, 10, size - 10, 10, 0)
     assert _registry(app) == new
     assert reader.seen <= {old, new}
     assert _staged(app) == 0
     with db.get_db(app).session_scope() as session:
         created = session.scalars(select(OperatorEvent.operator_id).where(
             OperatorEvent.kind == "created")).all()
-    assert len(created) == len(set(created)) == SIZE + 10  # nothing applied twice
+    assert len(created) == len(set(created)) == size + 10  # nothing applied twice
 
 
 @pytest.mark.slow
-def test_a_feed_changed_after_a_kill_starts_again(app, feeds):
+def test_a_feed_changed_after_a_kill_starts_again(app, feeds, size):
     path, old, _new = feeds
     assert _sync(app, hook="staged").returncode == -9
-    third = [eu_row(i, legal_name=f"Dritte {i} AG") for i in range(1, SIZE + 1)]
+    third = [eu_row(i, legal_name=f"Dritte {i} AG") for i in range(1, size + 1)]
     write_feed(path, third)
     time.sleep(LEASE + 0.2)
     again = _sync(app)
     assert again.returncode == 0, again.stderr
     result = json.loads(again.stdout.strip().splitlines()[-1])
     assert (result["read"], result["updated"], result["created"], result["removed"]) == (
-        SIZE, SIZE, 0, 0)
+        size, size, 0, 0)
     assert [status for _, status in _runs(app)] == ["succeeded", "abandoned", "succeeded"]
     assert _registry(app) == frozenset(
-        (f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, SIZE + 1))
+        (f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, size + 1))
     assert old != _registry(app)

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from hub import db
 from hub.errors import Conflict
-from hub.registry.models import Operator
 from hub.sync import admin, engine, quarantine
 from hub.sync import connections as conns
 from hub.sync.models import QuarantinedRecord, SyncRun
