@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import http.server
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 from connectors.base import CategoryEntry, ConfigError, ConnectorContext
 from connectors.registry import available_connectors
 from connectors.xlsx_snapshot import XlsxSnapshotConnector, cell_text
-from tests.connectors.examples import install
+from tests.connectors.examples import FIXTURES, example, install
 from tests.connectors.workbooks import HEADER, write_workbook
 
 EPOCH = dt.datetime(1899, 12, 30)
@@ -111,3 +114,22 @@ def test_resume_and_batches(context: ConnectorContext, tmp_path: Path) -> None:
 
 def test_registered_as_an_entry_point() -> None:
     assert available_connectors()["xlsx_snapshot"] is XlsxSnapshotConnector
+
+
+def test_a_workbook_from_a_url(context: ConnectorContext) -> None:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(FIXTURES))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = {**example("workbook")["config"], "path": None,
+                  "url": f"http://127.0.0.1:{server.server_address[1]}/workbook.xlsx"}
+        found, _ = read_all(XlsxSnapshotConnector(config, context))
+        assert [r.trader_id for r in found] == ["04595257", "04595263", "04595278"]
+        missing = {**config, "url": config["url"].replace("workbook", "nothing")}
+        assert XlsxSnapshotConnector(missing, context).check().ok is False
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
