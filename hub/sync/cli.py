@@ -50,9 +50,10 @@ def connections_group() -> None:
 
 
 @connections_group.command("add")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="A unique name for people and logs.")
 @click.option("--type", "connector_type", required=True, help="Connector name (aeo_node, ...).")
-@click.option("--programme", "programmes", multiple=True, required=True)
+@click.option("--programme", "programmes", multiple=True, required=True,
+              help="A programme the connection answers for (repeat for several).")
 @click.option("--config", "config_text", required=True, help="Connector config as JSON.")
 @click.option("--schedule", required=True, help="interval:1h or cron:'0 */6 * * *'.")
 @click.option("--staleness", type=int, help="Seconds after which the feed is stale.")
@@ -76,7 +77,7 @@ def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
 
 
 @connections_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the connections as a JSON array.")
 def connections_list(as_json: bool) -> None:
     """Connections with their feed age; stale feeds are flagged."""
     rows = db.session().scalars(select(Connection).order_by(Connection.name)).all()
@@ -94,13 +95,20 @@ def connections_list(as_json: bool) -> None:
 
 @connections_group.command("show")
 @click.argument("connection")
-def connections_show(connection: str) -> None:
-    """One connection as JSON (secrets redacted)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the connection as JSON.")
+def connections_show(connection: str, as_json: bool) -> None:
+    """One connection, field by field (secrets redacted)."""
     try:
         row = conns.get_connection(db.session(), connection)
     except HubError as exc:
         raise _fail(exc) from exc
-    click.echo(json.dumps(admin.connection_summary(row), indent=2))
+    summary = admin.connection_summary(row)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for key, value in summary.items():
+        shown = json.dumps(value) if isinstance(value, dict | list) else value
+        click.echo(f"{key + ':':<22} {shown}")
 
 
 @connections_group.command("edit")
@@ -109,11 +117,15 @@ def connections_show(connection: str) -> None:
               help="JSON merged into the config (nested objects merge key by key).")
 @click.option("--replace", "replace_config", is_flag=True,
               help="--config replaces the config instead (secrets not given are kept).")
-@click.option("--schedule")
-@click.option("--enable/--disable", "enabled", default=None)
-@click.option("--staleness", type=int)
-@click.option("--max-removal-share", type=float)
-@click.option("--max-change-share", type=float)
+@click.option("--schedule", help="interval:1h or cron:'0 */6 * * *'.")
+@click.option("--enable/--disable", "enabled", default=None,
+              help="Schedule the connection, or stop scheduling it.")
+@click.option("--staleness", type=int, help="Seconds after which the feed is stale.")
+@click.option("--max-removal-share", type=float,
+              help="Hold a snapshot that would remove more than this share of operators.")
+@click.option("--max-change-share", type=float,
+              help="Hold a run that would change the status or consent of more than this "
+                   "share.")
 @click.option("--max-quarantine-share", type=float,
               help="Hold a snapshot whose quarantined share passes this (and the number).")
 @click.option("--max-quarantined", type=int,
@@ -208,23 +220,20 @@ def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> N
         raise _fail(exc) from exc
     connection_id, name = row.id, row.name
     db.session().close()
-    with click.progressbar(length=0, label=f"syncing {name}", show_pos=True,
-                           file=sys.stderr) as bar:
-        seen = {"read": 0}
-
-        def progress(counts: dict[str, int]) -> None:
-            bar.update(counts["read"] - seen["read"])
-            seen["read"] = counts["read"]
-
-        try:
-            run = engine.run_sync(db.get_db(app), _settings(), connection_id, trigger="manual",
-                                  dry_run=dry_run, progress=progress, snapshot=snapshot)
-        except engine.LeaseBusy as exc:
-            click.echo(f"busy: {exc.detail}", err=True)
-            raise SystemExit(EXIT_BUSY) from exc
-        except HubError as exc:
-            raise _fail(exc) from exc
-    click.echo("", err=True)
+    # A feed does not say how many records it holds, so a spinner with the count read so
+    # far replaces a progress bar (whose total would be a guess).
+    spinner = _Spinner(f"syncing {name}")
+    try:
+        run = engine.run_sync(db.get_db(app), _settings(), connection_id, trigger="manual",
+                              dry_run=dry_run, progress=spinner.update, snapshot=snapshot)
+    except engine.LeaseBusy as exc:
+        spinner.finish()
+        click.echo(f"busy: {exc.detail}", err=True)
+        raise SystemExit(EXIT_BUSY) from exc
+    except HubError as exc:
+        spinner.finish()
+        raise _fail(exc) from exc
+    spinner.finish()
     if run is None:
         click.echo("busy: this schedule slot was already run", err=True)
         raise SystemExit(EXIT_BUSY)
@@ -248,6 +257,31 @@ def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> N
         raise SystemExit(EXIT_HELD)
     if run.status != "succeeded":
         raise SystemExit(EXIT_FAILED)
+
+
+class _Spinner:
+    """A spinner and the number of records read, on standard error; on a terminal it
+    redraws one line, elsewhere only the final count is written (one line, before the
+    result)."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.read = 0
+        self.ticks = 0
+        self.live = sys.stderr.isatty()
+
+    def update(self, counts: dict[str, int]) -> None:
+        self.read = counts["read"]
+        self.ticks += 1
+        if self.live:
+            frame = self.FRAMES[self.ticks % len(self.FRAMES)]
+            click.echo(f"\r{frame} {self.label}: {self.read} records read", nl=False, err=True)
+
+    def finish(self) -> None:
+        click.echo(("\r" if self.live else "") + f"{self.label}: {self.read} records read",
+                   err=True)
 
 
 @sync_group.command("runs")
@@ -362,22 +396,35 @@ def quarantine_list(connection: str | None, status: str, as_json: bool) -> None:
 
 @quarantine_group.command("show")
 @click.argument("record_id", type=int)
-def quarantine_show(record_id: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON.")
+def quarantine_show(record_id: int, as_json: bool) -> None:
+    """One quarantined record: its reasons and the record as read."""
     try:
         row = quarantine.get(db.session(), record_id)
     except HubError as exc:
         raise _fail(exc) from exc
-    click.echo(json.dumps({"id": row.id, "status": row.status, "programme": row.programme,
-                           "stable_key": row.stable_key, "position": row.position,
-                           "reasons": row.reasons, "record": row.record}, indent=2,
-                          default=str))
+    data = {"id": row.id, "status": row.status, "programme": row.programme,
+            "stable_key": row.stable_key, "position": row.position,
+            "reasons": row.reasons, "record": row.record}
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"record {row.id} ({row.status}): {row.programme or '?'} "
+               f"{row.stable_key or '?'} at {row.position or '?'}")
+    for reason in row.reasons:
+        click.echo(f"  {reason.get('field')}: {reason.get('reason')}")
+    click.echo(json.dumps(row.record, indent=2, default=str))
 
 
 @quarantine_group.command("replay")
 @click.argument("record_id", type=int)
-@click.option("--set", "corrections", multiple=True, help="field=value correction.")
+@click.option("--set", "corrections", multiple=True,
+              help="field=value correction (repeat for several).")
 def quarantine_replay(record_id: int, corrections: tuple[str, ...]) -> None:
     """Validate again (with corrections) and apply when it passes."""
+    malformed = [c for c in corrections if "=" not in c]
+    if malformed:
+        raise click.BadParameter(f"{malformed[0]!r} is not field=value", param_hint="--set")
     fixes = dict(c.split("=", 1) for c in corrections)
     session = db.session()
     try:
@@ -390,8 +437,9 @@ def quarantine_replay(record_id: int, corrections: tuple[str, ...]) -> None:
 
 @quarantine_group.command("dismiss")
 @click.argument("record_id", type=int)
-@click.option("--note")
+@click.option("--note", help="Why it is dismissed (kept with the entry).")
 def quarantine_dismiss(record_id: int, note: str | None) -> None:
+    """Set a record aside: it stays dismissed until the record changes."""
     session = db.session()
     try:
         row = quarantine.dismiss(session, record_id, note=note)

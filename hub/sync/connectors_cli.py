@@ -153,7 +153,7 @@ def _print_trial(found: dict[str, Any]) -> None:
 @click.option("--config", "config_text", required=True, help="Connector config as JSON.")
 @click.option("--sample", type=click.IntRange(min=0), default=200, show_default=True,
               help="Records to read and validate (0: only probe the source).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 def connectors_check(connector_type: str, config_text: str, sample: int,
                      as_json: bool) -> None:
     """Probe a source with CONNECTOR_TYPE, then validate a sample of its records.

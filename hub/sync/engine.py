@@ -418,7 +418,7 @@ class SyncJob:
                     return
                 self._count(diff)
                 if not self.dry_run:
-                    merge.merge(session, self._run_id, self.scope, snapshot=False,
+                    merge.merge(session, self._run_id, self.scope, diff, snapshot=False,
                                 now=utcnow(), source=self.source)
                     self._resolve_quarantine(session, snapshot=False)
                     connection = session.get(Connection, self.connection_id)
@@ -525,17 +525,17 @@ class SyncJob:
     def _known_fingerprints(self, session: Session, records: Sequence[CanonicalRecord],
                             deferred: DeferredRecords | None) -> dict[tuple[int, str], str]:
         """(programme id, fingerprint) -> stable key of the listed operators whose
-        fingerprint a record of the batch carries (one query per 500 records)."""
+        fingerprint a record of the batch carries (one query per 2,000 records)."""
         if deferred is not None:
             fingerprints = [f for f in deferred.fingerprints if f]
         else:
             fingerprints = [r.fingerprint for r in records if r.fingerprint and not r.problems]
         found: dict[tuple[int, str], str] = {}
-        for start in range(0, len(fingerprints), 500):
+        for start in range(0, len(fingerprints), 2000):
             rows = session.connection().execute(
                 select(Operator.programme_id, Operator.fingerprint, Operator.stable_key)
                 .where(Operator.programme_id.in_(self.scope.programme_ids),
-                       Operator.fingerprint.in_(fingerprints[start:start + 500]),
+                       Operator.fingerprint.in_(fingerprints[start:start + 2000]),
                        Operator.removed_at.is_(None)))
             for programme_id, fingerprint, key in rows:
                 found[(programme_id, fingerprint)] = key
@@ -696,8 +696,8 @@ class SyncJob:
                 self._succeed(session, would_hold=reason)
                 return
             kill_point("before-switch")
-            merge.merge(session, self._run_id, self.scope, snapshot=True, now=utcnow(),
-                        source=self.source)
+            merge.merge(session, self._run_id, self.scope, diff, snapshot=True,
+                        now=utcnow(), source=self.source)
             kill_point("in-switch")
             self._resolve_quarantine(session, snapshot=True)
             merge.drop_staged(session, self._run_id)
@@ -915,7 +915,7 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
             with database.session_scope(write=True) as session:
                 diff = merge.difference(session, run_id, job.scope, snapshot=False)
                 job._count(diff)
-                merge.merge(session, run_id, job.scope, snapshot=False, now=utcnow(),
+                merge.merge(session, run_id, job.scope, diff, snapshot=False, now=utcnow(),
                             source=job.source)
                 job._resolve_quarantine(session, snapshot=False)
                 merge.drop_staged(session, run_id)

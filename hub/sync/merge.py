@@ -149,6 +149,7 @@ class Difference:
     removed: dict[int, int]
     kept: int
     unchanged: int
+    refreshed: int  # unchanged records whose fingerprint is new
     listed: dict[int, int]
 
     def total(self, name: str) -> int:
@@ -158,20 +159,23 @@ class Difference:
 
 def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -> Difference:
     """What merging the run would do (always asked before `merge`, in its transaction)."""
-    # PostgreSQL plans by its statistics, which a bulk load leaves stale (a first sync
-    # finds an empty operator table): refresh them for the tables the joins read.
-    _analyze(session.connection(), "sync_staged", "sync_staged_event",
-             "sync_staged_identifier", "operator")
+    # PostgreSQL plans by its statistics, which a snapshot's bulk load leaves stale (a
+    # first sync finds an empty operator table): refresh them for the tables the joins
+    # read. An incremental page is small; autovacuum keeps up with those.
+    if snapshot:
+        _analyze(session.connection(), "sync_staged", "sync_staged_event",
+                 "sync_staged_identifier", "operator")
     staged = session.execute(
-        select(StagedRecord.programme_id, StagedRecord.action,
-               func.count(), func.sum(case((StagedRecord.status_change.is_(True), 1), else_=0)))
+        select(StagedRecord.programme_id, StagedRecord.action, func.count(),
+               func.sum(case((StagedRecord.status_change.is_(True), 1), else_=0)),
+               func.count(StagedRecord.fingerprint))
         .where(StagedRecord.run_id == run_id)
         .group_by(StagedRecord.programme_id, StagedRecord.action)).all()
     created: dict[int, int] = {}
     updated: dict[int, int] = {}
     changes: dict[int, int] = {}
-    kept = unchanged = 0
-    for programme_id, action, count, status_changes in staged:
+    kept = unchanged = refreshed = 0
+    for programme_id, action, count, status_changes, fingerprints in staged:
         if action == "create":
             created[programme_id] = count
         elif action == "update":
@@ -181,6 +185,7 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
             kept += count
         elif action == "same":
             unchanged += count
+            refreshed += fingerprints
     removed = dict(session.execute(
         select(Operator.programme_id, func.count())
         .where(removal_condition(run_id, scope, snapshot=snapshot))
@@ -189,7 +194,7 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
         select(Operator.programme_id, func.count())
         .where(scope.condition(), Operator.removed_at.is_(None))
         .group_by(Operator.programme_id)).tuples().all())
-    return Difference(created, updated, changes, removed, kept, unchanged, listed)
+    return Difference(created, updated, changes, removed, kept, unchanged, refreshed, listed)
 
 
 # -- the merge -----------------------------------------------------------------------
@@ -200,12 +205,40 @@ def _analyze(connection: Connection, *tables: str) -> None:
         connection.execute(text(f"ANALYZE {', '.join(tables)}"))
 
 
-def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
+def merge(session: Session, run_id: int, scope: Scope, diff: Difference, *, snapshot: bool,
           now: dt.datetime, source: str) -> None:
-    """Apply the run's staged rows in the caller's transaction."""
-    today = now.date()
+    """Apply the run's staged rows in the caller's transaction (`diff`, its difference,
+    spares the statements that would find nothing to do)."""
     connection = session.connection()
-    removing = removal_condition(run_id, scope, snapshot=snapshot)
+    if diff.total("removed"):
+        _remove(connection, removal_condition(run_id, scope, snapshot=snapshot), now=now,
+                run_id=run_id, source=source)
+    if diff.total("created"):
+        _create(connection, run_id, now=now, source=source)
+        if snapshot:
+            _analyze(connection, "operator")  # now with the creations
+    if diff.total("updated"):
+        _update(connection, run_id, now=now, source=source)
+    if diff.refreshed:
+        connection.execute(update(Operator).where(
+            _matched(run_id), StagedRecord.action == "same",
+            StagedRecord.fingerprint.is_not(None),
+            or_(Operator.fingerprint.is_(None),
+                Operator.fingerprint != StagedRecord.fingerprint))
+            .values(fingerprint=StagedRecord.fingerprint))
+    if diff.total("created") or diff.total("updated"):
+        _write_history(connection, run_id, now=now, source=source)
+
+
+def _matched(run_id: int) -> Any:
+    return and_(StagedRecord.run_id == run_id,
+                StagedRecord.programme_id == Operator.programme_id,
+                StagedRecord.stable_key == Operator.stable_key)
+
+
+def _remove(connection: Connection, removing: Any, *, now: dt.datetime, run_id: int,
+            source: str) -> None:
+    today = now.date()
     connection.execute(insert(OperatorEvent).from_select(
         ["operator_id", "kind", "effective_date", "recorded_at", "changes", "previous",
          "source", "sync_run_id"],
@@ -217,6 +250,8 @@ def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
     connection.execute(update(Operator).where(removing).values(
         removed_at=now, updated_at=now, last_effective=today))
 
+
+def _create(connection: Connection, run_id: int, *, now: dt.datetime, source: str) -> None:
     record = [getattr(StagedRecord, name) for name in RECORD_COLUMNS]
     connection.execute(insert(Operator).from_select(
         ["programme_id", "stable_key", *RECORD_COLUMNS, "last_effective", "source",
@@ -227,20 +262,14 @@ def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
         .where(StagedRecord.run_id == run_id, StagedRecord.action == "create")
         .order_by(StagedRecord.seq, StagedRecord.stable_key)))
 
-    _analyze(connection, "operator")  # now with the creations
-    matched = and_(StagedRecord.run_id == run_id,
-                   StagedRecord.programme_id == Operator.programme_id,
-                   StagedRecord.stable_key == Operator.stable_key)
-    connection.execute(update(Operator).where(matched, StagedRecord.action == "update").values(
+
+
+def _update(connection: Connection, run_id: int, *, now: dt.datetime, source: str) -> None:
+    connection.execute(update(Operator).where(
+        _matched(run_id), StagedRecord.action == "update").values(
         **{name: getattr(StagedRecord, name) for name in RECORD_COLUMNS},
         removed_at=None, last_effective=StagedRecord.last_effective, source=source,
         updated_at=case((StagedRecord.has_events.is_(True), now), else_=Operator.updated_at)))
-    connection.execute(update(Operator).where(
-        matched, StagedRecord.action == "same", StagedRecord.fingerprint.is_not(None),
-        or_(Operator.fingerprint.is_(None),
-            Operator.fingerprint != StagedRecord.fingerprint))
-        .values(fingerprint=StagedRecord.fingerprint))
-
     replaced = select(Operator.id).join(StagedRecord, and_(
         StagedRecord.programme_id == Operator.programme_id,
         StagedRecord.stable_key == Operator.stable_key)).where(
@@ -248,6 +277,11 @@ def merge(session: Session, run_id: int, scope: Scope, *, snapshot: bool,
         StagedRecord.identifiers_changed.is_(True))
     connection.execute(delete(OperatorIdentifier).where(
         OperatorIdentifier.operator_id.in_(replaced)))
+
+
+def _write_history(connection: Connection, run_id: int, *, now: dt.datetime,
+                   source: str) -> None:
+    """The staged identifiers and events of the run's creations and updates."""
     joined = and_(Operator.programme_id == StagedIdentifier.programme_id,
                   Operator.stable_key == StagedIdentifier.stable_key)
     connection.execute(insert(OperatorIdentifier).from_select(

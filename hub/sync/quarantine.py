@@ -76,7 +76,9 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
     identifiers: list[dict[str, Any]] = []
     staged = engine.staged_row(run.id, 1, programme.id, item, now.date(), events, identifiers)
     merge.stage(session, [staged], events, identifiers)
-    merge.merge(session, run.id, merge.Scope((programme.id,)), snapshot=False, now=now,
+    scope = merge.Scope((programme.id,))
+    diff = merge.difference(session, run.id, scope, snapshot=False)
+    merge.merge(session, run.id, scope, diff, snapshot=False, now=now,
                 source=f"quarantine:{record_id}")
     merge.drop_staged(session, run.id)
     run.status, run.finished_at = "succeeded", now
