@@ -28,31 +28,23 @@ grant shares.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import (
-    Boolean,
-    ColumnElement,
-    String,
-    and_,
-    exists,
-    false,
-    literal,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import Boolean, ColumnElement, String, bindparam, false, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import ClauseList
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from hub import state
 from hub.arrangements.models import Arrangement, ArrangementDirection
 from hub.arrangements.rulebook import arrangement_status_on, direction_active
 from hub.db import bind_key
-from hub.registry.models import Operator, OperatorEvent, Programme
+from hub.registry.models import Operator, Programme
 
 #: The rulebook's answers, named here too for the API's arrangement listing.
 __all__ = ["arrangement_status_on", "direction_active"]
@@ -191,58 +183,90 @@ def view_for(session: Session, programme_id: int | None, *, admin: bool = False,
     return view
 
 
-class _HoldsCode(ColumnElement[bool]):
-    """SQL: the JSON array `document` (or its member `member`) holds an object whose
-    "code" is one of `codes`. Compiled per dialect below (the JSON functions differ)."""
+class _InView(ColumnElement[bool]):
+    """SQL: the operator is in the view whose grants are bound as one JSON parameter, a
+    list of {"p": programme id, "c": category code, "k": consent required}.
+
+    The operator qualifies through a grant of its programme, with consent where the grant
+    requires it (unless `ignore_consent`), whose category it holds now (its `categories`)
+    or held once (the categories its `created` and `categories_changed` events recorded).
+    The statement's text is the same for every view, so it is compiled once and cached;
+    the JSON functions differ per dialect (compiled below).
+    """
 
     type = Boolean()
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [
+        ("columns", InternalTraversal.dp_clauseelement),
+        ("grants", InternalTraversal.dp_clauseelement),
+        ("ignore_consent", InternalTraversal.dp_boolean),
+    ]
 
-    def __init__(self, document: Any, member: str | None, codes: Iterable[str]) -> None:
-        assert member is None or member.isidentifier()
-        self.document = document
-        self.member = member
-        self.codes = tuple(sorted(codes))
-
-
-def _code_list(compiler: Any, codes: Sequence[str], **kw: Any) -> str:
-    """The codes as bound parameters (NULL, matching nothing, when there are none)."""
-    return ", ".join(compiler.process(literal(c, String()), **kw) for c in codes) or "NULL"
-
-
-@compiles(_HoldsCode, "sqlite")
-def _holds_code_sqlite(element: _HoldsCode, compiler: Any, **kw: Any) -> str:
-    document = compiler.process(element.document, **kw)
-    source = (f"json_each({document}, '$.{element.member}')" if element.member
-              else f"json_each({document})")
-    codes = _code_list(compiler, element.codes, **kw)
-    # Only compiled SQL and bound parameters are pasted: nothing from a request.
-    return (f"EXISTS (SELECT 1 FROM {source} AS held WHERE "  # noqa: S608
-            f"json_extract(held.value, '$.code') IN ({codes}))")
+    def __init__(self, operator: Any, grants: str, ignore_consent: bool) -> None:
+        self.columns = ClauseList(operator.id, operator.programme_id, operator.consent_share,
+                                  operator.categories)
+        self.grants = bindparam("policy_grants", grants, type_=String(), unique=True)
+        self.ignore_consent = ignore_consent
 
 
-@compiles(_HoldsCode, "postgresql")
-def _holds_code_postgresql(element: _HoldsCode, compiler: Any, **kw: Any) -> str:
-    document = compiler.process(element.document, **kw)
-    if element.member:
-        document = f"({document} -> '{element.member}')"
-    array = (f"CASE WHEN json_typeof({document}) = 'array' THEN {document} "
-             "ELSE '[]'::json END")
-    codes = _code_list(compiler, element.codes, **kw)
-    # Only compiled SQL and bound parameters are pasted: nothing from a request.
-    return (f"EXISTS (SELECT 1 FROM json_array_elements({array}) AS held(value) "  # noqa: S608
-            f"WHERE held.value ->> 'code' IN ({codes}))")
+#: The clause per dialect: {grants} is the bound JSON parameter, {op_id}, {programme},
+#: {consent} and {categories} the operator's compiled columns; {consent_ok} is empty when
+#: consent is ignored. The same category test is applied to the current categories and to
+#: those each creation or category event recorded.
+_SQLITE = """EXISTS (SELECT 1 FROM json_each({grants}) AS g
+WHERE json_extract(g.value, '$.p') = {programme}{consent_ok} AND (
+ EXISTS (SELECT 1 FROM json_each({categories}) AS h
+  WHERE json_extract(h.value, '$.code') = json_extract(g.value, '$.c'))
+ OR EXISTS (SELECT 1 FROM operator_event AS ev WHERE ev.operator_id = {op_id}
+  AND ev.kind IN ('created', 'categories_changed') AND (
+   EXISTS (SELECT 1 FROM json_each(ev.changes, '$.categories') AS h
+    WHERE json_extract(h.value, '$.code') = json_extract(g.value, '$.c'))
+   OR EXISTS (SELECT 1 FROM json_each(ev.previous, '$.categories') AS h
+    WHERE json_extract(h.value, '$.code') = json_extract(g.value, '$.c'))))))"""
+_SQLITE_CONSENT = " AND (json_extract(g.value, '$.k') = 0 OR {consent} = 1)"
+_POSTGRESQL = """EXISTS (SELECT 1
+FROM json_to_recordset(CAST({grants} AS json)) AS g(p integer, c text, k boolean)
+WHERE g.p = {programme}{consent_ok} AND (
+ EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof({categories}) = 'array'
+  THEN {categories} ELSE '[]'::json END) AS h(value) WHERE h.value ->> 'code' = g.c)
+ OR EXISTS (SELECT 1 FROM operator_event AS ev WHERE ev.operator_id = {op_id}
+  AND ev.kind IN ('created', 'categories_changed') AND (
+   EXISTS (SELECT 1 FROM json_array_elements(CASE
+    WHEN json_typeof(ev.changes -> 'categories') = 'array'
+    THEN ev.changes -> 'categories' ELSE '[]'::json END) AS h(value)
+    WHERE h.value ->> 'code' = g.c)
+   OR EXISTS (SELECT 1 FROM json_array_elements(CASE
+    WHEN json_typeof(ev.previous -> 'categories') = 'array'
+    THEN ev.previous -> 'categories' ELSE '[]'::json END) AS h(value)
+    WHERE h.value ->> 'code' = g.c)))))"""
+_POSTGRESQL_CONSENT = " AND (NOT g.k OR {consent})"
 
 
-def _holds_or_held(codes: frozenset[str], operator: Any) -> ColumnElement[bool]:
-    """The operator holds now, or held at some time, one of the category `codes`: its
-    current categories, or those its creation and category events recorded."""
-    return or_(
-        _HoldsCode(operator.categories, None, codes),
-        exists().where(OperatorEvent.operator_id == operator.id,
-                       OperatorEvent.kind.in_(("created", "categories_changed")),
-                       or_(_HoldsCode(OperatorEvent.changes, "categories", codes),
-                           _HoldsCode(OperatorEvent.previous, "categories", codes))))
+def _render(template: str, consent_template: str, element: _InView, compiler: Any,
+            **kw: Any) -> str:
+    """Only compiled columns and one bound parameter are pasted: nothing from a request."""
+    op_id, programme, consent, categories = (compiler.process(c, **kw)
+                                             for c in element.columns.clauses)
+    consent_ok = "" if element.ignore_consent else consent_template.format(consent=consent)
+    return template.format(grants=compiler.process(element.grants, **kw), op_id=op_id,
+                           programme=programme, categories=categories,
+                           consent_ok=consent_ok)
+
+
+@compiles(_InView, "sqlite")
+def _in_view_sqlite(element: _InView, compiler: Any, **kw: Any) -> str:
+    return _render(_SQLITE, _SQLITE_CONSENT, element, compiler, **kw)
+
+
+@compiles(_InView, "postgresql")
+def _in_view_postgresql(element: _InView, compiler: Any, **kw: Any) -> str:
+    return _render(_POSTGRESQL, _POSTGRESQL_CONSENT, element, compiler, **kw)
+
+
+def _grants_json(view: View) -> str:
+    return json.dumps([{"p": g.programme_id, "c": code, "k": g.consent_required}
+                       for g in sorted(view.grants.values(), key=lambda g: g.programme_id)
+                       for code in sorted(g.categories)], separators=(",", ":"))
 
 
 def sql_filter(view: View, operator: Any = Operator, *, ignore_consent: bool = False
@@ -258,14 +282,7 @@ def sql_filter(view: View, operator: Any = Operator, *, ignore_consent: bool = F
         return true()
     if not view.grants:
         return false()
-    clauses: list[ColumnElement[bool]] = []
-    for grant in sorted(view.grants.values(), key=lambda g: g.programme_id):
-        parts: list[ColumnElement[bool]] = [operator.programme_id == grant.programme_id]
-        if grant.consent_required and not ignore_consent:
-            parts.append(operator.consent_share.is_(True))
-        parts.append(_holds_or_held(grant.categories, operator))
-        clauses.append(and_(*parts))
-    return or_(*clauses)
+    return _InView(operator, _grants_json(view), ignore_consent)
 
 
 def category_codes(categories: Any) -> set[str]:
