@@ -9,6 +9,11 @@ unsourced identifier rules are warnings carried with the record, never rejection
 A rejection carries what can tie the record to an operator the hub already holds (its
 stable key, authorisation number and other identifiers, read loosely), so that a bad row
 never changes or removes a good operator (`hub.sync.engine`).
+
+A record whose connector derived its key from other fields (scheme `DERIVED`, a source
+with no identifier) is accepted with that key as its stable key and trader id, without an
+authorisation number, and with no identifier of the programme's own scheme: such an
+operator is found by name and address only.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import CanonicalRecord, CategoryEntry, IdentifierEntry
+from connectors.mapping import DERIVED_SCHEME
 from hub.identifiers import IdentifierError, get_scheme, is_known_scheme
 from hub.registry.models import STATUSES, Programme
 from hub.registry.service import OperatorData
@@ -207,13 +213,19 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
                      f"{_shown(record.programme)!r} is not this connection's programme "
                      f"{rules.code}")
     warnings: list[dict[str, str]] = []
-    text = {name: _text(problems, name, getattr(record, name), required=required,
+    scheme = record.trader_id_scheme
+    # A key the connector derived from other fields, for a source with no identifier
+    # (`connectors.mapping`): it identifies the record across syncs and nothing else.
+    derived = isinstance(scheme, str) and scheme.strip().upper() == DERIVED_SCHEME
+    text = {name: _text(problems, name, getattr(record, name),
+                        required=required and not (derived and name == "authorisation_number"),
                         limit=limit) for name, required, limit in _TEXT_FIELDS}
 
     trader_id = None
-    scheme = record.trader_id_scheme
     if scheme is None or not str(scheme).strip():
         problems.add("missing", "trader_id_scheme", "a value is required")
+    elif derived:
+        trader_id = text["trader_id"].strip().upper() if text["trader_id"] else None
     elif str(scheme).strip().upper() != rules.primary_scheme:
         problems.add("wrong_scheme", "trader_id_scheme",
                      f"{rules.code} identifies traders by {rules.primary_scheme}, not "
@@ -223,7 +235,7 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
                                        text["trader_id"])
         warnings.extend(found)
 
-    authorisation = None
+    authorisation = "" if derived else None
     if text["authorisation_number"] is not None:
         authorisation = "".join(text["authorisation_number"].split()).upper()
         if rules.authorisation_scheme and is_known_scheme(rules.authorisation_scheme):
@@ -274,7 +286,7 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
     categories.sort(key=lambda c: str(c["code"]))
 
     identifiers: list[tuple[str, str, str, bool]] = []
-    if trader_id is not None:
+    if trader_id is not None and not derived:
         identifiers.append((rules.primary_scheme, trader_id, "declared", True))
     loose: list[tuple[str, str]] = []
     for index, ident in enumerate(record.identifiers):
@@ -310,7 +322,8 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
     consent_publish = _flag(problems, "consent_publish", record.consent_publish)
     changed_at = _timestamp(problems, "changed_at", record.changed_at)
 
-    stable_key = _stable_key(rules, trader_id, identifiers, authorisation)
+    stable_key = trader_id if derived else _stable_key(rules, trader_id, identifiers,
+                                                       authorisation)
     if stable_key is None and not problems.reasons:
         problems.add("no_stable_key", rules.stable_key_scheme,
                      f"the record has no {rules.stable_key_scheme}, the stable key of "
@@ -325,7 +338,7 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
     assert text["legal_name"] is not None and country is not None and status is not None
     values = {
         "authorisation_number": authorisation,
-        "trader_id_scheme": rules.primary_scheme,
+        "trader_id_scheme": DERIVED_SCHEME if derived else rules.primary_scheme,
         "trader_id": trader_id,
         "legal_name": text["legal_name"].strip(),
         "street": text["street"],

@@ -61,6 +61,32 @@ def quarantine(app: Any) -> list[tuple[str, str]]:
             select(QuarantinedRecord))]
 
 
+def test_a_public_list_without_identifiers_syncs_with_derived_keys(hub_app: Any) -> None:
+    run = sync_example(hub_app, "eu_public_list")
+    assert run.status == "succeeded", run.held_reason or run.error
+    assert (run.counts["created"], run.counts["quarantined"]) == (3, 0)
+    found = operators(hub_app)
+    assert {op.trader_id_scheme for op in found.values()} == {"DERIVED"}
+    nordic = next(op for op in found.values() if op.legal_name == "Nordic Freight Oy")
+    assert (nordic.country, nordic.authorisation_number, nordic.status) == ("FI", "", "valid")
+    assert [c["code"] for c in nordic.categories] == ["AEOF"]
+    assert nordic.consent_publish and not nordic.consent_share
+    with hub_app.app_context():  # no identifier to be found by: name and address only
+        from hub.registry.models import OperatorIdentifier
+
+        assert db.session().scalars(select(OperatorIdentifier).where(
+            OperatorIdentifier.operator_id == nordic.id)).all() == []
+    again = sync_example_again(hub_app, "eu_public_list")
+    assert (again.counts["unchanged"], again.counts["created"]) == (3, 0)
+
+
+def sync_example_again(app: Any, name: str) -> Any:
+    with app.app_context():
+        connection_id = conns.get_connection(db.session(), name).id
+    return engine.run_sync(db.get_db(app), conns.SyncSettings.from_config(app.config),
+                           connection_id)
+
+
 def test_german_export_syncs_and_quarantines_its_unknown_word(hub_app: Any) -> None:
     run = sync_example(hub_app, "de_zoll_latin1")
     assert run.status == "succeeded", run.error or run.held_reason
