@@ -63,10 +63,6 @@ COUNT_NAMES = ("read", "created", "updated", "unchanged", "removed", "quarantine
 Progress = Callable[[dict[str, int]], None]
 #: Marks, in a run's saved connector state, that the snapshot's last batch is staged.
 _COMPLETE = "_complete"
-#: Named points where tests stop a run with a real kill (`AEOHUB_SYNC_TEST_HOOK`):
-#: after batch N is staged (`batch-N`), after the last one, in the switch's transaction
-#: before and after its statements.
-HOOKS = ("batch-N", "staged", "before-switch", "in-switch")
 
 
 class LeaseBusy(Conflict):
@@ -79,7 +75,9 @@ class LeaseLost(Conflict):
 
 def kill_point(name: str) -> None:
     """Where a test asked to stop this process (`AEOHUB_SYNC_TEST_HOOK=name`): a kill -9
-    of itself, as an operator's `kill -9` or a power cut would."""
+    of itself, as an operator's `kill -9` or a power cut would. The points: after batch
+    N is staged (`batch-N`), after the last one (`staged`), and in the switch's
+    transaction before and after its statements (`before-switch`, `in-switch`)."""
     if os.environ.get("AEOHUB_SYNC_TEST_HOOK") == name:
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -129,7 +127,6 @@ class _Batch:
     """A batch classified: per programme id, its items by key; what to quarantine."""
 
     items: dict[int, dict[str, _Item]] = field(default_factory=dict)
-    repeated: dict[int, set[str]] = field(default_factory=dict)
     quarantine: list[_Quarantine] = field(default_factory=list)
     removals: dict[int, set[str]] = field(default_factory=dict)
 
@@ -575,7 +572,6 @@ class SyncJob:
         if earlier is None:
             items[item.key] = item
             return
-        out.repeated.setdefault(prog.programme.id, set()).add(item.key)
         reason = _repeat_reason(item.key, prog.rules.stable_key_scheme)
         for one in (earlier, item):
             if one.action != "keep":
@@ -616,10 +612,9 @@ class SyncJob:
         met = self.met.setdefault(prog.programme.id, set())
         kept = self.kept.setdefault(prog.programme.id, set())
         earlier = [key for key in items if key in met]
-        reason = _repeat_reason("{key}", prog.rules.stable_key_scheme)
         for key in earlier:
             item = items.pop(key)
-            text = {**reason, "reason": reason["reason"].format(key=key)}
+            text = _repeat_reason(key, prog.rules.stable_key_scheme)
             if key not in kept:
                 classified.quarantine.append(_Quarantine(
                     prog.rules.code, key, None,

@@ -1,8 +1,8 @@
 """Real `kill -9` of real sync processes at named points, then a resumed run.
 
-Each kill point is named in the engine (`hub.sync.engine.HOOKS`): the process kills itself
-there when `AEOHUB_SYNC_TEST_HOOK` names it, so the tests never depend on timing. At every
-moment a reader sees exactly the old snapshot or the new one; after the resumed run
+Each kill point is named in the engine (`hub.sync.engine.kill_point`): the process kills
+itself there when `AEOHUB_SYNC_TEST_HOOK` names it, so the tests never depend on timing. At
+every moment a reader sees exactly the old snapshot or the new one; after the resumed run
 (same run id) exactly the new one, with counts for the whole snapshot.
 """
 
