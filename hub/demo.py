@@ -384,8 +384,8 @@ def register(cli: click.Group) -> None:
 
 
 @click.command("demo")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--reset", is_flag=True, help="Delete the demo database and start afresh.")
 @click.option("--no-churn", is_flag=True, help="Keep the simulated registries still.")
 @click.option("--topology", type=click.Path(dir_okay=False, path_type=Path),

@@ -8,6 +8,7 @@ application never calls `create_all()`: the schema is what the migrations say.
 from __future__ import annotations
 
 import io
+import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -66,16 +67,29 @@ def db_upgrade(revision: str) -> None:
 
 
 @db_group.command("current")
-def db_current() -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the revision, the heads and whether it is up to date as JSON.")
+def db_current(as_json: bool) -> None:
     """Print the revision the database is at."""
-    revision = current_revision(get_db(current_app))
+    database = get_db(current_app)
+    revision = current_revision(database)
+    if as_json:
+        heads = head_revisions(database)
+        click.echo(json.dumps({"revision": revision, "heads": heads,
+                               "up_to_date": revision is not None and revision in heads}))
+        return
     click.echo(revision or "(empty database: run `aeohub db upgrade`)")
 
 
 @db_group.command("heads")
-def db_heads() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the heads as a JSON array.")
+def db_heads(as_json: bool) -> None:
     """Print the newest revision(s) of the migration scripts."""
-    for head in head_revisions(get_db(current_app)):
+    heads = head_revisions(get_db(current_app))
+    if as_json:
+        click.echo(json.dumps(heads))
+        return
+    for head in heads:
         click.echo(head)
 
 

@@ -24,9 +24,18 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def audit_verify(as_json: bool) -> None:
     """Recompute the chain; name the first entry that does not fit (exit 1)."""
     result = service.verify(db.session())
+    if as_json:
+        click.echo(json.dumps({"ok": result.ok, "checked": result.checked,
+                               "head_seq": result.head.seq, "head_hash": result.head.hash,
+                               "broken_seq": result.broken_seq,
+                               "broken_id": result.broken_id, "reason": result.reason}))
+        if not result.ok:
+            sys.exit(1)
+        return
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} entries, head seq "
                    f"{result.head.seq} hash {result.head.hash}")

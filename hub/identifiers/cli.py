@@ -28,8 +28,10 @@ def identifiers() -> None:
 @identifiers.command("check")
 @click.argument("scheme")
 @click.argument("value")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the scheme, normalised value and warnings as JSON.")
 @click.pass_context
-def check_command(ctx: click.Context, scheme: str, value: str) -> None:
+def check_command(ctx: click.Context, scheme: str, value: str, as_json: bool) -> None:
     """Check VALUE as a number of SCHEME and print its normalised form."""
     if not is_known_scheme(scheme):
         raise click.UsageError(
@@ -38,15 +40,28 @@ def check_command(ctx: click.Context, scheme: str, value: str) -> None:
     try:
         result = get_scheme(scheme).validate(value)
     except IdentifierError as exc:
+        if as_json:
+            click.echo(json.dumps({"scheme": scheme, "valid": False, "error": str(exc)},
+                                  ensure_ascii=False))
+            ctx.exit(1)
         raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({"scheme": scheme, "valid": True, "value": result.value,
+                               "warnings": list(result.warnings)}, ensure_ascii=False))
+        return
     click.echo(result.value)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
 @identifiers.command("schemes")
-def schemes_command() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the schemes as a JSON array.")
+def schemes_command(as_json: bool) -> None:
     """List the identifier schemes with a one-line description each."""
+    if as_json:
+        click.echo(json.dumps([{"scheme": code, "description": scheme.description}
+                               for code, scheme in SCHEMES.items()], ensure_ascii=False))
+        return
     width = max(len(code) for code in SCHEMES)
     for code, scheme in SCHEMES.items():
         click.echo(f"{code:<{width}}  {scheme.description}")

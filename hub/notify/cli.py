@@ -62,8 +62,9 @@ def webhooks_group() -> None:
 
 
 @webhooks_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the subscriptions as a JSON array.")
 def webhooks_list(as_json: bool) -> None:
+    """Webhook subscriptions with their delivery state."""
     rows = [{**service.subscription_dict(s), "client": s.client.client_id}
             for s in service.all_subscriptions(db.session())]
     if as_json:

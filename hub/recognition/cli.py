@@ -14,6 +14,7 @@ import click
 
 from hub import db
 from hub.errors import HubError
+from hub.exitcodes import VERIFY_EXIT
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.entities import add_judgement, entity_of, list_judgements
 from hub.recognition.matching import match
@@ -64,12 +65,16 @@ def _print_json(data: Any) -> None:
 @click.option("--programme", required=True, help="Recognising programme (e.g. US-CTPAT).")
 @click.option("--date", "day", help="Day asked about (YYYY-MM-DD, default today).")
 @click.option("--flow", default="import", show_default=True,
-              type=click.Choice(["import", "export"]))
+              type=click.Choice(["import", "export"]), help="The goods' flow.")
 @click.option("--known-at", help="Answer as the hub knew things then (ISO time, UTC if naive).")
 @_reference_options
 def verify_command(programme: str, day: str | None, flow: str, known_at: str | None,
                    as_json: bool, **kwargs: Any) -> None:
-    """Is a trader recognised by PROGRAMME on a date, and why (not)?"""
+    """Is a trader recognised by PROGRAMME on a date, and why (not)?
+
+    Exit status: 0 recognised, 3 not recognised, 4 unknown or ambiguous trader,
+    1 error, 2 usage.
+    """
     reference = _reference(kwargs)
     try:
         when = dt.date.fromisoformat(day) if day else None
@@ -82,10 +87,15 @@ def verify_command(programme: str, day: str | None, flow: str, known_at: str | N
         decision = verify(db.session(), reference, programme, when, flow, known)
     except HubError as exc:
         raise _fail(exc) from exc
-    if as_json:
-        _print_json(decision.to_dict())
-        return
     data = decision.to_dict()
+    if as_json:
+        _print_json(data)
+    else:
+        _print_decision(data, programme, flow)
+    raise SystemExit(VERIFY_EXIT[data["decision"]])
+
+
+def _print_decision(data: dict[str, Any], programme: str, flow: str) -> None:
     click.echo(f"{data['decision']} by {programme} on {data['date']} ({flow})")
     if data["operator"]:
         op = data["operator"]
@@ -105,7 +115,8 @@ def verify_command(programme: str, day: str | None, flow: str, known_at: str | N
 
 
 @click.command("match")
-@click.option("--limit", default=10, show_default=True, type=int)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1),
+              help="At most this many candidates.")
 @_reference_options
 def match_command(limit: int, as_json: bool, **kwargs: Any) -> None:
     """Scored, explained candidates for a trader reference."""
@@ -187,7 +198,8 @@ def judgements_group() -> None:
 @judgements_group.command("add")
 @click.argument("left")
 @click.argument("right")
-@click.option("--verdict", required=True, type=click.Choice(["same", "different"]))
+@click.option("--verdict", required=True, type=click.Choice(["same", "different"]),
+              help="Whether they are the same company.")
 @click.option("--by", "actor", required=True, help="Who judged.")
 @click.option("--reason", required=True, help="Why.")
 def judgements_add(left: str, right: str, verdict: str, actor: str, reason: str) -> None:

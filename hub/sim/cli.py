@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
 from hub.sim import formats
-from hub.sim.faults import FaultError, Faults
+from hub.sim.faults import BREACHES, FaultError, Faults
 from hub.sim.generator import DEFAULT_OVERLAP, iter_records
+
+#: The fault names `--faults` accepts (the fields of `Faults`), listed in the help.
+FAULT_NAMES = tuple(f.name for f in dataclasses.fields(Faults))
 
 
 def register(cli: click.Group) -> None:
@@ -82,7 +86,9 @@ def generate(programme: str, size: int, seed: int, fmt: str, out: Path, day: int
 @click.option("--token", default="sim-token", show_default=True,
               help="Bearer token clients must send ('' for none).")
 @click.option("--faults", "faults_spec", default="",
-              help='Faults as JSON or a comma list, e.g. "latency_ms=100,error_rate=0.1".')
+              help="Faults as JSON or a comma list, e.g. \"latency_ms=100,error_rate=0.1\". "
+                   f"Faults: {', '.join(FAULT_NAMES)}. broken_protocol takes "
+                   f"'true' (all) or names joined by '+': {', '.join(BREACHES)}.")
 def serve(programmes: tuple[str, ...], host: str, port: int, size: int, seed: int, day: int,
           token: str, faults_spec: str) -> None:
     """Serve simulated registries over the node protocol until Ctrl+C."""

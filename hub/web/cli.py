@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -50,13 +51,20 @@ def users_create(username: str, administration: str | None, hub_admin: bool,
 
 
 @users_group.command("list")
-def users_list() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the users as a JSON array.")
+def users_list(as_json: bool) -> None:
     """Every dashboard user with its role."""
-    for user in users.list_users(db.session()):
-        role = "hub-admin" if user.hub_admin else (
-            user.administration.code if user.administration else "-")
-        state = "disabled" if user.disabled_at else "active"
-        click.echo(f"{user.username:<30} {role:<12} {state}")
+    rows = [{"username": user.username, "hub_admin": user.hub_admin,
+             "administration": user.administration.code if user.administration else None,
+             "disabled": user.disabled_at is not None}
+            for user in users.list_users(db.session())]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        role = "hub-admin" if row["hub_admin"] else (row["administration"] or "-")
+        click.echo(f"{row['username']:<30} {role:<12} "
+                   f"{'disabled' if row['disabled'] else 'active'}")
 
 
 @users_group.command("disable")

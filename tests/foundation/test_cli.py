@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -81,3 +82,162 @@ def test_serve_answers_healthz(tmp_path):
         proc.wait(10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+# --- Conventions every command follows: help, --json, one table of exit statuses ---------
+
+def _leaf_commands(group, path=()):  # type: ignore[no-untyped-def]
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_and_option_has_help(app):
+    import click
+
+    from hub.cli import main
+
+    missing = []
+    groups = {name: app.cli.commands[name] for name in app.cli.commands}
+    groups.update(main.commands)
+    for path, command in _leaf_commands(click.Group(commands=groups)):
+        if not (command.help or (command.callback and command.callback.__doc__)):
+            missing.append(" ".join(path))
+        missing += [f"{' '.join(path)} {param.opts[0]}" for param in command.params
+                    if isinstance(param, click.Option) and not param.help]
+    assert missing == []
+
+
+def test_every_list_and_show_command_takes_json(app):
+    import click
+
+    missing = [" ".join(path) for path, command in _leaf_commands(
+        click.Group(commands=dict(app.cli.commands)))
+        if path[-1] in {"list", "show", "runs", "diff", "current", "heads", "schemes"}
+        or path in {("audit", "verify"), ("identifiers", "check")}
+        if "--json" not in {opt for p in command.params for opt in getattr(p, "opts", [])}]
+    assert missing == []
+
+
+def _seeded_operator(database) -> None:  # type: ignore[no-untyped-def]
+    from tests.recognition.test_recognition_cli import _seed
+
+    _seed(database)
+
+
+def test_verify_exit_status_says_the_decision(runner, committed_db):
+    _seeded_operator(committed_db)
+    base = ["verify", "--programme", "US-CTPAT", "--scheme", "EORI", "--json"]
+    recognised = runner.invoke(args=[*base, "--value", "DE123456789012345",
+                                     "--date", "2024-06-01"])
+    assert recognised.exit_code == 0, recognised.output
+    assert json.loads(recognised.output)["decision"] == "recognised"
+    # Before CBP recognised EU AEOs (July 2012) the same trader is not recognised.
+    early = runner.invoke(args=[*base, "--value", "DE123456789012345", "--date", "2011-01-03"])
+    assert early.exit_code == 3, early.output
+    assert json.loads(early.output)["decision"] == "not_recognised"
+    unknown = runner.invoke(args=[*base, "--value", "DE999999999999999"])
+    assert unknown.exit_code == 4, unknown.output
+    assert json.loads(unknown.output)["decision"] == "unknown_trader"
+    text = runner.invoke(args=["verify", "--programme", "US-CTPAT", "--scheme", "EORI",
+                               "--value", "DE999999999999999"])
+    assert text.exit_code == 4 and text.output.startswith("unknown_trader")
+    usage = runner.invoke(args=[*base, "--value", "X", "--flow", "sideways"])
+    assert usage.exit_code == 2 and "'import', 'export'" in usage.output
+    error = runner.invoke(args=["verify", "--programme", "NOPE", "--scheme", "EORI",
+                                "--value", "DE1"])
+    assert error.exit_code == 1
+
+
+def test_audit_verify_json(runner, committed_db):
+    result = runner.invoke(args=["audit", "verify", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is True and data["broken_seq"] is None
+
+
+def test_identifiers_check_json_and_exit_status(runner):
+    valid = runner.invoke(args=["identifiers", "check", "CN_USCC", "91110000600037341L",
+                                "--json"])
+    assert valid.exit_code == 0, valid.output
+    assert json.loads(valid.output) == {"scheme": "CN_USCC", "valid": True,
+                                        "value": "91110000600037341L", "warnings": []}
+    invalid = runner.invoke(args=["identifiers", "check", "CN_USCC", "91110000600037341X",
+                                  "--json"])
+    assert invalid.exit_code == 1
+    assert json.loads(invalid.output)["valid"] is False
+    unknown = runner.invoke(args=["identifiers", "check", "NOPE", "1", "--json"])
+    assert unknown.exit_code == 2 and "known schemes" in unknown.output
+    schemes = runner.invoke(args=["identifiers", "schemes", "--json"])
+    assert "CN_USCC" in {s["scheme"] for s in json.loads(schemes.output)}
+
+
+def test_users_list_json(runner, committed_db):
+    created = runner.invoke(args=["users", "create", "ops", "--hub-admin", "--password-stdin"],
+                            input="a long enough password\n")
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(args=["users", "list", "--json"])
+    assert listed.exit_code == 0
+    assert json.loads(listed.output) == [{"username": "ops", "hub_admin": True,
+                                          "administration": None, "disabled": False}]
+
+
+def test_db_current_and_heads_json(runner, committed_db):
+    heads = json.loads(runner.invoke(args=["db", "heads", "--json"]).output)
+    current = json.loads(runner.invoke(args=["db", "current", "--json"]).output)
+    assert current == {"revision": heads[0], "heads": heads, "up_to_date": True}
+
+
+def test_quarantine_commands_json_and_invalid_values(runner, committed_db):
+    listed = runner.invoke(args=["quarantine", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.output) == []
+    bogus = runner.invoke(args=["quarantine", "list", "--status", "bogus"])
+    assert bogus.exit_code == 2 and "'open'" in bogus.output
+    missing = runner.invoke(args=["quarantine", "show", "999", "--json"])
+    assert missing.exit_code == 1
+    bad_fix = runner.invoke(args=["quarantine", "replay", "1", "--set", "no-equals"])
+    assert bad_fix.exit_code == 2 and "field=value" in bad_fix.output
+
+
+def test_sync_run_reports_records_read_on_one_line_before_the_result(app, tmp_path):
+    from hub import db
+    from hub.arrangements.service import load_reference_data
+    from tests.sync.feeds import eu_row, write_feed
+
+    with app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    feed = write_feed(tmp_path / "eu.csv", [eu_row(n) for n in range(1, 4)])
+    runner = app.test_cli_runner()
+    added = runner.invoke(args=["connections", "add", "--name", "eu-csv", "--type",
+                                "csv_snapshot", "--programme", "EU-AEO", "--config",
+                                json.dumps({"path": str(feed), "programme": "EU-AEO"}),
+                                "--schedule", "interval:1h"])
+    assert added.exit_code == 0, added.output
+    shown = runner.invoke(args=["connections", "show", "eu-csv", "--json"])
+    assert json.loads(shown.output)["name"] == "eu-csv"
+    result = runner.invoke(args=["sync", "run", "eu-csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == ["syncing eu-csv: 3 records read"]
+    assert result.stdout.startswith("run ")
+
+
+def test_env_file_is_loaded(tmp_path):
+    env_file = tmp_path / "hub.env"
+    env_file.write_text(f"AEOHUB_DATABASE_URL=sqlite:///{tmp_path}/e.db\n")
+    env = {k: v for k, v in os.environ.items() if k != "AEOHUB_DATABASE_URL"}
+    result = subprocess.run([BIN / "aeohub", "-e", str(env_file), "db", "current", "--json"],
+                            check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["revision"] is None
+    assert (tmp_path / "e.db").exists()
+
+
+def test_sim_serve_help_lists_the_fault_names():
+    result = _run([BIN / "aeohub", "sim", "serve", "--help"])
+    for name in ("latency_ms", "error_rate", "truncate", "broken_protocol", "no_trailer"):
+        assert name in result.stdout
