@@ -85,7 +85,8 @@ def verify_batch() -> ResponseReturnValue:
         payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
         session, view = _reading()
         decisions = verification.verify_batch(session, view, payload)
-        usage_hooks.note_decisions(view, decisions)
+        usage_hooks.note_decisions(view, [d for d in decisions
+                                          if d["decision"] != verification.INVALID_ITEM])
         return _with_version({**service.view_data_version(session, view),
                               "decisions": decisions})
 

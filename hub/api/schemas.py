@@ -116,16 +116,21 @@ def _plain_trader(item: Any) -> dict[str, Any] | None:
 
 
 def load_batch(data: Any) -> dict[str, Any]:
-    """`VerifyBatchRequestSchema().load(data)`, fast for plain identifier references.
+    """The batch request: its envelope checked whole, its traders one by one.
 
-    Nearly every reference of a batch is `{"scheme": ..., "value": ...}`; those are
-    checked directly (the same types and lengths as `TraderSchema`), any other goes
-    through `TraderSchema`, so results and per-trader errors (`traders.<n>.<field>`) are
-    the schema's. Ten thousand nested loads would otherwise take most of a second.
+    A wrong envelope (not an object, `traders` not a list of 1 to `MAX_BATCH` items, an
+    unknown member, a bad date, flow or known-at) raises `ValidationError` (a 400). A
+    malformed trader does not: its position holds None in `traders` and its messages,
+    keyed by `traders.<n>.<field>`, are in `item_errors`, so that the other traders are
+    answered. Nearly every reference is `{"scheme": ..., "value": ...}`; those are checked
+    directly (the same types and lengths as `TraderSchema`), any other goes through
+    `TraderSchema`, so results and messages are the schema's.
     """
+    from hub.errors import flatten_messages
+
     payload: dict[str, Any] = _envelope.load(data)
-    traders: list[dict[str, Any]] = []
-    errors: dict[int, Any] = {}
+    traders: list[dict[str, Any] | None] = []
+    errors: dict[int, dict[str, list[str]]] = {}
     for position, item in enumerate(payload["traders"]):
         plain = _plain_trader(item)
         if plain is not None:
@@ -134,10 +139,11 @@ def load_batch(data: Any) -> dict[str, Any]:
         try:
             traders.append(_trader.load(item))
         except ValidationError as exc:
-            errors[position] = exc.messages
-    if errors:
-        raise ValidationError({"traders": errors})
+            traders.append(None)
+            errors[position] = flatten_messages(
+                exc.messages, f"traders.{position}")
     payload["traders"] = traders
+    payload["item_errors"] = errors
     return payload
 
 
@@ -495,6 +501,8 @@ class RunSchema(Schema):
     removed = fields.Integer(required=True)
     quarantined = fields.Integer(required=True)
     status_changes = fields.Integer(required=True)
+    unread = fields.List(fields.String(), required=True, metadata={
+        "description": "Source columns that nothing reads (a mapping may have missed them)"})
 
 
 class RunListSchema(Schema):

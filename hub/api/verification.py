@@ -199,12 +199,40 @@ def verify(session: Session, view: View, payload: Mapping[str, Any],
     return filter_answers(session, view, [decision], current)[0]
 
 
+#: The decision of a batch item that could not be read; its `errors` name the fields.
+INVALID_ITEM = "invalid_reference"
+
+
+def invalid_item(position: int, fields: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The answer for a malformed batch item: its position and each failing field."""
+    return {"decision": INVALID_ITEM, "position": position,
+            "detail": f"trader {position} is invalid: {', '.join(sorted(fields))}",
+            "errors": [{"field": name, "detail": message}
+                       for name, messages in sorted(fields.items()) for message in messages]}
+
+
 def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
                  ) -> list[dict[str, Any]]:
+    """One answer per trader, in order: a decision, or for a malformed trader an
+    `invalid_reference` answer naming its fields (the others are answered all the same)."""
     recognition = _recognition()
     programme = recognising_programme(session, view, payload.get("programme"))
-    traders = list(payload["traders"])
-    references = [reference_of(t) for t in traders]
+    item_errors: dict[int, Mapping[str, Sequence[str]]] = dict(
+        payload.get("item_errors") or {})
+    positions: list[int] = []
+    references = []
+    for position, trader in enumerate(payload["traders"]):
+        if trader is None:
+            continue
+        reference = reference_of(trader)
+        try:  # what the recognition service would refuse for the whole batch
+            reference.check()
+        except InvalidInput as exc:
+            item_errors[position] = {f"traders.{position}.{name}": messages
+                                     for name, messages in exc.fields.items()}
+            continue
+        positions.append(position)
+        references.append(reference)
     day: dt.date = payload.get("date") or dt.datetime.now(dt.UTC).date()
     # The dict form builds the answers while the recognition service's garbage collector
     # pause lasts: what a batch serialises anyway.
@@ -212,8 +240,14 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
     decisions = recognition.verify_many_dicts(session, references, programme, day,
                                               payload.get("flow") or "import",
                                               payload.get("known_at"), current_rows=current,
-                                              view=view)
-    return filter_answers(session, view, decisions, current)
+                                              view=view) if references else []
+    answered = filter_answers(session, view, decisions, current)
+    if not item_errors:
+        return answered
+    # put the answers and the invalid items back in the request's order
+    by_position = dict(zip(positions, answered, strict=True))
+    by_position.update((p, invalid_item(p, f)) for p, f in item_errors.items())
+    return [by_position[p] for p in range(len(payload["traders"]))]
 
 
 def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict[str, Any]]:

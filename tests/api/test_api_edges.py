@@ -53,13 +53,27 @@ def test_spec_documents_every_admin_route_and_open_problem_members():
     [{"scheme": "EORI"}, {"zz": 1}, 5, {"scheme": "", "value": "x"},
      {"scheme": "E" * 33, "value": "x"}, {"scheme": "EORI", "value": 12},
      {"scheme": "EORI", "value": "x" * 65}, {"scheme": "EORI", "value": "DE2"}],
-    [],
-    "not a list",
-    None,
-    {"scheme": "EORI", "value": "DE1"},
+])
+def test_fast_batch_loading_equals_the_schema_item_by_item(traders):
+    from hub.api.schemas import TraderSchema, load_batch
+    from hub.errors import flatten_messages
+
+    loaded = load_batch({"traders": traders, "date": "2026-03-01"})
+    for position, item in enumerate(traders):
+        expected = _loaded(TraderSchema().load, item)
+        if loaded["traders"][position] is None:
+            assert loaded["item_errors"][position] == flatten_messages(
+                expected, f"traders.{position}")
+        else:
+            assert loaded["traders"][position] == expected
+            assert position not in loaded["item_errors"]
+
+
+@pytest.mark.parametrize("traders", [
+    [], "not a list", None, {"scheme": "EORI", "value": "DE1"},
     [{"scheme": "EORI", "value": "DE1"}] * 10_001,
 ])
-def test_fast_batch_loading_equals_the_schema(traders):
+def test_a_wrong_batch_envelope_is_refused_as_the_schema_refuses_it(traders):
     from hub.api.schemas import VerifyBatchRequestSchema, load_batch
 
     body = {"traders": traders, "date": "2026-03-01"}
