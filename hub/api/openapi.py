@@ -83,7 +83,7 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
                  "ArrangementList", "ClientCreate", "Client", "ClientList",
                  "ConnectionCreate", "ConnectionEdit", "Connection", "ConnectionList",
                  "SyncRequested", "Run", "RunList", "Difference", "QuarantinedRecord",
-                 "QuarantineList", "Replay", "Dismiss"):
+                 "QuarantineList", "Replay", "Dismiss", "DeclarationCodes"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
     paths: dict[str, dict[str, Any]] = {
         "/api/v1/verify": {"post": _op("Is a trader recognised by the client's programme?",
@@ -108,6 +108,11 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
         "/api/v1/operators/{operator_id}/recognition": {"get": _op(
             "Where the operator is recognised", "registry:read", "Recognition",
             params=[ID_PARAM], errors=("400", "401", "403", "404", "429"))},
+        "/api/v1/operators/{operator_id}/declaration-codes": {"get": _op(
+            "The codes to declare for the operator in an administration", "registry:read",
+            "DeclarationCodes", params=[ID_PARAM],
+            query=schemas.DeclarationCodesQuerySchema,
+            errors=("400", "401", "403", "404", "429"))},
         "/api/v1/programmes": {"get": _op("AEO programmes", "registry:read", "ProgrammeList",
                                           errors=("401", "403", "429"))},
         "/api/v1/arrangements": {"get": _op("Arrangements the client's programme is party "

@@ -24,6 +24,7 @@ BATCH_BODY_LIMIT = 8 * 1024 * 1024
 _match = schemas.MatchRequestSchema()
 _operator_query = schemas.OperatorQuerySchema()
 _changes_query = schemas.ChangesQuerySchema()
+_declaration_query = schemas.DeclarationCodesQuerySchema()
 
 
 def _view(session: Session | None = None) -> View:
@@ -138,6 +139,18 @@ def operator_recognition(operator_id: int) -> ResponseReturnValue:
     recognitions = verification.recognitions_of(session, view, row)
     return _with_version({**service.data_version(session, [row.programme_id]),
                           "operator_id": row.id, "recognitions": recognitions})
+
+
+@bp.get("/operators/<int:operator_id>/declaration-codes")
+@require_scope("registry:read")
+def operator_declaration_codes(operator_id: int) -> ResponseReturnValue:
+    query = _declaration_query.load(request.args.to_dict())
+    session, view = db.session(), _view()
+    row, grant = service.visible_operator(session, view, operator_id)
+    declaring = service.declaring_administration(session, view, query["declaring"])
+    answer = service.declaration_codes(session, grant, row.id, declaring, query["date"])
+    usage_hooks.note_read(view, [{"id": row.id, "programme": answer["programme"]}])
+    return _with_version({**service.data_version(session, [row.programme_id]), **answer})
 
 
 @bp.get("/programmes")

@@ -78,9 +78,15 @@ class VerifyRequestSchema(VerifyOptionsMixin):
     trader = fields.Nested(TraderSchema, required=True)
 
 
+_DECLARE = fields.Boolean(load_default=False, metadata={
+    "description": "Give each answer naming an operator its `declare` member (the codes to "
+                   "declare for it); off by default, as it reads each operator's identifiers."})
+
+
 class VerifyBatchRequestSchema(VerifyOptionsMixin):
     traders = fields.List(fields.Nested(TraderSchema), required=True,
                           validate=validate.Length(min=1, max=MAX_BATCH))
+    declare = _DECLARE
 
 
 class _ListAsIs(fields.Field):
@@ -98,6 +104,7 @@ class VerifyBatchEnvelopeSchema(VerifyOptionsMixin):
     """The batch request with its traders not yet parsed (see `load_batch`)."""
 
     traders = _ListAsIs(required=True, validate=validate.Length(min=1, max=MAX_BATCH))
+    declare = _DECLARE
 
 
 _trader = TraderSchema()
@@ -375,6 +382,54 @@ class OperatorQuerySchema(StrictSchema):
 class ChangesQuerySchema(StrictSchema):
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+
+
+class DeclarationCodeSchema(Schema):
+    """One code to declare for the operator (from the hub's reference data)."""
+
+    scheme = fields.String(required=True, metadata={
+        "description": "The identifier scheme the code is built from (MID, EORI, TCUIN ...)"})
+    value = fields.String(required=True, metadata={"description": "The identifier's value"})
+    code = fields.String(metadata={"description": "The code to declare"})
+    cpc = fields.String(metadata={"description": "Singapore TradeNet: the CPC"})
+    pc1 = fields.String(metadata={"description": "Singapore TradeNet: PC1 (country)"})
+    pc2 = fields.String(metadata={"description": "Singapore TradeNet: PC2 (number)"})
+    field = fields.String(metadata={
+        "description": "The declaration data element where the code goes"})
+    format_note = fields.String(metadata={"description": "How the code is written"})
+    roles = fields.List(fields.String(), required=True, metadata={
+        "description": "The trader roles the code identifies (manufacturer, shipper, "
+                       "consignor ...); empty when the reference data does not say"})
+    source = fields.String(allow_none=True, required=True, metadata={
+        "description": "Where the reference data has this rule from"})
+    verified = fields.Boolean(required=True, metadata={
+        "description": "False when the reference data marks the rule unverified"})
+
+
+class DeclareSchema(Schema):
+    declared_in = fields.String(required=True, metadata={
+        "description": "The administration where the code is declared"})
+    codes = fields.List(fields.Nested(DeclarationCodeSchema), required=True)
+    warnings = fields.List(fields.String(), required=True, metadata={
+        "description": "Why a code is missing (for example no MID linked to the EORI, "
+                       "which CBP needs), or why values are withheld"})
+    arrangements = fields.List(fields.String(), required=True, metadata={
+        "description": "Arrangements under which that administration recognises the "
+                       "operator's programme on the day"})
+
+
+class DeclarationCodesSchema(DataVersionSchema, DeclareSchema):
+    operator_id = fields.Integer(required=True)
+    programme = fields.String(required=True, metadata={
+        "description": "The operator's programme"})
+
+
+class DeclarationCodesQuerySchema(StrictSchema):
+    declaring = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z]{2,8}$"),
+                              metadata={"description": "The administration where the code is "
+                                        "declared (default: the client's own)."})
+    date = fields.Date(load_default=None, metadata={
+        "description": "The day whose active arrangements are named (default: today)."})
 
 
 class ProblemSchema(Schema):

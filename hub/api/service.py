@@ -312,6 +312,52 @@ def operator_history(session: Session, view: View, operator_id: int) -> dict[str
             "events": out}
 
 
+# --- declaration codes ----------------------------------------------------------------
+
+#: Why a code's value is left out: the client's arrangements do not share identifiers.
+IDENTIFIERS_NOT_SHARED = ("the arrangements under which this client sees the operator do "
+                          "not share its identifiers")
+
+
+def administration_of(session: Session, programme_code: str) -> str:
+    """The administration that runs a programme (from the reference snapshot)."""
+    from hub.recognition.rules import reference_snapshot
+
+    return reference_snapshot(session).programmes[programme_code].administration
+
+
+def declaring_administration(session: Session, view: View, declaring: str | None) -> str:
+    """The administration codes are asked for: as named, else the client's own."""
+    from hub.recognition.rules import reference_snapshot
+
+    if declaring:
+        return declaring.strip().upper()
+    own = (reference_snapshot(session).by_id.get(view.programme_id)
+           if view.programme_id is not None and not view.is_admin else None)
+    if own is None:
+        raise InvalidInput("an admin client names the declaring administration",
+                           fields={"declaring": "required for admin clients"})
+    return own.administration
+
+
+def declaration_codes(session: Session, grant: Grant, operator_id: int, declaring: str,
+                      day: dt.date | None) -> dict[str, Any]:
+    """The crosswalk (`hub.recognition.crosswalk`) for a visible operator, cut to what its
+    grant shares: without the `identifier` data item, no code's value is given."""
+    from hub.recognition.crosswalk import crosswalk
+
+    try:
+        answer = crosswalk(session, operator_id, declaring, day).to_dict()
+    except NotFound as exc:
+        if "declared_in" not in exc.fields:
+            raise
+        raise InvalidInput(f"administration {declaring} does not exist",
+                           fields={"declaring": "unknown administration"}) from exc
+    if "identifiers" not in grant.fields:
+        answer["codes"], answer["warnings"] = [], [IDENTIFIERS_NOT_SHARED]
+    return answer
+
+
 # --- reference data --------------------------------------------------------------------
 
 

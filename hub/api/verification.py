@@ -196,7 +196,33 @@ def verify(session: Session, view: View, payload: Mapping[str, Any],
                                   flow=payload.get("flow") or "import",
                                   known_at=payload.get("known_at"), current_rows=current,
                                   read_ahead=read_ahead, view=view)
-    return filter_answers(session, view, [decision], current)[0]
+    answer = filter_answers(session, view, [decision], current)[0]
+    add_declare(session, view, [answer], programme, payload.get("date"), current)
+    return answer
+
+
+def add_declare(session: Session, view: View, answers: Sequence[dict[str, Any]],
+                programme: str, day: dt.date | None, known: Mapping[int, CurrentRow]
+                ) -> None:
+    """Give each answer that names an operator its `declare` member: the code(s) to
+    declare for it in the recognising programme's administration (the crosswalk, cut to
+    what the operator's grant shares)."""
+    from hub.api import service
+
+    ids = {i for i in (_operator_id(a) for a in answers) if i is not None}
+    if not ids:
+        return
+    grants = {i: grant for i in ids & known.keys()
+              if (grant := policy.grant_of(view, known[i].programme_id)) is not None}
+    grants.update(policy.visible_ids(session, view, ids - grants.keys()))
+    declaring = service.administration_of(session, programme)
+    for answer in answers:
+        op_id = _operator_id(answer)
+        if op_id is None or op_id not in grants:
+            continue
+        codes = service.declaration_codes(session, grants[op_id], op_id, declaring, day)
+        answer["declare"] = {k: codes[k] for k in ("declared_in", "codes", "warnings",
+                                                    "arrangements")}
 
 
 #: The decision of a batch item that could not be read; its `errors` name the fields.
@@ -242,6 +268,8 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
                                               payload.get("known_at"), current_rows=current,
                                               view=view) if references else []
     answered = filter_answers(session, view, decisions, current)
+    if payload.get("declare"):
+        add_declare(session, view, answered, programme, day, current)
     if not item_errors:
         return answered
     # put the answers and the invalid items back in the request's order

@@ -148,6 +148,11 @@ class CategoryRef:
     components: tuple[str, ...] = ()
 
 
+#: The roles a declaration names a trader in, for `DeclarationCodeRef.roles`.
+DECLARATION_ROLES = ("manufacturer", "shipper", "exporter", "importer", "consignor",
+                     "consignee", "carrier", "declarant")
+
+
 @dataclass(frozen=True)
 class DeclarationCodeRef:
     """Which code to declare in ``declared_in`` for an AEO of the owning programme.
@@ -172,6 +177,13 @@ class DeclarationCodeRef:
     format_note: str | None = None
     missing_warning: str | None = None
     source: str | None = None
+    #: The trader roles on the declaration this code identifies (empty: not recorded).
+    roles: tuple[str, ...] = ()
+
+    @property
+    def verified(self) -> bool:
+        """Whether the reference data confirms this entry (a source not `unverified:`)."""
+        return bool(self.source) and not str(self.source).lower().startswith("unverified")
 
     def render(self, value: str, country: str | None = None) -> dict[str, str]:
         """Fill the template(s) with an identifier ``value`` (and the operator's country).
@@ -437,6 +449,8 @@ class DeclarationCodeSchema(_Strict):
     format_note = fields.String(load_default=None, allow_none=True)
     missing_warning = fields.String(load_default=None, allow_none=True)
     source = fields.String(load_default=None, allow_none=True)
+    roles = fields.List(fields.String(validate=validate.OneOf(DECLARATION_ROLES)),
+                        load_default=list)
 
 
 class ProgrammeSchema(_Strict):
@@ -834,7 +848,8 @@ class _Loader:
                         file, label, f"{path}.{name}",
                         "{value_after_prefix} needs strip_prefix",
                     )
-            declaration_codes.append(DeclarationCodeRef(programme=p["code"], **dc))
+            declaration_codes.append(DeclarationCodeRef(
+                programme=p["code"], **{**dc, "roles": tuple(dc["roles"])}))
 
         if len(self.errors) != before:
             return None

@@ -98,11 +98,13 @@ def crosswalk(session: Session, operator_id: int, declared_in: str,
                 f"on record, which {declared_in} needs"))
             continue
         for value in values:
-            code = {"scheme": entry.scheme, "value": value,
-                    **entry.render(value, operator.country)}
+            code: dict[str, Any] = {"scheme": entry.scheme, "value": value,
+                                    **entry.render(value, operator.country)}
             if entry.field:
                 code["field"] = entry.field
             if entry.format_note:
                 code["format_note"] = entry.format_note
+            code.update(roles=list(entry.roles), source=entry.source,
+                        verified=entry.verified)
             answer.codes.append(code)
     return answer
