@@ -125,3 +125,9 @@ ISSUER: str | None = None
 # X-Forwarded-Proto the scheme. 0 (no proxy) ignores those headers, which any caller can
 # send. Set it to exactly the number of proxies that append to them.
 TRUSTED_PROXIES = 0
+
+# Who runs this hub, shown in every web page's footer, with a contact (an e-mail address
+# or a URL) and the address of the privacy notice (None: the hub's own /privacy page).
+SITE_OPERATOR = "the AEO Hub operator"
+SITE_CONTACT: str | None = None
+SITE_PRIVACY_URL: str | None = None

@@ -1,7 +1,8 @@
 """Web pages: public company status look-ups, the MID helper and the customs-IT dashboard.
 
 Server-rendered Jinja with one small stylesheet shipped in the package; no script is
-needed anywhere (charts are inline SVG). `init_app` registers the two blueprints, an HTML
+needed anywhere (charts are inline SVG): the company page's copy buttons are a small
+script of the hub's own that only adds them. `init_app` registers the two blueprints, an HTML
 404 page for addresses outside the API, and security headers on every page.
 """
 
@@ -16,8 +17,9 @@ from werkzeug.exceptions import HTTPException
 from hub.errors import problem_response, wants_problem
 
 #: Paths that belong to these pages (security headers).
-WEB_PREFIXES = ("/dashboard", "/status", "/mid", "/static/web")
+WEB_PREFIXES = ("/dashboard", "/status", "/mid", "/static/web", "/privacy", "/favicon.ico")
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                           "script-src 'self'; "
                            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 

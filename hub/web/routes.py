@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from hub import db
 from hub.identifiers import IdentifierError, explain_mid
 from hub.identifiers.countries import CANADIAN_PROVINCES
 from hub.web import pages, ratelimit
-from hub.web.status import MAX_QUERY_LENGTH, company_status, find_published
+from hub.web.status import (
+    ANSWER_MEANINGS,
+    MAX_QUERY_LENGTH,
+    STATUS_MEANINGS,
+    company_status,
+    find_published,
+)
 
 bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
@@ -45,6 +51,28 @@ def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: in
         abort(response)
 
 
+@bp.app_context_processor
+def site_footer() -> dict[str, Any]:
+    """Who runs the hub, how to reach them and the privacy notice (configuration), for
+    every page's footer."""
+    config = current_app.config
+    return {"site": {"operator": config.get("SITE_OPERATOR"),
+                     "contact": config.get("SITE_CONTACT"),
+                     "privacy_url": config.get("SITE_PRIVACY_URL")
+                     or url_for("public.privacy")}}
+
+
+@bp.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    # Browsers ask for /favicon.ico whatever the page links; the icon itself is an SVG.
+    return redirect(url_for("public.static", filename="favicon.svg"), 301)
+
+
+@bp.get("/privacy")
+def privacy() -> ResponseReturnValue:
+    return render_template("privacy.html")
+
+
 @bp.get("/")
 def home() -> ResponseReturnValue:
     return render_template("status/lookup.html")
@@ -63,7 +91,8 @@ def status() -> ResponseReturnValue:
     if not operators:
         return render_template("status/neutral.html")
     statuses = [company_status(session, operator) for operator in operators]
-    return render_template("status/company.html", statuses=statuses)
+    return render_template("status/company.html", statuses=statuses,
+                           answer_meanings=ANSWER_MEANINGS, status_meanings=STATUS_MEANINGS)
 
 
 @bp.get("/mid")
@@ -79,6 +108,11 @@ def mid_helper() -> ResponseReturnValue:
                             values["country"], values["province"] or None)
     except IdentifierError as exc:
         context["error"] = exc.detail or str(exc)
+        if exc.rule == "province_required":
+            # The list below offers the MID's own province codes (XO Ontario ...).
+            context["error"] = ("A Canadian MID starts with the code of the province or "
+                                "territory, not CA: choose it in the list below, e.g. "
+                                "Ontario (XO).")
         context["error_field"] = MID_RULE_FIELDS.get(exc.rule, "name")
         return render_template("mid.html", **context), 400
     context["parts"] = parts

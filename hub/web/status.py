@@ -9,6 +9,13 @@ that the page cannot be used to learn who holds an unpublished authorisation.
 partner programme that recognises or does not recognise it (with recognition's own
 reasons, through `hub.recognition.service.verify`), and, for each administration where its
 goods may be declared, the exact code to declare there (`hub.recognition.crosswalk`).
+
+`answers` then puts them in the order a reader needs them: one line per partner
+administration (recognised or not, since when, the code to declare and where). It only
+arranges what those services answered; whether a direction is active on a day is asked of
+the rulebook (`DirectionRule.active_on`), never worked out here. An administration appears
+only while an arrangement recognises the holder's programme there, or will from a known
+date: an arrangement that is signed without a date, suspended or ended is left out.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from sqlalchemy.orm import Session
 from hub.db import utcnow
 from hub.errors import HubError
 from hub.identifiers import IdentifierError, validate
+from hub.recognition.reasons import FLOW_NOT_COVERED
 from hub.registry.models import Administration, Operator, OperatorIdentifier, Programme
 from hub.registry.service import find_by_identifier
 
@@ -74,6 +82,46 @@ class DeclarationView:
     arrangements: list[str] = field(default_factory=list)
 
 
+#: What an authorisation's status means for its holder's partners, in plain words.
+STATUS_MEANINGS = {
+    "valid": "The authorisation is in effect: partners grant their benefits.",
+    "suspended": "The authorisation is suspended: partners grant no benefits until the "
+                 "suspension ends.",
+    "revoked": "The customs administration withdrew the authorisation: partners grant no "
+               "benefits.",
+    "annulled": "The authorisation was annulled: it is treated as never having existed.",
+    "expired": "The authorisation's validity period has ended.",
+    "withdrawn": "The holder gave the authorisation up.",
+}
+
+#: What each answer on a partner line means.
+ANSWER_MEANINGS = {
+    "recognised": "The partner's customs grant this authorisation their AEO benefits today, "
+                  "when the declaration carries the code shown.",
+    "not_recognised": "An arrangement is in force with the partner, but this authorisation "
+                      "does not qualify today (the reason is given).",
+    "upcoming": "The arrangement is signed and its start date is known: recognition begins "
+                "on that date.",
+}
+
+
+@dataclass
+class AnswerLine:
+    """One partner administration, answer first: recognised or not, since when, and the
+    code to declare there."""
+
+    administration: str
+    name: str
+    state: str  # a key of ANSWER_MEANINGS
+    since: dt.date | None  # recognised since, or (upcoming) from
+    own_categories: list[str] = field(default_factory=list)  # "AEOS (security and safety)"
+    codes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    arrangements: list[str] = field(default_factory=list)  # titles
+    flows: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
 @dataclass
 class CompanyStatus:
     operator_id: int
@@ -96,6 +144,12 @@ class CompanyStatus:
     data_version: dt.datetime | None
     day: dt.date
     recognition_available: bool = True
+    answers: list[AnswerLine] = field(default_factory=list)
+    benefits: list[str] = field(default_factory=list)
+
+    @property
+    def status_meaning(self) -> str:
+        return STATUS_MEANINGS.get(self.status, "")
 
 
 def _normalised(scheme: str, text: str) -> str | None:
@@ -184,7 +238,10 @@ def _partners(session: Session, operator: Operator, snapshot: Any, verify: Any,
                         found.arrangement, found.title, list(found.categories),
                         list(found.flows), list(found.benefits),
                         _since(found.active_from, list(found.categories), held))
-            reasons.extend(r.message for r in decision.reasons)
+            # A flow the direction does not cover is no obstacle worth showing: had the
+            # other flow passed, the partner would be listed as recognising.
+            reasons.extend(r.message for r in decision.reasons
+                           if r.code != FLOW_NOT_COVERED)
         view.recognitions = list(recognitions.values())
         view.recognised = bool(recognitions)
         if not view.recognised:
@@ -215,6 +272,73 @@ def _declarations(session: Session, operator: Operator, snapshot: Any,
         views.append(DeclarationView(code, admin_names.get(code, code), list(answer.codes),
                                      list(answer.warnings), list(answer.arrangements)))
     return views
+
+
+def _first_active_day(rule: Any, day: dt.date) -> dt.date | None:
+    """The first day after `day` on which the rulebook says `rule` is active, among the
+    days its activity can change (a status step, its start date); None if none is known,
+    or if the arrangement is not signed (or in force) on `day`."""
+    if rule.status_on(day) not in ("signed", "in_force"):
+        return None
+    candidates = {effective for effective, _status in rule.statuses if effective > day}
+    if rule.active_from is not None and rule.active_from > day:
+        candidates.add(rule.active_from)
+    return next((d for d in sorted(candidates) if rule.active_on(d)), None)
+
+
+def _answers(status: CompanyStatus, snapshot: Any, admin_names: dict[str, str],
+             held: dict[str, CategoryView]) -> list[AnswerLine]:
+    declarations = {d.administration: d for d in status.declarations}
+    valid_own = [c for c in status.categories if c.status == "valid"]
+    lines = []
+    for administration in sorted({p.administration for p in status.partners}):
+        rules = [rule for (recognising, recognised), found in snapshot.directions.items()
+                 if recognised == status.programme
+                 and snapshot.programmes[recognising].administration == administration
+                 for rule in found]
+        active = any(rule.active_on(status.day) for rule in rules)
+        starts = [d for d in (_first_active_day(rule, status.day) for rule in rules) if d]
+        if not active and not starts:
+            continue  # signed without a date, suspended or ended: nothing to tell
+        partners = [p for p in status.partners if p.administration == administration]
+        recognitions = [(p, r) for p in partners for r in p.recognitions]
+        declaration = declarations.get(administration)
+        line = AnswerLine(administration, admin_names.get(administration, administration),
+                          "not_recognised", None)
+        if declaration is not None:
+            line.codes, line.warnings = declaration.codes, declaration.warnings
+        if recognitions:
+            line.state = "recognised"
+            dates = [r.since for _p, r in recognitions if r.since]
+            line.since = min(dates) if dates else None
+            scope = {c for p, r in recognitions for rule in rules
+                     if rule.arrangement == r.arrangement and rule.recognising == p.programme
+                     for c in rule.categories}
+            own = [c for c in valid_own if c.code in scope] or [
+                held[c] for _p, r in recognitions for c in r.categories if c in held]
+            line.own_categories = list(dict.fromkeys(_plain(c) for c in own))
+            line.arrangements = list(dict.fromkeys(r.title for _p, r in recognitions))
+            flows = {f for _p, r in recognitions for f in r.flows}
+            line.flows = [f"{flow}s" for flow in FLOWS if flow in flows]
+        elif not active:
+            line.state = "upcoming"
+            line.since = min(starts)
+            line.arrangements = list(dict.fromkeys(rule.title for rule in rules
+                                                   if _first_active_day(rule, status.day)))
+        else:
+            line.reasons = list(dict.fromkeys(r for p in partners for r in p.reasons))
+            line.arrangements = list(dict.fromkeys(rule.title for rule in rules
+                                                   if rule.active_on(status.day)))
+        lines.append(line)
+    order = {"recognised": 0, "upcoming": 1, "not_recognised": 2}
+    lines.sort(key=lambda a: (order[a.state], a.name))
+    return lines
+
+
+def _plain(category: CategoryView) -> str:
+    if category.description and category.description != category.code:
+        return f"{category.code} ({category.description})"
+    return category.code
 
 
 def company_status(session: Session, operator: Operator, day: dt.date | None = None
@@ -252,4 +376,7 @@ def company_status(session: Session, operator: Operator, day: dt.date | None = N
     status.partners = _partners(session, operator, snapshot, verify, reference_cls, day,
                                 held, names)
     status.declarations = _declarations(session, operator, snapshot, admin_names, day)
+    status.answers = _answers(status, snapshot, admin_names, held)
+    status.benefits = list(dict.fromkeys(
+        b for p in status.partners for r in p.recognitions for b in r.benefits))
     return status

@@ -165,7 +165,7 @@ def test_home_and_published_status(page: Any) -> None:
     look_up(page, PUBLISHED_AUTH)
     assert page.get_by_role("heading", level=1).inner_text() == "Muster Logistik 1 GmbH"
     body = page.locator("main").inner_text()
-    assert "US-CTPAT (US) recognises EU-AEO AEOs" in body and LINKED_MID in body
+    assert "Recognised since 2012-07-01" in body and LINKED_MID in body
     audit(page, "status-published")
     page.get_by_role("link", name="Skip to main content").focus()
     assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
@@ -241,6 +241,21 @@ def test_hub_admin_sees_all(page: Any, live: Live) -> None:
     page.wait_for_url(re.compile(r".*/dashboard/login$"))
 
 
+def test_quarantine_replay(page: Any, live: Live) -> None:
+    # Before the held run is confirmed: its snapshot no longer holds the quarantined row,
+    # so confirming it resolves the entry.
+    sign_in(page, "eu-staff")
+    page.goto(f"/dashboard/connections/{live.seeded.eu_connection}")
+    record_id = live.seeded.quarantined
+    card = page.locator(f"#quarantine-{record_id}")
+    card.get_by_label("Corrections").fill("status=suspended\nstatus_effective=2024-06-01")
+    card.get_by_role("button", name=f"Replay record {record_id}").click()
+    page.wait_for_load_state()
+    assert "passed validation and was applied" in page.get_by_role("status").inner_text()
+    assert page.locator(f"#quarantine-{record_id}").count() == 0
+    audit(page, "quarantine-replayed")
+
+
 def test_confirm_held_run(page: Any, live: Live) -> None:
     sign_in(page, "eu-staff")
     run_id = live.seeded.held_run
@@ -252,16 +267,3 @@ def test_confirm_held_run(page: Any, live: Live) -> None:
     assert f"Run {run_id} was applied: it is now succeeded." in status.inner_text()
     assert page.locator(f"#held-{run_id}").count() == 0
     audit(page, "held-run-confirmed")
-
-
-def test_quarantine_replay(page: Any, live: Live) -> None:
-    sign_in(page, "eu-staff")
-    page.goto(f"/dashboard/connections/{live.seeded.eu_connection}")
-    record_id = live.seeded.quarantined
-    card = page.locator(f"#quarantine-{record_id}")
-    card.get_by_label("Corrections").fill("status=suspended\nstatus_effective=2024-06-01")
-    card.get_by_role("button", name=f"Replay record {record_id}").click()
-    page.wait_for_load_state()
-    assert "passed validation and was applied" in page.get_by_role("status").inner_text()
-    assert page.locator(f"#quarantine-{record_id}").count() == 0
-    audit(page, "quarantine-replayed")

@@ -53,20 +53,92 @@ def test_published_operator_found_by_eori_authorisation_or_linked_mid(
     assert "DEAEOF00001/19" in page and "EU-AEO" in page
     # categories with status and since when
     assert "AEOS" in page and "2019-03-01" in page
-    # recognised by CBP under EU-US, with the direction, date and benefits
-    assert "US-CTPAT (US) recognises EU-AEO AEOs" in page
-    assert "EU-US" in page and "2012-07-01" in page and "priority treatment" in page
-    # the exact code to declare in the US is the linked MID
-    assert f'<code class="declare">{LINKED_MID}</code>' in page
+    # answer first: the United States recognises it since 2012-07-01, through its own
+    # AEOS (not the arrangement's list), and the code to declare there is the linked MID
+    us = _answer(page, "US")
+    assert "Recognised since 2012-07-01" in us
+    assert "Recognised through its AEOS (AEO security and safety), for imports." in us
+    assert f'>{LINKED_MID}</code>' in us and "CBP entry: manufacturer/shipper MID" in us
+    assert 'data-copy="code-' in us
+    # the answers come before the details, and the benefits are stated once
+    assert page.index('class="answers"') < page.index("Details of the authorisation")
+    assert page.count("priority treatment at customs clearance") == 1
+    # the EU's own arrangement without dates (Andorra) is not shown
+    assert "Andorra" not in page
 
 
 def test_reasons_and_missing_code_warning(client: FlaskClient, seeded: Seeded) -> None:
     status, body = lookup(client, NO_MID_EORI)
     page = body.decode()
     assert status == 200 and "Muster Logistik 3 GmbH" in page
-    assert "Not recognised" in page and "Why not" in page
-    assert "the operator holds AEOC" in page  # recognition's reason, verbatim
-    assert "No MID is linked to this EORI" in page  # the crosswalk's warning for the US
+    us = _answer(page, "US")
+    assert "Not recognised" in us
+    assert "the operator holds AEOC" in us  # recognition's reason, verbatim
+    assert "grants benefits on import flows" not in us  # the other flow is no obstacle
+    # no code is offered where the authorisation is not recognised
+    assert 'class="declare"' not in us
+
+
+def _answer(page: str, administration: str) -> str:
+    """The partner line of one administration on a company page."""
+    start = page.index('id="answer-')
+    start = page.index(f'-{administration}"', start)
+    return page[start:page.index("</li>\n", page.index("answer-head", start))]
+
+
+def test_a_known_future_start_is_shown_from_its_date(app: Flask, seeded: Seeded) -> None:
+    import datetime as dt
+
+    from hub import db
+    from hub.web.status import company_status, find_published
+
+    with app.app_context():
+        session = db.session()
+        operator = find_published(session, PUBLISHED_EORI)[0]
+        # EU-UK: signed 2020-12-30, the UK recognises EU AEOs from 2021-01-01
+        signed = company_status(session, operator, dt.date(2020, 12, 31))
+        uk = [(a.state, a.since) for a in signed.answers if a.administration == "UK"]
+        assert uk == [("upcoming", dt.date(2021, 1, 1))]
+        started = company_status(session, operator, dt.date(2021, 1, 1))
+        assert [(a.state, a.since) for a in started.answers if a.administration == "UK"] == [
+            ("recognised", dt.date(2021, 1, 1))]
+        # before the signature, the United Kingdom is not listed at all; nor is Andorra,
+        # whose arrangement has no dates, on any day
+        early = company_status(session, operator, dt.date(2020, 12, 29))
+        assert "UK" not in {a.administration for a in early.answers}
+        assert "AD" not in {a.administration for a in started.answers}
+        page = app.test_client().get("/status", query_string={"q": PUBLISHED_EORI}).data
+        assert b"Andorra" not in page
+
+
+def test_footer_favicon_privacy_and_print(committed_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
+                      "IMPORT_DIR": str(tmp_path), "SITE_OPERATOR": "Example Customs IT",
+                      "SITE_CONTACT": "hub@example.org",
+                      "SITE_PRIVACY_URL": "https://example.org/privacy"})
+    try:
+        client = app.test_client()
+        for path in ("/", "/mid", "/dashboard/login", "/no-such-page"):
+            page = client.get(path).get_data(as_text=True)
+            assert "Run by Example Customs IT." in page, path
+            assert 'href="mailto:hub@example.org"' in page, path
+            assert 'href="https://example.org/privacy">Privacy notice' in page, path
+            assert 'rel="icon"' in page, path
+        icon = client.get("/favicon.ico", follow_redirects=True)
+        assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+        icon.close()
+        css = client.get("/static/web/style.css")
+        assert b"@media print" in css.data
+        css.close()
+    finally:
+        app.extensions["aeohub.db"].dispose()
+
+
+def test_default_privacy_notice(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/privacy">Privacy notice' in page
+    notice = client.get("/privacy")
+    assert notice.status_code == 200 and b"keyed digest" in notice.data
 
 
 def test_one_neutral_answer_for_unknown_and_unpublished(
@@ -134,6 +206,8 @@ def test_mid_helper_canada_needs_the_province(client: FlaskClient) -> None:
     assert without.status_code == 400
     page = without.get_data(as_text=True)
     assert 'role="alert"' in page and "province" in page
+    # the hint names a code the list offers (XO), not the postal abbreviation
+    assert "Ontario (XO)" in page.split('role="alert"')[1].split("</div>")[0]
     assert 'id="mid-province"' in page and 'aria-invalid="true"' in page
     with_province = client.get("/mid", query_string={
         "name": "Maple Works", "street": "10 King St", "city": "Toronto", "country": "CA",
