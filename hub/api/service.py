@@ -174,8 +174,11 @@ def _iso(value: Any) -> Any:
 
 
 def operator_record(row: Operator, programme_code: str,
-                    identifiers: Sequence[OperatorIdentifier] | None = None) -> dict[str, Any]:
-    record: dict[str, Any] = {
+                    identifiers: Sequence[OperatorIdentifier]) -> dict[str, Any]:
+    """An operator in the one representation every answer uses (lists, single reads,
+    exports, webhooks): the identifiers are those its source declared (a MID the hub
+    derived is a matching hint, never a shared fact)."""
+    return {
         "id": row.id,
         "programme": programme_code,
         "legal_name": row.legal_name,
@@ -194,19 +197,19 @@ def operator_record(row: Operator, programme_code: str,
         "trader_id_scheme": row.trader_id_scheme,
         "trader_id": row.trader_id,
         "authorisation_number": row.authorisation_number,
+        "identifiers": [
+            {"scheme": i.scheme, "value": i.value, "origin": i.origin, "linked": i.linked}
+            for i in sorted(identifiers, key=lambda i: i.id) if i.origin == "declared"],
         "listed": row.removed_at is None,
         "removed_at": _iso(row.removed_at),
         "updated_at": _iso(row.updated_at),
     }
-    if identifiers is not None:
-        record["identifiers"] = [
-            {"scheme": i.scheme, "value": i.value, "origin": i.origin, "linked": i.linked}
-            for i in identifiers if i.origin == "declared"]
-    return record
 
 
 def shared_record(row: Operator, grant: Grant, codes: Mapping[int, tuple[str, Any]],
-                  identifiers: Sequence[OperatorIdentifier] | None = None) -> dict[str, Any]:
+                  identifiers: Sequence[OperatorIdentifier]) -> dict[str, Any]:
+    """`operator_record` cut down to the fields `grant` shares (identifiers only with the
+    arrangement's `identifier` data item)."""
     code = codes[row.programme_id][0] if row.programme_id in codes else str(row.programme_id)
     return policy.filter_fields(operator_record(row, code, identifiers), grant)
 
@@ -228,7 +231,8 @@ def list_operators(session: Session, view: View, *, programme: str | None = None
              "category": category, "country": country, "changed_since": changed_since,
              "include_removed": include_removed}
     after = read_cursor(cursor, ("after",), bound)["after"]
-    query = select(Operator).where(policy.sql_filter(view)).order_by(Operator.id)
+    query = (select(Operator).where(policy.sql_filter(view)).order_by(Operator.id)
+             .options(selectinload(Operator.identifiers)))
     programme_ids = view.programme_ids()
     if programme:
         pid = _programme_id(session, programme)
@@ -262,7 +266,7 @@ def list_operators(session: Session, view: View, *, programme: str | None = None
                 continue
             if category and category not in policy.category_codes(row.categories):
                 continue
-            items.append(shared_record(row, grant, codes))
+            items.append(shared_record(row, grant, codes, row.identifiers))
             if len(items) >= limit:
                 break
         if len(rows) < SCAN_BATCH and len(items) < limit:
@@ -285,11 +289,8 @@ def visible_operator(session: Session, view: View, operator_id: int) -> tuple[Op
 
 def operator_detail(session: Session, view: View, operator_id: int) -> dict[str, Any]:
     row, grant = visible_operator(session, view, operator_id)
-    identifiers = list(session.scalars(
-        select(OperatorIdentifier).where(OperatorIdentifier.operator_id == row.id)
-        .order_by(OperatorIdentifier.id)))
     record = shared_record(row, grant, programme_codes(session, [row.programme_id]),
-                           identifiers)
+                           row.identifiers)
     return {**data_version(session, [row.programme_id]), "operator": record}
 
 
@@ -413,7 +414,8 @@ def export_lines(session: Session, view: View, programme: str) -> Iterator[str]:
                        fields={"programme": "not shared"})
     codes = programme_codes(session, [pid])
     query = (select(Operator).where(policy.sql_filter(view), Operator.programme_id == pid,
-                                    Operator.removed_at.is_(None)).order_by(Operator.id))
+                                    Operator.removed_at.is_(None)).order_by(Operator.id)
+             .options(selectinload(Operator.identifiers)))
 
     def generate() -> Iterator[str]:
         last = 0
@@ -425,7 +427,7 @@ def export_lines(session: Session, view: View, programme: str) -> Iterator[str]:
             for row in rows:
                 grant = allowed.get(row.id)
                 if grant is not None:
-                    yield json.dumps(shared_record(row, grant, codes),
+                    yield json.dumps(shared_record(row, grant, codes, row.identifiers),
                                      separators=(",", ":")) + "\n"
             last = rows[-1].id
             session.expunge_all()

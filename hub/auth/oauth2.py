@@ -396,6 +396,10 @@ class HubAuthorizationServer(AuthorizationServer):
             }
             if body.get("error_description"):
                 problem["error_description"] = body["error_description"]
+            from hub.logs import current_request_id
+
+            if current_request_id():  # as in every other error body (`hub.errors`)
+                problem["request_id"] = current_request_id()
             db.session().rollback()
             response = Response(json.dumps(problem), status=status_code,
                                 mimetype=PROBLEM_MEDIA_TYPE)
