@@ -117,6 +117,7 @@ class CategoryEntry:
     code: str | None  # category / component code as the source spells it: AEOC, AEOS, ...
     status: str | None  # this component's status (valid, suspended, ...), as read
     since: str | None = None  # ISO date the component's status took effect
+    tier: str | None = None  # the component's tier where the programme has tiers (C-TPAT)
 
 
 @dataclass(frozen=True, slots=True)

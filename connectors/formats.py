@@ -130,7 +130,8 @@ def parse_categories(
     list_separator: str = "|",
     part_separator: str = ":",
 ) -> tuple[CategoryEntry, ...]:
-    """``AEOC:valid:2019-01-01|AEOS:suspended:2024-05-01`` -> category entries."""
+    """``AEOC:valid:2019-01-01|AEOS:suspended:2024-05-01`` -> category entries; a fourth
+    part is the component's tier (``importer:valid:2015-03-01:tier2``)."""
     text = blank_to_none(text)
     if text is None:
         return ()
@@ -141,17 +142,18 @@ def parse_categories(
         if not item:
             continue
         parts = item.split(part_separator)
-        if len(parts) > 3:
+        if len(parts) > 4:
             problems.append(
                 f"{where}category {item!r} has {len(parts)} parts, expected code"
-                f"{part_separator}status{part_separator}since"
+                f"{part_separator}status{part_separator}since (and a tier)"
             )
-            parts = [*parts[:2], part_separator.join(parts[2:])]
+            parts = parts[:4]
         code = blank_to_none(parts[0])
         status = blank_to_none(parts[1]) if len(parts) > 1 else None
         since = dates(parts[2], f"category {code} since", position, problems) \
             if len(parts) > 2 else None
-        entries.append(CategoryEntry(code=code, status=status, since=since))
+        tier = blank_to_none(parts[3]) if len(parts) > 3 else None
+        entries.append(CategoryEntry(code=code, status=status, since=since, tier=tier))
     return tuple(entries)
 
 

@@ -165,6 +165,7 @@ def record_from_json(obj: Any, position: str, raw: Any = None) -> CanonicalRecor
             code=_scalar(item.get("code"), f"category {i} code", position, problems),
             status=_scalar(item.get("status"), f"category {i} status", position, problems),
             since=_scalar(item.get("since"), f"category {i} since", position, problems),
+            tier=_scalar(item.get("tier"), f"category {i} tier", position, problems),
         ))
 
     identifiers: list[IdentifierEntry] = []

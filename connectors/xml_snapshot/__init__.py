@@ -221,6 +221,7 @@ class XmlSnapshotConnector(Connector):
                         status=blank_to_none(cat.get("status")),
                         since=dates(cat.get("since"), f"category {code} since", position,
                                     problems),
+                        tier=blank_to_none(cat.get("tier")),
                     ))
         identifiers: list[IdentifierEntry] = []
         path = mapping.get("identifiers", "identifiers")

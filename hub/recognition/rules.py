@@ -251,7 +251,8 @@ def _day_reasons(rule: DirectionRule, day: dt.date, flow: str) -> tuple[Reason, 
 
 
 def _category_reasons(rule: DirectionRule, programme: ProgrammeRule,
-                      components: Mapping[str, tuple[str, str | None]], overall_valid: bool
+                      components: Mapping[str, tuple[str, str | None]], overall_valid: bool,
+                      tiers: Mapping[str, str | None] | None = None
                       ) -> tuple[list[Reason], tuple[str, ...]]:
     """Reasons of one direction that depend on the operator's components."""
     code = rule.arrangement
@@ -281,9 +282,15 @@ def _category_reasons(rule: DirectionRule, programme: ProgrammeRule,
                                   f"{rule.recognising} recognises {rule.recognised} "
                                   f"{', '.join(rule.categories) or 'no categories'} under "
                                   f"{code}; the operator holds {holds}", code))
-    if rule.tiers and not any(components.get(t, ("", None))[0] == "valid" for t in rule.tiers):
-        reasons.append(Reason(rc.CATEGORY_OUT_OF_SCOPE,
-                              f"{code} is limited to tiers {', '.join(rule.tiers)}", code))
+    tiers = tiers or {}
+    if rule.tiers and recognised and not any(tiers.get(c) in rule.tiers for c in recognised):
+        holding = ", ".join(f"{c} {tiers.get(c) or 'without a tier'}" for c in recognised)
+        reasons.append(Reason(rc.TIER_NOT_RECOGNISED,
+                              f"under {code}, {rule.recognising} recognises "
+                              f"{rule.recognised} {', '.join(rule.categories)} of tiers "
+                              f"{', '.join(rule.tiers)} only; the operator holds {holding}",
+                              code))
+        recognised = ()
     return reasons, recognised
 
 
@@ -303,10 +310,12 @@ _Outcome = tuple[tuple["Recognition", ...], tuple[Reason, ...]]
 
 
 def categories_key(categories: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
-    """A hashable key of the facts of `categories` that recognition reads: the code and
-    status of each, and since when for those not valid (only their reasons quote it)."""
+    """A hashable key of the facts of `categories` that recognition reads: the code,
+    status and tier of each, and since when for those not valid (only their reasons quote
+    it)."""
     return tuple((c.get("code"), c.get("status"),
-                  None if c.get("status") == "valid" else c.get("since")) for c in categories)
+                  None if c.get("status") == "valid" else c.get("since"), c.get("tier"))
+                 for c in categories)
 
 
 _EVALUATORS: dict[tuple[Any, ...], Evaluator] = {}
@@ -366,8 +375,9 @@ class Evaluator:
             found: list[Recognition] = []
             problems: list[Reason] = []
             for rule, day_reasons in rules:
-                reasons, categories = _category_reasons(rule, programme, components,
-                                                        overall_valid)
+                reasons, categories = _category_reasons(
+                    rule, programme, components, overall_valid,
+                    {str(c.get("code")): c.get("tier") for c in state.categories})
                 if not day_reasons and not reasons:
                     found.append(Recognition(rule.arrangement, rule.title, categories,
                                              rule.benefits, rule.flows, rule.active_from))

@@ -46,6 +46,7 @@ def csv_line(record: dict[str, Any]) -> bytes:
             value: Any = address.get(column)
         elif column == "categories":
             value = "|".join(f"{c.get('code')}:{c.get('status')}:{_text(c.get('since'))}"
+                             + (f":{c['tier']}" if c.get("tier") else "")
                              for c in record.get("categories") or [])
         elif column == "identifiers":
             value = "|".join(
@@ -90,7 +91,9 @@ def xml_line(record: dict[str, Any]) -> bytes:
     for entry in record.get("categories") or []:
         parts.append(f"<category code={quoteattr(_text(entry.get('code')))} "
                      f"status={quoteattr(_text(entry.get('status')))} "
-                     f"since={quoteattr(_text(entry.get('since')))}/>")
+                     f"since={quoteattr(_text(entry.get('since')))}"
+                     + (f" tier={quoteattr(_text(entry['tier']))}" if entry.get("tier") else "")
+                     + "/>")
     parts.append("</categories>")
     for name in ("authorised_on", "valid_from", "valid_until", "issuing_authority"):
         if record.get(name) is not None:

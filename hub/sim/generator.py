@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class ProgrammeProfile:
     validity_years: int | None
     launched: dt.date
     authority: str
+    tiers: tuple[str, ...] = ()  # the programme's tiers, lowest first (C-TPAT)
 
     def components(self, category: str) -> tuple[str, ...]:
         """The components of `category` (itself when it has none)."""
@@ -113,6 +115,25 @@ class ProgrammeProfile:
             if code == category:
                 return parts or (code,)
         return (category,)
+
+
+#: Shares of C-TPAT's tiers (lowest first): most importers are validated (tier 2), a
+#: quarter exceed the minimum criteria (tier 3, importers only), the rest are certified
+#: and not yet validated (tier 1).
+_TIER_SHARES = {"importer": (0.20, 0.55, 0.25), "other": (0.30, 0.70, 0.0)}
+
+
+def _tier(tiers: tuple[str, ...], component: str, trader_id: str) -> str:
+    """A component's tier, drawn from the trader id's digest (the generator's own
+    random sequence, and so every other record, stays as it was without tiers)."""
+    shares = _TIER_SHARES["importer" if component == "importer" else "other"]
+    draw = int(hashlib.sha256(f"tier:{trader_id}".encode()).hexdigest()[:8], 16) / 2**32
+    total = 0.0
+    for tier, share in zip(tiers, shares, strict=False):
+        total += share
+        if draw < total:
+            return tier
+    return tiers[0]
 
 
 @functools.cache
@@ -155,6 +176,7 @@ def programme_profile(code: str) -> ProgrammeProfile:
         publication_consent_required=bool(ref.publication_consent_required),
         publishes_list=bool(ref.publishes_list), validity_years=ref.validity_years,
         launched=ref.launched or dt.date(2010, 1, 1), authority=administration.authority,
+        tiers=tuple(t.code for t in ref.tiers),
     )
 
 
@@ -401,6 +423,9 @@ class ProgrammeGenerator:
         overall = "valid" if status == "partial" else status
 
         trader_id = self._trader_id(company, placement, rng)
+        if profile.tiers:
+            for entry in entries:
+                entry["tier"] = _tier(profile.tiers, entry["code"], trader_id)
         authorisation_number = self._authorisation_number(categories[0], company, trader_id,
                                                           placement, authorised)
         identifiers = self._identifiers(company, placement, rng, name, street, city, categories,

@@ -19,6 +19,7 @@ operator is found by name and address only.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -66,11 +67,20 @@ class ProgrammeRules:
     stable_key_scheme: str
     authorisation_scheme: str | None
     categories: frozenset[str]
+    tiers: frozenset[str] = frozenset()  # a component's tier, where the programme has tiers
+
+    @functools.cached_property
+    def category_spelling(self) -> dict[str, str]:
+        """Each category code by its upper-case form (codes compare case-insensitively and
+        are stored as the programme spells them: `AEOF`, `importer`)."""
+        return {code.upper(): code for code in self.categories}
 
     @classmethod
     def of(cls, programme: Programme) -> ProgrammeRules:
+        tiers = (programme.details or {}).get("tiers") or ()
         return cls(programme.code, programme.primary_scheme, programme.stable_key_scheme,
-                   programme.authorisation_scheme, frozenset(programme.category_codes()))
+                   programme.authorisation_scheme, frozenset(programme.category_codes()),
+                   frozenset(str(t["code"]) for t in tiers))
 
 
 @dataclass
@@ -267,7 +277,8 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
         if not isinstance(category, CategoryEntry):
             problems.add("invalid_type", name, "expected a category entry")
             continue
-        code = category.code.strip().upper() if isinstance(category.code, str) else ""
+        given = category.code.strip().upper() if isinstance(category.code, str) else ""
+        code = rules.category_spelling.get(given, given)
         state = category.status.strip().lower() if isinstance(category.status, str) else ""
         if code not in rules.categories:
             problems.add("unknown_category", f"{name}.code",
@@ -281,8 +292,15 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
                          f"({', '.join(STATUSES)})")
         since = _date(problems, f"{name}.since", category.since)
         codes.add(code)
-        categories.append({"code": code, "status": state,
-                           "since": since.isoformat() if since else None})
+        entry = {"code": code, "status": state, "since": since.isoformat() if since else None}
+        if category.tier is not None:
+            tier = category.tier.strip().lower() if isinstance(category.tier, str) else ""
+            if tier not in rules.tiers:
+                problems.add("unknown_tier", f"{name}.tier",
+                             f"{_shown(category.tier)!r} is not a tier of {rules.code} "
+                             f"({', '.join(sorted(rules.tiers)) or 'it has none'})")
+            entry["tier"] = tier
+        categories.append(entry)
     categories.sort(key=lambda c: str(c["code"]))
 
     identifiers: list[tuple[str, str, str, bool]] = []
@@ -396,7 +414,8 @@ def record_to_dict(record: CanonicalRecord) -> dict[str, Any]:
     for name in CanonicalRecord.__slots__:
         value = getattr(record, name)
         if name == "categories":
-            value = [{"code": c.code, "status": c.status, "since": c.since} for c in value]
+            value = [{"code": c.code, "status": c.status, "since": c.since,
+                      **({"tier": c.tier} if c.tier is not None else {})} for c in value]
         elif name == "identifiers":
             value = [{"scheme": i.scheme, "value": i.value, "linked": i.linked}
                      for i in value]
@@ -423,7 +442,7 @@ def record_from_dict(data: Mapping[str, Any]) -> CanonicalRecord:
     known = set(CanonicalRecord.__slots__)
     values = {k: v for k, v in data.items() if k in known}
     values["categories"] = tuple(
-        CategoryEntry(c.get("code"), c.get("status"), c.get("since"))
+        CategoryEntry(c.get("code"), c.get("status"), c.get("since"), c.get("tier"))
         for c in data.get("categories") or () if isinstance(c, Mapping))
     values["identifiers"] = tuple(
         IdentifierEntry(i.get("scheme"), i.get("value"), bool(i.get("linked")))

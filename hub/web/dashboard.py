@@ -82,6 +82,7 @@ class ConnectionRow:
     last_run: SyncRun | None
     held: int
     open_quarantine: int
+    age_seconds: float | None = None
 
 
 def connection_rows(session: Session, connections: Sequence[Connection],
@@ -108,7 +109,7 @@ def connection_rows(session: Session, connections: Sequence[Connection],
         rows.append(ConnectionRow(
             connection, round(age / 3600, 1) if age is not None else None,
             conns.is_stale(connection, now), latest.get(connection.id),
-            held[connection.id], quarantined[connection.id]))
+            held[connection.id], quarantined[connection.id], age))
     return rows
 
 
@@ -133,8 +134,28 @@ def open_quarantine(session: Session, connection_ids: Sequence[int], *, limit: i
         .order_by(QuarantinedRecord.id).limit(limit)))
 
 
+def quarantine_by_reason(session: Session, connection_ids: Sequence[int]
+                         ) -> list[tuple[str, int]]:
+    """Open quarantined records per reason code, most frequent first."""
+    if not connection_ids:
+        return []
+    rows = session.execute(
+        select(QuarantinedRecord.reason_code, func.count()).where(
+            QuarantinedRecord.connection_id.in_(list(connection_ids)),
+            QuarantinedRecord.status == "open")
+        .group_by(QuarantinedRecord.reason_code)).tuples().all()
+    return sorted(((str(code), int(n)) for code, n in rows), key=lambda r: (-r[1], r[0]))
+
+
 def counts(run: SyncRun) -> dict[str, int]:
     return {name: int((run.counts or {}).get(name, 0)) for name in COUNT_NAMES}
+
+
+def changed_nothing(run: SyncRun) -> bool:
+    """A run that succeeded without creating, updating, removing or quarantining
+    anything: the dashboard folds these away."""
+    values = counts(run)
+    return run.status == "succeeded" and not any(values[k] for k in CHANGE_SERIES)
 
 
 def freshness_series(session: Session, connection: Connection, *, limit: int = 40,
@@ -236,8 +257,8 @@ def recognised_per_arrangement(session: Session, user: DashboardUser,
                         for p in programme.parts.get(c, (c,)))]
                     if not held:
                         continue
-                    if rule.tiers and not any(parts.get(t, ("", None))[0] == "valid"
-                                              for t in rule.tiers):
+                    tiers = {str(c.get("code")): c.get("tier") for c in categories or []}
+                    if rule.tiers and not any(tiers.get(c) in rule.tiers for c in held):
                         continue
                     total += 1
             summary = summaries.setdefault(rule.arrangement, ArrangementSummary(

@@ -50,6 +50,7 @@ def flat_row(record: dict) -> dict[str, str]:
     for part in ("street", "city", "postcode", "region", "country"):
         row[part] = address.get(part, record.get(part))
     row["categories"] = "|".join(f"{c['code']}:{c['status']}:{c.get('since') or ''}"
+                                 + (f":{c['tier']}" if c.get("tier") else "")
                                  for c in record.get("categories") or [])
     row["identifiers"] = "|".join(
         f"{i['scheme']}:{i['value']}:{'linked' if i.get('linked') else 'declared'}"

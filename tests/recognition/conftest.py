@@ -21,8 +21,11 @@ def at(day: str, hour: int = 12) -> dt.datetime:
     return dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC)
 
 
-def cats(*codes: str, status: str = "valid", since: str = "2010-01-04") -> list[dict[str, Any]]:
-    return [{"code": c, "status": status, "since": since} for c in codes]
+def cats(*codes: str, status: str = "valid", since: str = "2010-01-04",
+         tier: str | None = None) -> list[dict[str, Any]]:
+    """Category entries; `tier` is each entry's tier (C-TPAT's tier1, tier2, tier3)."""
+    return [{"code": c, "status": status, "since": since, **({"tier": tier} if tier else {})}
+            for c in codes]
 
 
 OperatorFactory = Callable[..., Operator]

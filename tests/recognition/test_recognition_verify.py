@@ -54,7 +54,7 @@ def test_eu_us_both_directions_across_2012_2013(session, eu_aeof, add_operator):
     assert after.operator is not None and after.operator["id"] == eu_aeof.id
     # The EU recognised C-TPAT (validated importers) only from 31 January 2013.
     add_operator("US-CTPAT", "12345678", country="US",
-                 categories=cats("importer", "tier2"))
+                 categories=cats("importer", tier="tier2"))
     autumn = verify(session, ctpat("12345678"), "EU-AEO", D(2012, 10, 1), now=NOW)
     assert autumn.decision == "not_recognised"
     assert codes(autumn) == [rc.NOT_YET_ACTIVE]  # the arrangement itself is in force
@@ -66,11 +66,13 @@ def test_eu_us_both_directions_across_2012_2013(session, eu_aeof, add_operator):
 
 
 def test_tier_and_category_out_of_scope(session, add_operator):
-    add_operator("US-CTPAT", "11111111", country="US", categories=cats("importer", "tier1"))
-    add_operator("US-CTPAT", "22222222", country="US", categories=cats("customs_broker", "tier2"))
+    add_operator("US-CTPAT", "11111111", country="US",
+                 categories=cats("importer", tier="tier1"))
+    add_operator("US-CTPAT", "22222222", country="US",
+                 categories=cats("customs_broker", tier="tier2"))
     tier1 = verify(session, ctpat("11111111"), "EU-AEO", D(2024, 1, 1), now=NOW)
-    assert codes(tier1) == [rc.CATEGORY_OUT_OF_SCOPE]
-    assert "tier" in tier1.reasons[0].message
+    assert codes(tier1) == [rc.TIER_NOT_RECOGNISED]
+    assert "tier1" in tier1.reasons[0].message and "tier2" in tier1.reasons[0].message
     broker = verify(session, ctpat("22222222"), "EU-AEO", D(2024, 1, 1), now=NOW)
     assert codes(broker) == [rc.CATEGORY_OUT_OF_SCOPE]
     add_operator("EU-AEO", "FR53740792600014", country="FR", categories=cats("AEOC"))
@@ -266,7 +268,7 @@ def test_data_version_and_staleness(session, reference, eu_aeof):
 
 
 def test_verify_many_matches_verify(session, eu_aeof, add_operator):
-    add_operator("US-CTPAT", "12345678", country="US", categories=cats("importer", "tier2"))
+    add_operator("US-CTPAT", "12345678", country="US", categories=cats("importer", tier="tier2"))
     refs = [eori(), ctpat("12345678"), eori("DE999999999999999"),
             TraderReference(scheme="EORI", value="1")]
     many = verify_many(session, refs, "US-CTPAT", D(2024, 6, 1), now=NOW)
@@ -294,7 +296,8 @@ def test_bad_requests(session, reference):
 def test_every_reason_code_is_covered() -> None:
     covered = {rc.STATUS_SUSPENDED, rc.STATUS_REVOKED, rc.STATUS_ANNULLED, rc.STATUS_EXPIRED,
                rc.STATUS_WITHDRAWN, rc.NOT_YET_VALID, rc.REMOVED_FROM_REGISTRY, rc.NO_CONSENT,
-               rc.CATEGORY_OUT_OF_SCOPE, rc.NO_ARRANGEMENT, rc.ARRANGEMENT_NOT_IN_FORCE,
+               rc.CATEGORY_OUT_OF_SCOPE, rc.TIER_NOT_RECOGNISED, rc.NO_ARRANGEMENT,
+               rc.ARRANGEMENT_NOT_IN_FORCE,
                rc.NOT_YET_ACTIVE, rc.FLOW_NOT_COVERED, rc.INVALID_IDENTIFIER,
                rc.UNKNOWN_IDENTIFIER, rc.MID_NOT_LINKED, rc.NOT_KNOWN_AT,
                # in test_recognition_matching.py:
