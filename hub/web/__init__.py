@@ -31,16 +31,8 @@ def _format_time(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
-def _format_hours(value: float | None) -> str:
-    if value is None:
-        return "never synced"
-    if value < 1:
-        return f"{round(value * 60)} min"
-    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} days"
-
-
 def init_app(app: Flask) -> None:
-    from hub.web import dashboard_routes, pages, routes, security
+    from hub.web import charts, dashboard_routes, pages, routes, security
 
     app.session_interface = security.CookieSessions()
     security.init_app(app)
@@ -51,7 +43,7 @@ def init_app(app: Flask) -> None:
     if app.config.get("ENV") == "production" and not app.config.get("WEB_INSECURE_COOKIES"):
         app.config["SESSION_COOKIE_SECURE"] = True
     app.jinja_env.filters["time"] = _format_time
-    app.jinja_env.filters["hours"] = _format_hours
+    app.jinja_env.filters["duration"] = charts.human_duration
     app.register_blueprint(routes.bp)
     app.register_blueprint(dashboard_routes.bp)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -26,6 +26,21 @@ _ids = itertools.count(1)
 class Bar:
     label: str
     values: Mapping[str, float]
+    #: A limit drawn across this bar (such as the feed's staleness threshold).
+    mark: float | None = None
+
+
+def human_duration(seconds: float | None) -> str:
+    """A duration in the unit a person reads best: 40 s, 12 min, 3.5 h, 2.1 days."""
+    if seconds is None:
+        return "never synced"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _fmt(value: float) -> str:
@@ -65,16 +80,34 @@ def _legend(series: Sequence[str], y: int) -> list[str]:
 
 
 def bar_chart(title: str, bars: Sequence[Bar], series: Sequence[str], *,
-              description: str = "", unit: str = "") -> Markup:
-    """Horizontal bars, one per label, stacked by `series` (in that order)."""
+              description: str = "", unit: str = "",
+              value_text: Callable[[float], str] | None = None,
+              mark_label: str = "") -> Markup:
+    """Horizontal bars, one per label, stacked by `series` (in that order).
+
+    `value_text` writes a bar's total (default: the number and `unit`); a bar's `mark`
+    is drawn as a dashed line across its row, named `mark_label` in the legend.
+    """
+    def text(value: float) -> str:
+        return value_text(value) if value_text else f"{_fmt(value)}{unit}"
+
     chart_id = f"chart-{next(_ids)}"
     if not bars:
         return _frame(title, description or "no data yet", 40, [
             '<text x="8" y="24" class="chart-text">No data yet.</text>'], chart_id)
     label_w, row_h, top = 220, 26, 30 if len(series) > 1 else 8
     plot_w = WIDTH - label_w - 70
-    top_value = _nice_max(max(sum(b.values.get(s, 0) for s in series) for b in bars))
-    body = _legend(series, 18) if len(series) > 1 else []
+    marks = [b.mark for b in bars if b.mark is not None]
+    top_value = _nice_max(max([sum(b.values.get(s, 0) for s in series) for b in bars]
+                              + marks))
+    legend = list(series) if len(series) > 1 else []
+    body = _legend(legend, 18) if legend else []
+    if marks:
+        top = 30
+        x0 = 24 + sum(24 + 8 * len(name) for name in legend)
+        body.append(f'<line x1="{x0}" y1="14" x2="{x0 + 14}" y2="14" class="chart-threshold"/>'
+                    f'<text x="{x0 + 18}" y="18" class="chart-text">'
+                    f'{escape(mark_label)}</text>')
     for row, bar in enumerate(bars):
         y = top + row * row_h
         label = bar.label if len(bar.label) <= 34 else bar.label[:33] + "…"
@@ -87,14 +120,19 @@ def bar_chart(title: str, bars: Sequence[Bar], series: Sequence[str], *,
             if width > 0:
                 body.append(f'<rect x="{x:.1f}" y="{y + 4}" width="{max(width, 1):.1f}" '
                             f'height="{row_h - 8}" fill="{PALETTE[index % len(PALETTE)]}">'
-                            f'<title>{escape(bar.label)}: {escape(name)} {_fmt(value)}'
-                            f'{escape(unit)}</title></rect>')
+                            f'<title>{escape(bar.label)}: {escape(name)} '
+                            f'{escape(text(value))}</title></rect>')
             x += width
         total = sum(float(bar.values.get(s, 0)) for s in series)
         body.append(f'<text x="{x + 6:.1f}" y="{y + 16}" class="chart-text">'
-                    f'{_fmt(total)}{escape(unit)}</text>')
+                    f'{escape(text(total))}</text>')
+        if bar.mark is not None:
+            mx = label_w + plot_w * bar.mark / top_value
+            body.append(f'<line x1="{mx:.1f}" y1="{y + 1}" x2="{mx:.1f}" y2="{y + row_h - 1}" '
+                        f'class="chart-threshold"><title>{escape(bar.label)}: '
+                        f'{escape(mark_label)} {escape(text(bar.mark))}</title></line>')
     height = top + len(bars) * row_h + 8
-    summary = description or f"{len(bars)} bars; largest {_fmt(top_value)}{unit}"
+    summary = description or f"{len(bars)} bars; scale up to {text(top_value)}"
     return _frame(title, summary, height, body, chart_id)
 
 

@@ -105,16 +105,25 @@ def overview() -> ResponseReturnValue:
     ids = [c.id for c in connections]
     rows = dashboard.connection_rows(session, connections, now)
     recent = dashboard.runs(session, ids, limit=20)
+    # Runs that read and changed nothing are the normal case; they are folded away so
+    # that the runs that did something stand out.
+    changed = [r for r in recent if not dashboard.changed_nothing(r)]
+    quiet = [r for r in recent if dashboard.changed_nothing(r)]
     arrangements = dashboard.recognised_per_arrangement(session, user, now.date())
     freshness = charts.bar_chart(
-        "Feed age per connection (hours since the last successful sync)",
-        [charts.Bar(r.connection.name, {"age": r.age_hours or 0}) for r in rows],
-        ["age"], unit=" h")
+        "Feed age per connection (time since the last successful sync)",
+        [charts.Bar(r.connection.name, {"age": r.age_seconds or 0},
+                    mark=float(r.connection.staleness_seconds)) for r in rows],
+        ["age"], value_text=charts.human_duration, mark_label="stale beyond",
+        description="; ".join(
+            f"{r.connection.name}: {charts.human_duration(r.age_seconds)} "
+            f"(stale beyond {charts.human_duration(r.connection.staleness_seconds)})"
+            for r in rows) or "no connections")
     volumes = charts.bar_chart(
-        "Records changed per run (last 20 runs)",
+        "Records changed per run (of the last 20 runs, those that changed something)",
         [charts.Bar(f"run {r.id} · {r.connection.name}",
                     {k: v for k, v in dashboard.counts(r).items()
-                     if k in dashboard.CHANGE_SERIES}) for r in recent],
+                     if k in dashboard.CHANGE_SERIES}) for r in changed],
         dashboard.CHANGE_SERIES)
     counted = [d for a in arrangements for d in a.directions if d.operators]
     recognised = charts.bar_chart(
@@ -132,7 +141,9 @@ def overview() -> ResponseReturnValue:
         dashboard.USAGE_SERIES,
         description="verify decisions and match hits and misses per partner client")
     return render_template(
-        "dashboard/overview.html", user=user, rows=rows, recent=recent, usage_chart=usage,
+        "dashboard/overview.html", user=user, rows=rows, recent=changed, quiet=quiet,
+        names={c.id: c.name for c in connections},
+        usage_chart=usage, reasons=dashboard.quarantine_by_reason(session, ids),
         held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),
         quarantined=dashboard.open_quarantine(session, ids, limit=20),
         arrangements=arrangements, clients=dashboard.clients(session, user),
@@ -154,14 +165,17 @@ def connection(connection_id: int) -> ResponseReturnValue:
     freshness = charts.line_chart(
         f"Feed age of {row.name} over time", dashboard.freshness_series(session, row, now=now),
         unit=" h", threshold=row.staleness_seconds / 3600, threshold_label="stale beyond")
+    changed = [r for r in recent if not dashboard.changed_nothing(r)]
     volumes = charts.bar_chart(
-        f"Records per run of {row.name}",
+        f"Records per run of {row.name} (runs that changed something)",
         [charts.Bar(f"run {r.id} ({r.status})",
                     {k: v for k, v in dashboard.counts(r).items()
-                     if k in dashboard.CHANGE_SERIES}) for r in recent[:15]],
+                     if k in dashboard.CHANGE_SERIES}) for r in changed[:15]],
         dashboard.CHANGE_SERIES)
     return render_template(
-        "dashboard/connection.html", user=user, info=info, connection=row, runs=recent,
+        "dashboard/connection.html", user=user, info=info, connection=row, runs=changed,
+        quiet=[r for r in recent if dashboard.changed_nothing(r)], names={row.id: row.name},
+        reasons=dashboard.quarantine_by_reason(session, [row.id]),
         quarantined=dashboard.open_quarantine(session, [row.id], limit=100),
         counts=dashboard.counts, freshness_chart=freshness, volume_chart=volumes)
 

@@ -114,7 +114,7 @@ class AnswerLine:
     name: str
     state: str  # a key of ANSWER_MEANINGS
     since: dt.date | None  # recognised since, or (upcoming) from
-    own_categories: list[str] = field(default_factory=list)  # "AEOS (security and safety)"
+    own_categories: list[str] = field(default_factory=list)  # the holder's own, e.g. AEOS
     codes: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     arrangements: list[str] = field(default_factory=list)  # titles
@@ -316,7 +316,7 @@ def _answers(status: CompanyStatus, snapshot: Any, admin_names: dict[str, str],
                      for c in rule.categories}
             own = [c for c in valid_own if c.code in scope] or [
                 held[c] for _p, r in recognitions for c in r.categories if c in held]
-            line.own_categories = list(dict.fromkeys(_plain(c) for c in own))
+            line.own_categories = list(dict.fromkeys(c.code for c in own))
             line.arrangements = list(dict.fromkeys(r.title for _p, r in recognitions))
             flows = {f for _p, r in recognitions for f in r.flows}
             line.flows = [f"{flow}s" for flow in FLOWS if flow in flows]
@@ -333,12 +333,6 @@ def _answers(status: CompanyStatus, snapshot: Any, admin_names: dict[str, str],
     order = {"recognised": 0, "upcoming": 1, "not_recognised": 2}
     lines.sort(key=lambda a: (order[a.state], a.name))
     return lines
-
-
-def _plain(category: CategoryView) -> str:
-    if category.description and category.description != category.code:
-        return f"{category.code} ({category.description})"
-    return category.code
 
 
 def company_status(session: Session, operator: Operator, day: dt.date | None = None

@@ -267,3 +267,75 @@ def test_confirm_held_run(page: Any, live: Live) -> None:
     assert f"Run {run_id} was applied: it is now succeeded." in status.inner_text()
     assert page.locator(f"#held-{run_id}").count() == 0
     audit(page, "held-run-confirmed")
+
+
+# --- Layout at a glance: 1280x800 and 375x667 -------------------------------------------
+
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 375, "height": 667}}
+
+#: Tables whose content is cut off: their box scrolls sideways (a table that needs more
+#: room than it has), or they stick out of the page.
+CLIPPED_TABLES = """() => [...document.querySelectorAll('table')].filter(t => {
+  const box = t.closest('.table-wrap') || t.parentElement;
+  return box.scrollWidth > box.clientWidth + 1 ||
+         t.getBoundingClientRect().right > document.documentElement.clientWidth + 1;
+}).map(t => (t.querySelector('caption') || t).textContent.trim().slice(0, 60))"""
+
+
+def layout(page: Any, name: str, size: str, *, tables: bool = True) -> None:
+    """No horizontal scrolling, no clipped table, axe-core clean; a screenshot."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    viewport = SIZES[size]
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"], f"{name} scrolls sideways at {viewport['width']} px"
+    if tables:
+        assert page.evaluate(CLIPPED_TABLES) == [], f"{name}: clipped tables at {size}"
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    results = page.evaluate("async () => await axe.run(document, "
+                            "{resultTypes: ['violations']})")
+    found = [f"{v['id']} ({v['impact']}): {v['help']}" for v in results["violations"]]
+    assert found == [], f"axe-core on {name} at {size}:\n" + "\n".join(found)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{viewport['width']}x{viewport['height']}.png"),
+                    full_page=True)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_company_page_answers_first(browser: Any, live: Live, size: str) -> None:
+    context = browser.new_context(viewport=SIZES[size], bypass_csp=True, base_url=live.url)
+    page = context.new_page()
+    try:
+        page.goto(f"/status?q={PUBLISHED_AUTH}")
+        code = page.locator("code.declare", has_text=LINKED_MID)
+        assert code.count() == 1
+        top = code.bounding_box()
+        assert top is not None
+        screens = 1 if size == "desktop" else 2
+        assert top["y"] + top["height"] <= SIZES[size]["height"] * screens, (
+            f"the US code is at {top['y']:.0f} px, beyond {screens} screen(s)")
+        # The first code to declare is on the first screen at every size.
+        first = page.locator("code.declare").first.bounding_box()
+        assert first is not None and first["y"] < SIZES[size]["height"]
+        # The copy button works where the clipboard does (it is shown by the script).
+        copy = page.locator("button[data-copy]").first
+        assert copy.is_visible()
+        layout(page, "company", size)
+        page.emulate_media(media="print")
+        assert page.locator("form.lookup").is_hidden()
+        assert "Check it live at" in page.locator("main").inner_text()
+        page.emulate_media(media="screen")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_dashboard_fits(browser: Any, live: Live, size: str) -> None:
+    context = browser.new_context(viewport=SIZES[size], bypass_csp=True, base_url=live.url)
+    page = context.new_page()
+    try:
+        sign_in(page, "hub-admin")
+        # At 375 px wide tables scroll inside their own box (never the page).
+        layout(page, "dashboard", size, tables=size == "desktop")
+        page.goto(f"/dashboard/connections/{live.seeded.eu_connection}")
+        layout(page, "dashboard-connection", size, tables=size == "desktop")
+    finally:
+        context.close()

@@ -269,3 +269,34 @@ def test_the_session_serializer_is_built_once_per_secret_key(app: Flask) -> None
         app.secret_key = old_key
         app.config["SECRET_KEY_FALLBACKS"] = []
     assert sessions.get_signing_serializer(app) is first
+
+
+def test_overview_reads_at_a_glance(app: Flask, admin_client: FlaskClient,
+                                    seeded: Seeded) -> None:
+    from hub import db
+    from hub.sync import engine
+    from hub.sync.connections import SyncSettings
+
+    # A second run of an unchanged feed: it changed nothing, so it is folded away.
+    quiet = engine.run_sync(db.get_db(app), SyncSettings.from_config(app.config),
+                            seeded.uk_connection)
+    assert quiet is not None and quiet.status == "succeeded"
+    page = admin_client.get("/dashboard/").get_data(as_text=True)
+    runs_section = page[page.index('id="runs-h"'):page.index('id="quarantine-h"')]
+    table, folded = runs_section.split("that changed nothing</summary>")
+    assert f"<th scope=\"row\">{quiet.id}</th>" not in table
+    assert f"Run {quiet.id} of uk-csv" in folded
+    # connection names, never bare ids
+    assert f">run {seeded.held_run} · eu-csv<" in page or "eu-csv" in runs_section
+    assert "conn " not in page
+    # feed age in human units, with the staleness threshold drawn on the chart
+    assert re.search(r"<td>\d+ (s|min) <span class=\"badge badge-succeeded\">fresh", page)
+    freshness = page[page.index('id="connections-h"'):page.index('id="held-h"')]
+    assert freshness.count('class="chart-threshold"') >= 3  # legend + one per connection
+    assert "(stale beyond " in freshness
+    # open quarantine grouped by reason, with counts
+    quarantine = page[page.index('id="quarantine-h"'):page.index('id="usage-h"')]
+    assert re.search(r"<code>invalid_status</code></th><td class=\"num\">1</td>", quarantine)
+    # each held run links to its difference page
+    held = page[page.index(f'id="held-{seeded.held_run}"'):]
+    assert f'href="/dashboard/runs/{seeded.held_run}/difference?kind=remove"' in held[:2000]

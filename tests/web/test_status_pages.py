@@ -57,7 +57,7 @@ def test_published_operator_found_by_eori_authorisation_or_linked_mid(
     # AEOS (not the arrangement's list), and the code to declare there is the linked MID
     us = _answer(page, "US")
     assert "Recognised since 2012-07-01" in us
-    assert "Recognised through its AEOS (AEO security and safety), for imports." in us
+    assert "Through its AEOS, for imports." in us
     assert f'>{LINKED_MID}</code>' in us and "CBP entry: manufacturer/shipper MID" in us
     assert 'data-copy="code-' in us
     # the answers come before the details, and the benefits are stated once
