@@ -287,7 +287,7 @@ def test_overview_reads_at_a_glance(app: Flask, admin_client: FlaskClient,
     assert f"<th scope=\"row\">{quiet.id}</th>" not in table
     assert f"Run {quiet.id} of uk-csv" in folded
     # connection names, never bare ids
-    assert f">run {seeded.held_run} · eu-csv<" in page or "eu-csv" in runs_section
+    assert f">run {seeded.held_run} · eu-csv</text>" in runs_section
     assert "conn " not in page
     # feed age in human units, with the staleness threshold drawn on the chart
     assert re.search(r"<td>\d+ (s|min) <span class=\"badge badge-succeeded\">fresh", page)

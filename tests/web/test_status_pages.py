@@ -223,3 +223,28 @@ def test_unknown_page_is_html_and_api_stays_problem_json(app: Flask,
     assert b"Page not found" in page.data
     api = client.get("/api/v1/no-such-thing")
     assert api.status_code == 404 and api.mimetype == "application/problem+json"
+
+
+def test_a_suspended_authorisation_reads_without_contradiction(
+        app: Flask, client: FlaskClient, seeded: Seeded) -> None:
+    from hub import db
+    from hub.sync import engine
+    from hub.sync.connections import SyncSettings
+    from tests.web.seed import eu_row, eu_rows, write_feed
+
+    rows = eu_rows(20)
+    rows[0] = eu_row(1, status="suspended", status_effective="2024-05-02")
+    write_feed(seeded.eu_feed, rows)
+    run = engine.run_sync(db.get_db(app), SyncSettings.from_config(app.config),
+                          seeded.eu_connection)
+    assert run is not None and run.status == "succeeded", run and run.held_reason
+    status, body = lookup(client, PUBLISHED_EORI)
+    page = body.decode()
+    assert status == 200
+    assert "suspended</span> since 2024-05-02" in page
+    assert "partners grant no benefits until the suspension ends" in page
+    us = _answer(page, "US")
+    assert "Not recognised" in us and "suspended" in us
+    # no line says a partner "recognises EU-AEO AEOs" next to "Not recognised"
+    assert "recognises EU-AEO AEOs" not in page
+    assert 'class="declare"' not in page.split('class="answers"')[1].split("</ul>")[0]
