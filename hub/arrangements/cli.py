@@ -98,6 +98,15 @@ def arrangements_group() -> None:
 def arrangements_list(programme: str | None, day: str | None, as_json: bool) -> None:
     """List arrangements, their status on a date and their active directions."""
     on = _date(day)
+    if programme:
+        from sqlalchemy import select
+
+        from hub.registry.models import Programme
+
+        known = list(db.session().scalars(select(Programme.code).order_by(Programme.code)))
+        if programme not in known:
+            raise click.BadParameter(f"unknown programme {programme!r}; known: "
+                                     f"{', '.join(known)}", param_hint="--programme")
     rows = service.list_arrangements(db.session(), programme=programme)
     out: list[dict[str, Any]] = []
     for a in rows:

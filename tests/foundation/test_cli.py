@@ -241,3 +241,16 @@ def test_sim_serve_help_lists_the_fault_names():
     result = _run([BIN / "aeohub", "sim", "serve", "--help"])
     for name in ("latency_ms", "error_rate", "truncate", "broken_protocol", "no_trailer"):
         assert name in result.stdout
+
+
+def test_arrangements_list_refuses_an_unknown_programme(runner, committed_db):
+    from hub import db
+    from hub.arrangements.service import load_reference_data
+
+    with runner.app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    unknown = runner.invoke(args=["arrangements", "list", "--programme", "NOPE"])
+    assert unknown.exit_code == 2 and "EU-AEO" in unknown.output
+    known = runner.invoke(args=["arrangements", "list", "--programme", "EU-AEO", "--json"])
+    assert known.exit_code == 0 and "EU-US" in {a["code"] for a in json.loads(known.output)}
