@@ -186,8 +186,11 @@ def audit() -> ResponseReturnValue:
     """The audit entries the user may see; for a hub administrator, the whole chain
     recomputed on request (it reads every entry)."""
     user = _user()
-    state = dashboard.audit_state(db.session(), user, verify=user.hub_admin)
-    return render_template("dashboard/audit.html", user=user, audit=state)
+    session = db.session()
+    state = dashboard.audit_state(session, user, verify=user.hub_admin)
+    # Entries name connections by id (`connection:8`); the page shows their names.
+    names = {f"connection:{c.id}": c.name for c in dashboard.visible_connections(session, user)}
+    return render_template("dashboard/audit.html", user=user, audit=state, names=names)
 
 
 def _back(connection_id: int) -> ResponseReturnValue:

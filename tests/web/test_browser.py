@@ -315,8 +315,11 @@ def test_company_page_answers_first(browser: Any, live: Live, size: str) -> None
         first = page.locator("code.declare").first.bounding_box()
         assert first is not None and first["y"] < SIZES[size]["height"]
         # The copy button works where the clipboard does (it is shown by the script).
-        copy = page.locator("button[data-copy]").first
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+        copy = page.get_by_role("button", name="Copy the code for United States")
         assert copy.is_visible()
+        copy.click()
+        assert page.evaluate("navigator.clipboard.readText()") == LINKED_MID
         layout(page, "company", size)
         page.emulate_media(media="print")
         assert page.locator("form.lookup").is_hidden()

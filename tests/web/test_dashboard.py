@@ -297,6 +297,16 @@ def test_overview_reads_at_a_glance(app: Flask, admin_client: FlaskClient,
     # open quarantine grouped by reason, with counts
     quarantine = page[page.index('id="quarantine-h"'):page.index('id="usage-h"')]
     assert re.search(r"<code>invalid_status</code></th><td class=\"num\">1</td>", quarantine)
+    # arrangements that recognise nobody on record are folded away
+    shown, folded = page.split("that recognise no operator on record</summary>")
+    assert "<th scope=\"row\">EU-US</th>" in shown.split('id="arrangements-h"')[1]
+    assert "<th scope=\"row\">EU-AD</th>" in folded
     # each held run links to its difference page
     held = page[page.index(f'id="held-{seeded.held_run}"'):]
     assert f'href="/dashboard/runs/{seeded.held_run}/difference?kind=remove"' in held[:2000]
+
+
+def test_audit_page_names_connections(admin_client: FlaskClient, seeded: Seeded) -> None:
+    page = admin_client.get("/dashboard/audit").get_data(as_text=True)
+    assert (f'eu-csv <span class="muted">(connection:{seeded.eu_connection})</span>'
+            in page)
