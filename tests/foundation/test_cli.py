@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from hub import __version__
@@ -254,3 +255,21 @@ def test_arrangements_list_refuses_an_unknown_programme(runner, committed_db):
     assert unknown.exit_code == 2 and "EU-AEO" in unknown.output
     known = runner.invoke(args=["arrangements", "list", "--programme", "EU-AEO", "--json"])
     assert known.exit_code == 0 and "EU-US" in {a["code"] for a in json.loads(known.output)}
+
+
+@pytest.mark.parametrize("args", [
+    ["programmes", "list"], ["arrangements", "list"], ["connections", "list"],
+    ["connectors", "list"], ["clients", "list"], ["webhooks", "list"], ["users", "list"],
+    ["judgements", "list"], ["sync", "runs"], ["quarantine", "list"],
+    ["identifiers", "schemes"], ["db", "heads"], ["db", "current"], ["audit", "verify"],
+])
+def test_list_commands_print_one_json_document(runner, committed_db, args):
+    from hub import db
+    from hub.arrangements.service import load_reference_data
+
+    with runner.app.app_context():
+        load_reference_data(db.session())
+        db.session().commit()
+    result = runner.invoke(args=[*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads(result.stdout), list | dict)
