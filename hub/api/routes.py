@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from hub import db, gcpause
 from hub.api import schemas, service, usage_hooks, verification
 from hub.auth import policy
-from hub.auth.guard import current_principal, require_scope
+from hub.auth.guard import charge, current_principal, require_scope
 from hub.auth.policy import View
 from hub.errors import InvalidInput
 from hub.notify import changes
@@ -84,6 +84,12 @@ def verify_batch() -> ResponseReturnValue:
     # all of it (`hub.gcpause`).
     with gcpause.paused():
         payload = schemas.load_batch(_body(BATCH_BODY_LIMIT))
+        # A batch costs its item count (times the configured cost of an item), less
+        # what the request itself already cost when its token was checked.
+        per_item = int(current_app.config["RATE_LIMIT_BATCH_ITEM_COST"])
+        base = int(current_app.config["RATE_LIMIT_REQUEST_COST"])
+        charge(max(0, len(payload["traders"]) * per_item - base), field="traders",
+               per_item=per_item)
         session, view = _reading()
         decisions = verification.verify_batch(session, view, payload)
         usage_hooks.note_decisions(view, [d for d in decisions

@@ -15,7 +15,7 @@ def init_app(app: Flask) -> None:
     from hub.auth.ratelimit import RateLimiter
     from hub.db import get_db
 
-    app.config.setdefault("RATE_LIMIT_REQUESTS", 6000)
+    app.config.setdefault("RATE_LIMIT_REQUESTS", 20000)
     app.config.setdefault("RATE_LIMIT_WINDOW_SECONDS", 60)
     writes.install(get_db(app).engine)
     app.extensions[routes.SERVER_KEY] = oauth2.create_server(app)

@@ -32,10 +32,12 @@ from hub import db, state
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.auth.service import Principal, token_digest
 from hub.db import utcnow
-from hub.errors import Forbidden, HubError, TooManyRequests
+from hub.errors import Forbidden, HubError, InvalidInput, TooManyRequests
 
 F = TypeVar("F", bound=Callable[..., Any])
 LIMITER_KEY = "aeohub.ratelimit"
+#: `g` attribute: the client's quota after this request (`hub.auth.ratelimit.Quota`).
+QUOTA_KEY = "aeohub_quota"
 
 _TOKEN_QUERY = (
     select(OAuthToken.scope, OAuthToken.expires_at, OAuthToken.revoked_at, OAuthClient.id,
@@ -140,15 +142,45 @@ def _admit(principal: Principal | None) -> Principal:
         raise Unauthorized(
             "the access token is unknown, expired or revoked",
             headers={"WWW-Authenticate": 'Bearer realm="aeohub", error="invalid_token"'})
-    limiter = current_app.extensions.get(LIMITER_KEY)
-    if limiter is not None:
-        wait = limiter.hit(principal.client_pk, principal.rate_limit)
-        if wait is not None:
-            raise TooManyRequests(
-                f"the client's rate limit is reached; retry in {wait} s",
-                headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
+    _spend(principal, int(current_app.config.get("RATE_LIMIT_REQUEST_COST", 1)))
     g.principal = principal
     return principal
+
+
+def _spend(principal: Principal, cost: int) -> None:
+    """Spend `cost` quota units of the client (429 when it lacks them); the quota is kept
+    for the answer's RateLimit header fields (`QUOTA_KEY`)."""
+    limiter = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None:
+        return
+    quota = limiter.hit(principal.client_pk, principal.rate_limit, cost=cost)
+    setattr(g, QUOTA_KEY, quota)
+    if not quota.allowed:
+        wait = quota.reset
+        raise TooManyRequests(
+            f"the client's rate limit is reached; retry in {wait} s",
+            headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
+
+
+def charge(units: int, *, field: str, per_item: int) -> None:
+    """Spend `units` more of the caller's quota for what its request turned out to cost
+    (a batch: its items). A request costing more than the client's whole quota per window
+    can never pass: 400 naming `field` and the most items (`per_item` units each) allowed.
+    """
+    principal = current_principal()
+    limiter = current_app.extensions.get(LIMITER_KEY)
+    if limiter is None or units <= 0:
+        return
+    limit = limiter.limit_of(principal.rate_limit)
+    base = int(current_app.config.get("RATE_LIMIT_REQUEST_COST", 1))
+    if units + base > limit:
+        largest = max(0, limit // max(1, per_item))
+        raise InvalidInput(
+            f"the request costs {units + base} quota units, more than the client's "
+            f"{limit} per {limiter.window_seconds} s: send at most {largest} items",
+            fields={field: f"at most {largest} items for this client"},
+            extra={"max_items": largest})
+    _spend(principal, units)
 
 
 def check_scope(principal: Principal, scope: str) -> None:
