@@ -248,3 +248,15 @@ def test_a_suspended_authorisation_reads_without_contradiction(
     # no line says a partner "recognises EU-AEO AEOs" next to "Not recognised"
     assert "recognises EU-AEO AEOs" not in page
     assert 'class="declare"' not in page.split('class="answers"')[1].split("</ul>")[0]
+
+
+def test_the_eu_is_one_line(client: FlaskClient, seeded: Seeded) -> None:
+    status, body = lookup(client, "GB000000000001")
+    page = body.decode()
+    assert status == 200 and "Thames Freight 1 Ltd" in page
+    assert page.count('id="answer-') == page.count('class="answer ')
+    eu = _answer(page, "EU")
+    assert "European Union" in eu and "Recognised since 2021-01-01" in eu
+    assert page.count('-EU"') == 1
+    for member in ("Germany", "France", "Ireland"):
+        assert member not in page
