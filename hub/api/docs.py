@@ -1,7 +1,8 @@
 """`/docs`: a self-contained page rendered on the server from the OpenAPI document.
 
 No script and no asset from a CDN: the page is HTML with an inline stylesheet, listing
-every operation with its scope, parameters, request body and responses, and linking the
+every operation by tag with its description, scope, parameters, request body, responses
+and examples, and every schema with its fields and their descriptions, linking the
 machine-readable spec.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, render_template_string
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 
 from hub.api.openapi import build_spec
 
@@ -20,14 +22,16 @@ bp = Blueprint("api_docs", __name__)
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ spec.info.title }}</title>
 <style>
-body{font-family:system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem;
+body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;
 color:#1b1f24;line-height:1.45}
-h1{font-size:1.6rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ccd}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccd}
 .op{border:1px solid #dde;border-radius:6px;padding:.6rem 1rem;margin:.8rem 0}
 .m{font-weight:700;text-transform:uppercase;margin-right:.5rem}
-.get{color:#0b6e4f}.post{color:#8a4b00}code{background:#f3f4f7;padding:0 .25rem}
+.get{color:#0b6e4f}.post{color:#8a4b00}.put,.patch{color:#4b3a8a}.delete{color:#a01c1c}
+code{background:#f3f4f7;padding:0 .25rem}
 pre{background:#f6f7f9;padding:.6rem;overflow:auto;font-size:.85rem}
-.scope{font-size:.85rem;color:#555}
+.small{font-size:.85rem;color:#555}table{border-collapse:collapse;font-size:.9rem}
+td,th{border-bottom:1px solid #e4e6eb;padding:.2rem .5rem;text-align:left;vertical-align:top}
 </style></head><body>
 <h1>{{ spec.info.title }} <small>{{ spec.info.version }}</small></h1>
 <p>{{ spec.info.description }}</p>
@@ -35,30 +39,60 @@ pre{background:#f6f7f9;padding:.6rem;overflow:auto;font-size:.85rem}
 (<code>client_secret_basic</code>, <code>client_secret_post</code> or
 <code>private_key_jwt</code>); server metadata at
 <a href="/.well-known/oauth-authorization-server">/.well-known/oauth-authorization-server</a>.
-Errors are <code>application/problem+json</code>. Machine-readable spec:
-<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
-{% for path, ops in spec.paths.items() %}{% for method, op in ops.items() %}
-<div class="op"><div><span class="m {{ method }}">{{ method }}</span><code>{{ path }}</code>
-</div><div>{{ op.summary }}</div>
-<div class="scope">scope: {{ op.security[0].oauth2|join(", ") }}</div>
-{% if op.parameters %}<div>Parameters: {% for p in op.parameters %}<code>{{ p.name
- or p.schema }}</code> ({{ p["in"] }}){% if not loop.last %}, {% endif %}{% endfor %}
-</div>{% endif %}
-{% if op.requestBody %}<div>Body: <code>{{ ref(op.requestBody) }}</code></div>{% endif %}
-<div>Responses: {% for code, r in op.responses.items() %}<code>{{ code }}</code>
-{% endfor %}</div></div>
+Errors are <code>application/problem+json</code> with a <code>request_id</code>.
+Machine-readable document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
+{% for tag in tags %}<h2>{{ tag }}</h2>
+{% for path, method, op in operations if op.tags[0] == tag %}
+<div class="op" id="{{ op.operationId }}"><div><span class="m {{ method }}">{{ method
+ }}</span><code>{{ path }}</code> <span class="small">{{ op.operationId }}</span></div>
+<p>{{ op.description }}</p>
+<div class="small">{% if op.security and op.security[0].oauth2 %}scope: {{
+ op.security[0].oauth2|join(", ") }}{% elif op.security %}client authentication{% else
+ %}public{% endif %}</div>
+{% if op.parameters %}<table><tr><th>parameter</th><th>in</th><th>description</th></tr>
+{% for p in params(op) %}<tr><td><code>{{ p.name }}</code>{% if p.required %} *{% endif
+ %}</td><td>{{ p["in"] }}</td><td>{{ p.description or "" }}</td></tr>{% endfor %}
+</table>{% endif %}
+{% if op.requestBody %}{% for media, body in op.requestBody.content.items() %}
+<div>Body ({{ media }}): {{ link(body.schema)|safe }}</div>
+{% if body.example is defined %}<pre>{{ dump(body.example) }}</pre>{% endif %}
+{% endfor %}{% endif %}
+<div>Responses: {% for code, r in op.responses.items() %}<code>{{ code }}</code> {{
+ r.description }}{% if not loop.last %}; {% endif %}{% endfor %}</div>
+{% for code, r in op.responses.items() %}{% for media, c in (r.content or {}).items() %}{%
+ if c.example is defined %}<div class="small">Example {{ code }}:</div>
+<pre>{{ dump(c.example) }}</pre>{% endif %}{% endfor %}{% endfor %}
+</div>
 {% endfor %}{% endfor %}
 <h2>Schemas</h2>
 {% for name, schema in spec.components.schemas.items() %}
-<h3 id="{{ name }}">{{ name }}</h3><pre>{{ dump(schema) }}</pre>
+<h3 id="schema-{{ name }}">{{ name }}</h3>{% if schema.description %}<p>{{
+ schema.description }}</p>{% endif %}
+<table><tr><th>field</th><th>type</th><th>description</th></tr>
+{% for field, prop in (schema.properties or {}).items() %}<tr><td><code>{{ field
+ }}</code>{% if field in (schema.required or []) %} *{% endif %}</td><td>{{
+ link(prop)|safe }}</td><td>{{ prop.description or "" }}</td></tr>{% endfor %}</table>
+{% if schema.anyOf %}<p class="small">Conditions: <code>{{ dump(schema.anyOf) }}</code></p>
+{% endif %}{% if schema.example is defined %}<pre>{{ dump(schema.example) }}</pre>{% endif %}
 {% endfor %}
 </body></html>"""
 
 
-def _ref(body: dict[str, Any]) -> str:
-    schema = body["content"]["application/json"]["schema"]
-    ref = schema.get("$ref", "") if isinstance(schema, dict) else str(schema)
-    return str(ref).rsplit("/", 1)[-1]
+def _link(schema: Any) -> str:
+    """A schema's type, linking a referenced component to its table."""
+    if not isinstance(schema, dict):
+        return escape(str(schema))
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return f'<a href="#schema-{escape(name)}">{escape(name)}</a>'
+    if schema.get("type") == "array":
+        return "array of " + _link(schema.get("items", {}))
+    return escape(str(schema.get("type", "object")))
+
+
+def _params(op: dict[str, Any]) -> list[dict[str, Any]]:
+    """An operation's named parameters (apispec spells query schemas out as these)."""
+    return [p for p in op.get("parameters", []) if "name" in p]
 
 
 @bp.get("/docs")
@@ -66,5 +100,9 @@ def docs() -> ResponseReturnValue:
     from hub.auth.oauth2 import issuer
 
     spec = build_spec(issuer() + "/")
-    return render_template_string(PAGE, spec=spec, ref=_ref,
+    operations = [(path, method, op) for path, ops in spec["paths"].items()
+                  for method, op in ops.items()]
+    tags = list(dict.fromkeys(op["tags"][0] for _path, _method, op in operations))
+    return render_template_string(PAGE, spec=spec, tags=tags, operations=operations,
+                                  link=_link, params=_params,
                                   dump=lambda s: json.dumps(s, indent=2))

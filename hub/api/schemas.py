@@ -433,16 +433,93 @@ class DeclarationCodesQuerySchema(StrictSchema):
 
 
 class ProblemSchema(Schema):
-    """RFC 9457: members beyond these (request_id, retry_after, ...) may appear."""
+    """RFC 9457 problem document; further members (retry_after, max_items ...) may
+    appear."""
 
     class Meta:
         unknown = INCLUDE
 
+    type = fields.String(required=True, metadata={"description": "The problem's type URI"})
+    title = fields.String(required=True, metadata={"description": "Short summary"})
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status"})
+    detail = fields.String(metadata={"description": "What went wrong, for people"})
+    request_id = fields.String(metadata={
+        "description": "The request's id (also the X-Request-Id header): quote it to the "
+                       "hub's operator"})
+    errors = fields.List(fields.Dict(), metadata={
+        "description": "Each failing field: {field, detail}"})
+    error = fields.String(metadata={"description": "OAuth: the RFC 6749 error code"})
+    error_description = fields.String(metadata={"description": "OAuth: its description"})
+    retry_after = fields.Integer(metadata={"description": "429: seconds to wait"})
+    max_items = fields.Integer(metadata={
+        "description": "The largest batch the client's quota allows"})
+
+
+# --- webhooks, node pushes, the audit head ----------------------------------------------
+
+
+class SubscriptionSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The subscription's id"})
+    url = fields.String(required=True, metadata={"description": "The receiver"})
+    events = fields.List(fields.String(), required=True, metadata={
+        "description": "The event types delivered"})
+    description = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True, metadata={"description": "active, paused ..."})
+    paused_at = fields.DateTime(allow_none=True, required=True)
+    paused_reason = fields.String(allow_none=True, required=True)
+    consecutive_failures = fields.Integer(required=True)
+    last_success_at = fields.DateTime(allow_none=True, required=True)
+    last_failure_at = fields.DateTime(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(allow_none=True, required=True)
+
+
+class SubscriptionWithSecretSchema(SubscriptionSchema):
+    secret = fields.String(required=True, metadata={
+        "description": "The signing secret, shown only now"})
+
+
+class SubscriptionListSchema(Schema):
+    subscriptions = fields.List(fields.Nested(SubscriptionSchema), required=True)
+
+
+class EventTypesSchema(Schema):
+    events = fields.List(fields.String(), required=True, metadata={
+        "description": "Event types this client may subscribe to"})
+
+
+class PingQueuedSchema(Schema):
+    event_id = fields.String(required=True)
     type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String()
-    errors = fields.List(fields.Dict())
+    status = fields.String(required=True, metadata={"description": "queued"})
+
+
+class DeliveryListSchema(Schema):
+    subscription = fields.String(required=True)
+    status = fields.String(required=True)
+    deliveries = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Recent deliveries, each with its attempt log"})
+
+
+class NodeNotifiedSchema(Schema):
+    connection = fields.String(required=True)
+    connection_id = fields.Integer(required=True)
+    requested_at = fields.DateTime(required=True)
+    coalesced = fields.Boolean(required=True, metadata={
+        "description": "Joined a request not yet started"})
+    sync_running = fields.Boolean(required=True)
+    scheduled = fields.String(required=True)
+
+
+class AuditHeadSchema(Schema):
+    seq = fields.Integer(required=True, metadata={"description": "Entries in the chain"})
+    hash = fields.String(allow_none=True, required=True, metadata={
+        "description": "The latest entry's hash"})
+    recorded_at = fields.String(allow_none=True, required=True)
+    algorithm = fields.String(required=True)
+    signed_payload = fields.String(required=True)
+    signature = fields.String(required=True)
+    key = fields.Dict(required=True, metadata={"description": "The public key (JWK)"})
 
 
 # --- admin: connections, sync runs, quarantine ------------------------------------------
