@@ -138,9 +138,14 @@ def bar_chart(title: str, bars: Sequence[Bar], series: Sequence[str], *,
 
 def line_chart(title: str, points: Sequence[tuple[dt.datetime, float]], *,
                description: str = "", unit: str = "", threshold: float | None = None,
-               threshold_label: str = "") -> Markup:
+               threshold_label: str = "",
+               value_text: Callable[[float], str] | None = None) -> Markup:
     """A value over time, drawn as a line with a dot per point and an optional
-    horizontal threshold (such as the staleness limit of a feed)."""
+    horizontal threshold (such as the staleness limit of a feed). `value_text` writes a
+    value (default: the number and `unit`)."""
+    def text(value: float) -> str:
+        return value_text(value) if value_text else f"{_fmt(value)}{unit}"
+
     chart_id = f"chart-{next(_ids)}"
     if len(points) < 1:
         return _frame(title, description or "no data yet", 40, [
@@ -162,7 +167,7 @@ def line_chart(title: str, points: Sequence[tuple[dt.datetime, float]], *,
     for fraction in (0, 0.5, 1):
         y = top + plot_h * (1 - fraction)
         body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" '
-                    f'class="chart-text">{_fmt(top_value * fraction)}{escape(unit)}</text>')
+                    f'class="chart-text">{escape(text(top_value * fraction))}</text>')
     for when, anchor, tick_x in ((start, "start", left), (end, "end", WIDTH - right)):
         body.append(f'<text x="{tick_x}" y="{height - 12}" text-anchor="{anchor}" '
                     f'class="chart-text">{when:%Y-%m-%d %H:%M}</text>')
@@ -177,8 +182,8 @@ def line_chart(title: str, points: Sequence[tuple[dt.datetime, float]], *,
         PALETTE[0], " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)))
     for (when, value), (x, y) in zip(points, coords, strict=True):
         body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}">'
-                    f'<title>{when:%Y-%m-%d %H:%M}: {_fmt(value)}{escape(unit)}</title>'
+                    f'<title>{when:%Y-%m-%d %H:%M}: {escape(text(value))}</title>'
                     '</circle>')
     summary = description or (f"{len(points)} points from {start:%Y-%m-%d %H:%M} to "
-                              f"{end:%Y-%m-%d %H:%M}; highest {_fmt(peak)}{unit}")
+                              f"{end:%Y-%m-%d %H:%M}; highest {text(peak)}")
     return _frame(title, summary, height, body, chart_id)

@@ -163,8 +163,11 @@ def connection(connection_id: int) -> ResponseReturnValue:
     info = dashboard.connection_rows(session, [row], now)[0]
     recent = dashboard.runs(session, [row.id], limit=30)
     freshness = charts.line_chart(
-        f"Feed age of {row.name} over time", dashboard.freshness_series(session, row, now=now),
-        unit=" h", threshold=row.staleness_seconds / 3600, threshold_label="stale beyond")
+        f"Feed age of {row.name} over time",
+        [(when, hours * 3600) for when, hours in dashboard.freshness_series(
+            session, row, now=now)],
+        threshold=float(row.staleness_seconds), value_text=charts.human_duration,
+        threshold_label=f"stale beyond {charts.human_duration(row.staleness_seconds)}")
     changed = [r for r in recent if not dashboard.changed_nothing(r)]
     volumes = charts.bar_chart(
         f"Records per run of {row.name} (runs that changed something)",

@@ -310,3 +310,13 @@ def test_audit_page_names_connections(admin_client: FlaskClient, seeded: Seeded)
     page = admin_client.get("/dashboard/audit").get_data(as_text=True)
     assert (f'eu-csv <span class="muted">(connection:{seeded.eu_connection})</span>'
             in page)
+
+
+def test_connection_page_feed_age_in_human_units(eu_client: FlaskClient,
+                                                  seeded: Seeded) -> None:
+    page = eu_client.get(f"/dashboard/connections/{seeded.eu_connection}").get_data(
+        as_text=True)
+    assert re.search(r"<dt>Feed age</dt><dd>\d+ (s|min) ", page)
+    chart = page[page.index('id="fresh-h"'):page.index('id="runs-h"')]
+    assert 'class="chart-threshold"' in chart and ">stale beyond " in chart
+    assert "0.0 h" not in chart and re.search(r": \d+ (s|min)</title>", chart)
