@@ -347,7 +347,9 @@ class ClientCreateSchema(StrictSchema):
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
                          validate=validate.Length(min=1))
     jwks = fields.Dict(load_default=None)
-    rate_limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=10**9))
+    rate_limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=10**9),
+                                metadata={"description": "Quota units per window (default: "
+                                          "the hub's); a batch costs its items"})
 
 
 class ClientSchema(Schema):

@@ -40,7 +40,8 @@ def clients() -> None:
 @click.option("--jwks", "jwks_path", type=click.Path(exists=True, dir_okay=False,
                                                       path_type=Path),
               default=None, help="The client's public JWK set (for private_key_jwt).")
-@click.option("--rate-limit", type=int, default=None, help="Requests per rate window.")
+@click.option("--rate-limit", type=int, default=None,
+              help="Quota units per rate window (a request costs 1, a batch its items).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def create(name: str, programme: str | None, scopes: str, jwks_path: Path | None,
            rate_limit: int | None, as_json: bool) -> None:
