@@ -64,6 +64,12 @@ def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
                     config_text: str, schedule: str, staleness: int | None,
                     scope: tuple[str, ...]) -> None:
     """Add a connection (the config is validated; secrets are stored encrypted)."""
+    from connectors.registry import available_connectors
+
+    if connector_type not in available_connectors():
+        raise click.BadParameter(f"no connector named {connector_type!r}; available: "
+                                 f"{', '.join(sorted(available_connectors()))}",
+                                 param_hint="--type")
     session = db.session()
     try:
         connection = conns.add_connection(

@@ -160,6 +160,10 @@ def connectors_check(connector_type: str, config_text: str, sample: int,
 
     Exits 1 when the source fails its probe, or when none of the sampled records would
     validate."""
+    if connector_type not in available_connectors():
+        raise click.BadParameter(f"no connector named {connector_type!r}; available: "
+                                 f"{', '.join(sorted(available_connectors()))}",
+                                 param_hint="CONNECTOR_TYPE")
     try:
         config = json.loads(config_text)
     except json.JSONDecodeError as exc:

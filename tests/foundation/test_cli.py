@@ -273,3 +273,12 @@ def test_list_commands_print_one_json_document(runner, committed_db, args):
     result = runner.invoke(args=[*args, "--json"])
     assert result.exit_code == 0, result.output
     assert isinstance(json.loads(result.stdout), list | dict)
+
+
+def test_an_unknown_connector_is_a_usage_error_listing_the_connectors(runner, committed_db):
+    check = runner.invoke(args=["connectors", "check", "ftp", "--config", "{}"])
+    assert check.exit_code == 2 and "csv_snapshot" in check.output
+    add = runner.invoke(args=["connections", "add", "--name", "x", "--type", "ftp",
+                              "--programme", "EU-AEO", "--config", "{}",
+                              "--schedule", "interval:1h"])
+    assert add.exit_code == 2 and "aeo_node" in add.output
