@@ -341,3 +341,9 @@ def test_dashboard_fits(browser: Any, live: Live, size: str) -> None:
         layout(page, "dashboard-connection", size, tables=size == "desktop")
     finally:
         context.close()
+
+
+def test_privacy_notice(page: Any) -> None:
+    page.goto("/privacy")
+    assert page.get_by_role("heading", level=1).inner_text() == "Privacy notice"
+    audit(page, "privacy")
