@@ -263,7 +263,28 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
         spec.path(path=path, operations=operations)
     document = spec.to_dict()
     _conditional_trader(document["components"]["schemas"])
+    _links(document["paths"])
     return document
+
+
+def _links(paths: dict[str, Any]) -> None:
+    """OpenAPI links: where an answer's id leads (clients and stateful tests follow them)."""
+    def link(path: str, method: str, status: str, targets: list[str], parameter: str,
+             expression: str) -> None:
+        paths[path][method]["responses"][status]["links"] = {
+            target[0].upper() + target[1:]: {"operationId": target,
+                                             "parameters": {parameter: expression}}
+            for target in targets}
+
+    link("/api/v1/webhooks", "post", "201",
+         ["getWebhook", "updateWebhook", "deleteWebhook", "pingWebhook",
+          "rotateWebhookSecret", "listWebhookDeliveries"], "public_id", "$response.body#/id")
+    link("/api/v1/operators", "get", "200",
+         ["getOperator", "getOperatorHistory", "getOperatorRecognition",
+          "getDeclarationCodes"], "operator_id", "$response.body#/items/0/id")
+    link("/api/v1/admin/connections", "post", "201",
+         ["getConnection", "editConnection", "requestSync"], "connection_id",
+         "$response.body#/id")
 
 
 def _conditional_trader(components: dict[str, Any]) -> None:

@@ -22,8 +22,9 @@ from marshmallow import (
 from hub.auth.models import SCOPES
 
 MAX_BATCH = 10_000
-#: The largest row id a database holds (BIGINT); larger ids in paths are simply unknown.
-MAX_ID = 2**63 - 1
+#: The largest row id a table holds (ids are INTEGER columns, 32-bit on PostgreSQL):
+#: larger ids in paths, queries and cursors are simply unknown.
+MAX_ID = 2**31 - 1
 FLOWS = ("import", "export")
 
 

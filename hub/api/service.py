@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from hub.api.schemas import MAX_ID
 from hub.arrangements.models import Arrangement, ArrangementDirection, ArrangementParty
 from hub.auth import policy
 from hub.auth.policy import Grant, View
@@ -29,7 +30,6 @@ from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
 
 SCAN_BATCH = 500
-MAX_ID = 2**63 - 1
 
 # --- cursors ---------------------------------------------------------------------------
 
@@ -278,7 +278,7 @@ def list_operators(session: Session, view: View, *, programme: str | None = None
 
 def visible_operator(session: Session, view: View, operator_id: int) -> tuple[Operator, Grant]:
     """The operator if the view may see it; otherwise 404, as if it did not exist."""
-    # Ids beyond a BIGINT cannot exist (and SQLite's driver cannot even bind them).
+    # Ids beyond the INTEGER column cannot exist (and a driver may refuse to bind them).
     row = session.get(Operator, operator_id) if operator_id <= MAX_ID else None
     grant = policy.may_see(session, view, row) if row is not None else None
     if row is None or grant is None:
