@@ -238,7 +238,9 @@ def build_hub(url: str, feed: Path, size: int) -> list[str]:
                           connection_id)
     assert run is not None and run.status == "succeeded", run.error if run else None
     with app.app_context():
-        ids = list(db.session().scalars(select(Operator.trader_id).order_by(Operator.id)))
+        # consenting operators first: the first reference is one the partner may see
+        ids = list(db.session().scalars(select(Operator.trader_id).order_by(
+            Operator.consent_share.desc(), Operator.id)))
     db.get_db(app).dispose()
     assert len(ids) == size
     return ids
