@@ -263,8 +263,19 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
         spec.path(path=path, operations=operations)
     document = spec.to_dict()
     _conditional_trader(document["components"]["schemas"])
+    _describe(document["components"]["schemas"])
     _links(document["paths"])
     return document
+
+
+def _describe(components: dict[str, Any]) -> None:
+    """Every property gets a description: its schema's own, else the glossary's."""
+    from hub.api.glossary import GLOSSARY
+
+    for schema in components.values():
+        for name, prop in (schema.get("properties") or {}).items():
+            if not prop.get("description") and name in GLOSSARY:
+                prop["description"] = GLOSSARY[name]
 
 
 def _links(paths: dict[str, Any]) -> None:
@@ -291,9 +302,14 @@ def _conditional_trader(components: dict[str, Any]) -> None:
     """A trader reference needs an identifier (scheme and value together), a name, or
     both: `anyOf` says so, so that a generated request is one the hub accepts."""
     trader = components["Trader"]
+    text = {"type": "string", "minLength": 1}
+    named = {**text, "pattern": r"\S"}
+    address = {"$ref": "#/components/schemas/Address"}
     trader["anyOf"] = [
-        {"required": ["scheme", "value"]},
-        {"required": ["name"],
+        {"title": "TraderByIdentifier", "required": ["scheme", "value"],
+         "properties": {"scheme": text, "value": text, "name": named, "address": address}},
+        {"title": "TraderByName", "required": ["name"],
+         "properties": {"name": named, "address": address},
          "not": {"anyOf": [{"required": ["scheme"]}, {"required": ["value"]}]}},
     ]
     trader["properties"]["name"]["pattern"] = r"\S"

@@ -74,8 +74,9 @@ def test_a_generated_client_works_end_to_end(ref_app, committed_db, backend, tmp
         assert isinstance(token, models.GetTokenResponse200), token
         client = generated.AuthenticatedClient(base_url=base, token=token.access_token)
 
+        by_eori = models.TraderByIdentifier(scheme="EORI", value=eori)
         verified = _api("api.partner_api.verify").sync(client=client, body=models.VerifyRequest(
-            trader={"scheme": "EORI", "value": eori}))
+            trader=by_eori))
         assert isinstance(verified, models.VerifyResponse), verified
         decision = verified.decision.to_dict()
         assert decision["decision"] == "recognised"
@@ -83,13 +84,15 @@ def test_a_generated_client_works_end_to_end(ref_app, committed_db, backend, tmp
 
         batch = _api("api.partner_api.verify_batch").sync(
             client=client, body=models.VerifyBatchRequest(
-                traders=[{"scheme": "EORI", "value": eori}, {"scheme": "EORI"}]))
+                traders=[by_eori, models.TraderByIdentifier(scheme="EORI", value="DE1"),
+                         models.TraderByName(name=" ")]))
         assert isinstance(batch, models.VerifyBatchResponse), batch
         assert [d.to_dict()["decision"] for d in batch.decisions] == [
-            "recognised", "invalid_reference"]
+            "recognised", "unknown_trader", "invalid_reference"]
 
         matched = _api("api.partner_api.match").sync(client=client, body=models.MatchRequest(
-            trader={"name": row.legal_name, "address": {"country": "DE"}}))
+            trader=models.TraderByName(name=row.legal_name,
+                                       address=models.Address(country="DE"))))
         assert isinstance(matched, models.MatchResponse), matched
 
         page = _api("api.registry.list_operators").sync(client=client)

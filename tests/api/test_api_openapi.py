@@ -41,10 +41,14 @@ def test_the_document_is_valid_and_complete(app):
             assert op["summary"] and op["description"] and op["tags"], where
             assert {"400", "401", "403", "429"} <= set(op["responses"]), where
     assert len(ids) == len(set(ids)), "operationIds must be unique"
+    undescribed = [f"{name}.{field}" for name, schema in spec["components"]["schemas"].items()
+                   for field, prop in (schema.get("properties") or {}).items()
+                   if not prop.get("description")]
+    assert not undescribed, undescribed
     problem = spec["components"]["schemas"]["Problem"]
     assert "request_id" in problem["properties"]
     trader = spec["components"]["schemas"]["Trader"]
-    assert {"required": ["scheme", "value"]} in trader["anyOf"]
+    assert trader["anyOf"][0]["required"] == ["scheme", "value"]
     verify = spec["paths"]["/api/v1/verify"]["post"]
     assert verify["requestBody"]["content"]["application/json"]["example"]
     assert verify["responses"]["200"]["content"]["application/json"]["example"]
