@@ -533,7 +533,7 @@ class SyncJob:
                 select(Operator.programme_id, Operator.fingerprint, Operator.stable_key)
                 .where(Operator.programme_id.in_(self.scope.programme_ids),
                        Operator.fingerprint.in_(fingerprints[start:start + 2000]),
-                       Operator.removed_at.is_(None)))
+                       Operator.removed_at.is_(None))).all()
             for programme_id, fingerprint, key in rows:
                 found[(programme_id, fingerprint)] = key
         return found

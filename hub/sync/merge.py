@@ -129,11 +129,11 @@ def _staged_match(run_id: int) -> Any:
 
 
 def removal_condition(run_id: int, scope: Scope, *, snapshot: bool) -> Any:
-    """The listed operators the run removes: for a snapshot, those of its scope that it
-    did not meet; for an incremental run, those its tombstones name."""
+    """The listed operators of the connection's scope the run removes: for a snapshot,
+    those it did not meet; for an incremental run, those its tombstones name."""
     if snapshot:
         return and_(scope.condition(), Operator.removed_at.is_(None), ~_staged_match(run_id))
-    return and_(Operator.removed_at.is_(None), exists().where(
+    return and_(scope.condition(), Operator.removed_at.is_(None), exists().where(
         StagedRecord.run_id == run_id, StagedRecord.action == "remove",
         StagedRecord.programme_id == Operator.programme_id,
         StagedRecord.stable_key == Operator.stable_key))
@@ -186,14 +186,15 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
         elif action == "same":
             unchanged += count
             refreshed += fingerprints
-    removed = dict(session.execute(
-        select(Operator.programme_id, func.count())
-        .where(removal_condition(run_id, scope, snapshot=snapshot))
-        .group_by(Operator.programme_id)).tuples().all())
-    listed = dict(session.execute(
-        select(Operator.programme_id, func.count())
-        .where(scope.condition(), Operator.removed_at.is_(None))
-        .group_by(Operator.programme_id)).tuples().all())
+    removing = case((removal_condition(run_id, scope, snapshot=snapshot), 1), else_=0)
+    removed: dict[int, int] = {}
+    listed: dict[int, int] = {}
+    for programme_id, count, removals in session.execute(
+            select(Operator.programme_id, func.count(), func.sum(removing))
+            .where(scope.condition(), Operator.removed_at.is_(None))
+            .group_by(Operator.programme_id)):
+        listed[programme_id] = count
+        removed[programme_id] = int(removals or 0)
     return Difference(created, updated, changes, removed, kept, unchanged, refreshed, listed)
 
 
