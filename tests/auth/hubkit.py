@@ -61,7 +61,12 @@ def identifier_for(programme: Programme, unique: int) -> str:
 def make_operator(session: Session, programme: Programme, unique: int, *, category: str,
                   consent: bool = True, status: str = "valid", name: str | None = None,
                   now: dt.datetime | None = None) -> int:
+    """An operator holding `category` (`importer@tier2`: with that tier)."""
     value = identifier_for(programme, unique)
+    code, _, tier = category.partition("@")
+    held: dict[str, Any] = {"code": code, "status": "valid", "since": "2020-01-01"}
+    if tier:
+        held["tier"] = tier
     values: dict[str, Any] = {
         "authorisation_number": f"{programme.code}-{unique}",
         "trader_id_scheme": programme.primary_scheme,
@@ -74,7 +79,7 @@ def make_operator(session: Session, programme: Programme, unique: int, *, catego
         "country": COUNTRY.get(programme.code, programme.code[:2]),
         "status": status,
         "status_effective": dt.date(2020, 1, 1),
-        "categories": [{"code": category, "status": "valid", "since": "2020-01-01"}],
+        "categories": [held],
         "issuing_authority": "Customs",
         "authorised_on": dt.date(2020, 1, 1),
         "valid_from": dt.date(2020, 1, 1),

@@ -45,7 +45,7 @@ RECOGNISED = ("recognised", ())
 class Row(NamedTuple):
     client: str          # the client's programme
     programme: str       # the operator's programme
-    category: str        # the one category it holds (valid since 2020)
+    category: str        # the one category it holds (valid since 2020), `code@tier`
     consent: bool        # consent to sharing
     day: dt.date         # the day of the request (and of the verify question)
     visible: bool        # may the client see the operator that day?
@@ -154,4 +154,12 @@ ROWS: tuple[Row, ...] = (
           ("not_recognised", ("FLOW_NOT_COVERED",))),
     shown("NZ-SES", "US-CTPAT", "importer", T, APR26, flow="export"),
     hidden("NZ-SES", "US-CTPAT", "importer", T, JUN26),
+    # EU-US: the EU sees C-TPAT importers that opted in, and recognises the validated
+    # tiers (2 and 3) only; the tier decides recognition, not visibility.
+    shown("EU-AEO", "US-CTPAT", "importer@tier2", T, JUN26),
+    shown("EU-AEO", "US-CTPAT", "importer@tier3", T, JUN26),
+    shown("EU-AEO", "US-CTPAT", "importer@tier1", T, JUN26,
+          ("not_recognised", ("TIER_NOT_RECOGNISED",))),
+    hidden("EU-AEO", "US-CTPAT", "importer@tier2", F, JUN26),
+    hidden("EU-AEO", "US-CTPAT", "customs_broker@tier2", T, JUN26),
 )
