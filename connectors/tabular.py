@@ -24,6 +24,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from connectors.base import (
+    Batch,
     CanonicalRecord,
     CategoryEntry,
     Connector,
@@ -43,7 +44,13 @@ from connectors.formats import (
     parse_categories,
     parse_identifiers,
 )
-from connectors.mapping import CATEGORY_TEXT, Unread, ValueMapper, report_unread
+from connectors.mapping import (
+    CATEGORY_TEXT,
+    Unread,
+    ValueMapper,
+    report_unread,
+    unread_state,
+)
 
 __all__ = ["REQUIRED_FIELDS", "TableLayout", "TabularConnector"]
 
@@ -340,6 +347,21 @@ class TabularConnector(Connector):
             return record
 
         return parse
+
+    def _snapshot_batches(self, header: list[str],
+                          rows: Iterator[tuple[int, list[str] | str]], offset: int,
+                          dates: DateParser) -> Iterator[Batch]:
+        """A snapshot's batches of `_chunks`, each with the offset to resume from; the
+        last one complete."""
+        chunks = self._chunks(header, rows, offset, dates)
+        chunk = next(chunks)
+        for following in chunks:
+            records, done, _last, unread = chunk
+            yield Batch(records=records, state={"offset": done, **unread_state(unread)})
+            chunk = following
+        records, _done, _last, unread = chunk
+        yield Batch(records=records, state={"offset": None, **unread_state(unread)},
+                    complete=True)
 
     def _chunks(self, header: list[str], rows: Iterator[tuple[int, list[str] | str]],
                 offset: int, dates: DateParser

@@ -41,7 +41,6 @@ from connectors.files import (
     source_label,
 )
 from connectors.formats import DateParser
-from connectors.mapping import unread_state
 from connectors.tabular import REQUIRED_FIELDS, TableLayout, TabularConnector
 
 __all__ = ["REQUIRED_FIELDS", "CsvSnapshotConfig", "CsvSnapshotConnector"]
@@ -133,15 +132,7 @@ class CsvSnapshotConnector(TabularConnector):
             ) as text,
         ):
             header, rows = self._rows(text)
-            chunks = self._chunks(header, rows, offset, dates)
-            chunk = next(chunks)
-            for following in chunks:
-                records, done, _last, unread = chunk
-                yield Batch(records=records, state={"offset": done, **unread_state(unread)})
-                chunk = following
-            records, _done, _last, unread = chunk
-            yield Batch(records=records, state={"offset": None, **unread_state(unread)},
-                        complete=True)
+            yield from self._snapshot_batches(header, rows, offset, dates)
 
     # -- check / discover -------------------------------------------------------------
 

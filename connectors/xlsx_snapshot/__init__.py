@@ -49,7 +49,6 @@ from connectors.files import (
     source_label,
 )
 from connectors.formats import DATE_FIELDS, DateParser, number_text
-from connectors.mapping import unread_state
 from connectors.tabular import TableLayout, TabularConnector
 
 __all__ = ["XlsxSnapshotConfig", "XlsxSnapshotConnector", "cell_text"]
@@ -203,15 +202,7 @@ class XlsxSnapshotConnector(TabularConnector):
         dates = DateParser(self.config["date_formats"])
         with self._workbook() as workbook:
             header, rows = self._rows(workbook)
-            chunks = self._chunks(header, rows, offset, dates)
-            chunk = next(chunks)
-            for following in chunks:
-                records, done, _last, unread = chunk
-                yield Batch(records=records, state={"offset": done, **unread_state(unread)})
-                chunk = following
-            records, _done, _last, unread = chunk
-            yield Batch(records=records, state={"offset": None, **unread_state(unread)},
-                        complete=True)
+            yield from self._snapshot_batches(header, rows, offset, dates)
 
     def check(self) -> CheckResult:
         """Open the workbook, find the sheet and read its header and first row."""
