@@ -4,11 +4,12 @@ One module used by every file and database connector (CSV, XML, Excel, SQL), so 
 same settings mean the same thing everywhere:
 
 - ``values: {field: {source value: canonical value}}`` translates the source's own codes
-  (status ``gültig`` -> ``valid``, category ``Sicherheit`` -> ``AEOS``, country ``Deutschland``
-  -> ``DE``, a scheme name, a yes/no word). Source values are compared with case and
-  surrounding whitespace ignored. Once a field has a map, every value of that field must
-  be in it: a value that is not becomes a record problem naming the value and the map, so
-  the hub quarantines the record instead of storing a word it does not know;
+  (status ``gültig`` -> ``valid``, category ``Sicherheit`` -> ``AEOS``, tier ``Tier II`` ->
+  ``tier2``, country ``Deutschland`` -> ``DE``, a scheme name, a yes/no word). Source
+  values are compared with case and surrounding whitespace ignored. Once a field has a
+  map, every value of that field must be in it: a value that is not becomes a record
+  problem naming the value and the map, so the hub quarantines the record instead of
+  storing a word it does not know;
 - ``defaults: {field: value}`` fills fields the source lacks (consent to publish for a
   published list, the issuing authority). Consent to share is never inferred from
   publication: it is set only when the source or ``defaults`` says so;
@@ -16,7 +17,7 @@ same settings mean the same thing everywhere:
   ``AEOC/AEOS``, split on ``codes_separator``); ``category_columns`` reads one column per
   category (any value but an empty or "no" one means the operator holds it). Either way
   each category takes the operator's own status and status date (else its
-  authorisation date);
+  authorisation date), and the tier in ``tier_column`` when one is set;
 - ``identifier_columns: {scheme: column}`` reads other identifiers one column per scheme;
 - ``key: [legal_name, country, issuing_authority]`` derives a stable key from canonical
   fields for sources that carry no identifier. The key is a digest of the normalised
@@ -58,9 +59,9 @@ DERIVED_SCHEME = "DERIVED"
 
 #: Fields whose source values may be translated by ``values``. ``identifier_scheme``
 #: translates the scheme names of other identifiers; ``status`` applies to the overall
-#: status and to each category's own status.
+#: status and to each category's own status; ``tier`` to each category's tier (C-TPAT).
 MAPPED_FIELDS: tuple[str, ...] = (
-    "programme", "trader_id_scheme", "status", "country", "categories",
+    "programme", "trader_id_scheme", "status", "country", "categories", "tier",
     "identifier_scheme", "consent_share", "consent_publish",
 )
 
@@ -117,6 +118,11 @@ class MappingConfig(Schema):
         metadata={"description": "category code -> column (element) marking that the "
                                  "operator holds it"},
     )
+    tier_column = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1),
+        metadata={"description": "column (element) holding the tier of the categories read "
+                                 "as bare codes or from category_columns"},
+    )
     identifier_columns = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1)),
         values=fields.String(validate=validate.Length(min=1)),
@@ -139,6 +145,11 @@ class MappingConfig(Schema):
         if data.get("category_columns") and data.get("categories_format") == "codes":
             raise ValidationError({"category_columns": [
                 "give either category_columns or categories_format codes, not both"]})
+        if data.get("tier_column") and not (data.get("category_columns")
+                                            or data.get("categories_format") == "codes"):
+            raise ValidationError({"tier_column": [
+                "a tier column goes with categories read as bare codes or from "
+                "category_columns; entries carry their own tier (code:status:since:tier)"]})
 
 
 class ValueMapper:
@@ -154,6 +165,7 @@ class ValueMapper:
         self.codes_separator: str = config.get("codes_separator") or "/"
         self.category_columns: dict[str, str] = dict(config.get("category_columns") or {})
         self.identifier_columns: dict[str, str] = dict(config.get("identifier_columns") or {})
+        self.tier_column: str | None = config.get("tier_column") or None
         self.key: list[str] | None = config.get("key") or None
         # Part of every record's fingerprint: a changed mapping must re-validate records
         # the hub would otherwise skip as unchanged.
@@ -161,7 +173,7 @@ class ValueMapper:
             sorted((k, sorted(v.items())) for k, v in (config.get("values") or {}).items()),
             sorted((k, str(v)) for k, v in self.defaults.items()), self.codes,
             self.codes_separator, sorted(self.category_columns.items()),
-            sorted(self.identifier_columns.items()), self.key])
+            sorted(self.identifier_columns.items()), self.key, self.tier_column])
         self.active = bool(self.maps or self.defaults or self.codes or self.category_columns
                            or self.identifier_columns or self.key)
         # The connection's programme and scheme are defaults too, given after the maps
@@ -174,8 +186,10 @@ class ValueMapper:
 
     @property
     def source_names(self) -> list[str]:
-        """Columns (elements) read by ``category_columns`` and ``identifier_columns``."""
-        return [*self.category_columns.values(), *self.identifier_columns.values()]
+        """Columns (elements) read by ``category_columns``, ``tier_column`` and
+        ``identifier_columns``."""
+        tier = [self.tier_column] if self.tier_column else []
+        return [*self.category_columns.values(), *tier, *self.identifier_columns.values()]
 
     @property
     def optional_fields(self) -> frozenset[str]:
@@ -263,15 +277,22 @@ class ValueMapper:
                     codes.append(code)
                     break
         derived = self.codes or bool(self.category_columns)
-        entries = ([CategoryEntry(code=code, status=status, since=since) for code in codes]
-                   if derived else list(record.categories))
+        tier = None
+        if derived and self.tier_column:
+            raw = next((c for c in extra.get(self.tier_column, ())
+                        if isinstance(c, str) and c.strip()), None)
+            tier = self.value("tier", raw.strip() if raw else None, position, problems)
+        entries = ([CategoryEntry(code=code, status=status, since=since, tier=tier)
+                    for code in codes] if derived else list(record.categories))
         out: list[CategoryEntry] = []
         for entry in entries:
             code = self.value("categories", entry.code, position, problems)
-            # a derived entry carries the operator's status, already mapped
-            entry_status = entry.status if derived else self.value(
-                "status", entry.status, position, problems)
-            out.append(CategoryEntry(code=code, status=entry_status, since=entry.since))
+            # a derived entry carries the operator's status and tier, already mapped
+            entry_status, entry_tier = (entry.status, entry.tier) if derived else (
+                self.value("status", entry.status, position, problems),
+                self.value("tier", entry.tier, position, problems))
+            out.append(CategoryEntry(code=code, status=entry_status, since=entry.since,
+                                     tier=entry_tier))
         return tuple(out)
 
     def _identifiers(self, record: CanonicalRecord, extra: Mapping[str, Sequence[str | None]],

@@ -14,6 +14,7 @@ from hub.arrangements.service import load_reference_data
 from hub.registry.models import Operator
 from hub.sync.models import QuarantinedRecord
 from tests.connectors.examples import install
+from tests.sync.feeds import eu_row, write_feed
 
 
 @pytest.fixture
@@ -97,3 +98,25 @@ def test_a_list_without_identifiers_is_read_with_derived_keys(app: Any,
     sample = json.loads(result.output)["sample"]
     assert (sample["read"], sample["would_validate"]) == (3, 3), sample
     assert result.exit_code == 0
+
+
+def test_reports_tiers_missing_from_the_tier_map(app: Any, hub_runner: Any) -> None:
+    def row(n: int, tier: str) -> dict[str, str]:
+        number = f"{n:08d}"
+        return eu_row(n, programme="US-CTPAT", authorisation_number=number,
+                      trader_id_scheme="US_CTPAT", trader_id=number, country="US",
+                      categories=f"importer:valid:2015-03-01:{tier}",
+                      issuing_authority="CBP")
+
+    write_feed(Path(app.config["IMPORT_DIR"]) / "ctpat.csv",
+               [row(1, "Tier II"), row(2, "stufe 3"), row(3, "Tier IV"), row(4, "Tier IV")])
+    config = {"path": "ctpat.csv", "programme": "US-CTPAT",
+              "values": {"tier": {"Tier I": "tier1", "Tier II": "tier2", "Stufe 3": "tier3"}}}
+    result = check(hub_runner, "csv_snapshot", config)
+    assert result.exit_code == 0, result.output
+    sample = json.loads(result.output)["sample"]
+    assert (sample["read"], sample["would_validate"], sample["rejected"]) == (4, 2, 2)
+    # the unmapped word is no tier of the programme either: quarantined for both reasons
+    assert sample["reasons"] == {"format": 2, "unknown_tier": 2}
+    assert sample["unmapped"] == {"tier": {"Tier IV": 2}}
+    assert "tier 'Tier IV' is not in values.tier" in sample["problems"]["format"][0]["reason"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ import pytest
 from connectors.base import CanonicalRecord, CategoryEntry, ConfigError, ConnectorContext
 from connectors.csv_snapshot import CsvSnapshotConnector
 from connectors.mapping import DERIVED_SCHEME, ValueMapper, unmapped_value
+from connectors.xlsx_snapshot import XlsxSnapshotConnector
 from connectors.xml_snapshot import XmlSnapshotConnector
 from tests.connectors.examples import install
+from tests.connectors.workbooks import HEADER, write_workbook
 
 
 def records(connector: Any) -> tuple[list[CanonicalRecord], dict[str, Any]]:
@@ -177,3 +180,109 @@ def test_xml_unmapped_value_and_unread_element(context: ConnectorContext) -> Non
     assert record.problems == ("op 1: status 'weg' is not in values.status (it maps "
                                "'gültig')",)
     assert state["unread"] == ["note"]
+
+
+CTPAT_TIERS = {"Tier I": "tier1", "Tier II": "tier2", "Stufe 3": "tier3"}
+
+
+def test_tier_words_map_to_the_canonical_tier(context: ConnectorContext) -> None:
+    # C-TPAT entries carry a tier as their fourth part; the administration's own words
+    # go through values.tier like every other mapped field
+    assert context.import_dir is not None
+    (context.import_dir / "t.csv").write_text(
+        "trader_id,legal_name,status,categories\n"
+        "00000001,A,valid,importer:valid:2015-03-01: tier ii \n"
+        "00000002,B,valid,importer:valid:2015-03-01:STUFE 3|customs_broker:valid:"
+        "2016-01-01:Tier I\n"
+        "00000003,C,valid,importer:valid:2015-03-01:Tier IV\n"
+        "00000004,D,valid,importer:valid:2015-03-01\n", encoding="utf-8")
+    found, _ = records(CsvSnapshotConnector({
+        "path": "t.csv", "programme": "US-CTPAT", "trader_id_scheme": "US_CTPAT",
+        "values": {"tier": CTPAT_TIERS}}, context))
+    first, second, third, fourth = found
+    assert first.categories == (CategoryEntry("importer", "valid", "2015-03-01", "tier2"),)
+    assert second.categories == (
+        CategoryEntry("importer", "valid", "2015-03-01", "tier3"),
+        CategoryEntry("customs_broker", "valid", "2016-01-01", "tier1"))
+    assert (first.problems, second.problems, fourth.problems) == ((), (), ())
+    assert fourth.categories == (CategoryEntry("importer", "valid", "2015-03-01"),)
+    (problem,) = third.problems
+    assert problem == ("line 4: tier 'Tier IV' is not in values.tier (it maps 'stufe 3', "
+                       "'tier i', 'tier ii')")
+    assert unmapped_value(problem) == ("tier", "Tier IV")
+    assert third.categories[0].tier == "Tier IV"  # carried as read, for the validator
+
+
+def test_a_tier_column_for_categories_read_as_codes(context: ConnectorContext) -> None:
+    assert context.import_dir is not None
+    (context.import_dir / "c.csv").write_text(
+        "id,name,status,since,types,level\n"
+        "00000001,A,valid,2015-03-01,importer/customs_broker,Tier II\n"
+        "00000002,B,valid,2016-03-01,importer,Stufe 9\n"
+        "00000003,C,valid,2016-03-01,importer,\n", encoding="utf-8")
+    found, state = records(CsvSnapshotConnector({
+        "path": "c.csv", "programme": "US-CTPAT", "trader_id_scheme": "US_CTPAT",
+        "columns": {"trader_id": "id", "legal_name": "name", "categories": "types",
+                    "status_effective": "since"},
+        "categories_format": "codes", "tier_column": "level",
+        "values": {"tier": CTPAT_TIERS}}, context))
+    first, second, third = found
+    assert first.categories == (
+        CategoryEntry("importer", "valid", "2015-03-01", "tier2"),
+        CategoryEntry("customs_broker", "valid", "2015-03-01", "tier2"))
+    # one problem for the record, not one per category
+    assert second.problems == ("line 3: tier 'Stufe 9' is not in values.tier (it maps "
+                               "'stufe 3', 'tier i', 'tier ii')",)
+    assert third.categories == (CategoryEntry("importer", "valid", "2016-03-01"),)
+    assert "unread" not in state
+    with pytest.raises(ConfigError) as info:
+        CsvSnapshotConnector({"path": "c.csv", "tier_column": "level"}, context)
+    assert "tier_column" in info.value.fields
+
+
+def test_xml_tier_attributes_through_the_tier_map(context: ConnectorContext) -> None:
+    assert context.import_dir is not None
+    (context.import_dir / "t.xml").write_text(
+        '<r><op id="00000001"><name>A</name><st>valid</st><categories>'
+        '<category code="importer" status="valid" since="2015-03-01" tier="Tier II"/>'
+        '<category code="exporter" status="valid" since="2017-03-01" tier="Stufe 3"/>'
+        '</categories></op>'
+        '<op id="00000002"><name>B</name><st>valid</st><categories>'
+        '<category code="importer" status="valid" since="2015-03-01" tier="Gold"/>'
+        '</categories></op></r>', encoding="utf-8")
+    found, _ = records(XmlSnapshotConnector({
+        "path": "t.xml", "namespace": "", "record_element": "op", "programme": "US-CTPAT",
+        "trader_id_scheme": "US_CTPAT",
+        "elements": {"trader_id": "@id", "status": "st", "legal_name": "name"},
+        "values": {"tier": CTPAT_TIERS},
+    }, context))
+    first, second = found
+    assert first.categories == (CategoryEntry("importer", "valid", "2015-03-01", "tier2"),
+                                CategoryEntry("exporter", "valid", "2017-03-01", "tier3"))
+    assert first.problems == ()
+    assert second.problems == ("op 2: tier 'Gold' is not in values.tier (it maps "
+                               "'stufe 3', 'tier i', 'tier ii')",)
+
+
+def test_excel_tier_column_through_the_tier_map(context: ConnectorContext) -> None:
+    assert context.import_dir is not None
+    write_workbook(context.import_dir / "t.xlsx", [
+        (1, "A", "1 Main St", "Chicago", "Importer", dt.date(2015, 3, 1), "Valid",
+         "Tier II"),
+        (2, "B", "2 Main St", "Chicago", "Importer", dt.date(2016, 3, 1), "Valid", "Tier V"),
+    ], header=(*HEADER[:7], "Tier"))
+    found, _ = records(XlsxSnapshotConnector({
+        "path": "t.xlsx", "sheet": "Register", "header_row": 3, "programme": "US-CTPAT",
+        "trader_id_scheme": "US_CTPAT",
+        "columns": {"trader_id": HEADER[0], "legal_name": HEADER[1], "street": HEADER[2],
+                    "city": HEADER[3], "categories": HEADER[4], "authorised_on": HEADER[5],
+                    "status": HEADER[6]},
+        "categories_format": "codes", "tier_column": "Tier",
+        "values": {"status": {"valid": "valid"}, "categories": {"importer": "importer"},
+                   "tier": CTPAT_TIERS}}, context))
+    first, second = found
+    assert first.trader_id == "00000001"
+    assert first.categories == (CategoryEntry("importer", "valid", "2015-03-01", "tier2"),)
+    assert first.problems == ()
+    assert second.problems == ("row 5: tier 'Tier V' is not in values.tier (it maps "
+                               "'stufe 3', 'tier i', 'tier ii')",)
