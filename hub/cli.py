@@ -27,7 +27,7 @@ COMMAND_MODULES: list[str] = [
     "hub.identifiers.cli",
     "hub.sync.cli",
     "hub.sync.connectors_cli",
-    "hub.node.cli",
+    "hub.sync.node_cli",
     "hub.sim.cli",
     "hub.demo",
     "hub.auth.cli",

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from connectors.aeo_node import AeoNodeConnector
+from connectors.aeo_node.conformance import check_node
 from connectors.base import FormatError
 from connectors.csv_snapshot import CsvSnapshotConnector
 from connectors.xml_snapshot import XmlSnapshotConnector
-from hub.node.conformance import check_node
 
 sim_server = pytest.importorskip("hub.sim.server")
 SIM_TOKEN = sim_server.DEFAULT_TOKEN

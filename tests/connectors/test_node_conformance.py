@@ -1,4 +1,4 @@
-"""The node conformance checker (hub/node) against conformant and broken nodes on loopback."""
+"""The node conformance checker (connectors/aeo_node) against good and broken nodes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from hub.node.cli import register
-from hub.node.conformance import check_node, schema_errors
+from connectors.aeo_node.conformance import check_node, schema_errors
+from hub.sync.node_cli import register
 from tests.connectors.nodeserver import TOKEN, NodeServer, make_record
 
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from hub.node.conformance import check_node
+from connectors.aeo_node.conformance import check_node
 
 
 @click.group("node")

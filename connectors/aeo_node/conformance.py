@@ -6,7 +6,9 @@ on ("GET /aeo/v1/operators: record 3 lacks field 'trader_id'", "cursor did not a
 "snapshot has no completeness trailer", "unauthenticated request was answered 200,
 expected 401", "limit=5 returned 7 records"), plus warnings for things that are allowed
 but suspicious. Records, pages and trailers are validated against the JSON schemas of the
-protocol's OpenAPI document (``connectors/aeo_node/node-protocol.yaml``).
+protocol's OpenAPI document (``node-protocol.yaml`` beside this module). It uses nothing
+of the hub, so a node's owner can run it without one; `aeohub node conformance URL` is
+its command.
 """
 
 from __future__ import annotations
