@@ -32,7 +32,7 @@ __all__ = [
     "parse_identifiers",
 ]
 
-#: The simulator's CSV columns, in order (docs/node-protocol-draft.md); also the default
+#: The simulator's CSV columns, in order (docs/node-protocol.md); also the default
 #: mapping canonical field -> column / element name.
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "programme", "authorisation_number", "trader_id_scheme", "trader_id", "legal_name",

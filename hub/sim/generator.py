@@ -12,7 +12,7 @@ different names and addresses. :func:`iter_ground_truth` (and :meth:`Registry.co
 give the company behind each record for match-quality benchmarks; the published record
 never carries it.
 
-Records are dicts in the node protocol's JSON shape (docs/node-protocol-draft.md).
+Records are dicts in the node protocol's JSON shape (docs/node-protocol.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A simulated administration node speaking the node protocol over real HTTP.
 
-Serves one or more programmes' registries (docs/node-protocol-draft.md):
+Serves one or more programmes' registries (docs/node-protocol.md):
 ``GET /aeo/v1/info``, ``GET /aeo/v1/operators`` (JSON pages ordered by change sequence,
 deletions included, opaque cursors), ``.ndjson`` (snapshot plus trailer), ``.csv`` and
 ``.xml`` snapshots, all behind a bearer token (401 ``application/problem+json``).
