@@ -50,11 +50,9 @@ SYNC_LEASE_SECONDS = 60
 # Partner look-up counts and audited reads are buffered per process and written this
 # often (seconds); 0 writes them with each request.
 USAGE_FLUSH_SECONDS = 1.0
-# ... or as soon as this many audited reads are waiting. This bounds a write, and with it
-# the wait of the requests queued behind it on a sync worker. In-process on PostgreSQL, a
-# write of the ~450 reads of one interval took 13 ms (p90 22 ms), one of 200 took 9 ms
-# (p90 12 ms); the partner API's verify p99 at 32 clients was 34-35 ms with 1,000 and
-# 26-30 ms with 200 (`tests/benchmarks/bench_api_load.py`).
+# ... or as soon as this many audited reads are waiting (a count of reads). This bounds a
+# write, and with it the wait of the requests queued behind it on a sync worker; a smaller
+# number means shorter waits but more writes in all.
 USAGE_FLUSH_BATCH = 200
 
 # The key that signs the audit chain's head (Ed25519: a base64url 32-byte seed or a PEM
