@@ -1,4 +1,4 @@
-"""The recognition rules of DOMAIN.md, applied to one operator's state on one day.
+"""The recognition rules of docs/domain.md, applied to one operator's state on one day.
 
 Arrangements and programmes are read once into an immutable `ReferenceSnapshot`, cached
 per database and rebuilt whenever the reference version (`hub.state`) moves, so that a

@@ -5,7 +5,8 @@
 - Nothing in the README, the docs, the code, the tests or the configuration refers to a
   path outside the repository: no `../shared/...`, no relative path that climbs out of the
   checkout, no absolute path into the directory that holds the checkout.
-- A page `docs/NAME.md` named in code or configuration exists.
+- A page `docs/NAME.md` named in code or configuration exists, and so does a document
+  named bare (`DOMAIN.md`), at the top, in `docs/` or beside the file naming it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 CLIMBING = re.compile(r"(?<![\w.])(?:\.\./)+[\w.-]+(?:/[\w.-]+)*")
 DOCS_PAGE = re.compile(r"(?<![\w./-])docs/[\w.-]+\.md\b")
+BARE_DOCUMENT = re.compile(r"(?<![\w./-])[A-Z][A-Z_]*\.md\b")
 
 
 def source_files() -> list[Path]:
@@ -105,6 +107,10 @@ def outside_references(path: Path, root: Path = ROOT) -> list[str]:
         problems += [f"{name}: {page} does not exist"
                      for page in sorted(set(DOCS_PAGE.findall(text)))
                      if not (root / page).is_file()]
+    problems += [f"{name}: {document} is not in the repository"
+                 for document in sorted(set(BARE_DOCUMENT.findall(text)))
+                 if not any((folder / document).is_file()
+                            for folder in (root, root / "docs", path.parent))]
     return problems
 
 
@@ -148,9 +154,11 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     ]
 
     code = root / "hub" / "probe.py"
-    code.write_text(f'"""See docs/architecture.md, docs/no-such-page.md and '
-                    f'{tmp_path}/shared/x."""\n')
+    code.write_text(f'"""See docs/architecture.md, docs/no-such-page.md, '
+                    f'{tmp_path}/shared/x, README.md and DOMAIN.md."""\n')
+    (root / "README.md").write_text("# Probe\n")
     assert [problem.split(": ", 1)[1] for problem in outside_references(code, root)] == [
         f"an absolute path under {tmp_path}/",
         "docs/no-such-page.md does not exist",
+        "DOMAIN.md is not in the repository",
     ]

@@ -1,4 +1,4 @@
-"""The MID builder: every worked example of 19 CFR 102 appendix as quoted in DOMAIN.md."""
+"""The MID builder: every worked example of 19 CFR 102 appendix as quoted in docs/domain.md."""
 
 from __future__ import annotations
 

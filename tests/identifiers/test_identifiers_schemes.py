@@ -1,4 +1,4 @@
-"""Scheme validators: valid and invalid samples from DOMAIN.md, rules named in errors."""
+"""Scheme validators: valid and invalid samples from docs/domain.md, rules named in errors."""
 
 from __future__ import annotations
 

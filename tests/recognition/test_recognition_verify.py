@@ -1,4 +1,4 @@
-"""verify: every reason code and every DOMAIN.md rule on dates, direction and scope."""
+"""verify: every reason code and every docs/domain.md rule on dates, direction and scope."""
 
 from __future__ import annotations
 
