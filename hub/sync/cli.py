@@ -56,13 +56,15 @@ def connections_group() -> None:
               help="A programme the connection answers for (repeat for several).")
 @click.option("--config", "config_text", required=True, help="Connector config as JSON.")
 @click.option("--schedule", required=True, help="interval:1h or cron:'0 */6 * * *'.")
+@click.option("--snapshot-schedule", help="When an incremental source is read whole, "
+                                          "removals included (cron:'0 2 * * sun').")
 @click.option("--staleness", type=int, help="Seconds after which the feed is stale.")
 @click.option("--scope", "scope", multiple=True,
               help="A country of the programme this connection answers for (repeat; "
                    "default: the whole programme).")
 def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
-                    config_text: str, schedule: str, staleness: int | None,
-                    scope: tuple[str, ...]) -> None:
+                    config_text: str, schedule: str, snapshot_schedule: str | None,
+                    staleness: int | None, scope: tuple[str, ...]) -> None:
     """Add a connection (the config is validated; secrets are stored encrypted)."""
     from connectors.registry import available_connectors
 
@@ -75,7 +77,8 @@ def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
         connection = conns.add_connection(
             session, _settings(), name=name, connector_type=connector_type,
             programmes=list(programmes), config=_json_arg(config_text, "--config"),
-            schedule=schedule, staleness_seconds=staleness, scope_countries=list(scope))
+            schedule=schedule, staleness_seconds=staleness, scope_countries=list(scope),
+            snapshot_schedule=snapshot_schedule)
     except HubError as exc:
         raise _fail(exc) from exc
     session.commit()
@@ -124,6 +127,8 @@ def connections_show(connection: str, as_json: bool) -> None:
 @click.option("--replace", "replace_config", is_flag=True,
               help="--config replaces the config instead (secrets not given are kept).")
 @click.option("--schedule", help="interval:1h or cron:'0 */6 * * *'.")
+@click.option("--snapshot-schedule", help="When an incremental source is read whole, "
+                                          "removals included; 'none' stops it.")
 @click.option("--enable/--disable", "enabled", default=None,
               help="Schedule the connection, or stop scheduling it.")
 @click.option("--staleness", type=int, help="Seconds after which the feed is stale.")
@@ -139,7 +144,7 @@ def connections_show(connection: str, as_json: bool) -> None:
 @click.option("--scope", "scope", multiple=True,
               help="The countries this connection answers for (replaces the scope).")
 def connections_edit(connection: str, config_text: str | None, schedule: str | None,
-                     enabled: bool | None, staleness: int | None,
+                     snapshot_schedule: str | None, enabled: bool | None, staleness: int | None,
                      max_removal_share: float | None, max_change_share: float | None,
                      max_quarantine_share: float | None, max_quarantined: int | None,
                      scope: tuple[str, ...], replace_config: bool) -> None:
@@ -157,7 +162,8 @@ def connections_edit(connection: str, config_text: str | None, schedule: str | N
                               max_change_share=max_change_share,
                               max_quarantine_share=max_quarantine_share,
                               max_quarantined=max_quarantined,
-                              scope_countries=list(scope) if scope else None)
+                              scope_countries=list(scope) if scope else None,
+                              snapshot_schedule=snapshot_schedule)
         difference = conns.config_difference(
             before, conns.full_config(row, settings), conns.secret_names(row))
     except HubError as exc:

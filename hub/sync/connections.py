@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +82,54 @@ def parse_schedule(text: str) -> tuple[str, Any]:
         return "interval", int(number) * _UNITS[unit]
     if kind == "cron":
         try:
-            return "cron", CronTrigger.from_crontab(spec, timezone="UTC")
+            parts = spec.split()
+            if len(parts) == 5:  # else from_crontab says what is wrong
+                parts[4] = crontab_weekdays(parts[4])
+            return "cron", CronTrigger.from_crontab(" ".join(parts), timezone="UTC")
         except ValueError as exc:
             raise InvalidInput(f"schedule {text!r}: {exc}",
                                fields={"schedule": "invalid cron expression"}) from exc
     raise InvalidInput(f"schedule {text!r} must start with interval: or cron:",
                        fields={"schedule": "expected interval:... or cron:..."})
+
+
+_WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_NUMERIC_DAYS = re.compile(r"(?P<lo>[0-7])(?:-(?P<hi>[0-7]))?|\*")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field with its numbers as day names, as crontab reads them
+    (0 and 7 are Sunday, 1 Monday): APScheduler 3 counts numbers from Monday, so
+    `0 3 * * 0` would otherwise run on Mondays. Names are kept as written."""
+    out: list[str] = []
+    for part in field.split(","):
+        base, slash, step_text = part.partition("/")
+        found = _NUMERIC_DAYS.fullmatch(base)
+        if found is None or (base == "*" and not slash) or (slash and not step_text.isdigit()):
+            out.append(part)
+            continue
+        lo, hi = (0, 6) if base == "*" else (int(found["lo"]), int(found["hi"] or found["lo"]))
+        if lo > hi or (slash and int(step_text) <= 0):
+            out.append(part)  # from_crontab refuses it
+            continue
+        for day in range(lo, hi + 1, int(step_text) if slash else 1):
+            if _WEEKDAY_NAMES[day] not in out:
+                out.append(_WEEKDAY_NAMES[day])
+    return ",".join(out)
+
+
+def checked_snapshot_schedule(text: str | None) -> str | None:
+    """A checked snapshot schedule (same syntax as `schedule`); empty or `none`: never."""
+    text = (text or "").strip()
+    if not text or text.lower() == "none":
+        return None
+    try:
+        parse_schedule(text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"snapshot {exc.detail}",
+                           fields={"snapshot_schedule": exc.fields.get("schedule", [])}
+                           ) from exc
+    return text
 
 
 def context_for(connection: Connection, settings: SyncSettings) -> ConnectorContext:
@@ -182,11 +225,12 @@ def check_overlap(session: Session, connection: Connection) -> None:
 def add_connection(session: Session, settings: SyncSettings, *, name: str,
                    connector_type: str, programmes: list[str], config: Mapping[str, Any],
                    schedule: str, staleness_seconds: int | None = None,
-                   enabled: bool = True, scope_countries: list[str] | None = None
-                   ) -> Connection:
+                   enabled: bool = True, scope_countries: list[str] | None = None,
+                   snapshot_schedule: str | None = None) -> Connection:
     if session.scalar(select(Connection).where(Connection.name == name)) is not None:
         raise Conflict(f"a connection named {name!r} exists", fields={"name": "taken"})
     parse_schedule(schedule)
+    snapshots = checked_snapshot_schedule(snapshot_schedule)
     rows = _programmes(session, programmes)
     cls = _validated(connector_type, config)
     secret_names = secret_fields(cls.config_schema)
@@ -196,7 +240,7 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
         name=name, administration_id=rows[0].administration_id, connector_type=connector_type,
         programmes=programmes, config=plain,
         secrets_encrypted=secrets.encrypt(settings.fernet, hidden), schedule=schedule,
-        enabled=enabled, state={},
+        snapshot_schedule=snapshots, enabled=enabled, state={},
         staleness_seconds=staleness_seconds or settings.default_staleness,
         scope_countries=_countries(scope_countries),
     )
@@ -259,10 +303,15 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
                     max_change_share: float | None = None,
                     max_quarantine_share: float | None = None,
                     max_quarantined: int | None = None,
-                    scope_countries: list[str] | None = None) -> Connection:
+                    scope_countries: list[str] | None = None,
+                    snapshot_schedule: str | None = None) -> Connection:
+    """Change what is given (None: unchanged); an empty `snapshot_schedule` (or `none`)
+    stops the scheduled snapshots."""
     if schedule is not None:
         parse_schedule(schedule)
         connection.schedule = schedule
+    if snapshot_schedule is not None:
+        connection.snapshot_schedule = checked_snapshot_schedule(snapshot_schedule)
     if config is not None:
         current = full_config(connection, settings)
         if replace_config:

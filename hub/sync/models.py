@@ -48,6 +48,10 @@ class Connection(Base):
     secrets_encrypted: Mapped[str | None] = mapped_column(Text)
     # "interval:1h", "interval:30s", "cron:0 */6 * * *"
     schedule: Mapped[str] = mapped_column(String(120))
+    # When an incremental source is read whole, as a snapshot that removes what it no
+    # longer lists (same syntax as `schedule`; None: never). The scheduler runs the
+    # first scheduled sync at or after each of its slots as that snapshot.
+    snapshot_schedule: Mapped[str | None] = mapped_column(String(120))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Where the connector resumes (its read() state after the last applied batch).
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

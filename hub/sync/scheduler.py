@@ -9,6 +9,13 @@ two schedulers on one database therefore run each due sync once, even when one f
 before the other fires. Failing connections back off exponentially. Node notifications
 (`Connection.notify_requested_at`) start an immediate run; notifications that arrive
 during a run coalesce into one follow-up run.
+
+A connection with a `snapshot_schedule` is read whole, as a snapshot, at the first
+scheduled sync at or after each slot of that schedule (unless a snapshot run already
+started since the slot): an incremental source learns of removed rows only from a whole
+read, and the snapshot's switch applies the removals with its usual guards. A failed or
+abandoned snapshot is tried again at the next scheduled sync; a held one waits for
+confirmation like any held run.
 """
 
 from __future__ import annotations
@@ -26,18 +33,24 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from hub import state
 from hub.db import Database, get_db, utcnow
+from hub.errors import InvalidInput
 from hub.sync import lease
 from hub.sync.connections import CONNECTIONS, SyncSettings, parse_schedule
 from hub.sync.engine import LeaseBusy, abandon_dead_runs, run_sync
-from hub.sync.models import Connection
+from hub.sync.models import Connection, SyncRun
 
 log = logging.getLogger(__name__)
 ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_MAX = dt.timedelta(hours=6)
+#: How far back a cron schedule's latest fire is looked for (daily, monthly, yearly).
+LOOKBACKS = (dt.timedelta(days=2), dt.timedelta(days=32), dt.timedelta(days=367))
+#: Snapshot runs that do not stand for their slot: tried again at the next scheduled sync.
+RETRIED = ("failed", "abandoned")
 
 
 def trigger_for(schedule: str) -> BaseTrigger:
@@ -48,21 +61,48 @@ def trigger_for(schedule: str) -> BaseTrigger:
     return trigger
 
 
-def slot_for(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime:
-    """The latest fire time of `trigger` at or before `now` (the slot a fire claims)."""
+def latest_fire(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime | None:
+    """The latest fire time of `trigger` at or before `now` (None: none in a year)."""
     if isinstance(trigger, IntervalTrigger):
         interval = trigger.interval
         steps = (now - ANCHOR) // interval
         return ANCHOR + steps * interval
-    lookback = now - dt.timedelta(days=2)
-    current = trigger.get_next_fire_time(None, lookback)
-    if current is None or current > now:
-        return now.replace(microsecond=0)
-    while True:
-        following = trigger.get_next_fire_time(current, current + dt.timedelta(seconds=1))
-        if following is None or following > now:
-            return current
-        current = following
+    for lookback in LOOKBACKS:
+        current = trigger.get_next_fire_time(None, now - lookback)
+        if current is None or current > now:
+            continue
+        while True:
+            following = trigger.get_next_fire_time(current, current + dt.timedelta(seconds=1))
+            if following is None or following > now:
+                return current
+            current = following
+    return None
+
+
+def slot_for(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime:
+    """The latest fire time of `trigger` at or before `now` (the slot a fire claims)."""
+    return latest_fire(trigger, now) or now.replace(microsecond=0)
+
+
+def snapshot_due(session: Session, connection: Connection, now: dt.datetime) -> bool:
+    """Whether a scheduled sync of `connection` at `now` reads its source whole: its
+    `snapshot_schedule` has a slot at or before `now` and no snapshot run (applied, held,
+    or still going) started since that slot."""
+    if not connection.snapshot_schedule:
+        return False
+    try:
+        slot = latest_fire(trigger_for(connection.snapshot_schedule), now)
+    except InvalidInput:
+        log.error("connection %s has an invalid snapshot schedule %r", connection.id,
+                  connection.snapshot_schedule)
+        return False
+    if slot is None:
+        return False
+    since = session.scalar(select(SyncRun.id).where(
+        SyncRun.connection_id == connection.id, SyncRun.snapshot.is_(True),
+        SyncRun.dry_run.is_(False), SyncRun.started_at >= slot,
+        SyncRun.status.not_in(RETRIED)).limit(1))
+    return since is None
 
 
 def backoff_until(connection: Connection) -> dt.datetime | None:
@@ -140,9 +180,18 @@ class HubScheduler:
         self._run(connection_id, "schedule", slot)
 
     def _run(self, connection_id: int, trigger: str, slot: dt.datetime | None) -> Any:
+        snapshot = False
+        if trigger == "schedule":
+            with self.database.session_scope() as session:
+                connection = session.get(Connection, connection_id)
+                snapshot = connection is not None and snapshot_due(session, connection,
+                                                                   utcnow())
+            if snapshot:
+                log.info("connection %s: slot %s reads the source whole (snapshot "
+                         "schedule)", connection_id, slot)
         try:
             run = run_sync(self.database, self.settings, connection_id, trigger=trigger,
-                           scheduled_for=slot)
+                           scheduled_for=slot, snapshot=snapshot)
         except LeaseBusy:
             log.info("connection %s is busy elsewhere; slot %s is tried again when it is "
                      "free", connection_id, slot)
