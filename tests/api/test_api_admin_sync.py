@@ -283,3 +283,24 @@ def test_node_admin_reaches_only_its_own_administration(kit):
                                                                     "discard")]:
         assert kit["partner"](method, path).status_code == 403
     assert kit["app"].test_client().get(API + "/connections").status_code == 401
+
+
+def test_a_run_names_the_columns_with_data_that_nothing_reads(kit):
+    admin = kit["admin"]
+    feed = kit["dir"] / "eu.csv"
+    write_feed(feed, [eu_row(1), eu_row(2)])
+    # the administration's export carries a clerk's column that no setting reads
+    lines = feed.read_text(encoding="utf-8").splitlines()
+    feed.write_text("\n".join([lines[0] + ",clerk,spare", lines[1] + ",J. Weber,",
+                               lines[2] + ",,"]) + "\n", encoding="utf-8")
+    conn_id = csv_connection(admin, "eu-csv", feed)
+    run = sync(kit, conn_id)
+    assert run.status == "succeeded", run.error
+    detail = admin("GET", f"/runs/{run.id}")
+    assert detail.status_code == 200
+    assert detail.json["unread"] == ["clerk"]  # the empty column is not reported
+    (listed,) = admin("GET", "/runs", connection=conn_id).json["runs"]
+    assert listed["unread"] == ["clerk"]
+    write_feed(feed, [eu_row(1), eu_row(2)])
+    again = sync(kit, conn_id)
+    assert admin("GET", f"/runs/{again.id}").json["unread"] == []
