@@ -185,3 +185,34 @@ def test_only_hub_administrators_create_sql_connections(hub_app: Any,
                        "config": {"path": "x.csv", "programme": "EU-AEO"}}
         session.rollback()
         admin._check_connector(node_admin, csv_payload["type"])
+
+
+def test_tier_words_sync_to_the_canonical_tier_or_quarantine(hub_app: Any) -> None:
+    import_dir = Path(hub_app.config["IMPORT_DIR"])
+    (import_dir / "ctpat.csv").write_text(
+        "number,name,country,status,categories,consent\n"
+        "00000001,Importer One Inc.,US,valid,importer:valid:2015-03-01:Tier II,true\n"
+        "00000002,Importer Two Inc.,US,valid,importer:valid:2015-03-01:Tier IV,true\n",
+        encoding="utf-8")
+    settings = conns.SyncSettings.from_config(hub_app.config)
+    with hub_app.app_context():
+        session = db.session()
+        row = conns.add_connection(
+            session, settings, name="ctpat", connector_type="csv_snapshot",
+            programmes=["US-CTPAT"], schedule="interval:1d", config={
+                "path": "ctpat.csv", "programme": "US-CTPAT", "trader_id_scheme": "US_CTPAT",
+                "columns": {"trader_id": "number", "legal_name": "name",
+                            "consent_share": "consent", "authorisation_number": "number"},
+                "values": {"tier": {"Tier I": "tier1", "Tier II": "tier2",
+                                    "Tier III": "tier3"}}})
+        session.commit()
+        connection_id = row.id
+    run = engine.run_sync(db.get_db(hub_app), settings, connection_id)
+    assert run is not None and run.status == "succeeded", run and (run.error or run.counts)
+    assert (run.counts["created"], run.counts["quarantined"]) == (1, 1)
+    assert operators(hub_app)["00000001"].categories[0]["tier"] == "tier2"
+    # one entry, the unmapped word first, then what the validator makes of it
+    ((code, reasons),) = quarantine(hub_app)
+    assert code == "format"
+    assert "line 3: tier 'Tier IV' is not in values.tier" in reasons
+    assert "unknown_tier" in reasons
