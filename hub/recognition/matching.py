@@ -670,28 +670,38 @@ def match(session: Session, reference: TraderReference, limit: int = 10, *,
     if reference.has_identifier:
         result = _match_identifier(session, reference, programme_ids, scope)
     if reference.has_name:
-        index = match_index(session, settings)
-        query = prepare(reference.name, reference.street, reference.city, reference.postcode,
-                        reference.country)
-        scored = score_candidates(index, query, settings, programme_ids)
-        if scope is not None:
-            kept = scope(c.operator_id for c in scored)
-            scored = [c for c in scored if c.operator_id in kept]
-        by_name = decide(session, index, scored, settings)
-        if result is None:
-            result = by_name
-        else:
-            own = None
-            if result.best is not None and result.best.operator_id in index.position:
-                position = index.position[result.best.operator_id]
-                score, features, explanation = compare(query, index.items[position], settings,
-                                                       index.idf)
-                own = replace(result.best, score=score, features=features.to_dict(),
-                              explanation=explanation)
-            result = combine(result, by_name, own, settings)
+        result = add_name_and_address(session, match_index(session, settings), reference,
+                                      result, settings, programme_ids, scope)
     assert result is not None
     result.candidates = result.candidates[:limit]
     return result
+
+
+def add_name_and_address(session: Session, index: MatchIndex, reference: TraderReference,
+                         identified: MatchResult | None, settings: MatchSettings,
+                         programme_ids: Collection[int] | None, scope: Scope | None
+                         ) -> MatchResult:
+    """The decision for a reference that gives a name: candidates by name and address
+    (of `programme_ids`, kept by `scope`), combined with what its identifier found
+    (`identified`; None when it gives none). `match` and verify both resolve names here.
+    """
+    query = prepare(reference.name, reference.street, reference.city, reference.postcode,
+                    reference.country)
+    scored = score_candidates(index, query, settings, programme_ids)
+    if scope is not None:
+        kept = scope(c.operator_id for c in scored)
+        scored = [c for c in scored if c.operator_id in kept]
+    by_name = decide(session, index, scored, settings)
+    if identified is None:
+        return by_name
+    own = None
+    best = identified.best
+    if best is not None and best.operator_id in index.position:
+        score, features, explanation = compare(query, index.items[index.position[best.operator_id]],
+                                               settings, index.idf)
+        own = replace(best, score=score, via="name_address", features=features.to_dict(),
+                      explanation=explanation)
+    return combine(identified, by_name, own, settings)
 
 
 def _programme_ids(session: Session, programmes: Collection[str] | None

@@ -42,15 +42,11 @@ from hub.recognition.matching import (
     Candidate,
     MatchResult,
     MatchSettings,
-    combine,
-    compare,
-    decide,
+    add_name_and_address,
     identifier_hits,
     identifier_result,
     match_index,
     normalise_reference_identifier,
-    prepare,
-    score_candidates,
     summaries_of,
 )
 from hub.recognition.reasons import Reason
@@ -386,38 +382,16 @@ def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence
             if len(ids) == 1 and not reference.has_name:
                 out.append(ids[0])  # identified: the common case, kept lean
                 continue
-            if len(ids) == 1:
-                best = Candidate(ids[0], *summaries[ids[0]], score=1.0, via="identifier",
-                                 explanation=[f"declared {pair[0]} {pair[1]}"])
-                result = MatchResult("match", [best], best, [])
-            else:
-                if len(ids) > 1:
-                    # One identifier, several programmes: keep those the recogniser
-                    # recognises.
-                    preferred = [i for i in ids if rows[i].programme_id in recognised_ids]
-                    ids = preferred if len(preferred) == 1 else ids
-                result = identifier_result(session, pair[0], pair[1], ids,
-                                           hints.get(pair, []), summaries)
+            if len(ids) > 1:
+                # One identifier, several programmes: keep those the recogniser recognises.
+                preferred = [i for i in ids if rows[i].programme_id in recognised_ids]
+                ids = preferred if len(preferred) == 1 else ids
+            result = identifier_result(session, pair[0], pair[1], ids, hints.get(pair, []),
+                                       summaries)
         if reference.has_name:
             index = index or match_index(session, settings)
-            query = prepare(reference.name, reference.street, reference.city,
-                            reference.postcode, reference.country)
-            scored = score_candidates(index, query, settings, recognised_ids or None)
-            shown = scope.keep_ids(c.operator_id for c in scored)
-            by_name = decide(session, index, [c for c in scored if c.operator_id in shown],
-                             settings)
-            if result is None:
-                result = by_name
-            else:
-                own = None
-                if result.best is not None and result.best.operator_id in index.position:
-                    position = index.position[result.best.operator_id]
-                    score, features, explanation = compare(query, index.items[position],
-                                                           settings, index.idf)
-                    own = Candidate(result.best.operator_id, result.best.programme,
-                                    result.best.stable_key, result.best.legal_name, score,
-                                    "name_address", features.to_dict(), explanation)
-                result = combine(result, by_name, own, settings)
+            result = add_name_and_address(session, index, reference, result, settings,
+                                          recognised_ids or None, scope.keep_ids)
         assert result is not None
         out.append(result)
     _by_id(session, [r.best.operator_id for r in out

@@ -160,3 +160,33 @@ def test_warm_builds_the_index(session, add_operator):
     muller(add_operator)
     timings = warm(session)
     assert timings["operators"] >= 1 and timings["match_index"] >= 0
+
+
+def test_verify_and_match_resolve_a_reference_alike(session, add_operator):
+    """verify and match share one resolution: the same candidates, scores and paths."""
+    op = muller(add_operator)
+    other = muller(add_operator, "DE100000000000009", legal_name="Schmidt Papier AG",
+                   street="Lindenallee 3", city="Köln", postcode="50667")
+    muller(add_operator, "DE100000000000002", legal_name="Müller Metallwerk GmbH",
+           street="Robert-Bosch-Straße 17a")
+    name = {"name": "Müller Metallwerke", "street": "Robert-Bosch-Straße 17",
+            "city": "Mannheim", "country": "DE"}
+    references = [
+        TraderReference(scheme="EORI", value=op.stable_key, **name),
+        TraderReference(scheme="EORI", value=other.stable_key, **name),
+        TraderReference(**name),
+        TraderReference(name="Schmidt Papier", city="Köln", country="DE"),
+        TraderReference(scheme="EORI", value="DE999999999999999", **name),
+    ]
+    for reference in references:
+        matched = match(session, reference, limit=50)
+        verified = verify(session, reference, "US-CTPAT", D(2024, 6, 1), now=NOW)
+        best = matched.best.operator_id if matched.best else None
+        assert (verified.operator or {}).get("id") == best, reference
+        if matched.decision == "ambiguous":  # verify shows the candidates only then
+            assert verified.decision == "ambiguous", reference
+            want = [(c.operator_id, c.via, round(c.score, 6)) for c in matched.candidates]
+            got = [(c.operator_id, c.via, round(c.score, 6)) for c in verified.candidates]
+            assert got == want, reference
+    assert [match(session, r).decision for r in references] == [
+        "match", "ambiguous", "ambiguous", "match", "ambiguous"]
