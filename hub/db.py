@@ -46,7 +46,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from hub import jsonio
+from hub import clock, jsonio
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -59,8 +59,8 @@ EXTENSION_KEY = "aeohub.db"
 
 
 def utcnow() -> dt.datetime:
-    """The current time, timezone-aware in UTC."""
-    return dt.datetime.now(dt.UTC)
+    """The current time, timezone-aware in UTC, from the hub's clock (`hub.clock`)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from hub.db import Database
+from tests.waiting import TestClock
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -213,3 +214,14 @@ def client(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def runner(app):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def clock() -> Iterator[TestClock]:
+    """The hub's clock for this test, moved forward by `clock.advance(seconds)` instead
+    of sleeping (in this process's threads, live servers included; not in subprocesses)."""
+    from hub import clock as hub_clock
+
+    test_clock = TestClock()
+    with hub_clock.use(test_clock.now):
+        yield test_clock

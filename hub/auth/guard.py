@@ -28,10 +28,9 @@ from sqlalchemy import Text, bindparam, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
-from hub import db, state
+from hub import clock, db, state
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.auth.service import Principal, token_digest
-from hub.db import utcnow
 from hub.errors import Forbidden, HubError, InvalidInput, TooManyRequests
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,7 +83,7 @@ def _principal(session: Session, row: Any) -> Principal | None:
      disabled_at, rate_limit, reference_version, reference_moved_at) = row
     state.remember_reference_stamp(session, None if reference_version is None
                                    else (int(reference_version), reference_moved_at))
-    if revoked_at is not None or disabled_at is not None or expires_at <= utcnow():
+    if revoked_at is not None or disabled_at is not None or expires_at <= clock.now():
         return None
     # A scope taken from the client since the token was issued is no longer granted.
     granted = frozenset(scope.split()) & frozenset(orjson.loads(client_scopes or "[]"))

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.db import Base, UTCDateTime, utcnow
+from hub import clock
+from hub.db import Base, UTCDateTime
 from hub.registry.models import Programme
 
 #: Every scope a client may hold.
@@ -48,7 +49,7 @@ class OAuthClient(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Requests allowed per rate window (None: the configured default).
     rate_limit: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # The secret before the last rotation, accepted until `previous_secret_expires_at`
     # (the overlap that lets a partner roll its deployments onto the new one).
@@ -73,7 +74,7 @@ class OAuthToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     client_pk: Mapped[int] = mapped_column(ForeignKey("oauth_client.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(255))
-    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 

@@ -38,10 +38,9 @@ from flask import request as flask_request
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from hub import db, metrics
+from hub import clock, db, metrics
 from hub.auth import service, throttle, writes
 from hub.auth.models import OAuthClient, OAuthToken
-from hub.db import utcnow
 from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
@@ -111,7 +110,7 @@ class TokenAdapter:
         return int((self.row.expires_at - self.row.issued_at).total_seconds())
 
     def is_expired(self) -> bool:
-        return self.row.expires_at <= utcnow()
+        return self.row.expires_at <= clock.now()
 
     def is_revoked(self) -> bool:
         return self.row.revoked_at is not None or self.row.client.disabled_at is not None
@@ -275,7 +274,7 @@ class HubRevocationEndpoint(RevocationEndpoint):
 
     def revoke_token(self, token: TokenAdapter, request: Any) -> None:
         already = token.row.revoked_at is not None
-        token.row.revoked_at = token.row.revoked_at or utcnow()
+        token.row.revoked_at = token.row.revoked_at or clock.now()
         if not already:
             _audit_token(db.session(), "token.revoked", token.row)
 

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ClauseList
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from hub import state
+from hub import clock, state
 from hub.arrangements.models import Arrangement, ArrangementDirection
 from hub.arrangements.rulebook import arrangement_status_on, direction_active
 from hub.db import bind_key
@@ -168,7 +168,7 @@ def reference_version(session: Session) -> tuple[int, Any]:
 def view_for(session: Session, programme_id: int | None, *, admin: bool = False,
              day: dt.date | None = None) -> View:
     """The viewer's `View` on `day` (default: today), rebuilt when reference data changed."""
-    day = day or dt.datetime.now(dt.UTC).date()
+    day = day or clock.now().date()
     version = reference_version(session)
     key = (database_key(session), programme_id, admin, day)
     with _cache_lock:

@@ -16,12 +16,12 @@ quota (`Quota`), which the API sends as RateLimit header fields.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from hub import clock
 from hub.auth.models import RateWindow
 from hub.db import Database
 
@@ -71,7 +71,7 @@ class RateLimiter:
             cost: int = 1) -> Quota:
         """Spend `cost` units of the client's quota if it has them."""
         limit = self.limit_of(limit)
-        now = time.time() if now is None else now
+        now = clock.timestamp() if now is None else now
         window = self.window_of(now)
         reset = max(1, int(window + self.window_seconds - now + 0.999))
         cost = max(0, cost)

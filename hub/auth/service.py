@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.auth.models import SCOPES, ClientAssertionJti, OAuthClient, OAuthToken
-from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
 
@@ -175,7 +175,7 @@ def revoke_client_tokens(session: Session, client: OAuthClient,
     result = session.execute(
         update(OAuthToken)
         .where(OAuthToken.client_pk == client.id, OAuthToken.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=now or clock.now())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -183,7 +183,7 @@ def revoke_client_tokens(session: Session, client: OAuthClient,
 def disable_client(session: Session, client_id: str) -> int:
     """Disable a client and revoke its tokens; returns how many tokens were revoked."""
     client = get_client(session, client_id)
-    now = utcnow()
+    now = clock.now()
     client.disabled_at = client.disabled_at or now
     revoked = revoke_client_tokens(session, client, now)
     session.flush()
@@ -231,7 +231,7 @@ def rotate_secret(session: Session, client_id: str, *, overlap_seconds: int = 86
         raise InvalidInput("the overlap cannot be negative",
                            fields={"overlap_seconds": "negative"})
     secret = secrets.token_urlsafe(32)
-    now = utcnow()
+    now = clock.now()
     keep_old = overlap_seconds > 0 and client.secret_hash is not None
     client.previous_secret_hash = client.secret_hash if keep_old else None
     client.previous_secret_expires_at = (now + dt.timedelta(seconds=overlap_seconds)
@@ -251,7 +251,7 @@ def check_client_secret(client: OAuthClient | None, secret: str,
     """Whether `secret` is the client's secret, or its previous one within the overlap.
     Always two scrypts (the missing ones against an unmatchable hash), whatever the
     client, so that time tells nothing about it."""
-    now = now or utcnow()
+    now = now or clock.now()
     current = client.secret_hash if client is not None else None
     previous = None
     if client is not None and client.previous_secret_expires_at is not None \
@@ -265,7 +265,7 @@ def check_client_secret(client: OAuthClient | None, secret: str,
 def issue_token(session: Session, client: OAuthClient, scope: str, lifetime: int
                 ) -> tuple[str, OAuthToken]:
     value = secrets.token_urlsafe(32)
-    now = utcnow()
+    now = clock.now()
     row = OAuthToken(token_hash=token_digest(value), client_pk=client.id, scope=scope,
                      issued_at=now, expires_at=now + dt.timedelta(seconds=lifetime))
     session.add(row)

@@ -15,7 +15,6 @@ audit entry of that window (`oauth.throttled`); refusals are counted in the metr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.web.models import LookupWindow
 from hub.web.ratelimit import client_digest
 
@@ -78,7 +78,7 @@ def _limit(limits: Limits, bucket: str) -> int:
 def refused(session: Session, limits: Limits, caller: Caller, now: float | None = None
             ) -> tuple[str, int] | None:
     """(the limit reached, seconds to wait) when `caller` is throttled now, else None."""
-    start, retry_after = _window(limits, time.time() if now is None else now)
+    start, retry_after = _window(limits, clock.timestamp() if now is None else now)
     rows = session.execute(select(LookupWindow.bucket, LookupWindow.used).where(
         tuple_(LookupWindow.bucket, LookupWindow.client_key).in_(caller.counted_keys()),
         LookupWindow.window_start == start))
@@ -92,7 +92,7 @@ def count_failure(session: Session, limits: Limits, caller: Caller, now: float |
                   ) -> list[str]:
     """Count one failed authentication of `caller`; returns the limits it just reached
     (each reached once per window: the caller writes that window's audit entry)."""
-    start, _retry = _window(limits, time.time() if now is None else now)
+    start, _retry = _window(limits, clock.timestamp() if now is None else now)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     reached = []

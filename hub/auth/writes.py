@@ -23,8 +23,8 @@ from sqlalchemy import delete, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.auth.models import ClientAssertionJti
-from hub.db import utcnow
 
 _RESTORE_KEY = "aeohub_busy_restore"
 
@@ -55,4 +55,4 @@ def begin_bounded(session: Session, wait_seconds: float) -> None:
     else:
         session.execute(text(f"SET LOCAL lock_timeout = {wait_ms}"))
     # The first statement writes (see above): the lock is taken, or refused, here.
-    session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < utcnow()))
+    session.execute(delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < clock.now()))

@@ -18,7 +18,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.db import Database, utcnow
+from hub import clock
+from hub.db import Database
 from hub.sync.models import SyncLease
 
 DEFAULT_TTL = dt.timedelta(seconds=60)
@@ -31,7 +32,7 @@ def holder_id() -> str:
 def acquire(database: Database, connection_id: int, holder: str,
             ttl: dt.timedelta = DEFAULT_TTL) -> bool:
     """Take the lease if it is free or expired; True when `holder` now has it."""
-    now = utcnow()
+    now = clock.now()
     with database.session_scope(write=True) as session:
         taken = session.execute(
             update(SyncLease)
@@ -56,7 +57,7 @@ def busy(database: Database, connection_id: int, now: dt.datetime | None = None)
     with database.session_scope() as session:
         expires = session.scalar(select(SyncLease.expires_at).where(
             SyncLease.connection_id == connection_id))
-    return expires is not None and expires >= (now or utcnow())
+    return expires is not None and expires >= (now or clock.now())
 
 
 def hold(session: Session, connection_id: int, holder: str,
@@ -68,7 +69,7 @@ def hold(session: Session, connection_id: int, holder: str,
     changed its holder, so the run's step is refused; one trying to take it over now
     waits for this transaction and then finds it renewed.
     """
-    values: dict[str, object] = {"expires_at": utcnow() + ttl}
+    values: dict[str, object] = {"expires_at": clock.now() + ttl}
     if run_id is not None:
         values["run_id"] = run_id
     return bool(session.execute(

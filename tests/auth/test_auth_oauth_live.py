@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -15,21 +14,22 @@ from hub import create_app
 from hub.auth.models import OAuthToken
 from tests.auth.hubkit import bearer, live_server, load_reference, make_client
 
+LIFETIME = 900  # seconds: a token's lifetime here (the default)
+
 
 @pytest.fixture
 def server(committed_db, tmp_path):  # type: ignore[no-untyped-def]
     load_reference(committed_db)
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
-                      "TOKEN_LIFETIME_SECONDS": 2})
+                      "TOKEN_LIFETIME_SECONDS": LIFETIME})
     with live_server(app) as base:
         yield base
     app.extensions["aeohub.db"].dispose()
 
 
 def _session(creds, method: str = "client_secret_basic", **kwargs):  # type: ignore[no-untyped-def]
-    # leeway=0: the tokens here live 2 s, less than Authlib's default refresh margin.
     return OAuth2Session(creds.client_id, creds.secret, token_endpoint_auth_method=method,
-                         leeway=0, **kwargs)
+                         **kwargs)
 
 
 def _programmes(base: str, token: str) -> requests.Response:
@@ -44,7 +44,7 @@ def test_secret_methods_get_a_token_that_calls_the_api(server, committed_db, met
         token = session.fetch_token(server + "/oauth/token", grant_type="client_credentials")
         assert token["token_type"].lower() == "bearer"
         assert token["scope"] == "registry:read"
-        assert token["expires_in"] == 2
+        assert token["expires_in"] == LIFETIME
         with session.get(server + "/api/v1/programmes", timeout=10) as response:
             assert response.status_code == 200
             assert any(p["code"] == "EU-AEO" for p in response.json()["programmes"])
@@ -60,7 +60,7 @@ def test_private_key_jwt_and_jti_replay(server, committed_db, tmp_path):
     creds = make_client(committed_db, "EU-AEO", "verify", jwks=public)
     token_url = server + "/oauth/token"
     with OAuth2Session(creds.client_id, key.as_pem(private=True).decode(),
-                       token_endpoint_auth_method="private_key_jwt", leeway=0) as session:
+                       token_endpoint_auth_method="private_key_jwt") as session:
         session.register_client_auth_method(PrivateKeyJWT(token_url))
         token = session.fetch_token(token_url, grant_type="client_credentials")
         assert token["scope"] == "verify"
@@ -100,7 +100,7 @@ def test_scope_not_held_is_invalid_scope_and_bad_secret_invalid_client(server, c
         assert response.json()["error"] == "invalid_client"
 
 
-def test_expiry_revocation_and_introspection(server, committed_db):
+def test_expiry_revocation_and_introspection(server, committed_db, clock):
     creds = make_client(committed_db, "US-CTPAT", "verify,registry:read")
     other = make_client(committed_db, "EU-AEO", "verify")
     with _session(creds) as session:
@@ -122,12 +122,19 @@ def test_expiry_revocation_and_introspection(server, committed_db):
             assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
         with session.introspect_token(server + "/oauth/introspect", token=token) as answer:
             assert answer.json() == {"active": False}
+        # Expiry, on the hub's clock: active until its lifetime is over, then refused.
         short = session.fetch_token(server + "/oauth/token")["access_token"]
+        clock.advance(LIFETIME - 30)
         with _programmes(server, short) as response:
             assert response.status_code == 200
-        time.sleep(2.2)
+        with session.introspect_token(server + "/oauth/introspect", token=short) as answer:
+            assert answer.json()["active"] is True
+        clock.advance(30)
         with _programmes(server, short) as response:
             assert response.status_code == 401
+            assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+        with session.introspect_token(server + "/oauth/introspect", token=short) as answer:
+            assert answer.json() == {"active": False}
 
 
 def test_metadata_and_jwks(server):
