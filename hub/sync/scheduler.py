@@ -14,8 +14,8 @@ A connection with a `snapshot_schedule` is read whole, as a snapshot, at the fir
 scheduled sync at or after each slot of that schedule (unless a snapshot run already
 started since the slot): an incremental source learns of removed rows only from a whole
 read, and the snapshot's switch applies the removals with its usual guards. A failed or
-abandoned snapshot is tried again at the next scheduled sync; a held one waits for
-confirmation like any held run.
+abandoned snapshot is tried again at the next scheduled sync, as is one whose process
+died; a held one waits for confirmation like any held run.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_MAX = dt.timedelta(hours=6)
 #: How far back a cron schedule's latest fire is looked for (daily, monthly, yearly).
 LOOKBACKS = (dt.timedelta(days=2), dt.timedelta(days=32), dt.timedelta(days=367))
-#: Snapshot runs that do not stand for their slot: tried again at the next scheduled sync.
-RETRIED = ("failed", "abandoned")
+#: Snapshot runs that stand for their slot: applied, held, or ended by a decision on the
+#: held run. A failed or abandoned one is read again at the next scheduled sync, and so
+#: is one still `running` then (its process died; a live one holds the lease: busy).
+STANDING = ("succeeded", "needs_confirmation", "discarded", "superseded")
 
 
 def trigger_for(schedule: str) -> BaseTrigger:
@@ -86,8 +88,8 @@ def slot_for(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime:
 
 def snapshot_due(session: Session, connection: Connection, now: dt.datetime) -> bool:
     """Whether a scheduled sync of `connection` at `now` reads its source whole: its
-    `snapshot_schedule` has a slot at or before `now` and no snapshot run (applied, held,
-    or still going) started since that slot."""
+    `snapshot_schedule` has a slot at or before `now` and no snapshot run that stands for
+    it (`STANDING`) started since that slot."""
     if not connection.snapshot_schedule:
         return False
     try:
@@ -101,7 +103,7 @@ def snapshot_due(session: Session, connection: Connection, now: dt.datetime) -> 
     since = session.scalar(select(SyncRun.id).where(
         SyncRun.connection_id == connection.id, SyncRun.snapshot.is_(True),
         SyncRun.dry_run.is_(False), SyncRun.started_at >= slot,
-        SyncRun.status.not_in(RETRIED)).limit(1))
+        SyncRun.status.in_(STANDING)).limit(1))
     return since is None
 
 

@@ -156,17 +156,19 @@ def test_a_held_snapshot_stands_for_its_slot_and_a_failed_one_is_tried_again(
     assert DELETED in listed(hub_app)
     after = fire(scheduler, connection_id, clock_at, at(0, 15, day=8))
     assert after.snapshot is False  # held, not failed: not read whole again
-    # a failed snapshot does not stand for its slot
+    # a failed snapshot does not stand for its slot, nor one still running (whose
+    # process died: the next scheduled sync reads whole again)
     with hub_app.app_context():
         session = db.session()
         connection = session.get(Connection, connection_id)
         assert connection is not None
         now = at(0, 30, day=9)
         assert snapshot_due(session, connection, now)
-        session.add(SyncRun(connection_id=connection_id, trigger="schedule",
-                            status="failed", snapshot=True, started_at=at(0, 0, day=9)))
-        session.flush()
-        assert snapshot_due(session, connection, now)
+        for status in ("failed", "abandoned", "running"):
+            session.add(SyncRun(connection_id=connection_id, trigger="schedule",
+                                status=status, snapshot=True, started_at=at(0, 0, day=9)))
+            session.flush()
+            assert snapshot_due(session, connection, now), status
         session.add(SyncRun(connection_id=connection_id, trigger="manual",
                             status="succeeded", snapshot=True, started_at=at(0, 5, day=9)))
         session.flush()
