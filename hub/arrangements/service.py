@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from hub import state
+from hub.arrangements import audit as audit_hooks
 from hub.arrangements.models import (
     Arrangement,
     ArrangementDirection,
@@ -32,7 +33,6 @@ from hub.arrangements.reference import (
     default_reference_dir,
     load_reference,
 )
-from hub.audit import hooks as audit_hooks
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Administration, Programme
 

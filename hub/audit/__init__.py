@@ -43,9 +43,10 @@ arrangements, administrations, details=None)`
     `flask.g.audit_actor` (the API after authenticating a token: `client:<id>`; the
     dashboard after login: `user:<name>`).
 
-Entries written by the hub itself (`hub.audit.hooks`): `sync.succeeded|failed|held|
-confirmed|discarded`, `connection.added|edited|removed`, `quarantine.replayed|dismissed`,
-`arrangement.suspended|resumed|terminated`, `reference.loaded`.
+Entries the hub writes of its own events live beside those events: `hub.sync.audit`
+(`sync.succeeded|failed|held|confirmed|discarded|abandoned`, `connection.added|edited|removed`,
+`quarantine.replayed|dismissed`) and `hub.arrangements.audit`
+(`arrangement.suspended|resumed|terminated`, `reference.loaded`).
 """
 
 from __future__ import annotations

@@ -28,8 +28,10 @@ def acting_as(actor: str) -> Iterator[str]:
         _acting.reset(token)
 
 
-def current_actor() -> str:
-    """The actor to record when none is given explicitly."""
+def current_actor(given: str | None = None) -> str:
+    """`given` when it names someone, else the actor of the current context."""
+    if given:
+        return given
     explicit = _acting.get()
     if explicit:
         return explicit

@@ -33,10 +33,10 @@ from connectors.base import (
 from connectors.base import load_config as load_connector_config
 from connectors.registry import available_connectors
 from hub import state
-from hub.audit import hooks as audit_hooks
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
+from hub.sync import audit as audit_hooks
 from hub.sync import secrets
 from hub.sync.models import Connection
 
@@ -249,7 +249,8 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
     session.flush()
     _check_access(cls, config, context_for(connection, settings))
     state.bump(session, CONNECTIONS)
-    audit_hooks.connection_changed(session, connection, "added")
+    audit_hooks.connection_changed(session, connection, "added",
+                                   shown_config(connection))
     return connection
 
 
@@ -340,12 +341,14 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
         check_overlap(session, connection)
     connection.updated_at = utcnow()
     state.bump(session, CONNECTIONS)
-    audit_hooks.connection_changed(session, connection, "edited")
+    audit_hooks.connection_changed(session, connection, "edited",
+                                   shown_config(connection))
     return connection
 
 
 def remove_connection(session: Session, connection: Connection) -> None:
-    audit_hooks.connection_changed(session, connection, "removed")
+    audit_hooks.connection_changed(session, connection, "removed",
+                                   shown_config(connection))
     session.delete(connection)
     state.bump(session, CONNECTIONS)
 

@@ -38,13 +38,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, CanonicalRecord, Connector, ConnectorError, DeferredRecords
-from hub.audit import hooks as audit_hooks
 from hub.db import Database, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
 from hub.registry import history
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 from hub.registry.service import RECORD_COLUMNS, OperatorData
+from hub.sync import audit as audit_hooks
 from hub.sync import lease, merge
 from hub.sync.connections import SyncSettings, build
 from hub.sync.models import Connection, QuarantinedRecord, StagedRecord, SyncLease, SyncRun

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.audit import hooks as audit_hooks
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
+from hub.sync import audit as audit_hooks
 from hub.sync.models import QuarantinedRecord, SyncRun
 from hub.sync.validate import ProgrammeRules, Rejection, record_from_dict, validate
 
