@@ -7,7 +7,7 @@ blueprints, readiness checks and teardown. Add a package here when it gains rout
 from __future__ import annotations
 
 COMPONENTS: list[str] = [
-    "hub.sync.routes",
+    "hub.sync.readiness",
     "hub.usage",
     "hub.auth",
     "hub.api",

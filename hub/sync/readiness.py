@@ -19,6 +19,8 @@ from hub.sync.models import Connection
 
 
 def feeds_check() -> tuple[bool, dict[str, Any]]:
+    """The `feeds` readiness check: each enabled connection's feed age, and which are
+    stale."""
     try:
         rows = db.session().scalars(
             select(Connection).where(Connection.enabled.is_(True))).all()
@@ -36,4 +38,5 @@ def feeds_check() -> tuple[bool, dict[str, Any]]:
 
 
 def init_app(app: Flask) -> None:
+    """Register the `feeds` readiness check."""
     add_readiness_check(app, "feeds", feeds_check)
