@@ -4,8 +4,11 @@
   (so that Alembic migrations name constraints the same way on every backend).
 - `Database` owns one engine and its session factory; `init_app` attaches one to a Flask
   app. `session()` is the session of the current request or app context, closed at
-  teardown. Background jobs use `Database.session_scope()` (commit on success, rollback on
-  error) instead.
+  teardown. Background jobs and commands use `Database.session_scope()`, a session of
+  their own.
+- `transaction()` is the one way the hub commits: a block (`@transactional` on a service
+  function) committed when the outermost block ends and rolled back on error. Services
+  own their transactions; routes never commit.
 - `reader()` is the request's read-only session: no transaction (each statement reads
   committed data on its own), for the API's hot reads (token check, verify, match).
 - `DriverQuery` runs a prebuilt SELECT on the driver's cursor with SQLAlchemy's compiled
@@ -20,16 +23,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import orjson
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -56,6 +60,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 EXTENSION_KEY = "aeohub.db"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def utcnow() -> dt.datetime:
@@ -496,19 +502,15 @@ class Database:
 
     @contextmanager
     def session_scope(self, *, write: bool = False) -> Iterator[Session]:
-        """A session for background work: committed on success, rolled back on error.
+        """A session of its own, for background work and commands: one `transaction`
+        (committed on success, rolled back on error), closed at the end.
 
         `write=True` takes SQLite's write lock at BEGIN (no effect on PostgreSQL).
         """
         session = self.sessionmaker()
-        if write and self.dialect == "sqlite":
-            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+            with transaction(session, write=write):
+                yield session
         finally:
             session.close()
 
@@ -579,3 +581,69 @@ def session() -> Session:
         g.db_session = get_db().sessionmaker()
     current: Session = g.db_session
     return current
+
+
+#: `Session.info` key: how many `transaction` blocks are open on the session.
+TRANSACTION_DEPTH_KEY = "aeohub.transaction_depth"
+
+
+@contextmanager
+def transaction(session: Session, *, write: bool = True) -> Iterator[Session]:
+    """A unit of work on `session`: committed when the outermost block ends, rolled back
+    when an error leaves it (the error goes on, to the caller or to the request's problem
+    document), so a failed service call leaves nothing half-written.
+
+    Services own their transactions through this block (`transactional`); routes never
+    commit. Blocks nest: an inner block (a service called by another, or by a command
+    inside `Database.session_scope`) joins the outer one, and nothing is committed before
+    the outermost ends. An inner block has no rollback of its own: what it wrote is the
+    outer block's to commit or drop.
+
+    The outermost block with `write` begins as a writer. On SQLite a transaction that
+    began as a read cannot write once another connection has committed since it began
+    (SQLITE_BUSY, with no retry), so the read a request's session began (checking the
+    caller, parsing the input) is ended first, and the write lock is taken at BEGIN
+    (`BEGIN IMMEDIATE`, which waits its turn). PostgreSQL needs neither; there the
+    rollback only ends a read.
+    """
+    depth: int = session.info.get(TRANSACTION_DEPTH_KEY, 0)
+    if depth:
+        session.info[TRANSACTION_DEPTH_KEY] = depth + 1
+        try:
+            yield session
+        finally:
+            session.info[TRANSACTION_DEPTH_KEY] = depth
+        return
+    if write:
+        _begin_writing(session)
+    session.info[TRANSACTION_DEPTH_KEY] = 1
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info.pop(TRANSACTION_DEPTH_KEY, None)
+
+
+def _begin_writing(session: Session) -> None:
+    """Begin `session`'s transaction as a writer (see `transaction`)."""
+    if has_request_context() and g.get("db_session") is session:
+        session.rollback()  # the request only read so far: writes happen in a transaction
+    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def transactional(func: Callable[Concatenate[Session, P], R]
+                  ) -> Callable[Concatenate[Session, P], R]:
+    """Run a service function, whose first argument is its session, in a `transaction`:
+    its writes are committed when it returns (or when the outermost transaction it was
+    called in ends) and rolled back when it raises."""
+
+    @functools.wraps(func)
+    def run(session: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction(session):
+            return func(session, *args, **kwargs)
+
+    return run

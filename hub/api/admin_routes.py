@@ -1,7 +1,8 @@
 """Admin API for the sync engine (`/api/v1/admin`): connections, runs, quarantine.
 
-Thin routes over `hub.api.sync_admin`. Every route needs `node:admin` (the caller's own
-administration's connections) or `admin` (all of them); the service decides the reach.
+Thin routes over `hub.sync.admin`, whose services own their transactions. Every route
+needs `node:admin` (the caller's own administration's connections) or `admin` (all of
+them); the service decides the reach.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from flask.typing import ResponseReturnValue
 
 from hub import db
 from hub.api import schemas
-from hub.api.writes import write_session
 from hub.auth.guard import current_principal, require_scope
 from hub.errors import InvalidInput, NotFound
 from hub.sync import admin as sync_admin
@@ -69,12 +69,9 @@ def connections() -> ResponseReturnValue:
 @require_scope(SCOPE)
 def create_connection() -> ResponseReturnValue:
     payload = _create.load(_body())
-    session = write_session()
-    connection = sync_admin.create_connection(session, _settings(), current_principal(),
+    connection = sync_admin.create_connection(db.session(), _settings(), current_principal(),
                                               payload)
-    body = sync_admin.connection_dict(connection)
-    session.commit()
-    response = jsonify(body)
+    response = jsonify(sync_admin.connection_dict(connection))
     response.headers["Location"] = url_for(".connection", connection_id=connection.id)
     return response, 201
 
@@ -91,21 +88,16 @@ def connection(connection_id: int) -> ResponseReturnValue:
 @require_scope(SCOPE)
 def edit_connection(connection_id: int) -> ResponseReturnValue:
     payload = _edit.load(_body())
-    session = write_session()
-    row = sync_admin.edit_connection(session, _settings(), current_principal(),
+    row = sync_admin.edit_connection(db.session(), _settings(), current_principal(),
                                      _id(connection_id, "connection"), payload)
-    body = sync_admin.connection_dict(row)
-    session.commit()
-    return jsonify(body)
+    return jsonify(sync_admin.connection_dict(row))
 
 
 @bp.post("/connections/<int:connection_id>/sync")
 @require_scope(SCOPE)
 def request_sync(connection_id: int) -> ResponseReturnValue:
-    session = write_session()
-    body = sync_admin.request_sync(session, current_principal(),
+    body = sync_admin.request_sync(db.session(), current_principal(),
                                    _id(connection_id, "connection"))
-    session.commit()
     response = jsonify(body)
     response.headers["Location"] = url_for(".runs", connection=connection_id)
     return response, 202
@@ -180,21 +172,15 @@ def quarantined(record_id: int) -> ResponseReturnValue:
 @require_scope(SCOPE)
 def replay(record_id: int) -> ResponseReturnValue:
     payload = _replay.load(_body(optional=True))
-    session = write_session()
-    body = sync_admin.replay_quarantined(session, current_principal(),
-                                         _id(record_id, "quarantined record"),
-                                         payload["corrections"])
-    session.commit()
-    return jsonify(body)
+    return jsonify(sync_admin.replay_quarantined(db.session(), current_principal(),
+                                                 _id(record_id, "quarantined record"),
+                                                 payload["corrections"]))
 
 
 @bp.post("/quarantine/<int:record_id>/dismiss")
 @require_scope(SCOPE)
 def dismiss(record_id: int) -> ResponseReturnValue:
     payload = _dismiss.load(_body(optional=True))
-    session = write_session()
-    body = sync_admin.dismiss_quarantined(session, current_principal(),
-                                          _id(record_id, "quarantined record"),
-                                          payload["note"])
-    session.commit()
-    return jsonify(body)
+    return jsonify(sync_admin.dismiss_quarantined(db.session(), current_principal(),
+                                                  _id(record_id, "quarantined record"),
+                                                  payload["note"]))

@@ -21,7 +21,6 @@ from marshmallow import Schema, fields, validate
 
 from hub import db
 from hub.api.schemas import ClientCreateSchema, StrictSchema
-from hub.api.writes import write_session
 from hub.auth import service
 from hub.auth.guard import require_scope
 from hub.auth.models import OAuthClient
@@ -71,23 +70,19 @@ def list_clients() -> ResponseReturnValue:
 @require_scope("admin")
 def create_client() -> ResponseReturnValue:
     payload = _create.load(_body())
-    session = write_session()
-    created = service.create_client(session, **payload)
+    created = service.create_client(db.session(), **payload)
     body = client_dict(created.client)
     if created.secret is not None:  # a client with keys has none
         body["client_secret"] = created.secret
-    session.commit()
     return jsonify(body), 201
 
 
 @bp.post("/<client_id>/disable")
 @require_scope("admin")
 def disable_client(client_id: str) -> ResponseReturnValue:
-    session = write_session()
+    session = db.session()
     service.disable_client(session, client_id)
-    body = client_dict(service.get_client(session, client_id))
-    session.commit()
-    return jsonify(body)
+    return jsonify(client_dict(service.get_client(session, client_id)))
 
 
 @bp.put("/<client_id>/keys")
@@ -95,19 +90,13 @@ def disable_client(client_id: str) -> ResponseReturnValue:
 def set_keys(client_id: str) -> ResponseReturnValue:
     """Replace a key client's public JWK set (the body is the set)."""
     jwks = _body()
-    session = write_session()
-    body = client_dict(service.set_keys(session, client_id, jwks))
-    session.commit()
-    return jsonify(body)
+    return jsonify(client_dict(service.set_keys(db.session(), client_id, jwks)))
 
 
 @bp.post("/<client_id>/enable")
 @require_scope("admin")
 def enable_client(client_id: str) -> ResponseReturnValue:
-    session = write_session()
-    body = client_dict(service.enable_client(session, client_id))
-    session.commit()
-    return jsonify(body)
+    return jsonify(client_dict(service.enable_client(db.session(), client_id)))
 
 
 @bp.post("/<client_id>/rotate-secret")
@@ -117,9 +106,8 @@ def rotate_secret(client_id: str) -> ResponseReturnValue:
     overlap = options["overlap_seconds"]
     if overlap is None:
         overlap = int(current_app.config["CLIENT_SECRET_OVERLAP_SECONDS"])
-    session = write_session()
+    session = db.session()
     secret = service.rotate_secret(session, client_id, overlap_seconds=overlap,
                                    revoke_tokens=options["revoke_tokens"])
-    body = {**client_dict(service.get_client(session, client_id)), "client_secret": secret}
-    session.commit()
-    return jsonify(body)
+    return jsonify({**client_dict(service.get_client(session, client_id)),
+                    "client_secret": secret})

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub import clock
 from hub.auth.models import SCOPES, ClientAssertionJti, OAuthClient, OAuthToken
+from hub.db import transactional
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
 
@@ -101,6 +102,7 @@ class CreatedClient:
     secret: str | None
 
 
+@transactional
 def create_client(session: Session, *, name: str, programme: str | None,
                   scopes: str | Iterable[str], jwks: Mapping[str, Any] | None = None,
                   rate_limit: int | None = None) -> CreatedClient:
@@ -180,6 +182,7 @@ def revoke_client_tokens(session: Session, client: OAuthClient,
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+@transactional
 def disable_client(session: Session, client_id: str) -> int:
     """Disable a client and revoke its tokens; returns how many tokens were revoked."""
     client = get_client(session, client_id)
@@ -191,6 +194,7 @@ def disable_client(session: Session, client_id: str) -> int:
     return revoked
 
 
+@transactional
 def set_keys(session: Session, client_id: str, jwks: Mapping[str, Any]) -> OAuthClient:
     """Replace the public keys of a client that authenticates with keys. To roll a key
     over, register a set holding the old and the new key, move the partner to the new
@@ -206,6 +210,7 @@ def set_keys(session: Session, client_id: str, jwks: Mapping[str, Any]) -> OAuth
     return client
 
 
+@transactional
 def enable_client(session: Session, client_id: str) -> OAuthClient:
     """Enable a disabled client again. Tokens revoked when it was disabled stay revoked:
     it asks for new ones."""
@@ -217,6 +222,7 @@ def enable_client(session: Session, client_id: str) -> OAuthClient:
     return client
 
 
+@transactional
 def rotate_secret(session: Session, client_id: str, *, overlap_seconds: int = 86400,
                   revoke_tokens: bool = False) -> str:
     """Give a client a new secret. The old one is still accepted for `overlap_seconds`

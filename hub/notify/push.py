@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.auth.service import Principal
-from hub.db import utcnow
+from hub.db import transactional, utcnow
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.notify.notices import audit
 from hub.sync.models import Connection, SyncLease
@@ -33,8 +33,9 @@ def _find(session: Session, ref: str | int) -> Connection | None:
     return session.scalar(query)
 
 
+@transactional
 def request_sync(session: Session, principal: Principal, ref: str | int) -> dict[str, Any]:
-    """Ask for an immediate sync of connection `ref` (name or id); the route commits."""
+    """Ask for an immediate sync of connection `ref` (name or id)."""
     if not principal.is_admin and principal.administration_id is None:
         raise Forbidden("this client belongs to no administration, so it has no "
                         "connections to notify about")

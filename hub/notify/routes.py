@@ -9,12 +9,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 
 from hub import db
 from hub.auth.guard import current_principal, require_scope
@@ -40,12 +38,6 @@ def _body() -> Any:
     return data
 
 
-def _writing() -> AbstractContextManager[Session]:
-    """A write transaction of its own (SQLite: taken at BEGIN, so a request that read
-    before never fails to upgrade its lock); committed when the block ends."""
-    return db.get_db().session_scope(write=True)
-
-
 def _settings() -> WebhookSettings:
     return WebhookSettings.from_config(current_app.config)
 
@@ -54,8 +46,7 @@ def _settings() -> WebhookSettings:
 @require_scope("node:admin")
 def nodes_notify() -> ResponseReturnValue:
     payload = _notify.load(_body())
-    with _writing() as session:
-        result = push.request_sync(session, current_principal(), payload["connection"])
+    result = push.request_sync(db.session(), current_principal(), payload["connection"])
     return jsonify(result), 202
 
 
@@ -76,10 +67,9 @@ def list_webhooks() -> ResponseReturnValue:
 @require_scope("webhooks")
 def create_webhook() -> ResponseReturnValue:
     payload = _create.load(_body())
-    with _writing() as session:
-        created = service.create_subscription(session, db.get_db(), _settings(),
-                                              current_principal(), **payload)
-        body = {**service.subscription_dict(created.subscription), "secret": created.secret}
+    created = service.create_subscription(db.session(), db.get_db(), _settings(),
+                                          current_principal(), **payload)
+    body = {**service.subscription_dict(created.subscription), "secret": created.secret}
     response = jsonify(body)
     response.headers["Location"] = f"/api/v1/webhooks/{body['id']}"
     return response, 201
@@ -96,39 +86,32 @@ def show_webhook(public_id: str) -> ResponseReturnValue:
 @require_scope("webhooks")
 def update_webhook(public_id: str) -> ResponseReturnValue:
     payload = _update.load(_body())
-    with _writing() as session:
-        sub = service.update_subscription(session, _settings(), current_principal(),
-                                          public_id, **payload)
-        body = service.subscription_dict(sub)
-    return jsonify(body)
+    sub = service.update_subscription(db.session(), _settings(), current_principal(),
+                                      public_id, **payload)
+    return jsonify(service.subscription_dict(sub))
 
 
 @bp.delete("/webhooks/<public_id>")
 @require_scope("webhooks")
 def delete_webhook(public_id: str) -> ResponseReturnValue:
-    with _writing() as session:
-        service.delete_subscription(session, current_principal(), public_id)
+    service.delete_subscription(db.session(), current_principal(), public_id)
     return "", 204
 
 
 @bp.post("/webhooks/<public_id>/rotate-secret")
 @require_scope("webhooks")
 def rotate_webhook_secret(public_id: str) -> ResponseReturnValue:
-    with _writing() as session:
-        sub, secret = service.rotate_secret(session, _settings(), current_principal(),
-                                            public_id)
-        body = {**service.subscription_dict(sub), "secret": secret}
-    return jsonify(body)
+    sub, secret = service.rotate_secret(db.session(), _settings(), current_principal(),
+                                        public_id)
+    return jsonify({**service.subscription_dict(sub), "secret": secret})
 
 
 @bp.post("/webhooks/<public_id>/ping")
 @require_scope("webhooks")
 def ping_webhook(public_id: str) -> ResponseReturnValue:
-    with _writing() as session:
-        delivery = service.ping(session, current_principal(), public_id)
-        body = {"event_id": delivery.event_id, "type": delivery.event_type,
-                "status": "queued"}
-    return jsonify(body), 202
+    delivery = service.ping(db.session(), current_principal(), public_id)
+    return jsonify({"event_id": delivery.event_id, "type": delivery.event_type,
+                    "status": "queued"}), 202
 
 
 @bp.get("/webhooks/<public_id>/deliveries")

@@ -3,8 +3,8 @@
 Every function acts for one principal (the OAuth client of the request) and only on that
 client's own subscriptions; anything else is "not found". Input is validated before
 anything is stored and every problem is reported at once (`InvalidInput` with fields).
-The secret is returned once, at creation or rotation, and kept Fernet-encrypted. Routes
-commit; these functions flush.
+The secret is returned once, at creation or rotation, and kept Fernet-encrypted. Each
+function that changes a subscription is a transaction of its own (`hub.db.transactional`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from hub.auth.service import Principal
-from hub.db import Database, utcnow
+from hub.db import Database, transactional, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.notify import events as notify_events
 from hub.notify.destinations import DestinationRefused, WebhookSettings, resolve_destination
@@ -82,6 +82,7 @@ def _actor(principal: Principal) -> str:
     return f"client:{principal.client_id}"
 
 
+@transactional
 def create_subscription(session: Session, database: Database, settings: WebhookSettings,
                         principal: Principal, *, url: str, events: Iterable[str],
                         description: str | None = None) -> CreatedSubscription:
@@ -128,6 +129,7 @@ def get_subscription(session: Session, principal: Principal, public_id: str
     return sub
 
 
+@transactional
 def update_subscription(session: Session, settings: WebhookSettings, principal: Principal,
                         public_id: str, *, url: str | None = None,
                         events: Iterable[str] | None = None, description: str | None = None,
@@ -172,6 +174,7 @@ def resume(session: Session, sub: WebhookSubscription, now: dt.datetime) -> None
                     .values(next_attempt_at=now))
 
 
+@transactional
 def rotate_secret(session: Session, settings: WebhookSettings, principal: Principal,
                   public_id: str) -> tuple[WebhookSubscription, str]:
     sub = get_subscription(session, principal, public_id)
@@ -184,6 +187,7 @@ def rotate_secret(session: Session, settings: WebhookSettings, principal: Princi
     return sub, secret
 
 
+@transactional
 def delete_subscription(session: Session, principal: Principal, public_id: str) -> None:
     sub = get_subscription(session, principal, public_id)
     audit(session, "webhook.deleted", actor=_actor(principal),
@@ -193,6 +197,7 @@ def delete_subscription(session: Session, principal: Principal, public_id: str) 
     session.flush()
 
 
+@transactional
 def ping(session: Session, principal: Principal, public_id: str) -> WebhookDelivery:
     """Queue a `webhook.ping` event, to test the receiver and its signature check."""
     sub = get_subscription(session, principal, public_id)

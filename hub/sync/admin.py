@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from connectors.registry import available_connectors
 from hub.auth.service import Principal
-from hub.db import Database, utcnow
+from hub.db import Database, transactional, utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.registry.models import Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
@@ -223,9 +223,10 @@ def _check_connector(principal: Principal, connector_type: str) -> None:
                         "connections", fields={"type": "hub administrators only"})
 
 
+@transactional
 def create_connection(session: Session, settings: conns.SyncSettings, principal: Principal,
                       payload: Mapping[str, Any]) -> Connection:
-    """Add a connection (config validated by its connector); the caller commits."""
+    """Add a connection (config validated by its connector)."""
     _check_programmes(session, principal, list(payload["programmes"]))
     _check_connector(principal, str(payload["type"]))
     connection = conns.add_connection(
@@ -241,6 +242,7 @@ def create_connection(session: Session, settings: conns.SyncSettings, principal:
     return connection
 
 
+@transactional
 def edit_connection(session: Session, settings: conns.SyncSettings, principal: Principal,
                     connection_id: int, payload: Mapping[str, Any]) -> Connection:
     """Change a connection; `config` is merged into the stored one and validated again."""
@@ -258,9 +260,10 @@ def edit_connection(session: Session, settings: conns.SyncSettings, principal: P
         scope_countries=payload.get("scope_countries"))
 
 
+@transactional
 def request_sync(session: Session, principal: Principal, connection_id: int
                  ) -> dict[str, Any]:
-    """Ask the scheduler to sync now (coalesced with a pending request); the caller commits."""
+    """Ask the scheduler to sync now (coalesced with a pending request)."""
     connection = get_connection(session, principal, connection_id)
     if not connection.enabled:
         raise Conflict(f"connection {connection.name} is disabled: enable it first",
@@ -399,14 +402,16 @@ def quarantine_detail(session: Session, principal: Principal, record_id: int
     return quarantine_dict(row, connection.name, full=True)
 
 
+@transactional
 def replay_quarantined(session: Session, principal: Principal, record_id: int,
                        corrections: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate the record again (with corrections) and apply it; the caller commits."""
+    """Validate the record again (with corrections) and apply it."""
     _row, connection = get_quarantined(session, principal, record_id)
     row = quarantine.replay(session, record_id, corrections, actor=actor_of(principal))
     return quarantine_dict(row, connection.name, full=True)
 
 
+@transactional
 def dismiss_quarantined(session: Session, principal: Principal, record_id: int,
                         note: str | None) -> dict[str, Any]:
     _row, connection = get_quarantined(session, principal, record_id)

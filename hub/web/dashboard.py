@@ -18,7 +18,7 @@ import datetime as dt
 import importlib
 import importlib.util
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +26,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from hub.arrangements.models import Arrangement
-from hub.db import utcnow
+from hub.db import transactional, utcnow
 from hub.errors import NotFound
 from hub.registry.models import Operator
 from hub.sync import connections as conns
+from hub.sync import quarantine
 from hub.sync.models import Connection, QuarantinedRecord, SyncRun
 from hub.web.models import DashboardUser
 
@@ -72,6 +73,23 @@ def visible_record(session: Session, user: DashboardUser, record_id: int
         raise NotFound(f"no quarantined record {record_id}")
     visible_connection(session, user, record.connection_id)
     return record
+
+
+@transactional
+def replay(session: Session, user: DashboardUser, record_id: int,
+           corrections: Mapping[str, Any]) -> QuarantinedRecord:
+    """Validate a record the user may see again (with `corrections`) and apply it."""
+    visible_record(session, user, record_id)
+    return quarantine.replay(session, record_id, corrections or None,
+                             actor=f"web:{user.username}")
+
+
+@transactional
+def dismiss(session: Session, user: DashboardUser, record_id: int, note: str | None
+            ) -> QuarantinedRecord:
+    """Dismiss a record the user may see (with a note)."""
+    visible_record(session, user, record_id)
+    return quarantine.dismiss(session, record_id, note=note, actor=f"web:{user.username}")
 
 
 @dataclass

@@ -24,7 +24,7 @@ from flask.typing import ResponseReturnValue
 from hub import db
 from hub.db import utcnow
 from hub.errors import HubError
-from hub.sync import admin, engine, quarantine
+from hub.sync import admin, engine
 from hub.sync.connections import SyncSettings
 from hub.web import charts, dashboard, pages, security, users
 from hub.web.routes import limit_client
@@ -60,21 +60,11 @@ def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":
         limit_client("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
-        session = db.session()
-        name = request.form.get("username", "")
-        user = users.authenticate(session, name, request.form.get("password", ""))
-        from hub.audit import record
-
+        user = users.sign_in(db.session(), request.form.get("username", ""),
+                             request.form.get("password", ""), request.remote_addr)
         if user is not None:
-            record(session, "user.login", actor=f"user:{user.username}",
-                   subject=f"user:{user.username}", details={"address": request.remote_addr})
-            session.commit()
             security.sign_in(user)
             return redirect(_safe_next(request.form.get("next")))
-        session.rollback()
-        record(session, "user.login_failed", actor="system", subject=f"user:{name[:64]}",
-               details={"address": request.remote_addr})
-        session.commit()
         error = "The user name or password is not right."
     status = 401 if error else 200
     return render_template("dashboard/login.html", error=error,
@@ -255,22 +245,17 @@ def _corrections(text: str) -> dict[str, str]:
 def quarantine_action(record_id: int, action: str) -> ResponseReturnValue:
     user = _user()
     session = db.session()
-    record = dashboard.visible_record(session, user, record_id)
-    connection_id = record.connection_id
+    connection_id = dashboard.visible_record(session, user, record_id).connection_id
     try:
         if action == "replay":
-            quarantine.replay(session, record_id,
-                              _corrections(request.form.get("corrections", "")) or None,
-                              actor=f"web:{user.username}")
+            dashboard.replay(session, user, record_id,
+                             _corrections(request.form.get("corrections", "")))
             message = f"Record {record_id} passed validation and was applied."
         else:
-            quarantine.dismiss(session, record_id, note=request.form.get("note") or None,
-                               actor=f"web:{user.username}")
+            dashboard.dismiss(session, user, record_id, request.form.get("note") or None)
             message = f"Record {record_id} was dismissed."
-        session.commit()
         flash(message, "success")
     except (HubError, ValueError) as exc:
-        session.rollback()
         detail = exc.detail if isinstance(exc, HubError) else str(exc)
         flash(f"Record {record_id} could not be {action}ed: {detail}", "error")
     return _back(connection_id)

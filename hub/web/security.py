@@ -84,9 +84,9 @@ class SignedIn(UserMixin):
 
 
 def _load(token: str) -> SignedIn | None:
-    session = db.session()
-    user = sessions.resume(session, token, sessions.Timeouts.from_config(current_app.config))
-    session.commit()  # the last use moved, or a timed-out session deleted
+    # Commits: the last use moved, or a timed-out session deleted.
+    user = sessions.resume(db.session(), token,
+                           sessions.Timeouts.from_config(current_app.config))
     return SignedIn(token, user) if user is not None else None
 
 
@@ -101,7 +101,6 @@ def sign_in(user: DashboardUser) -> None:
     """Start a fresh session for `user` (a new CSRF token: no session fixation)."""
     session.clear()
     token = sessions.start(db.session(), user)
-    db.session().commit()
     login_user(SignedIn(token, user))
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
 
@@ -111,7 +110,6 @@ def sign_out() -> None:
     signed_in = flask_login.current_user
     if isinstance(signed_in, SignedIn):
         sessions.end(db.session(), signed_in.token)
-        db.session().commit()
     logout_user()
     session.clear()
 
@@ -119,7 +117,6 @@ def sign_out() -> None:
 def sign_out_everywhere(user: DashboardUser) -> int:
     """End every session of `user`, this one included; returns how many."""
     ended = sessions.end_all(db.session(), user.id)
-    db.session().commit()
     logout_user()
     session.clear()
     return ended

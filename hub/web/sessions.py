@@ -6,7 +6,8 @@ still exists, that the session has been used within `WEB_SESSION_IDLE_SECONDS` a
 less than `WEB_SESSION_ABSOLUTE_SECONDS` ago, and that the user is still active; a session
 past either timeout is deleted. Signing out deletes the row, so a copy of the old cookie
 opens nothing; changing a password, disabling the user and "sign out everywhere" delete
-every row of the user.
+every row of the user. Each function is a transaction of its own, or part of its
+caller's (`hub.db.transactional`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.db import utcnow
+from hub.db import transactional, utcnow
 from hub.web.models import DashboardSession, DashboardUser
 
 
@@ -40,6 +41,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@transactional
 def start(session: Session, user: DashboardUser) -> str:
     """Open a session for `user`; returns the token for the cookie (never stored)."""
     token = secrets.token_urlsafe(32)
@@ -50,6 +52,7 @@ def start(session: Session, user: DashboardUser) -> str:
     return token
 
 
+@transactional
 def resume(session: Session, token: str, timeouts: Timeouts,
            now: dt.datetime | None = None) -> DashboardUser | None:
     """The active user of the session `token`, its last use moved to now; None when the
@@ -68,10 +71,12 @@ def resume(session: Session, token: str, timeouts: Timeouts,
     return user
 
 
+@transactional
 def end(session: Session, token: str) -> None:
     session.execute(delete(DashboardSession).where(DashboardSession.token_hash == _digest(token)))
 
 
+@transactional
 def end_all(session: Session, user_id: int) -> int:
     """End every session of a user; returns how many there were."""
     result = session.execute(delete(DashboardSession)

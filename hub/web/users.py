@@ -1,7 +1,9 @@
 """Dashboard users: create, authenticate, list, disable, change a password.
 
 Passwords are hashed with werkzeug's scrypt; a failed sign-in takes the same time whether
-the user exists or not (a dummy hash is checked), so user names cannot be probed.
+the user exists or not (a dummy hash is checked), so user names cannot be probed. Every
+sign-in attempt is audited (`user.login`, `user.login_failed`). The functions that write
+are transactions of their own (`hub.db.transactional`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from hub.db import utcnow
+from hub.audit import record
+from hub.db import transactional, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Administration
 from hub.web import sessions
@@ -21,6 +24,7 @@ MIN_PASSWORD_LENGTH = 12
 _DUMMY_HASH = generate_password_hash("not a real password", method=PASSWORD_METHOD)
 
 
+@transactional
 def create_user(session: Session, username: str, password: str, *,
                 administration: str | None = None, hub_admin: bool = False) -> DashboardUser:
     """Create a user for one administration's staff, or a hub administrator."""
@@ -65,6 +69,20 @@ def authenticate(session: Session, username: str, password: str) -> DashboardUse
     return user
 
 
+@transactional
+def sign_in(session: Session, username: str, password: str, address: str | None
+            ) -> DashboardUser | None:
+    """`authenticate`, with the attempt in the audit log (from `address`)."""
+    user = authenticate(session, username, password)
+    if user is None:
+        record(session, "user.login_failed", actor="system",
+               subject=f"user:{username[:64]}", details={"address": address})
+        return None
+    record(session, "user.login", actor=f"user:{user.username}",
+           subject=f"user:{user.username}", details={"address": address})
+    return user
+
+
 def active_user(session: Session, user_id: int) -> DashboardUser | None:
     user = session.get(DashboardUser, user_id)
     if user is None or user.disabled_at is not None:
@@ -83,6 +101,7 @@ def get_user(session: Session, username: str) -> DashboardUser:
     return user
 
 
+@transactional
 def disable_user(session: Session, username: str) -> DashboardUser:
     """Disable a user and end every session they have."""
     user = get_user(session, username)
@@ -91,6 +110,7 @@ def disable_user(session: Session, username: str) -> DashboardUser:
     return user
 
 
+@transactional
 def set_password(session: Session, username: str, password: str) -> DashboardUser:
     """Give a user a new password and end every session they have (a stolen session
     should not outlive the password it was opened with)."""
