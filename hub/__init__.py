@@ -3,6 +3,11 @@
 `create_app(config=None)` builds the Flask application. `config` is a profile name
 (`default`, `testing`, `production`), a mapping of settings, or None (the profile named by
 `AEOHUB_ENV`, else `default`). See `hub.settings` for the layering.
+
+The app has two layers: its core (configuration, logging, error handling, the database
+and the `aeohub` commands) and what serving requests needs (`init_http`: the web app, the
+API, the OAuth server, request hooks). The `aeohub` commands run in the core alone, so
+that a command starts without importing every route; `serve` and `demo` add the rest.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
+_HTTP_KEY = "aeohub.http"
 
-def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
-    """Build the hub's Flask application."""
-    from hub import db, errors, health, jsonio, logs
-    from hub.cli import register_commands
+
+def create_app(config: str | Mapping[str, Any] | None = None, *, http: bool = True) -> Flask:
+    """Build the hub's Flask application; with `http=False`, only its core (see above)."""
+    from hub import db, errors, jsonio, logs
+    from hub.cli import install_commands
     from hub.settings import load_config
 
     app = Flask(__name__, instance_relative_config=True)
@@ -50,11 +57,23 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     errors.init_app(app)
     db.init_app(app)
+    install_commands(app)
+    if http:
+        init_http(app)
+    return app
+
+
+def init_http(app: Flask) -> None:
+    """Add what serving requests needs to `app`: the health routes and every component's
+    `init_app` (blueprints, request hooks, readiness checks). Once per app."""
+    from hub import health
+
+    if _HTTP_KEY in app.extensions:
+        return
+    app.extensions[_HTTP_KEY] = True
     app.register_blueprint(health.bp)
     for init in _component_initialisers():
         init(app)
-    register_commands(app.cli)
-    return app
 
 
 def _component_initialisers() -> list[Any]:

@@ -3,9 +3,12 @@
 Commands are thin wrappers over service functions. `config check` and `keys generate`
 belong to the group itself, so that they (and `--help`) work before the configuration
 does; every other command needs the app, and an unusable configuration stops it with one
-short message and exit status 1. Each domain package defines
-`register(cli)` in its own `cli.py`; `COMMAND_MODULES` lists them. The group is a
-`FlaskGroup`, so every command runs inside an app context with the configured database.
+short message and exit status 1. Each domain package defines `register(cli)` in its own
+`cli.py`; `COMMANDS` names each command's module, which is imported only when the command
+runs, and its summary, which `--help` lists (a test keeps it equal to the command's own).
+The group is a `FlaskGroup`, so every command runs inside an app context with the
+configured database: the app's core (`create_app(http=False)`), since a command serves no
+requests (`serve` and `demo` add the rest, `hub.init_http`).
 """
 
 from __future__ import annotations
@@ -13,43 +16,99 @@ from __future__ import annotations
 import copy
 import importlib
 import sys
+from typing import NamedTuple
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 
+from hub import __version__, create_app, init_http
 from hub.settings import ConfigurationError, check_config
 
-COMMAND_MODULES: list[str] = [
-    "hub.migrate",
-    "hub.arrangements.cli",
-    "hub.recognition.cli",
-    "hub.identifiers.cli",
-    "hub.sync.cli",
-    "hub.sync.connectors_cli",
-    "hub.sync.node_cli",
-    "hub.sim.cli",
-    "hub.demo",
-    "hub.auth.cli",
-    "hub.audit.cli",
-    "hub.web.cli",
-    "hub.notify.cli",
-]
+
+class Listed(NamedTuple):
+    """Where a command is defined (its module's `register(cli)` adds it) and its summary."""
+
+    module: str
+    summary: str
 
 
-def register_commands(group: click.Group) -> None:
-    """Add every package's commands to `group` (the app's `cli`).
+COMMANDS: dict[str, Listed] = {
+    "db": Listed("hub.migrate", "Database schema: upgrade, current revision, new revisions."),
+    "reference": Listed("hub.arrangements.cli", "Reference data: programmes and arrangements "
+                        "from config/reference."),
+    "programmes": Listed("hub.arrangements.cli", "AEO programmes."),
+    "arrangements": Listed("hub.arrangements.cli", "Mutual-recognition arrangements."),
+    "verify": Listed("hub.recognition.cli", "Is a trader recognised by PROGRAMME on a date, "
+                     "and why (not)?"),
+    "match": Listed("hub.recognition.cli", "Scored, explained candidates for a trader "
+                    "reference."),
+    "crosswalk": Listed("hub.recognition.cli", "The code(s) to declare in an administration "
+                        "for an operator."),
+    "entities": Listed("hub.recognition.cli", "Companies linked across programmes."),
+    "judgements": Listed("hub.recognition.cli", "Human judgements: are two operators the same "
+                         "company?"),
+    "identifiers": Listed("hub.identifiers.cli", "Validate and normalise operator identifiers "
+                          "(EORI, EU AEO, MID, USCC, ...)."),
+    "connections": Listed("hub.sync.cli", "Node connections: add, list, show, edit, disable, "
+                          "remove."),
+    "sync": Listed("hub.sync.cli", "Run syncs and review runs."),
+    "quarantine": Listed("hub.sync.cli", "Records refused by syncs."),
+    "scheduler": Listed("hub.sync.cli", "Run the scheduler (its own process; never inside web "
+                        "workers)."),
+    "connectors": Listed("hub.sync.connectors_cli", "Connector plugins (entry-point group "
+                         "aeohub.connectors)."),
+    "node": Listed("hub.sync.node_cli", "Tools for the administrations' nodes."),
+    "sim": Listed("hub.sim.cli", "Synthetic AEO registries and node simulators (demo, tests, "
+                  "benchmarks)."),
+    "demo": Listed("hub.demo", "The whole hub on loopback: simulated nodes, syncs, scheduler, "
+                   "web app and API."),
+    "clients": Listed("hub.auth.cli", "Manage partner OAuth clients."),
+    "audit": Listed("hub.audit.cli", "The hash-chained audit log: verify it, export it, show "
+                    "the signed head."),
+    "users": Listed("hub.web.cli", "Dashboard users: create, list, disable, change passwords, "
+                    "end sessions."),
+    "worker": Listed("hub.notify.cli", "Run the webhook worker: derive events, sign and post "
+                     "deliveries, retry."),
+    "webhooks": Listed("hub.notify.cli", "Webhook subscriptions of every client (the hub "
+                       "operator's view)."),
+    "view-changes": Listed("hub.notify.cli", "Record today's changes of partners' views now "
+                           "(the scheduler does it daily): operators entering or leaving a "
+                           "view because a direction started or stopped."),
+}
+
+
+def package_commands(module: str) -> dict[str, click.Command]:
+    """The commands `module`'s `register(cli)` adds, as they are (without app context)."""
+    staging = click.Group()
+    importlib.import_module(module).register(staging)
+    return dict(staging.commands)
+
+
+class AppCommands(AppGroup):
+    """The app's commands (`app.cli`): `serve`, and each package's command, loaded from its
+    module (`COMMANDS`) when it is first asked for.
 
     Every command gets an app context, however it is invoked (`aeohub`, `flask --app
     hub`, or a test's CLI runner). The packages' own command objects are left as they are
     (copies are wrapped), so they still work in a plain click group.
     """
-    staging = click.Group()
-    staging.add_command(serve)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(staging)
-    for command in staging.commands.values():
-        group.add_command(_with_app_context(command))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            for found, command in package_commands(COMMANDS[name].module).items():
+                self.commands.setdefault(found, _with_app_context(command))
+        return self.commands.get(name)
+
+
+def install_commands(app: Flask) -> None:
+    """Give `app` its `aeohub` commands (`app.cli`)."""
+    commands = AppCommands(name=app.cli.name)
+    commands.add_command(_with_app_context(serve))
+    app.cli = commands
 
 
 def _with_app_context(command: click.Command) -> click.Command:
@@ -70,6 +129,7 @@ def serve(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    init_http(app)
     # Without a configured issuer, the hub's published URLs are this server's address.
     app.config["ISSUER"] = app.config.get("ISSUER") or f"http://{host}:{port}"
     click.echo(f"AEO Hub on http://{host}:{port}/ (database: {app.config['DATABASE_URL']})")
@@ -79,16 +139,12 @@ def serve(host: str, port: int) -> None:
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from hub import __version__
-
     click.echo(f"aeohub {__version__}")
     ctx.exit()
 
 
-def _create_app() -> object:
-    from hub import create_app
-
-    return create_app()
+def _create_app() -> Flask:
+    return create_app(http=False)
 
 
 class HubGroup(FlaskGroup):
@@ -97,8 +153,6 @@ class HubGroup(FlaskGroup):
     generate` work without a usable configuration (they are the group's own commands)."""
 
     def _app_problem(self, ctx: click.Context) -> ConfigurationError | None:
-        from flask.cli import ScriptInfo
-
         try:
             ctx.ensure_object(ScriptInfo).load_app()
         except ConfigurationError as exc:
@@ -122,6 +176,18 @@ class HubGroup(FlaskGroup):
             click.echo(problem.report(), err=True)
             ctx.exit(1)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands as click does, a package's command by its summary in
+        `COMMANDS` (listing does not import every package)."""
+        listed: dict[str, click.Command] = {}
+        for name in self.list_commands(ctx):
+            command = (click.Command(name, help=COMMANDS[name].summary)
+                       if name in COMMANDS and name not in self.commands
+                       else self.get_command(ctx, name))
+            if command is not None:
+                listed[name] = command
+        click.Group(commands=listed).format_commands(ctx, formatter)
 
 
 @click.group(

@@ -31,7 +31,7 @@ import yaml
 from flask import Flask
 from sqlalchemy import select, update
 
-from hub import db
+from hub import db, init_http
 from hub.db import utcnow
 
 SIM_TOKEN = "sim-token"  # noqa: S105 - the simulator's well-known demo token
@@ -299,6 +299,7 @@ def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
     from hub.notify.worker import DeliveryWorker
     from hub.sync.scheduler import HubScheduler
 
+    init_http(app)
     # Without a configured issuer, the hub's published URLs are the demo's own address.
     app.config["ISSUER"] = app.config.get("ISSUER") or f"http://{host}:{port}"
 

@@ -1,4 +1,5 @@
-"""The `aeohub` command: version, db upgrade/current, serve, and `flask --app hub`."""
+"""The `aeohub` command: version, db upgrade/current, serve, `flask --app hub`, and a
+start that imports only what the command uses."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import requests
 from hub import __version__
 
 BIN = Path(sys.executable).parent
+HUB = Path(__file__).resolve().parents[2] / "hub"
 
 
 def _run(args, env_extra=None, **kw):
@@ -97,13 +99,20 @@ def _leaf_commands(group, path=()):  # type: ignore[no-untyped-def]
             yield (*path, name), command
 
 
+def _app_commands(app):  # type: ignore[no-untyped-def]
+    import click
+
+    ctx = click.Context(app.cli)
+    return {name: app.cli.get_command(ctx, name) for name in app.cli.list_commands(ctx)}
+
+
 def test_every_command_and_option_has_help(app):
     import click
 
     from hub.cli import main
 
     missing = []
-    groups = {name: app.cli.commands[name] for name in app.cli.commands}
+    groups = _app_commands(app)
     groups.update(main.commands)
     for path, command in _leaf_commands(click.Group(commands=groups)):
         if not (command.help or (command.callback and command.callback.__doc__)):
@@ -117,7 +126,7 @@ def test_every_list_and_show_command_takes_json(app):
     import click
 
     missing = [" ".join(path) for path, command in _leaf_commands(
-        click.Group(commands=dict(app.cli.commands)))
+        click.Group(commands=_app_commands(app)))
         if path[-1] in {"list", "show", "runs", "diff", "current", "heads", "schemes"}
         or path in {("audit", "verify"), ("identifiers", "check")}
         if "--json" not in {opt for p in command.params for opt in getattr(p, "opts", [])}]
@@ -257,20 +266,32 @@ def test_arrangements_list_refuses_an_unknown_programme(runner, committed_db):
     assert known.exit_code == 0 and "EU-US" in {a["code"] for a in json.loads(known.output)}
 
 
+@pytest.fixture
+def core_runner(committed_db, tmp_path):  # type: ignore[no-untyped-def]
+    """A CLI runner on the app `aeohub` runs its commands in: the core, no HTTP surface."""
+    from hub import create_app
+
+    application = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
+                              "IMPORT_DIR": str(tmp_path)}, http=False)
+    assert "api" not in application.blueprints
+    yield application.test_cli_runner()
+    application.extensions["aeohub.db"].dispose()
+
+
 @pytest.mark.parametrize("args", [
     ["programmes", "list"], ["arrangements", "list"], ["connections", "list"],
     ["connectors", "list"], ["clients", "list"], ["webhooks", "list"], ["users", "list"],
     ["judgements", "list"], ["sync", "runs"], ["quarantine", "list"],
     ["identifiers", "schemes"], ["db", "heads"], ["db", "current"], ["audit", "verify"],
 ])
-def test_list_commands_print_one_json_document(runner, committed_db, args):
+def test_list_commands_print_one_json_document(core_runner, args):
     from hub import db
     from hub.arrangements.service import load_reference_data
 
-    with runner.app.app_context():
+    with core_runner.app.app_context():
         load_reference_data(db.session())
         db.session().commit()
-    result = runner.invoke(args=[*args, "--json"])
+    result = core_runner.invoke(args=[*args, "--json"])
     assert result.exit_code == 0, result.output
     assert isinstance(json.loads(result.stdout), list | dict)
 
@@ -282,3 +303,79 @@ def test_an_unknown_connector_is_a_usage_error_listing_the_connectors(runner, co
                               "--programme", "EU-AEO", "--config", "{}",
                               "--schedule", "interval:1h"])
     assert add.exit_code == 2 and "aeo_node" in add.output
+
+
+# --- A start that imports only what the command uses ----------------------------------------
+
+def test_the_table_of_commands_names_every_package_command():
+    from hub.cli import COMMANDS, package_commands
+
+    modules = {listed.module for listed in COMMANDS.values()}
+    found = {f"hub.{'.'.join(path.relative_to(HUB).with_suffix('').parts)}"
+             for path in [*HUB.rglob("cli.py"), *HUB.rglob("*_cli.py")] if path != HUB / "cli.py"}
+    assert found <= modules
+    registered = {name: module for module in modules for name in package_commands(module)}
+    assert registered == {name: listed.module for name, listed in COMMANDS.items()}
+
+
+def test_help_summaries_are_the_commands_own():
+    import click
+
+    from hub.cli import COMMANDS, package_commands
+
+    differ = [(name, limit) for name, listed in COMMANDS.items()
+              for limit in (30, 45, 72, 1000)
+              if click.Command(name, help=listed.summary).get_short_help_str(limit)
+              != package_commands(listed.module)[name].get_short_help_str(limit)]
+    assert differ == []
+
+
+#: Runs `aeohub` with the given arguments, then prints the hub modules it imported.
+_PROBE = """
+import json, sys
+from hub.cli import main
+try:
+    main(sys.argv[1:], prog_name="aeohub")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {"hub", "authlib"})),
+      file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _imports(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str],
+                                                             set[str]]:
+    result = _run([sys.executable, "-c", _PROBE, *args], env)
+    return result, set(json.loads(result.stderr.splitlines()[-1]))
+
+
+def _serving(modules: set[str]) -> list[str]:
+    """The modules among `modules` that only serving requests needs."""
+    return sorted(m for m in modules
+                  if m.rsplit(".", 1)[-1].endswith("routes") or m.startswith("authlib"))
+
+
+def test_help_lists_every_command_without_importing_them(tmp_path):
+    from hub.cli import COMMANDS
+
+    result, modules = _imports(["--help"], {"AEOHUB_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"})
+    assert result.returncode == 0, result.stderr
+    shown = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()
+              if line.startswith("  ") and not line.startswith("   ")}
+    assert set(COMMANDS) <= shown
+    assert modules & {listed.module for listed in COMMANDS.values()} == set()
+    assert _serving(modules) == []
+
+
+def test_a_command_imports_its_own_package_and_no_routes(tmp_path):
+    env = {"AEOHUB_DATABASE_URL": f"sqlite:///{tmp_path}/r.db"}
+    upgraded, modules = _imports(["db", "upgrade"], env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "hub.migrate" in modules and "hub.sync.cli" not in modules
+    assert _serving(modules) == []
+    runs, modules = _imports(["sync", "runs", "--json"], env)
+    assert runs.returncode == 0, runs.stderr
+    assert json.loads(runs.stdout) == []
+    assert "hub.sync.cli" in modules and "hub.migrate" not in modules
+    assert _serving(modules) == []
