@@ -3,8 +3,10 @@
 It speaks enough of ``aeo-node/1`` (info, paged feed with cursors, NDJSON snapshot) and
 serves arbitrary files under ``/files/NAME``. ``node.script(path, *actions)`` queues
 actions consumed one per request to that path: ``("status", 503)``,
-``("retry_after", "1")``, ``("truncate",)``, ``("latency", 0.3)``, ``("redirect", url)``,
-``("html",)``. Every request is recorded in ``node.hits``.
+``("retry_after", "1")``, ``("truncate",)``, ``("hold", Hold())`` (no answer until the
+test releases it), ``("redirect", url)``, ``("html",)``. Every request is recorded in
+``node.hits``. `Gate` holds the requests of any WSGI app (the simulator's node) the same
+way, and `RunningServer.stop()` releases whatever is still held.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 TOKEN = "tok-S3cr3t-7c1f9a"  # the test node's bearer token; must never leak
+#: The longest a request is held (so that a failing test cannot hang), in seconds.
+HOLD_LIMIT = 30.0
 
 CSV_COLUMNS = (
     "programme", "authorisation_number", "trader_id_scheme", "trader_id", "legal_name",
@@ -87,6 +91,51 @@ def csv_text(records: Sequence[dict[str, Any]], delimiter: str = ",") -> str:
     return out.getvalue()
 
 
+class Hold:
+    """A request held without an answer until the test releases it: `arrived` is set once
+    the request waits, so a test knows that the client is in the middle of it."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+
+    def wait(self) -> None:
+        self.arrived.set()
+        self.released.wait(HOLD_LIMIT)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+class Gate:
+    """WSGI middleware: `hold_next(path)` holds the next request to `path` (only that
+    one) until the returned `Hold` is released."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.holds: list[Hold] = []
+        self._pending: dict[str, Hold] = {}
+        self._lock = threading.Lock()
+
+    def hold_next(self, path: str) -> Hold:
+        hold = Hold()
+        with self._lock:
+            self._pending[path] = hold
+            self.holds.append(hold)
+        return hold
+
+    def release(self) -> None:
+        for hold in self.holds:
+            hold.release()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with self._lock:
+            hold = self._pending.pop(environ.get("PATH_INFO", ""), None)
+        if hold is not None:
+            hold.wait()
+        return self.app(environ, start_response)
+
+
 @dataclass
 class Hit:
     at: float
@@ -112,6 +161,7 @@ class NodeServer:
         default_factory=lambda: defaultdict(deque)
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _holds: list[Hold] = field(default_factory=list)
 
     def add_records(self, n: int, start: int = 0) -> None:
         for i in range(start, start + n):
@@ -126,6 +176,11 @@ class NodeServer:
     def script(self, path: str, *actions: tuple[Any, ...]) -> None:
         with self._lock:
             self._scripts[path].extend(actions)
+
+    def release(self) -> None:
+        """Answer every held request."""
+        for hold in self._holds:
+            hold.release()
 
     def hits_to(self, path: str) -> list[Hit]:
         return [h for h in self.hits if h.path == path]
@@ -152,8 +207,10 @@ class NodeServer:
                 resp = problem(429, "slow down")
                 resp.headers["Retry-After"] = action[1]
                 return resp
-            if kind == "latency":
-                time.sleep(action[1])
+            if kind == "hold":
+                with self._lock:
+                    self._holds.append(action[1])
+                action[1].wait()
             if kind == "redirect":
                 return Response("", status=302, headers={"Location": action[1]})
             if kind == "html":
@@ -221,7 +278,8 @@ def json_response(doc: Any, truncate: bool = False) -> Response:
 
 
 class RunningServer:
-    """Runs a WSGI app on 127.0.0.1 in a thread."""
+    """Runs a WSGI app on 127.0.0.1 in a thread; `stop()` releases the requests the app
+    holds (`Hold`) first."""
 
     def __init__(self, app: Any) -> None:
         self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
@@ -230,6 +288,9 @@ class RunningServer:
         self.thread.start()
 
     def stop(self) -> None:
+        release = getattr(self.server.app, "release", None)
+        if callable(release):
+            release()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)

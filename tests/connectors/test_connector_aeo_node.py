@@ -19,7 +19,7 @@ from connectors.base import (
     FormatError,
     SourceUnavailable,
 )
-from tests.connectors.nodeserver import TOKEN, NodeServer
+from tests.connectors.nodeserver import TOKEN, Hold, NodeServer
 
 OPS = "/aeo/v1/operators"
 
@@ -113,7 +113,7 @@ def test_truncated_json_body_is_retried(node: NodeServer, context: ConnectorCont
 
 
 def test_timeout_is_retried(node: NodeServer, context: ConnectorContext) -> None:
-    node.script(OPS, ("latency", 0.5))
+    node.script(OPS, ("hold", Hold()))  # no answer: the client's 0.2 s timeout
     batches = read_all(connector(node, context, timeout=0.2))
     assert sum(len(b.records) for b in batches) == 25
     assert len(node.hits_to(OPS)) == 1 + 3

@@ -17,6 +17,7 @@ from hub.registry.models import Operator
 from hub.registry.service import RECORD_COLUMNS, OperatorData, apply_operator
 from tests.auth.hubkit import bearer, load_reference, make_client, make_operator, programmes
 from tests.notify.receiver import Receiver, running_receiver
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -81,12 +82,9 @@ def change(database: Database, operator_id: int, **values: Any) -> None:
 def deliver_until(worker: DeliveryWorker, receiver: Receiver, predicate: Any,
                   timeout: float = 15.0) -> bool:
     """Run the worker's rounds until the receiver has seen what `predicate` wants."""
-    import time
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def delivered() -> bool:
         worker.run_once()
-        if predicate(receiver):
-            return True
-        time.sleep(0.1)
-    return bool(predicate(receiver))
+        return bool(predicate(receiver))
+
+    return wait_until(delivered, timeout, interval=0.1)

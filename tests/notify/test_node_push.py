@@ -1,7 +1,10 @@
 """Node push against a live `aeohub scheduler --poll 0.5` process and a simulated node:
 the run starts within 2 s, notifications during a run coalesce into one follow-up run,
 and only a connection of the client's own administration can be notified. Node
-administrators' webhooks (sync.failed, feed.stale) stay within their administration."""
+administrators' webhooks (sync.failed, feed.stale) stay within their administration.
+
+The node sits behind a `Gate`, so that a test holds a run in the middle of its feed for
+as long as it needs (a run still running) instead of slowing the node down."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,18 +26,36 @@ from hub.sim.server import DEFAULT_TOKEN, NodeServer
 from hub.sync.connections import SyncSettings, add_connection
 from hub.sync.engine import run_sync
 from hub.sync.models import Connection, SyncRun
+from tests.connectors.nodeserver import Gate, RunningServer
 from tests.notify.conftest import partner, subscribe
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
+FEED = "/aeo/v1/operators"  # the incremental feed a run reads after it has started
+
+
+@dataclass
+class GatedNode:
+    """A simulated node (`sim`, for its faults) served behind a `Gate` at `url`."""
+
+    sim: NodeServer
+    gate: Gate
+    url: str
 
 
 @pytest.fixture
-def node() -> Iterator[NodeServer]:
-    with NodeServer(["EU-AEO"], size=40, seed=5) as running:
-        yield running
+def node() -> Iterator[GatedNode]:
+    sim = NodeServer(["EU-AEO"], size=40, seed=5)
+    sim.app.warm()
+    gate = Gate(sim.app)
+    running = RunningServer(gate)
+    try:
+        yield GatedNode(sim, gate, running.url)
+    finally:
+        running.stop()
 
 
-def add_eu_connection(app, node: NodeServer, name: str = "eu-node") -> int:
+def add_eu_connection(app, node: GatedNode, name: str = "eu-node") -> int:
     database: Database = app.extensions["aeohub.db"]
     with database.session_scope(write=True) as session:
         connection = add_connection(
@@ -63,7 +85,9 @@ def scheduler(ref_app) -> Iterator[subprocess.Popen[str]]:
         line = process.stdout.readline()  # printed once the app is built
         assert "scheduler started" in line, line + (process.stderr.read()
                                                     if process.stderr else "")
-        time.sleep(0.6)  # its first poll has loaded the connections
+        # Its start-up work (the connections, the daily view job) takes a moment after
+        # that line, and it announces nothing when done: a real process, waited for.
+        time.sleep(0.6)
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -77,15 +101,6 @@ def scheduler(ref_app) -> Iterator[subprocess.Popen[str]]:
                 stream.close()
 
 
-def wait(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
-
-
 def test_push_starts_a_run_within_two_seconds_and_coalesces(ref_app, client, committed_db,
                                                             node, scheduler):
     add_eu_connection(ref_app, node)
@@ -95,26 +110,29 @@ def test_push_starts_a_run_within_two_seconds_and_coalesces(ref_app, client, com
                          json={"connection": "eu-node"})
     assert answer.status_code == 202, answer.get_json()
     assert answer.get_json()["connection"] == "eu-node"
-    assert wait(lambda: len(runs(committed_db)) == 1, timeout=5)
+    assert wait_until(lambda: len(runs(committed_db)) == 1, timeout=5)
     started = time.monotonic() - asked
     assert started < 2.0, f"the notified run started after {started:.2f} s"
-    assert wait(lambda: runs(committed_db)[0].status != "running")
+    assert wait_until(lambda: runs(committed_db)[0].status != "running", timeout=20)
     assert runs(committed_db)[0].status == "succeeded"
     assert runs(committed_db)[0].counts["created"] == 40
 
-    # A slow node: notifications during the run coalesce into one follow-up run.
-    node.set_faults(latency_ms=700)
+    # A run held in the middle of its feed: notifications meanwhile coalesce into one
+    # follow-up run.
+    held = node.gate.hold_next(FEED)
     client.post("/api/v1/nodes/notify", headers=admin, json={"connection": "eu-node"})
-    assert wait(lambda: len(runs(committed_db)) == 2, timeout=5)
+    assert held.arrived.wait(10), "the second run did not reach the node's feed"
+    assert [r.status for r in runs(committed_db)] == ["succeeded", "running"]
     answers = [client.post("/api/v1/nodes/notify", headers=admin,
                            json={"connection": "eu-node"}).get_json() for _ in range(4)]
-    assert runs(committed_db)[1].status == "running"
     assert answers[0]["sync_running"] is True and answers[0]["coalesced"] is False
-    assert all(a["coalesced"] for a in answers[1:])
-    node.clear_faults()
-    assert wait(lambda: len(runs(committed_db)) == 3
-                and runs(committed_db)[2].status != "running", timeout=30)
-    time.sleep(1.5)  # time for a wrong extra run to show up
+    assert all(a["sync_running"] and a["coalesced"] for a in answers[1:])
+    held.release()
+    assert wait_until(lambda: len(runs(committed_db)) == 3
+                      and runs(committed_db)[2].status != "running", timeout=30)
+    # The follow-up run took the one pending request: nothing is left to start another.
+    with committed_db.session_scope() as session:
+        assert session.scalar(select(Connection.notify_requested_at)) is None
     assert [r.status for r in runs(committed_db)] == ["succeeded"] * 3
     assert scheduler.poll() is None
 
@@ -153,7 +171,7 @@ def test_node_admin_webhooks_stay_in_their_administration(ref_app, client, commi
                               json={"url": eu_hook.url, "events": ["sync.failed"]})
         assert refused.status_code == 400
         assert [e["field"] for e in refused.get_json()["errors"]] == ["events"]
-        node.set_faults(error_rate=1.0)
+        node.sim.set_faults(error_rate=1.0)
         run = run_sync(committed_db, SyncSettings.from_config(ref_app.config), connection_id)
         assert run is not None and run.status == "failed"
         with committed_db.session_scope(write=True) as session:
