@@ -8,12 +8,16 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 TOPOLOGY = Path(__file__).with_name("small.yaml")
@@ -47,6 +51,14 @@ def _wait_ready(proc: subprocess.Popen[str], timeout: float = 120) -> list[str]:
     raise AssertionError("the demo was not ready in time:\n" + "".join(lines))
 
 
+def _notified_runs(tmp_path: Path) -> int:
+    """Runs a node's notification started and that finished well, in the demo's database."""
+    with closing(sqlite3.connect(tmp_path / "demo.sqlite3", timeout=10)) as connection:
+        return int(connection.execute(
+            "SELECT count(*) FROM sync_run WHERE \"trigger\" = 'notify' "
+            "AND status = 'succeeded'").fetchone()[0])
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
     try:
@@ -74,7 +86,8 @@ def test_demo_comes_up_and_the_curl_lines_work(tmp_path):
         decision = answer.get("decision", answer)
         assert decision["decision"] == "recognised", result.stdout
         assert any(a["code"] == "EU-US" for a in decision["arrangements"])
-        time.sleep(2.5)  # let churn and node notifications run
+        # Churn changes a node, which notifies; the scheduler's run of it succeeds.
+        assert wait_until(lambda: _notified_runs(tmp_path) > 0, timeout=60)
     finally:
         out = _stop(proc)
     assert proc.returncode == 0, out
