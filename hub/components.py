@@ -15,4 +15,7 @@ COMPONENTS: list[str] = [
     "hub.metrics",
     "hub.web",
     "hub.notify",
+    "hub.sync.gauges",
+    "hub.audit.gauges",
+    "hub.notify.gauges",
 ]

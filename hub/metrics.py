@@ -12,7 +12,8 @@ scheduler process:
 - Database-derived gauges, computed at scrape time, so every worker answers the same and
   work done in the scheduler process is visible: sync runs by connection and status,
   feed age and staleness per connection, held runs, running runs, open quarantine, and
-  the audit chain's length. Other packages add theirs with `add_scrape_source`.
+  the audit chain's length. Each package adds its own with `add_scrape_source`
+  (`hub.sync.gauges`, `hub.audit.gauges`, `hub.notify.gauges`).
 
 `/metrics` is open unless `METRICS_TOKEN` is configured; then a scrape must carry it as a
 bearer token (Prometheus: `authorization: {credentials: ...}`).
@@ -41,9 +42,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub import db
@@ -120,73 +119,6 @@ def count_oauth_throttled(limit: str) -> None:
 def add_scrape_source(app: Flask, source: ScrapeSource) -> None:
     """Add a function that yields metric families from the database at each scrape."""
     app.extensions.setdefault(SOURCES_KEY, []).append(source)
-
-
-# -- database-derived gauges --------------------------------------------------------------
-
-
-def sync_metrics(session: Session) -> Iterable[Metric]:
-    """Runs by outcome, feed ages, pending work: read from the database at scrape time."""
-    from hub.sync.connections import feed_age, is_stale
-    from hub.sync.models import Connection, QuarantinedRecord, SyncRun
-
-    connections = list(session.scalars(select(Connection).order_by(Connection.id)))
-    names = {c.id: c.name for c in connections}
-
-    runs = GaugeMetricFamily("aeohub_sync_runs",
-                             "Sync runs recorded, by connection and status (running, "
-                             "succeeded, failed, needs_confirmation, discarded, superseded, "
-                             "abandoned).",
-                             labels=["connection", "status"])
-    held = GaugeMetricFamily("aeohub_sync_runs_held",
-                             "Runs held by a guard, waiting for confirm or discard.")
-    running = GaugeMetricFamily("aeohub_sync_runs_running", "Runs in progress.")
-    by_status: dict[str, int] = {}
-    for connection_id, status, number in session.execute(
-            select(SyncRun.connection_id, SyncRun.status, func.count())
-            .where(SyncRun.dry_run.is_(False))
-            .group_by(SyncRun.connection_id, SyncRun.status)):
-        runs.add_metric([names.get(connection_id, str(connection_id)), status], number)
-        by_status[status] = by_status.get(status, 0) + int(number)
-    held.add_metric([], by_status.get("needs_confirmation", 0))
-    running.add_metric([], by_status.get("running", 0))
-
-    age = GaugeMetricFamily("aeohub_feed_age_seconds",
-                            "Seconds since the connection's last successful sync "
-                            "(absent until its first success).", labels=["connection"])
-    stale = GaugeMetricFamily("aeohub_feed_stale",
-                              "1 when the connection's feed is older than its staleness "
-                              "limit (or never synced), else 0.", labels=["connection"])
-    failures = GaugeMetricFamily("aeohub_feed_consecutive_failures",
-                                 "Failed runs since the connection's last success.",
-                                 labels=["connection"])
-    for connection in connections:
-        if not connection.enabled:
-            continue
-        seconds = feed_age(connection)
-        if seconds is not None:
-            age.add_metric([connection.name], seconds)
-        stale.add_metric([connection.name], 1.0 if is_stale(connection) else 0.0)
-        failures.add_metric([connection.name], connection.consecutive_failures)
-
-    quarantine = GaugeMetricFamily("aeohub_quarantine_open",
-                                   "Quarantined records waiting for review.",
-                                   labels=["connection"])
-    for connection_id, number in session.execute(
-            select(QuarantinedRecord.connection_id, func.count())
-            .where(QuarantinedRecord.status == "open")
-            .group_by(QuarantinedRecord.connection_id)):
-        quarantine.add_metric([names.get(connection_id, str(connection_id))], number)
-    return [runs, held, running, age, stale, failures, quarantine]
-
-
-def audit_metrics(session: Session) -> Iterable[Metric]:
-    from hub.audit.service import head
-
-    entries = GaugeMetricFamily("aeohub_audit_entries",
-                                "Entries in the audit chain (the head's seq).")
-    entries.add_metric([], head(session).seq)
-    return [entries]
 
 
 # -- exposition ---------------------------------------------------------------------------
@@ -271,5 +203,3 @@ def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.after_request(_observe)
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
-    add_scrape_source(app, sync_metrics)
-    add_scrape_source(app, audit_metrics)

@@ -31,14 +31,3 @@ def init_app(app: Flask) -> None:
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     app.register_blueprint(routes.bp)
-    if "hub.metrics" in _components():
-        from hub.metrics import add_scrape_source
-        from hub.notify.gauges import webhook_metrics
-
-        add_scrape_source(app, webhook_metrics)
-
-
-def _components() -> list[str]:
-    from hub.components import COMPONENTS
-
-    return list(COMPONENTS)

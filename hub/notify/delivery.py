@@ -35,6 +35,7 @@ import urllib3
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
+from hub import metrics
 from hub.db import Database, utcnow
 from hub.notify import signing
 from hub.notify.destinations import (
@@ -188,12 +189,7 @@ def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> 
 
 def _count(event_type: str, outcome: str) -> None:
     """This process's counter (the worker's; `/metrics` reads the database's figures)."""
-    from hub.components import COMPONENTS
-
-    if "hub.metrics" in COMPONENTS:
-        from hub.metrics import count_webhook_delivery
-
-        count_webhook_delivery(outcome, event_type=event_type)
+    metrics.count_webhook_delivery(outcome, event_type=event_type)
 
 
 def record(database: Database, settings: WebhookSettings, outcome: Outcome, number: int,

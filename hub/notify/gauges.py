@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask import Flask
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db import utcnow
+from hub.metrics import add_scrape_source
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+
+def init_app(app: Flask) -> None:
+    add_scrape_source(app, webhook_metrics)
 
 
 def webhook_metrics(session: Session) -> Iterable[Metric]:
