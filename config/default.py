@@ -46,6 +46,9 @@ DEFAULT_STALENESS_SECONDS = 36 * 3600
 # A sync's lease on its connection lasts this long unless renewed (its heartbeat renews
 # it every third of that); a killed run's lease expires after it.
 SYNC_LEASE_SECONDS = 60
+# Jobs other packages add to the scheduler process: "module:function", called with the
+# APScheduler scheduler and the database (the change feed's view changes).
+SCHEDULER_JOBS = ["hub.notify.views:add_jobs"]
 
 # Partner look-up counts and audited reads are buffered per process and written this
 # often (seconds); 0 writes them with each request.

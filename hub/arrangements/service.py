@@ -179,16 +179,7 @@ def load_reference_data(session: Session, data: ReferenceData | None = None, *,
     if report.changed:
         state.bump(session, state.REFERENCE)
         audit_hooks.reference_loaded(session, report, actor)
-        _announce_views(session)
     return report
-
-
-def _announce_views(session: Session) -> None:
-    """Arrangements changed: write today's view changes (operators entering or leaving a
-    client's view) now, rather than at the next daily run."""
-    from hub.notify.views import record_view_changes
-
-    record_view_changes(session)
 
 
 def _sync_parties(writer: _Writer, arow: Arrangement, aref: Any,
@@ -299,7 +290,6 @@ def change_status(session: Session, code: str, action: str, day: dt.date, *,
     session.flush()
     state.bump(session, state.REFERENCE)
     audit_hooks.arrangement_status_changed(session, arrangement, change, current, actor)
-    _announce_views(session)
     return change
 
 

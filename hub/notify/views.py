@@ -10,9 +10,12 @@ which the change feed serves to the recognising programme's clients and the disp
 turns into webhooks. The new grants are then stored, so each change is announced once;
 running it again the same day writes nothing.
 
-It runs every day in the scheduler process (`add_daily_job`, shortly after midnight UTC
-and once at start-up, so a scheduler that was down catches up), and from the reference
-loader and the arrangement status commands when they change arrangements. A database
+It runs in the scheduler process (`add_jobs`): every day shortly after midnight UTC, once
+at start-up (so that a scheduler that was down catches up), and within seconds of a change
+to the reference data (a load, or an arrangement suspended, resumed or terminated: the
+job watches the reference version that those changes bump). Reads never wait for it: the
+policy judges every request on its own day; these records only feed the change feed's
+and webhooks' announcements. A database
 upgraded from a release that shared by an older rule starts from the grants that rule
 gave (the migration that created these tables stores them), so the first run tombstones
 the operators that rule shared wrongly.
@@ -29,6 +32,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub import state
 from hub.arrangements.models import ArrangementDirection
 from hub.auth import policy
 from hub.auth.policy import Grant, View
@@ -42,6 +46,9 @@ BATCH = 2000
 #: The daily job's id in the scheduler, and when it runs (UTC).
 JOB_ID = "view-changes"
 DAILY_AT = {"hour": 0, "minute": 0, "second": 30}
+#: The job that watches the reference version, and how often it looks.
+WATCH_JOB_ID = "view-changes-on-reference"
+WATCH_SECONDS = 5
 
 
 @dataclass
@@ -155,10 +162,33 @@ def run_daily(database: Database, day: dt.date | None = None) -> ViewChanges | N
     return result
 
 
-def add_daily_job(scheduler: Any, database: Database) -> None:
-    """Register the daily job with an APScheduler 3 scheduler (and a first run now)."""
+def add_jobs(scheduler: Any, database: Database) -> None:
+    """Register the view-change jobs with an APScheduler 3 scheduler: the daily run (and
+    a first run now), and the watch on the reference data."""
     scheduler.add_job(run_daily, "cron", id=JOB_ID, replace_existing=True,
                       kwargs={"database": database}, next_run_time=utcnow(), **DAILY_AT)
+    scheduler.add_job(ReferenceWatch(database), "interval", id=WATCH_JOB_ID,
+                      replace_existing=True, seconds=WATCH_SECONDS)
+
+
+class ReferenceWatch:
+    """Records the day's view changes when the reference data changed since it last
+    looked (the version is the one `hub.arrangements.service` bumps)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.seen = self.version()
+
+    def version(self) -> int:
+        with self.database.session_scope() as session:
+            return state.version(session, state.REFERENCE)
+
+    def __call__(self) -> ViewChanges | None:
+        current = self.version()
+        if current == self.seen:
+            return None
+        self.seen = current
+        return run_daily(self.database)
 
 
 def feed_items(session: Session, view: View, after: int, room: int) -> list[dict[str, Any]]:

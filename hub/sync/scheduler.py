@@ -34,6 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug.utils import import_string
 
 from hub import state
 from hub.db import Database, get_db, utcnow
@@ -260,10 +261,9 @@ class HubScheduler:
 
     def run_forever(self, *, once: bool = False) -> None:
         self.reload()
-        # Not a sync: the daily view-change job of the notify package (hub.notify.views).
-        from hub.notify.views import add_daily_job
-
-        add_daily_job(self.scheduler, self.database)
+        # Jobs of other packages (SCHEDULER_JOBS: the notify package's view changes).
+        for name in self.app.config.get("SCHEDULER_JOBS", ()):
+            import_string(name)(self.scheduler, self.database)
         if once:
             now = utcnow()
             for connection_id, trigger in self.triggers.items():

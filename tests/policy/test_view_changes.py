@@ -80,6 +80,7 @@ def test_a_direction_starting_on_a_day_shares_its_operators(ref_app, committed_d
     """EU-CA takes effect on 2025-08-01: the daily run of 2025-07-31 (after today's
     grants were announced) tombstones the EU AEO for CBSA, the run of 2025-08-01 shares it
     again; the feed gives both, in order, and a cursor taken after them gives neither."""
+    views.run_daily(committed_db)  # today's grants, as the scheduler announces them
     with committed_db.session_scope(write=True) as session:
         progs = programmes(session)
         eu = make_operator(session, progs["EU-AEO"], 601, category="AEOS", consent=True)
@@ -101,16 +102,41 @@ def test_a_direction_starting_on_a_day_shares_its_operators(ref_app, committed_d
             if c.get("view_change_id")} == {"no_longer_shared", "now_shared"}
 
 
-def test_the_daily_job_is_registered_with_the_scheduler(committed_db):  # type: ignore[no-untyped-def]
+def test_the_jobs_are_registered_with_the_scheduler(ref_app, committed_db):  # type: ignore[no-untyped-def]
+    assert "hub.notify.views:add_jobs" in ref_app.config["SCHEDULER_JOBS"]
     scheduler = BackgroundScheduler(timezone=dt.UTC)
-    views.add_daily_job(scheduler, committed_db)
+    views.add_jobs(scheduler, committed_db)
     job = scheduler.get_job(views.JOB_ID)
     assert job is not None and job.func is views.run_daily
     assert "hour='0'" in str(job.trigger) and "minute='0'" in str(job.trigger)
+    watch = scheduler.get_job(views.WATCH_JOB_ID)
+    assert watch is not None and isinstance(watch.func, views.ReferenceWatch)
+
+
+def test_a_suspended_arrangement_is_announced_once_the_watch_looks(ref_app, committed_db):  # type: ignore[no-untyped-def]
+    """Suspending an arrangement bumps the reference version; the scheduler's watch then
+    records the tombstones at once, and looking again without a change writes nothing."""
+    from hub.arrangements.service import change_status
+
+    with committed_db.session_scope(write=True) as session:
+        progs = programmes(session)
+        eu = make_operator(session, progs["EU-AEO"], 801, category="AEOS", consent=True)
+    assert views.run_daily(committed_db) is not None
+    watch = views.ReferenceWatch(committed_db)
+    assert watch() is None  # nothing changed since it started
+    today = dt.datetime.now(dt.UTC).date()
+    with committed_db.session_scope(write=True) as session:
+        change_status(session, "EU-CA", "suspend", today)
+    policy.clear_cache()
+    result = watch()
+    assert result is not None and result.tombstones >= 1
+    assert (eu, "tombstone", "EU-CA") in _changes(committed_db, "CA-PIP")
+    assert watch() is None
 
 
 def test_the_command_records_the_day_once(ref_app, committed_db):  # type: ignore[no-untyped-def]
     runner = ref_app.test_cli_runner()
+    views.run_daily(committed_db)  # today's grants, as the scheduler announces them
     with committed_db.session_scope(write=True) as session:
         progs = programmes(session)
         eu = make_operator(session, progs["EU-AEO"], 701, category="AEOS", consent=True)
