@@ -19,6 +19,8 @@ from flask import Flask, Response, json, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from hub.logs import current_request_id
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -150,14 +152,9 @@ def problem_response(
 
 def render_problem(error: HubError) -> Response:
     body = error.to_problem()
-    try:
-        from hub.logs import current_request_id
-
-        request_id = current_request_id()
-        if request_id:
-            body.setdefault("request_id", request_id)
-    except ImportError:  # pragma: no cover - logs module is part of the package
-        pass
+    request_id = current_request_id()
+    if request_id:
+        body.setdefault("request_id", request_id)
     response = Response(json.dumps(body), status=error.status, mimetype=PROBLEM_MEDIA_TYPE)
     for name, value in error.headers.items():
         response.headers[name] = value

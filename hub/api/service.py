@@ -24,9 +24,12 @@ from sqlalchemy.orm import Session, selectinload
 from hub.api.schemas import MAX_ID
 from hub.arrangements.models import Arrangement, ArrangementDirection, ArrangementParty
 from hub.auth import policy
+from hub.auth.guard import current_principal
 from hub.auth.policy import Grant, View
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound
+from hub.recognition.crosswalk import crosswalk
+from hub.recognition.rules import reference_snapshot
 from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
 
 SCAN_BATCH = 500
@@ -83,8 +86,6 @@ def _cursor_serializer() -> URLSafeSerializer:
 
 def _binding(query: Mapping[str, Any]) -> tuple[str, str]:
     """The calling client, and a digest of the query a cursor continues."""
-    from hub.auth.guard import current_principal
-
     # The same instant is the same query, whatever offset it was written with.
     text = json.dumps(sorted((k, _iso(v.astimezone(dt.UTC) if isinstance(v, dt.datetime)
                                       else v)) for k, v in query.items()), default=str)
@@ -322,15 +323,11 @@ IDENTIFIERS_NOT_SHARED = ("the arrangements under which this client sees the ope
 
 def administration_of(session: Session, programme_code: str) -> str:
     """The administration that runs a programme (from the reference snapshot)."""
-    from hub.recognition.rules import reference_snapshot
-
     return reference_snapshot(session).programmes[programme_code].administration
 
 
 def declaring_administration(session: Session, view: View, declaring: str | None) -> str:
     """The administration codes are asked for: as named, else the client's own."""
-    from hub.recognition.rules import reference_snapshot
-
     if declaring:
         return declaring.strip().upper()
     own = (reference_snapshot(session).by_id.get(view.programme_id)
@@ -345,8 +342,6 @@ def declaration_codes(session: Session, grant: Grant, operator_id: int, declarin
                       day: dt.date | None) -> dict[str, Any]:
     """The crosswalk (`hub.recognition.crosswalk`) for a visible operator, cut to what its
     grant shares: without the `identifier` data item, no code's value is given."""
-    from hub.recognition.crosswalk import crosswalk
-
     try:
         answer = crosswalk(session, operator_id, declaring, day).to_dict()
     except NotFound as exc:

@@ -11,38 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:  # recognition may be left out of a build (`_recognition`)
-    from hub.recognition.service import CurrentRow, ReadAhead
-
+from hub.api import service
+from hub.arrangements.models import ArrangementDirection
 from hub.auth import guard, policy
 from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
+from hub.recognition import service as recognition
+from hub.recognition.matching import match as match_candidates
+from hub.recognition.reference import TraderReference
+from hub.recognition.service import CurrentRow, ReadAhead
 from hub.registry.models import Operator, Programme
 
 
-class ServiceUnavailable(HubError):
-    status = 503
-    type_slug = "service-unavailable"
-    title = "Service unavailable"
-
-
-def _recognition() -> Any:
-    try:
-        return importlib.import_module("hub.recognition.service")
-    except ImportError as exc:  # the recognition package is not installed in this build
-        raise ServiceUnavailable("recognition is not available in this hub") from exc
-
-
-def reference_of(trader: Mapping[str, Any]) -> Any:
-    from hub.recognition.reference import TraderReference
-
+def reference_of(trader: Mapping[str, Any]) -> TraderReference:
     address = trader.get("address") or {}
     return TraderReference(
         scheme=trader.get("scheme"), value=trader.get("value"), name=trader.get("name"),
@@ -57,8 +44,6 @@ def recognising_programme(session: Session, view: View, requested: str | None) -
     Programme codes come from the per-worker programme cache (`service.programme_codes`,
     refreshed when an id is missing): no query on the hot path.
     """
-    from hub.api.service import programme_codes
-
     if view.is_admin:
         if not requested:
             raise InvalidInput("an admin client names the recognising programme",
@@ -67,7 +52,7 @@ def recognising_programme(session: Session, view: View, requested: str | None) -
     else:
         if view.programme_id is None:
             raise Forbidden("the client acts for no programme")
-        own = programme_codes(session, [view.programme_id]).get(view.programme_id)
+        own = service.programme_codes(session, [view.programme_id]).get(view.programme_id)
         if own is None:
             raise Forbidden("the client acts for no programme")
         code = own[0]
@@ -75,29 +60,16 @@ def recognising_programme(session: Session, view: View, requested: str | None) -
             raise Forbidden(f"the client acts for {code}, not {requested}",
                             fields={"programme": "not the client's programme"})
         return code
-    if code not in {c for c, _version in programme_codes(session, ()).values()} and \
+    if code not in {c for c, _version in service.programme_codes(session, ()).values()} and \
             session.scalar(select(Programme.id).where(Programme.code == code)) is None:
         raise InvalidInput(f"programme {code} does not exist", fields={"programme": "unknown"})
     return code
 
 
-def _as_dict(decision: Any) -> dict[str, Any]:
-    if isinstance(decision, Mapping):
-        return dict(decision)
-    for name in ("to_dict", "as_dict"):
-        if hasattr(decision, name):
-            result: dict[str, Any] = getattr(decision, name)()
-            return result
-    raise TypeError(f"cannot read a recognition answer of type {type(decision).__name__}")
-
-
 def _operator_id(answer: Mapping[str, Any]) -> int | None:
-    operator = answer.get("operator")
-    if isinstance(operator, Mapping) and operator.get("id") is not None:
-        return int(operator["id"])
-    if answer.get("operator_id") is not None:
-        return int(answer["operator_id"])
-    return None
+    """The id of the operator a verify answer names (None: it names none)."""
+    operator = answer["operator"]
+    return None if operator is None else int(operator["id"])
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,18 +87,17 @@ def _cut(record: Mapping[str, Any], grant: policy.Grant) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k in keep}
 
 
-def filter_answers(session: Session, view: View, answers: Sequence[Any],
+def filter_answers(session: Session, view: View, answers: Sequence[dict[str, Any]],
                    known: Mapping[int, CurrentRow] | None = None
                    ) -> list[dict[str, Any]]:
-    """Cut recognition answers down to the fields the view's grants share (set-based: one
-    query for all operators, none for those whose current rows the recognition service
-    already read: `known`).
+    """Cut recognition answers (`Decision.to_dict()`, changed in place) down to the fields
+    the view's grants share (set-based: one query for all operators, none for those whose
+    current rows the recognition service already read: `known`).
 
     The recognition service answered within the view (`view=`): an operator outside it
     was never found, so every operator an answer names is inside it.
     """
-    dicts = [_as_dict(a) for a in answers]
-    ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
+    ids = {i for i in (_operator_id(a) for a in answers) if i is not None}
     known = known or {}
     # The operators whose rows the service read were found within the view: their grant
     # is their programme's (no second query).
@@ -134,7 +105,7 @@ def filter_answers(session: Session, view: View, answers: Sequence[Any],
                if (grant := policy.grant_of(view, known[i].programme_id)) is not None}
     allowed.update(policy.visible_ids(session, view, ids - known.keys()))
     out = []
-    for answer in dicts:
+    for answer in answers:
         op_id = _operator_id(answer)
         if op_id is None:
             out.append(_drop_candidates(session, view, answer))
@@ -142,42 +113,31 @@ def filter_answers(session: Session, view: View, answers: Sequence[Any],
         grant = allowed.get(op_id)
         if grant is None:  # cannot happen: the answer was found within the view
             raise HubError("a verify answer named an operator outside the client's view")
-        operator = answer.get("operator")
-        if isinstance(operator, Mapping):
-            answer["operator"] = _cut(operator, grant)
+        answer["operator"] = _cut(answer["operator"], grant)
         out.append(_drop_candidates(session, view, answer))
     return out
 
 
 def _drop_candidates(session: Session, view: View, answer: dict[str, Any]) -> dict[str, Any]:
     """Candidates listed in an answer (an ambiguous match) pass through the policy too."""
-    candidates = answer.get("candidates")
-    if isinstance(candidates, list) and candidates:
-        answer["candidates"] = filter_candidates(session, view, candidates)
+    if answer["candidates"]:
+        answer["candidates"] = filter_candidates(session, view, answer["candidates"])
     return answer
 
 
-def filter_candidates(session: Session, view: View, candidates: Sequence[Any]
+def filter_candidates(session: Session, view: View, candidates: Sequence[Mapping[str, Any]]
                       ) -> list[dict[str, Any]]:
-    """The candidates the view may see, each cut down to the fields its grant shares."""
-    dicts = [_as_dict(c) for c in candidates]
-    ids = {i for i in (_operator_id(d) for d in dicts) if i is not None}
-    allowed = policy.visible_ids(session, view, ids)
-    out = []
-    for candidate in dicts:
-        op_id = _operator_id(candidate)
-        grant = allowed.get(op_id) if op_id is not None else None
-        if grant is None:
-            continue
-        out.append(_cut(candidate, grant))
-    return out
+    """The candidates (`Candidate.to_dict()`) the view may see, each cut down to the
+    fields its grant shares."""
+    allowed = policy.visible_ids(session, view, {c["operator_id"] for c in candidates})
+    return [_cut(c, grant) for c in candidates
+            if (grant := allowed.get(c["operator_id"])) is not None]
 
 
 def authenticate(payload: Mapping[str, Any]) -> ReadAhead | None:
     """Authenticate a verify request (`guard.authenticate_reading`), its token's statement
     also reading the operators of the trader's identifier: a verify of one identifier is
     one round trip to the database. Returns those rows for `verify` (None: none read)."""
-    recognition = _recognition()
     params = recognition.identifier_read(reference_of(payload["trader"]))
     read = recognition.IDENTIFIER_READ if params is not None else None
     rows = guard.authenticate_reading(read, params or {})
@@ -188,7 +148,6 @@ def verify(session: Session, view: View, payload: Mapping[str, Any],
            read_ahead: ReadAhead | None = None) -> dict[str, Any]:
     """The filtered answer for one reference; `read_ahead` is what `authenticate` read
     in `session` (the request's reader)."""
-    recognition = _recognition()
     programme = recognising_programme(session, view, payload.get("programme"))
     reference = reference_of(payload["trader"])
     current: dict[int, Any] = {}
@@ -196,7 +155,7 @@ def verify(session: Session, view: View, payload: Mapping[str, Any],
                                   flow=payload.get("flow") or "import",
                                   known_at=payload.get("known_at"), current_rows=current,
                                   read_ahead=read_ahead, view=view)
-    answer = filter_answers(session, view, [decision], current)[0]
+    answer = filter_answers(session, view, [decision.to_dict()], current)[0]
     add_declare(session, view, [answer], programme, payload.get("date"), current)
     return answer
 
@@ -207,8 +166,6 @@ def add_declare(session: Session, view: View, answers: Sequence[dict[str, Any]],
     """Give each answer that names an operator its `declare` member: the code(s) to
     declare for it in the recognising programme's administration (the crosswalk, cut to
     what the operator's grant shares)."""
-    from hub.api import service
-
     ids = {i for i in (_operator_id(a) for a in answers) if i is not None}
     if not ids:
         return
@@ -241,7 +198,6 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
                  ) -> list[dict[str, Any]]:
     """One answer per trader, in order: a decision, or for a malformed trader an
     `invalid_reference` answer naming its fields (the others are answered all the same)."""
-    recognition = _recognition()
     programme = recognising_programme(session, view, payload.get("programme"))
     item_errors: dict[int, Mapping[str, Sequence[str]]] = dict(
         payload.get("item_errors") or {})
@@ -281,22 +237,16 @@ def verify_batch(session: Session, view: View, payload: Mapping[str, Any]
 def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Candidates for a trader reference among the operators the client may see today
     (the matcher keeps only those before it decides or cuts to the limit)."""
-    recognition = _recognition()
-    matcher = getattr(recognition, "match", None)
-    if matcher is None:
-        matcher = importlib.import_module("hub.recognition.matching").match
     reference = reference_of(payload["trader"])
     limit = int(payload.get("limit") or 10)
-    result = matcher(session, reference, limit=limit,
-                     scope=lambda ids: policy.visible_ids(session, view, ids))
-    return filter_candidates(session, view, list(result.candidates))
+    result = match_candidates(session, reference, limit=limit,
+                              scope=lambda ids: policy.visible_ids(session, view, ids))
+    return filter_candidates(session, view, [c.to_dict() for c in result.candidates])
 
 
 def recognitions_of(session: Session, view: View, operator: Operator) -> list[dict[str, Any]]:
     """Where a visible operator is recognised: for the client's programme (admins: every
     programme with an arrangement in force recognising the operator's programme)."""
-    from hub.arrangements.models import ArrangementDirection
-
     if view.is_admin:
         recognising = sorted(set(session.scalars(
             select(Programme.code).join(ArrangementDirection,

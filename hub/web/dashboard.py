@@ -7,16 +7,11 @@ administration; hub administrators see all.
 Every look-up of one connection, run or record goes through `visible_*`, which answers
 404 for anything outside the user's scope, so that ids of other administrations' objects
 cannot even be confirmed to exist.
-
-Optional parts of the hub (OAuth clients, webhooks, the audit log) are read only when
-their packages are installed; the page says when one is not.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +21,17 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from hub.arrangements.models import Arrangement
+from hub.audit import service as audit_service
+from hub.auth.models import OAuthClient
 from hub.db import transactional, utcnow
 from hub.errors import NotFound
+from hub.notify.models import WebhookDelivery, WebhookSubscription
+from hub.recognition.rules import component_statuses, reference_snapshot
 from hub.registry.models import Operator
 from hub.sync import connections as conns
 from hub.sync import quarantine
 from hub.sync.models import Connection, QuarantinedRecord, SyncRun
+from hub.usage import UsageCount
 from hub.web.models import DashboardUser
 
 COUNT_NAMES = ("read", "created", "updated", "unchanged", "removed", "quarantined")
@@ -235,10 +235,6 @@ def recognised_per_arrangement(session: Session, user: DashboardUser,
     directions not active on the day (the rulebook's `active_on`) count zero.
     """
     day = day or utcnow().date()
-    try:
-        from hub.recognition.rules import component_statuses, reference_snapshot
-    except ImportError:
-        return []
     snapshot = reference_snapshot(session)
     own = (None if user.hub_admin else
            user.administration.code if user.administration is not None else "")
@@ -287,13 +283,6 @@ def recognised_per_arrangement(session: Session, user: DashboardUser,
     return [s for s in summaries.values() if s.directions]
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 @dataclass
 class ClientRow:
     client_id: str
@@ -304,15 +293,11 @@ class ClientRow:
     created_at: dt.datetime
 
 
-def clients(session: Session, user: DashboardUser) -> list[ClientRow] | None:
-    """The OAuth clients the user may see; None when the OAuth package is not installed."""
-    if not _installed("hub.auth.models"):
-        return None
-    models = importlib.import_module("hub.auth.models")
-    client_cls = models.OAuthClient
-    query = select(client_cls).order_by(client_cls.name)
+def clients(session: Session, user: DashboardUser) -> list[ClientRow]:
+    """The OAuth clients the user may see."""
+    query = select(OAuthClient).order_by(OAuthClient.name)
     if not user.hub_admin:
-        query = query.where(client_cls.administration_id == user.administration_id)
+        query = query.where(OAuthClient.administration_id == user.administration_id)
     return [ClientRow(c.client_id, c.name, c.programme.code if c.programme else None,
                       list(c.scopes or []), c.disabled_at is not None, c.created_at)
             for c in session.scalars(query)]
@@ -332,25 +317,20 @@ class WebhookRow:
     deliveries: dict[str, int]
 
 
-def webhooks(session: Session, user: DashboardUser) -> list[WebhookRow] | None:
-    """Webhook subscriptions with their delivery health (pending, delivered, failed);
-    None when the notification package is not installed."""
-    if not _installed("hub.notify.models") or not _installed("hub.auth.models"):
-        return None
-    notify = importlib.import_module("hub.notify.models")
-    client_cls = importlib.import_module("hub.auth.models").OAuthClient
-    sub_cls, delivery_cls = notify.WebhookSubscription, notify.WebhookDelivery
-    query = select(sub_cls).join(client_cls, client_cls.id == sub_cls.client_pk)
+def webhooks(session: Session, user: DashboardUser) -> list[WebhookRow]:
+    """Webhook subscriptions with their delivery health (pending, delivered, failed)."""
+    query = select(WebhookSubscription).join(
+        OAuthClient, OAuthClient.id == WebhookSubscription.client_pk)
     if not user.hub_admin:
-        query = query.where(client_cls.administration_id == user.administration_id)
-    subscriptions = list(session.scalars(query.options(selectinload(sub_cls.client))
-                                         .order_by(sub_cls.id)))
+        query = query.where(OAuthClient.administration_id == user.administration_id)
+    subscriptions = list(session.scalars(query.options(
+        selectinload(WebhookSubscription.client)).order_by(WebhookSubscription.id)))
     tallies: dict[int, dict[str, int]] = {s.id: {} for s in subscriptions}
     if subscriptions:
         for sub_id, status, number in session.execute(
-                select(delivery_cls.subscription_id, delivery_cls.status, func.count())
-                .where(delivery_cls.subscription_id.in_(list(tallies)))
-                .group_by(delivery_cls.subscription_id, delivery_cls.status)).tuples():
+                select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
+                .where(WebhookDelivery.subscription_id.in_(list(tallies)))
+                .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)).tuples():
             tallies[sub_id][str(status)] = int(number)
     return [WebhookRow(s.public_id, s.client.client_id, s.url, list(s.event_types or []),
                        s.status, s.paused_reason, s.consecutive_failures, s.last_success_at,
@@ -375,27 +355,19 @@ class AuditState:
 
 
 def audit_state(session: Session, user: DashboardUser, *, verify: bool = False,
-                limit: int = 50) -> AuditState | None:
-    """The audit log as `user` may see it; None when the audit package is not installed
-    or does not offer these reads."""
-    if not _installed("hub.audit.service"):
-        return None
-    try:
-        service = importlib.import_module("hub.audit.service")
-        if not user.hub_admin:
-            code = user.administration.code if user.administration is not None else ""
-            return AuditState(int(service.count(session, code)),
-                              list(service.recent(session, code, limit)), code)
-        head = service.head(session)
-        state = AuditState(int(service.count(session)), list(service.recent(session, None,
-                                                                             limit)),
-                           None, int(head.seq), str(head.hash), head.recorded_at)
-        if verify:
-            result = service.verify(session)
-            state.verified, state.checked, state.problem = (
-                bool(result.ok), int(result.checked), result.reason)
-    except (ImportError, AttributeError):  # an older or newer audit API: say nothing
-        return None
+                limit: int = 50) -> AuditState:
+    """The audit log as `user` may see it."""
+    if not user.hub_admin:
+        code = user.administration.code if user.administration is not None else ""
+        return AuditState(audit_service.count(session, code),
+                          list(audit_service.recent(session, code, limit)), code)
+    head = audit_service.head(session)
+    state = AuditState(audit_service.count(session),
+                       list(audit_service.recent(session, None, limit)),
+                       None, head.seq, head.hash, head.recorded_at)
+    if verify:
+        result = audit_service.verify(session)
+        state.verified, state.checked, state.problem = result.ok, result.checked, result.reason
     return state
 
 
@@ -403,12 +375,10 @@ USAGE_SERIES = ("recognised", "not_recognised", "unknown_trader", "ambiguous", "
                 "no_match")
 
 
-def usage_per_client(session: Session, visible: list[ClientRow] | None, since: dt.date
+def usage_per_client(session: Session, visible: list[ClientRow], since: dt.date
                      ) -> list[tuple[str, dict[str, int]]]:
     """Look-ups per partner client since `since`, by outcome (verify and match), for the
     clients the user may see."""
-    from hub.usage import UsageCount
-
     if not visible:
         return []
     names = {c.client_id: c.name for c in visible}

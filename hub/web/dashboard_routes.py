@@ -136,7 +136,7 @@ def overview() -> ResponseReturnValue:
         usage_chart=usage, reasons=dashboard.quarantine_by_reason(session, ids),
         held=dashboard.runs(session, ids, status="needs_confirmation", limit=50),
         quarantined=dashboard.open_quarantine(session, ids, limit=20),
-        arrangements=arrangements, clients=dashboard.clients(session, user),
+        arrangements=arrangements, clients=visible_clients,
         webhooks=dashboard.webhooks(session, user),
         audit=dashboard.audit_state(session, user, limit=0),
         counts=dashboard.counts,

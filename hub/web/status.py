@@ -30,7 +30,11 @@ from sqlalchemy.orm import Session
 from hub.db import utcnow
 from hub.errors import HubError
 from hub.identifiers import IdentifierError, validate
+from hub.recognition.crosswalk import crosswalk
 from hub.recognition.reasons import FLOW_NOT_COVERED
+from hub.recognition.reference import TraderReference
+from hub.recognition.rules import DirectionRule, ReferenceSnapshot, reference_snapshot
+from hub.recognition.service import verify
 from hub.registry.models import Administration, Operator, OperatorIdentifier, Programme
 from hub.registry.service import find_by_identifier
 
@@ -143,7 +147,6 @@ class CompanyStatus:
     declarations: list[DeclarationView]
     data_version: dt.datetime | None
     day: dt.date
-    recognition_available: bool = True
     answers: list[AnswerLine] = field(default_factory=list)
     benefits: list[str] = field(default_factory=list)
 
@@ -180,17 +183,6 @@ def find_published(session: Session, text: str) -> list[Operator]:
             if o.consent_publish and o.removed_at is None]
 
 
-def _recognition_api() -> tuple[Any, Any, Any] | None:
-    """verify, TraderReference and the reference snapshot, if recognition is installed."""
-    try:
-        from hub.recognition.reference import TraderReference
-        from hub.recognition.rules import reference_snapshot
-        from hub.recognition.service import verify
-    except ImportError:  # recognition not installed yet: the page says so
-        return None
-    return verify, TraderReference, reference_snapshot
-
-
 def _since(direction_from: dt.date | None, categories: list[str],
            held: dict[str, CategoryView]) -> dt.date | None:
     dates = [direction_from] if direction_from else []
@@ -207,12 +199,12 @@ def _since(direction_from: dt.date | None, categories: list[str],
     return max(dates) if dates else None
 
 
-def _partners(session: Session, operator: Operator, snapshot: Any, verify: Any,
-              reference_cls: Any, day: dt.date, held: dict[str, CategoryView],
-              names: dict[str, Programme]) -> list[PartnerView]:
+def _partners(session: Session, operator: Operator, snapshot: ReferenceSnapshot,
+              day: dt.date, held: dict[str, CategoryView], names: dict[str, Programme]
+              ) -> list[PartnerView]:
     programme = operator.programme
     recognising_codes = sorted({a for (a, b) in snapshot.directions if b == programme.code})
-    reference = reference_cls(scheme=operator.trader_id_scheme, value=operator.trader_id)
+    reference = TraderReference(scheme=operator.trader_id_scheme, value=operator.trader_id)
     partners = []
     for code in recognising_codes:
         partner = names.get(code)
@@ -251,12 +243,8 @@ def _partners(session: Session, operator: Operator, snapshot: Any, verify: Any,
     return partners
 
 
-def _declarations(session: Session, operator: Operator, snapshot: Any,
+def _declarations(session: Session, operator: Operator, snapshot: ReferenceSnapshot,
                   admin_names: dict[str, str], day: dt.date) -> list[DeclarationView]:
-    try:
-        from hub.recognition.crosswalk import crosswalk
-    except ImportError:
-        return []
     programme = operator.programme
     own = operator.programme.administration.code
     administrations = {snapshot.programmes[a].administration
@@ -274,7 +262,7 @@ def _declarations(session: Session, operator: Operator, snapshot: Any,
     return views
 
 
-def _first_active_day(rule: Any, day: dt.date) -> dt.date | None:
+def _first_active_day(rule: DirectionRule, day: dt.date) -> dt.date | None:
     """The first day after `day` on which the rulebook says `rule` is active, among the
     days its activity can change (a status step, its start date); None if none is known,
     or if the arrangement is not signed (or in force) on `day`."""
@@ -286,7 +274,7 @@ def _first_active_day(rule: Any, day: dt.date) -> dt.date | None:
     return next((d for d in sorted(candidates) if rule.active_on(d)), None)
 
 
-def _answers(status: CompanyStatus, snapshot: Any, admin_names: dict[str, str],
+def _answers(status: CompanyStatus, snapshot: ReferenceSnapshot, admin_names: dict[str, str],
              held: dict[str, CategoryView]) -> list[AnswerLine]:
     declarations = {d.administration: d for d in status.declarations}
     valid_own = [c for c in status.categories if c.status == "valid"]
@@ -358,17 +346,11 @@ def company_status(session: Session, operator: Operator, day: dt.date | None = N
         status_effective=operator.status_effective, valid_until=operator.valid_until,
         categories=categories, partners=[], declarations=[],
         data_version=programme.data_version, day=day)
-    api = _recognition_api()
-    if api is None:
-        status.recognition_available = False
-        return status
-    verify, reference_cls, reference_snapshot = api
     snapshot = reference_snapshot(session)
     names = {p.code: p for p in session.scalars(select(Programme))}
     admin_names = dict(session.execute(select(Administration.code, Administration.name))
                        .tuples().all())
-    status.partners = _partners(session, operator, snapshot, verify, reference_cls, day,
-                                held, names)
+    status.partners = _partners(session, operator, snapshot, day, held, names)
     status.declarations = _declarations(session, operator, snapshot, admin_names, day)
     status.answers = _answers(status, snapshot, admin_names, held)
     status.benefits = list(dict.fromkeys(
