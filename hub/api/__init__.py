@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 #: The revision of the IETF httpapi rate-limit header fields draft the answers follow.
 RATELIMIT_DRAFT = "draft-ietf-httpapi-ratelimit-headers-10"
@@ -25,6 +25,16 @@ def ratelimit_fields(response: Response) -> Response:
     return response
 
 
+def refuse_nul_paths() -> None:
+    """Nothing is named with a NUL character (no database column takes one): a path
+    holding one names nothing, before any lookup sends it to the database."""
+    if "\x00" in request.path:
+        from hub.errors import NotFound
+
+        raise NotFound("no resource has a NUL character in its name",
+                       fields={"(path)": "NUL character"})
+
+
 def init_app(app: Flask) -> None:
     from hub.api import admin_routes, docs, routes
 
@@ -32,6 +42,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATE_LIMIT_REQUEST_COST", 1)
     app.config.setdefault("RATE_LIMIT_BATCH_ITEM_COST", 1)
     app.after_request(ratelimit_fields)
+    app.before_request(refuse_nul_paths)
 
     app.register_blueprint(routes.bp)
     app.register_blueprint(admin_routes.bp)

@@ -79,6 +79,8 @@ GLOSSARY: dict[str, str] = {
     "operator": "The operator, cut to what the arrangements share",
     "operator_id": "The operator's id",
     "origin": "declared (by the registry) or derived (by the hub)",
+    "overlap_seconds": "How long the previous secret is still accepted (default: the "
+                       "hub's overlap)",
     "parties": "The programmes party to the arrangement",
     "paused_at": "When deliveries were paused",
     "paused_reason": "Why deliveries were paused",
@@ -107,6 +109,7 @@ GLOSSARY: dict[str, str] = {
     "resolution_note": "The reviewer's note",
     "resolved_at": "When it was resolved",
     "resolved_by": "Who resolved it",
+    "revoke_tokens": "Also revoke the tokens issued with the previous secret",
     "run": "The run's id",
     "run_id": "The run's id",
     "runs": "Sync runs",

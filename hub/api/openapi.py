@@ -7,6 +7,7 @@ entry here."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from apispec import APISpec
@@ -14,7 +15,68 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from hub.api import schemas
 
-PROBLEM = {"content": {"application/problem+json": {"schema": "Problem"}}}
+REQUEST_ID = "0f3a9c1e5b7d4f2a8c6e1b3d5f7a9c2e"
+PROBLEM_TYPE = "https://aeohub.example/problems/"
+#: An example problem document for each error status.
+ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
+    "400": {"type": PROBLEM_TYPE + "invalid-input", "title": "Invalid input", "status": 400,
+            "detail": "the request has invalid fields: trader.scheme",
+            "errors": [{"field": "trader.scheme",
+                        "detail": "an identifier needs both scheme and value"}],
+            "request_id": REQUEST_ID},
+    "401": {"type": PROBLEM_TYPE + "unauthorized", "title": "Unauthorized", "status": 401,
+            "detail": "this endpoint needs a bearer token (POST /oauth/token)",
+            "request_id": REQUEST_ID},
+    "403": {"type": PROBLEM_TYPE + "forbidden", "title": "Forbidden", "status": 403,
+            "detail": "the token does not carry the scope 'registry:read'",
+            "required_scope": "registry:read", "request_id": REQUEST_ID},
+    "404": {"type": PROBLEM_TYPE + "not-found", "title": "Not found", "status": 404,
+            "detail": "operator 42 does not exist or is not shared with this client",
+            "errors": [{"field": "id", "detail": "unknown"}], "request_id": REQUEST_ID},
+    "409": {"type": PROBLEM_TYPE + "conflict", "title": "Conflict", "status": 409,
+            "detail": "connection eu-aeo-csv is disabled: enable it first",
+            "errors": [{"field": "enabled", "detail": "false"}], "request_id": REQUEST_ID},
+    "413": {"type": PROBLEM_TYPE + "request-entity-too-large",
+            "title": "Request Entity Too Large", "status": 413,
+            "detail": "the request body is larger than the limit of 65536 bytes",
+            "request_id": REQUEST_ID},
+    "429": {"type": PROBLEM_TYPE + "rate-limited", "title": "Too many requests",
+            "status": 429, "detail": "the client's rate limit is reached; retry in 12 s",
+            "retry_after": 12, "request_id": REQUEST_ID},
+    "503": {"type": PROBLEM_TYPE + "service-unavailable", "title": "Service unavailable",
+            "status": 503, "detail": "the hub is busy; nothing was changed, retry in 2 s",
+            "request_id": REQUEST_ID},
+}
+#: The OAuth endpoints' errors carry the RFC 6749 code too.
+OAUTH_ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
+    "400": {"type": PROBLEM_TYPE + "oauth-unsupported-grant-type",
+            "title": "Unsupported grant type", "status": 400,
+            "detail": "unsupported grant type", "error": "unsupported_grant_type",
+            "request_id": REQUEST_ID},
+    "401": {"type": PROBLEM_TYPE + "oauth-invalid-client", "title": "Invalid client",
+            "status": 401, "detail": "client authentication failed",
+            "error": "invalid_client", "error_description": "client authentication failed",
+            "request_id": REQUEST_ID},
+    "403": {"type": PROBLEM_TYPE + "oauth-unauthorized-client",
+            "title": "Unauthorized client", "status": 403,
+            "detail": "the client is disabled", "error": "unauthorized_client",
+            "error_description": "the client is disabled", "request_id": REQUEST_ID},
+    "429": {**ERROR_EXAMPLES["429"], "error": "slow_down",
+            "error_description": "the client's rate limit is reached; retry in 12 s"},
+    "503": {"type": PROBLEM_TYPE + "oauth-temporarily-unavailable",
+            "title": "Temporarily unavailable", "status": 503,
+            "detail": "the hub is busy; nothing was changed, retry in 2 s",
+            "error": "temporarily_unavailable",
+            "error_description": "the hub is busy; nothing was changed, retry in 2 s",
+            "request_id": REQUEST_ID},
+}
+
+
+def _problem(example: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/problem+json": {"schema": "Problem",
+                                                     "example": example}}}
+
+
 #: The RateLimit header fields every answer to an authenticated client carries.
 RATELIMIT_HEADERS = {
     "RateLimit-Policy": {"description": "The client's quota: `\"default\";q=<units>;"
@@ -24,32 +86,40 @@ RATELIMIT_HEADERS = {
                                  "`\"default\";r=<units>;t=<seconds>`",
                   "schema": {"type": "string"}},
 }
-ERRORS = {
-    "400": {"description": "Invalid input: `errors` names each failing field", **PROBLEM},
-    "401": {"description": "No valid token (or, on /oauth, client authentication failed)",
-            **PROBLEM},
-    "403": {"description": "The token lacks the operation's scope", **PROBLEM},
-    "404": {"description": "Not found, or not shared with this client", **PROBLEM},
-    "409": {"description": "Conflicts with the current state", **PROBLEM},
-    "413": {"description": "Body too large", **PROBLEM},
-    "429": {"description": "Rate limited: retry after `Retry-After` seconds", **PROBLEM,
-            "headers": {"Retry-After": {"schema": {"type": "integer"},
-                                        "description": "Seconds to wait"},
-                        **RATELIMIT_HEADERS}},
-    "503": {"description": "Temporarily unavailable: retry after `Retry-After` seconds",
-            **PROBLEM},
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
+DESCRIPTIONS = {
+    "400": "Invalid input: `errors` names each failing field",
+    "401": "No valid token (or, on /oauth, client authentication failed)",
+    "403": "The token lacks the operation's scope",
+    "404": "Not found, or not shared with this client",
+    "409": "Conflicts with the current state",
+    "413": "Body too large",
+    "429": "Rate limited: retry after `Retry-After` seconds",
+    "503": "Temporarily unavailable: retry after `Retry-After` seconds",
 }
+
+
+def _errors(examples: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {code: {"description": text, **_problem(examples.get(code, ERROR_EXAMPLES[code]))}
+           for code, text in DESCRIPTIONS.items()}
+    out["429"]["headers"] = {**RETRY_AFTER, **RATELIMIT_HEADERS}
+    return out
+
+
+ERRORS = _errors(ERROR_EXAMPLES)
+OAUTH_ERRORS = _errors(OAUTH_ERROR_EXAMPLES)
 #: Every operation documents these answers, whatever else it may answer.
 ALWAYS = ("400", "401", "403", "429")
 
 
-def _json(schema: str) -> dict[str, Any]:
+def _json(schema: str | dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
 def _op(summary: str, scope: str | None, response: str | dict[str, Any] | None, *,
         operation_id: str, tag: str, description: str | None = None,
-        body: str | None = None, params: list[dict[str, Any]] | None = None,
+        body: str | dict[str, Any] | None = None, body_required: bool = True,
+        params: list[dict[str, Any]] | None = None,
         query: Any = None, status: str = "200", media: str = "application/json",
         errors: tuple[str, ...] = (), example: Any = None,
         body_example: Any = None) -> dict[str, Any]:
@@ -59,7 +129,9 @@ def _op(summary: str, scope: str | None, response: str | dict[str, Any] | None, 
                                else {"type": "string"}}
     if example is not None:
         content["example"] = example
-    answer: dict[str, Any] = {"description": "OK", "content": {media: content}}
+    answer: dict[str, Any] = {"description": "OK"}
+    if status != "204":
+        answer["content"] = {media: content}
     if scope is not None:
         answer["headers"] = copy.deepcopy(RATELIMIT_HEADERS)
     op: dict[str, Any] = {
@@ -72,7 +144,7 @@ def _op(summary: str, scope: str | None, response: str | dict[str, Any] | None, 
                       **{code: ERRORS[code] for code in sorted(set(ALWAYS) | set(errors))}},
     }
     if body:
-        op["requestBody"] = {"required": True, **_json(body)}
+        op["requestBody"] = {"required": body_required, **_json(body)}
         if body_example is not None:
             op["requestBody"]["content"]["application/json"]["example"] = body_example
     parameters = list(params or [])
@@ -121,11 +193,227 @@ DECISION_EXAMPLE = {
     "reasons": [], "operator": {"id": 42, "programme": "EU-AEO",
                                 "legal_name": "Muster Logistik GmbH"},
     "declare": DECLARE_EXAMPLE}
-INVALID_ITEM_EXAMPLE = {
-    "decision": "invalid_reference", "position": 1,
-    "detail": "trader 1 is invalid: traders.1.scheme",
-    "errors": [{"field": "traders.1.scheme",
-                "detail": "an identifier needs both scheme and value"}]}
+UNKNOWN_EXAMPLE = {
+    "decision": "unknown_trader", "recognised": False, "recognising_programme": "US-CTPAT",
+    "date": "2026-03-01", "flow": "import", "known_at": None,
+    "reference": {"scheme": "EORI", "value": "FR53740792600014"}, "operator": None,
+    "candidates": [], "arrangements": [],
+    "reasons": [{"code": "UNKNOWN_IDENTIFIER",
+                 "message": "no operator declares EORI FR53740792600014"}]}
+
+NOW = "2026-03-01T02:00:00+00:00"
+CLIENT_ID = "aeo_5c2e8a1f9b3d7e4c6a0f2b8d"
+WEBHOOK_ID = "whs_7c1e9a2f4b6d8e0a1c3e5f7a"
+SUBSCRIPTION = {
+    "id": WEBHOOK_ID, "url": "https://risk.example/hooks/aeo",
+    "events": ["operator.suspended", "operator.revoked"],
+    "description": "CBP risk engine: suspensions and revocations", "status": "active",
+    "paused_at": None, "paused_reason": None, "consecutive_failures": 0,
+    "last_success_at": "2026-03-01T02:05:11+00:00", "last_failure_at": None,
+    "created_at": "2026-02-20T09:30:00+00:00", "updated_at": "2026-02-20T09:30:00+00:00"}
+SHOWN_ONCE_SIGNING = "whsec_r7Kq2mXv9LpT4cWn8ZbY3hJd6Fs1Ga0Qe5Uo2Ni7Bx4"
+CLIENT = {"client_id": CLIENT_ID, "name": "CBP risk engine", "programme": "US-CTPAT",
+          "scopes": ["verify", "registry:read", "changes:read", "webhooks"],
+          "private_key_jwt": False, "disabled": False, "rate_limit": 20000,
+          "previous_secret_accepted_until": None}
+SHOWN_ONCE_CLIENT = "mZ3Jb1v7Qx2T9kLr5Wc8Yp4Hn6Df0Gs1Aq3Ue7Io9"
+CONNECTION = {
+    "id": 3, "name": "eu-aeo-csv", "type": "csv_snapshot", "administration": "EU",
+    "programmes": ["EU-AEO"], "schedule": "interval:6h", "enabled": True,
+    "last_success_at": NOW, "feed_age_seconds": 3600, "stale": False,
+    "consecutive_failures": 0,
+    "config": {"path": "/srv/aeohub/feeds/eu-aeo.csv", "programme": "EU-AEO"},
+    "max_removal_share": 0.1, "max_change_share": 0.1, "max_quarantine_share": 0.1,
+    "max_quarantined": 20, "scope_countries": [], "staleness_seconds": 129600,
+    "last_run_at": NOW, "last_failure_at": None, "sync_requested_at": None}
+HELD = ("1 of 1,204 EU-AEO operators would be removed and 61 updated (5.1%), more than "
+        "the 5% allowed")
+RUN = {
+    "id": 118, "connection_id": 3, "connection": "eu-aeo-csv", "trigger": "scheduled",
+    "status": "needs_confirmation", "dry_run": False, "applied": False, "snapshot": True,
+    "scheduled_for": "2026-03-01T02:00:00+00:00", "started_at": "2026-03-01T02:00:01+00:00",
+    "finished_at": "2026-03-01T02:00:09+00:00", "held_reason": HELD, "error": None,
+    "read": 1204, "created": 3, "updated": 61, "unchanged": 1138, "removed": 1,
+    "quarantined": 1, "status_changes": 2, "unread": []}
+REJECTED = {"code": "invalid_status", "field": "status",
+            "reason": "'exploded' is not a status (valid, suspended, revoked, annulled, "
+                      "expired, withdrawn)"}
+QUARANTINED = {
+    "id": 7, "connection_id": 3, "connection": "eu-aeo-csv", "run_id": 118,
+    "programme": "EU-AEO", "stable_key": "FR53740792600014", "position": "line 845",
+    "reasons": [REJECTED], "status": "open", "reason_code": "invalid_status",
+    "operator_id": None, "seen_count": 1, "last_seen_at": "2026-03-01T02:00:05+00:00",
+    "created_at": "2026-03-01T02:00:05+00:00", "resolved_at": None, "resolved_by": None,
+    "resolution_note": None}
+QUARANTINED_RECORD = {
+    "programme": "EU-AEO", "authorisation_number": "FRAEOF000451/21",
+    "trader_id_scheme": "EORI", "trader_id": "FR53740792600014",
+    "legal_name": "Transports Lemoine SAS", "street": "12 quai de la Joliette",
+    "city": "Marseille", "postcode": "13002", "country": "FR", "status": "exploded",
+    "status_effective": "2021-06-14"}
+EVENT_CHANGES = {"status": "suspended", "status_effective": "2026-02-27"}
+EVENT_PREVIOUS = {"status": "valid", "status_effective": "2020-01-01"}
+#: Each operation's request body and answer examples (those `_op` was not given).
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "getOperatorHistory": {"response": {**VERSION, "operator_id": 42, "events": [
+        {"id": 981, "kind": "created", "effective_date": "2020-01-01",
+         "recorded_at": "2025-06-01T02:00:00+00:00",
+         "changes": {"legal_name": "Muster Logistik GmbH", "status": "valid"},
+         "previous": {}},
+        {"id": 20417, "kind": "suspended", "effective_date": "2026-02-27",
+         "recorded_at": NOW, "changes": EVENT_CHANGES, "previous": EVENT_PREVIOUS}]}},
+    "getOperatorRecognition": {"response": {**VERSION, "operator_id": 42, "recognitions": [
+        {k: v for k, v in DECISION_EXAMPLE.items() if k != "declare"}]}},
+    "listProgrammes": {"response": {"programmes": [
+        {"code": "EU-AEO", "name": "Authorised Economic Operator (European Union)",
+         "administration": "EU",
+         "categories": [{"code": "AEOC", "description": "Customs simplifications"},
+                        {"code": "AEOS", "description": "Security and safety"},
+                        {"code": "AEOF", "description": "Both"}],
+         "primary_scheme": "EORI", "consent_required": True, "data_version": NOW}]}},
+    "listArrangements": {"response": {"arrangements": [
+        {"code": "EU-US", "title": "EU-US mutual recognition decision (EU AEO / C-TPAT)",
+         "kind": "bilateral", "status": "in_force", "parties": ["EU-AEO", "US-CTPAT"],
+         "data_fields": ["legal_name", "address", "status", "identifier"],
+         "directions": [
+             {"recognising": "US-CTPAT", "recognised": "EU-AEO",
+              "categories": ["AEOS", "AEOF"], "flows": ["import"],
+              "active_from": "2012-07-01", "active_until": None, "active": True},
+             {"recognising": "EU-AEO", "recognised": "US-CTPAT",
+              "categories": ["importer"], "flows": ["import"],
+              "active_from": "2013-01-31", "active_until": None, "active": True}]}]}},
+    "listChanges": {"response": {**VERSION, "changes": [
+        {"event_id": 20417, "kind": "suspended", "operator_id": 42, "programme": "EU-AEO",
+         "effective_date": "2026-02-27", "recorded_at": NOW, "changes": EVENT_CHANGES,
+         "previous": EVENT_PREVIOUS},
+        {"event_id": None, "kind": "tombstone", "operator_id": 77, "programme": "EU-AEO",
+         "reason": "consent_withdrawn", "effective_date": None, "recorded_at": NOW}],
+        "next_cursor": "eyJjIjoiY2JwLXJpc2siLCJlIjoyMDQxN30.wBU7qtRLwtygxOxF7frBmJ0r9Ho",
+        "has_more": False}},
+    "exportProgramme": {"response": json.dumps(OPERATOR_EXAMPLE) + "\n"},
+    "notifyNode": {"response": {"connection": "eu-node", "connection_id": 3,
+                                "requested_at": NOW, "coalesced": False,
+                                "sync_running": False, "scheduled": "immediate run"}},
+    "listWebhookEventTypes": {"response": {"events": [
+        "operator.created", "operator.suspended", "operator.reinstated", "operator.revoked",
+        "operator.annulled", "operator.expired", "operator.withdrawn", "operator.removed",
+        "operator.no_longer_shared"]}},
+    "listWebhooks": {"response": {"subscriptions": [SUBSCRIPTION]}},
+    "createWebhook": {"response": {**SUBSCRIPTION, "last_success_at": None,
+                                   "secret": SHOWN_ONCE_SIGNING}},
+    "getWebhook": {"response": SUBSCRIPTION},
+    "updateWebhook": {"body": {"events": ["operator.suspended", "operator.revoked",
+                                          "operator.withdrawn"], "active": True},
+                      "response": {**SUBSCRIPTION, "events": [
+                          "operator.suspended", "operator.revoked", "operator.withdrawn"],
+                          "updated_at": NOW}},
+    "rotateWebhookSecret": {"response": {**SUBSCRIPTION, "updated_at": NOW,
+                                         "secret": SHOWN_ONCE_SIGNING}},
+    "pingWebhook": {"response": {"event_id": "evt_3b8f0c2d9e5a4f1b8c7d6e5f4a3b2c1d",
+                                 "type": "webhook.ping", "status": "queued"}},
+    "listWebhookDeliveries": {"response": {
+        "subscription": WEBHOOK_ID, "status": "active", "deliveries": [
+            {"event_id": "evt_9d2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f", "type": "operator.suspended",
+             "status": "delivered", "attempts": 1, "created_at": NOW,
+             "next_attempt_at": None, "delivered_at": "2026-03-01T02:00:02+00:00",
+             "last_status_code": 204, "last_error": None,
+             "attempt_log": [{"at": "2026-03-01T02:00:02+00:00", "status_code": 204,
+                              "error": None}]}]}},
+    "listClients": {"response": {"clients": [CLIENT]}},
+    "createClient": {"body": {"name": "CBP risk engine", "programme": "US-CTPAT",
+                              "scopes": ["verify", "registry:read", "changes:read",
+                                         "webhooks"], "rate_limit": 20000},
+                     "response": {**CLIENT, "client_secret": SHOWN_ONCE_CLIENT}},
+    "disableClient": {"response": {**CLIENT, "disabled": True}},
+    "enableClient": {"response": CLIENT},
+    "setClientKeys": {"body": {"keys": [{"kty": "EC", "crv": "P-256", "kid": "cbp-2026",
+                                         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                                         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]},
+                      "response": {**CLIENT, "private_key_jwt": True}},
+    "rotateClientSecret": {"body": {"overlap_seconds": 86400, "revoke_tokens": False},
+                           "response": {**CLIENT, "client_secret": SHOWN_ONCE_CLIENT,
+                                        "previous_secret_accepted_until":
+                                            "2026-03-02T02:00:00+00:00"}},
+    "getToken": {"body": {"grant_type": "client_credentials",
+                          "scope": "verify registry:read"}},
+    "introspectToken": {"body": {"token": "kF3n9Qx2Lr5Tb8Wc1Yp7Hn4Df6Gs0Aq",
+                                 "token_type_hint": "access_token"}},
+    "revokeToken": {"body": {"token": "kF3n9Qx2Lr5Tb8Wc1Yp7Hn4Df6Gs0Aq",
+                             "token_type_hint": "access_token"}},
+    "getServerMetadata": {"response": {
+        "issuer": "https://hub.aeo.example",
+        "token_endpoint": "https://hub.aeo.example/oauth/token",
+        "introspection_endpoint": "https://hub.aeo.example/oauth/introspect",
+        "revocation_endpoint": "https://hub.aeo.example/oauth/revoke",
+        "jwks_uri": "https://hub.aeo.example/.well-known/jwks.json",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "private_key_jwt"]}},
+    "getJwks": {"response": {"keys": []}},
+    "getAuditHead": {"response": {
+        "seq": 5121, "hash": "ef48d7fad66859d451257b5c7f3c252b820881926bcf5f13800bcd0949822f62",
+        "recorded_at": "2026-03-01T02:00:09.915008Z", "algorithm": "EdDSA",
+        "signed_payload": '{"hash":"ef48d7fad66859d451257b5c7f3c252b820881926bcf5f13800bcd'
+                          '0949822f62","recorded_at":"2026-03-01T02:00:09.915008Z",'
+                          '"seq":5121}',
+        "signature": "Ly6uVTndcazryFUX3LS97BS_gnpD74l4LZl1g0ELtFL3PgFPpsat3omjdkAzuQ1QCH-KJ"
+                     "HeQGJ0SgwwKbceoDQ",
+        "key": {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                "kid": "u_yco6eAS53I9w3KLJDjDVeIta6CZVpQvlWKPHJgo0Y",
+                "x": "BgLcVYw2U-KZht7Xlai3oMxntFj2hNG8BzmSfFWVmwI"}}},
+    "getHealth": {"response": {"status": "ok"}},
+    "getReadiness": {"response": {"status": "ready", "checks": {
+        "database": {"ok": True, "backend": "postgresql"},
+        "feeds": {"ok": True, "stale": [], "feeds": [
+            {"connection": "eu-aeo-csv", "programmes": ["EU-AEO"], "age_seconds": 3600,
+             "stale": False}]}}}},
+    "getMetrics": {"response": "# HELP aeohub_requests_total Requests answered\n"
+                               "# TYPE aeohub_requests_total counter\n"
+                               'aeohub_requests_total{status="200"} 18211\n'},
+    "getOpenApi": {"response": {"openapi": "3.0.3",
+                                "info": {"title": "AEO Hub partner API", "version": "1.0.0"},
+                                "paths": {}}},
+    "getDocs": {"response": "<!doctype html><html lang=\"en\"><head><title>AEO Hub partner "
+                            "API</title></head><body>...</body></html>"},
+    "listConnections": {"response": {"connections": [CONNECTION]}},
+    "createConnection": {
+        "body": {"name": "eu-aeo-csv", "type": "csv_snapshot", "programmes": ["EU-AEO"],
+                 "config": {"path": "/srv/aeohub/feeds/eu-aeo.csv", "programme": "EU-AEO"},
+                 "schedule": "interval:6h", "max_removal_share": 0.1},
+        "response": {**CONNECTION, "last_success_at": None, "feed_age_seconds": None,
+                     "stale": True, "last_run_at": None}},
+    "getConnection": {"response": CONNECTION},
+    "editConnection": {"body": {"schedule": "cron:0 */6 * * *", "max_change_share": 0.2},
+                       "response": {**CONNECTION, "schedule": "cron:0 */6 * * *",
+                                    "max_change_share": 0.2}},
+    "requestSync": {"response": {"connection_id": 3, "status": "requested",
+                                 "requested_at": NOW}},
+    "listRuns": {"response": {"runs": [RUN], "next_before": 117}},
+    "getRun": {"response": RUN},
+    "getRunDifference": {"response": {"run": 118, "kind": "create", "applied": False,
+                                      "items": [{"key": "IE2025292W",
+                                                 "stable_key": "IE2025292W",
+                                                 "legal_name": "Shannon Freight Ltd",
+                                                 "country": "IE", "status": "valid",
+                                                 "position": "line 402"}],
+                                      "next_after": None}},
+    "confirmRun": {"response": {**RUN, "status": "succeeded", "applied": True}},
+    "discardRun": {"response": {**RUN, "status": "discarded"}},
+    "listQuarantine": {"response": {"records": [QUARANTINED], "next_after": None}},
+    "getQuarantinedRecord": {"response": {**QUARANTINED, "record": QUARANTINED_RECORD}},
+    "replayQuarantinedRecord": {
+        "body": {"corrections": {"status": "valid"}},
+        "response": {**QUARANTINED, "status": "replayed", "operator_id": 1311,
+                     "resolved_at": NOW, "resolved_by": "client:" + CLIENT_ID,
+                     "resolution_note": "replayed with corrections: status",
+                     "record": QUARANTINED_RECORD}},
+    "dismissQuarantinedRecord": {
+        "body": {"note": "the operator was revoked in 2025; the line is a leftover"},
+        "response": {**QUARANTINED, "status": "dismissed", "resolved_at": NOW,
+                     "resolved_by": "client:" + CLIENT_ID,
+                     "resolution_note": "the operator was revoked in 2025; the line is a "
+                                        "leftover", "record": QUARANTINED_RECORD}},
+}
 
 
 def build_spec(server_url: str = "/") -> dict[str, Any]:
@@ -162,8 +450,10 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
                  "SubscriptionList", "SubscriptionWithSecret", "EventTypes", "PingQueued",
                  "DeliveryList", "NodeNotified", "AuditHead"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
+    from hub.auth.admin_routes import RotateSchema
     from hub.notify import schemas as notify_schemas
 
+    spec.components.schema("ClientRotate", schema=RotateSchema)
     for name in ("SubscriptionCreate", "SubscriptionUpdate", "NodeNotify"):
         spec.components.schema(name, schema=getattr(notify_schemas, name + "Schema"))
     partner = ("Partner API", "Registry", "Changes and webhooks")
@@ -186,15 +476,18 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
             "VerifyBatchResponse", operation_id="verifyBatch", tag=partner[0],
             body="VerifyBatchRequest",
             description="One answer per trader, in the request's order. A malformed "
-                        "trader gets its own `invalid_reference` answer naming its fields "
+                        "trader gets its own answer naming its fields (`{\"decision\": "
+                        "\"invalid_reference\", \"position\": 1, \"errors\": [{\"field\": "
+                        "\"traders.1.scheme\", ...}]}`) "
                         "while the others are answered; the request is refused (400) only "
                         "when the envelope is wrong. A batch costs its item count in "
                         "quota units; one costing more than the client's whole quota is "
                         "a 400 whose `max_items` is the largest batch allowed.",
             errors=("413",), example={**VERSION, "decisions": [
-                DECISION_EXAMPLE, INVALID_ITEM_EXAMPLE]},
+                DECISION_EXAMPLE, UNKNOWN_EXAMPLE]},
             body_example={"traders": [{"scheme": "EORI", "value": EORI},
-                                      {"scheme": "EORI"}], "declare": True})},
+                                      {"scheme": "EORI", "value": "FR53740792600014"}],
+                          "declare": True})},
         "/api/v1/match": {"post": _op(
             "Scored candidates for a trader reference", "match", "MatchResponse",
             operation_id="match", tag=partner[0], body="MatchRequest", errors=("413",),
@@ -263,8 +556,10 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
         spec.path(path=path, operations=operations)
     document = spec.to_dict()
     _conditional_trader(document["components"]["schemas"])
+    _webhook_fields(document["components"]["schemas"])
     _describe(document["components"]["schemas"])
     _links(document["paths"])
+    _examples(document["paths"])
     return document
 
 
@@ -276,6 +571,21 @@ def _describe(components: dict[str, Any]) -> None:
         for name, prop in (schema.get("properties") or {}).items():
             if not prop.get("description") and name in GLOSSARY:
                 prop["description"] = GLOSSARY[name]
+
+
+def _examples(paths: dict[str, Any]) -> None:
+    """Give every request body and every successful answer its example from `EXAMPLES`
+    (error answers have theirs in `ERRORS`)."""
+    for operations in paths.values():
+        for op in operations.values():
+            own = EXAMPLES.get(op["operationId"], {})
+            for content in (op.get("requestBody") or {}).get("content", {}).values():
+                if "body" in own:
+                    content.setdefault("example", own["body"])
+            for status, answer in op["responses"].items():
+                if status.startswith("2") and "response" in own:
+                    for content in (answer.get("content") or {}).values():
+                        content.setdefault("example", own["response"])
 
 
 def _links(paths: dict[str, Any]) -> None:
@@ -302,20 +612,31 @@ def _conditional_trader(components: dict[str, Any]) -> None:
     """A trader reference needs an identifier (scheme and value together), a name, or
     both: `anyOf` says so, so that a generated request is one the hub accepts."""
     trader = components["Trader"]
-    text = {"type": "string", "minLength": 1}
-    named = {**text, "pattern": r"\S"}
-    address = {"$ref": "#/components/schemas/Address"}
+    text = {"type": "string"}  # the lengths, the pattern: the properties' own
     trader["anyOf"] = [
         {"title": "TraderByIdentifier", "required": ["scheme", "value"],
-         "properties": {"scheme": text, "value": text, "name": named, "address": address}},
+         "properties": {"scheme": text, "value": text}},
+        # Without `scheme` and `value`: said by `additionalProperties` rather than a `not`,
+        # which generators (hypothesis-jsonschema) satisfy only slowly.
         {"title": "TraderByName", "required": ["name"],
-         "properties": {"name": named, "address": address},
-         "not": {"anyOf": [{"required": ["scheme"]}, {"required": ["value"]}]}},
+         "properties": {"name": text, "address": {"$ref": "#/components/schemas/Address"}},
+         "additionalProperties": False},
     ]
     trader["properties"]["name"]["pattern"] = r"\S"
     trader["description"] = ("A trader reference: an identifier (scheme and value, both "
                              "or neither), a name with an address, or both.")
     trader["example"] = {"scheme": "EORI", "value": EORI}
+
+
+def _webhook_fields(components: dict[str, Any]) -> None:
+    """A receiver is an http(s) URL (on a host the hub's operator allows) and events are
+    the known event types: said in the document, so that generated requests can pass."""
+    from hub.notify.events import EVENT_TYPES
+
+    for name in ("SubscriptionCreate", "SubscriptionUpdate"):
+        props = components[name]["properties"]
+        props["url"].update(format="uri", pattern=r"^https?://")
+        props["events"]["items"]["enum"] = list(EVENT_TYPES)
 
 
 def _path_param(name: str, description: str) -> dict[str, Any]:
@@ -391,6 +712,10 @@ def _client_admin_paths() -> dict[str, dict[str, Any]]:
             description="The body is the JWK set. To roll a key over, register the old and "
                         "the new key together first.",
             params=[client], operation_id="setClientKeys", tag=tag,
+            body={"type": "object", "required": ["keys"], "description": "A JWK set "
+                  "(RFC 7517): the client's public keys",
+                  "properties": {"keys": {"type": "array", "items": {"type": "object"},
+                                          "description": "Public JWKs, each with a kid"}}},
             errors=("404", "409"))},
         "/api/v1/admin/clients/{client_id}/enable": {"post": _op(
             "Enable a disabled client again (it asks for new tokens)", "admin", "Client",
@@ -399,7 +724,8 @@ def _client_admin_paths() -> dict[str, dict[str, Any]]:
             "Give a client a new secret", "admin", "Client",
             description="The old secret is accepted during the overlap; body optional: "
                         "`overlap_seconds`, `revoke_tokens`.",
-            params=[client], operation_id="rotateClientSecret", tag=tag, errors=("404",))},
+            params=[client], operation_id="rotateClientSecret", tag=tag,
+            body="ClientRotate", body_required=False, errors=("404",))},
     }
 
 
@@ -417,7 +743,7 @@ def _oauth_op(summary: str, description: str, operation_id: str,
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {
                 "schema": response, "example": example}}},
-            **{code: ERRORS[code] for code in sorted(set(ALWAYS) | {"503"})},
+            **{code: OAUTH_ERRORS[code] for code in sorted(set(ALWAYS) | {"503"})},
         },
     }
 

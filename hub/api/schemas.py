@@ -15,6 +15,7 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    pre_load,
     validate,
     validates_schema,
 )
@@ -28,9 +29,41 @@ MAX_ID = 2**31 - 1
 FLOWS = ("import", "export")
 
 
+def nul_paths(value: Any, path: str = "") -> list[str]:
+    """Where `value` (parsed JSON, a query) holds a NUL character, in a key or a string:
+    no database column takes one (PostgreSQL refuses it), so no input may carry one."""
+    if isinstance(value, str):
+        return [path or "(body)"] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found += nul_paths(key, where) + nul_paths(item, where)
+        return found
+    if isinstance(value, list):
+        return [p for n, item in enumerate(value) for p in nul_paths(item, f"{path}.{n}")]
+    return []
+
+
 class StrictSchema(Schema):
+    """A request schema: unknown members and NUL characters are refused."""
+
+    #: Members whose content is checked elsewhere (a batch's traders, item by item).
+    nul_checked_elsewhere: tuple[str, ...] = ()
+
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _no_nul(self, data: Any, **_kwargs: Any) -> Any:
+        if hasattr(data, "items"):
+            checked = {k: v for k, v in data.items()
+                       if k not in self.nul_checked_elsewhere}
+            found = nul_paths(checked)
+            if found:
+                raise ValidationError({where: ["must not contain NUL characters"]
+                                       for where in found})
+        return data
 
 
 class AddressSchema(StrictSchema):
@@ -104,6 +137,7 @@ class _ListAsIs(fields.Field):
 class VerifyBatchEnvelopeSchema(VerifyOptionsMixin):
     """The batch request with its traders not yet parsed (see `load_batch`)."""
 
+    nul_checked_elsewhere = ("traders",)
     traders = _ListAsIs(required=True, validate=validate.Length(min=1, max=MAX_BATCH))
     declare = _DECLARE
 
@@ -114,10 +148,11 @@ _envelope = VerifyBatchEnvelopeSchema()
 
 def _plain_trader(item: Any) -> dict[str, Any] | None:
     """`TraderSchema().load(item)` for `{"scheme": ..., "value": ...}` that passes the
-    schema's checks (types and lengths); None for anything else (left to the schema)."""
+    schema's checks (types, lengths, no NUL); None for anything else (left to the schema)."""
     if (type(item) is dict and len(item) == 2 and type(item.get("scheme")) is str
             and type(item.get("value")) is str and 1 <= len(item["scheme"]) <= 32
-            and 1 <= len(item["value"]) <= 64):
+            and 1 <= len(item["value"]) <= 64
+            and "\x00" not in item["scheme"] and "\x00" not in item["value"]):
         return {"scheme": item["scheme"], "value": item["value"], "name": None,
                 "address": None}
     return None

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
+from hub.api.schemas import StrictSchema
 
 
 class NodeNotifySchema(StrictSchema):

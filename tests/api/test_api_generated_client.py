@@ -117,7 +117,8 @@ def test_a_generated_client_works_end_to_end(ref_app, committed_db, backend, tmp
 
         created = _api("api.changes_and_webhooks.create_webhook").sync(
             client=client, body=models.SubscriptionCreate(
-                url=f"http://{receiver}/hook", events=["operator.suspended"]))
+                url=f"http://{receiver}/hook",
+                events=[models.SubscriptionCreateEventsItem("operator.suspended")]))
         assert isinstance(created, models.SubscriptionWithSecret), created
         listed = _api("api.changes_and_webhooks.list_webhooks").sync(client=client)
         assert isinstance(listed, models.SubscriptionList), listed

@@ -3,8 +3,10 @@ the hub serves, and the parts a generated client needs on every operation."""
 
 from __future__ import annotations
 
+import json
 import re
 
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate
 
 #: The routes the document covers: everything but the company pages and the dashboard.
@@ -63,3 +65,54 @@ def test_the_docs_page_shows_fields_and_examples_without_a_cdn(app):
     assert "DEMUSLOG1HAM" in page  # an example
     assert "The declaration data element where the code goes" in page  # a field
     assert not re.search(r"""(src|href)=["']https?://""", page)
+
+
+def _examples(spec) -> list[tuple[str, dict, object]]:  # type: ignore[no-untyped-def]
+    """(where, schema, example) of every request body and answer content; the example
+    is None where there is none."""
+    found = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            for media, content in (op.get("requestBody") or {}).get("content", {}).items():
+                found.append((f"{where} request {media}", content["schema"],
+                              content.get("example")))
+            for status, answer in op["responses"].items():
+                for media, content in (answer.get("content") or {}).items():
+                    found.append((f"{where} {status} {media}", content["schema"],
+                                  content.get("example")))
+    return found
+
+
+def test_every_request_and_answer_has_an_example_valid_against_its_schema(app):
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    examples = _examples(spec)
+    missing = [where for where, _schema, example in examples if example is None]
+    assert not missing, f"no example: {missing}"
+    invalid = []
+    for where, schema, example in examples:
+        if where.endswith(("application/x-ndjson", "text/plain", "text/html")):
+            continue  # not JSON: the example is the text itself
+        root = {**schema, "components": spec["components"]}
+        validator = OAS30Validator(root, format_checker=oas30_format_checker)
+        invalid += [f"{where}: {error.message}" for error in validator.iter_errors(example)]
+    assert not invalid, "\n".join(invalid)
+    statuses = {where.split()[2] for where, _schema, _example in examples}
+    assert {"200", "201", "202", "400", "401", "403", "404", "429"} <= statuses
+
+
+def test_an_example_that_breaks_its_schema_is_caught(app):
+    """The check above can fail: a Problem example without `status` is invalid."""
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    root = {"$ref": "#/components/schemas/Problem", "components": spec["components"]}
+    errors = list(OAS30Validator(root).iter_errors({"type": "x", "title": "y"}))
+    assert errors and "status" in errors[0].message
+
+
+def test_the_export_example_is_one_operator_a_line_as_getoperator_answers(app):
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    export = spec["paths"]["/api/v1/export/{programme}.ndjson"]["get"]["responses"]["200"]
+    lines = export["content"]["application/x-ndjson"]["example"].splitlines()
+    operator = spec["paths"]["/api/v1/operators/{operator_id}"]["get"]["responses"]["200"][
+        "content"]["application/json"]["example"]["operator"]
+    assert [json.loads(line) for line in lines] == [operator]
