@@ -17,6 +17,7 @@ MODEL_MODULES: list[str] = [
     "hub.sync.models",
     "hub.usage",
     "hub.auth.models",
+    "hub.auth.windows",
     "hub.audit.models",
     "hub.web.models",
     "hub.notify.models",

@@ -25,8 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hub import clock
-from hub.web.models import LookupWindow
-from hub.web.ratelimit import client_digest
+from hub.auth.windows import LookupWindow, client_digest
 
 ADDRESS_BUCKET = "oauth_address"
 CLIENT_BUCKET = "oauth_client"

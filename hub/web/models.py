@@ -1,4 +1,4 @@
-"""Web models: dashboard users and the look-up rate-limit windows.
+"""Web models: dashboard users and their signed-in sessions.
 
 A dashboard user is either an administration's staff member (`administration_id` set:
 they see that administration's connections, runs, quarantine and clients) or a hub
@@ -9,16 +9,14 @@ hashes (scrypt).
 browser's cookie carries only a random token, stored here as its SHA-256, so ending the
 row ends the session whatever the cookie says.
 
-`LookupWindow` counts public look-ups per client per fixed window in the database, so
-that every worker (and every host) shares one count: enumeration cannot be spread over
-workers. The client is stored as a keyed digest of its address, never the address itself.
+The look-up and sign-in rate windows are `hub.auth.windows`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime, utcnow
@@ -56,15 +54,3 @@ class DashboardSession(Base):
                                          index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class LookupWindow(Base):
-    """Requests one client made in one fixed window of one bucket (lookup, login)."""
-
-    __tablename__ = "web_lookup_window"
-
-    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
-    # HMAC-SHA256 of the client address (hex), keyed with the app's secret key.
-    client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    window_start: Mapped[int] = mapped_column(Integer, primary_key=True)
-    used: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,9 +14,10 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 
 from hub import db
+from hub.auth import windows
 from hub.identifiers import IdentifierError, explain_mid
 from hub.identifiers.countries import CANADIAN_PROVINCES
-from hub.web import pages, ratelimit
+from hub.web import pages
 from hub.web.status import (
     ANSWER_MEANINGS,
     MAX_QUERY_LENGTH,
@@ -38,8 +39,8 @@ def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: in
                  default_window: int) -> None:
     """Abort with 429 when this client went over the bucket's limit."""
     config = current_app.config
-    key = ratelimit.client_digest(str(config["SECRET_KEY"]), request.remote_addr or "unknown")
-    retry_after = ratelimit.hit(db.get_db(), bucket, key,
+    key = windows.client_digest(str(config["SECRET_KEY"]), request.remote_addr or "unknown")
+    retry_after = windows.hit(db.get_db(), bucket, key,
                                 int(config.get(limit_key, default_limit)),
                                 int(config.get(window_key, default_window)))
     if retry_after is not None:

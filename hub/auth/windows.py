@@ -1,22 +1,40 @@
-"""Fixed-window rate limits for public look-ups and sign-in, shared through the database.
+"""Fixed-window request counters per client, shared through the database.
 
-Each request adds one to the row (bucket, client digest, window start) with one atomic
-UPDATE (an INSERT for the window's first request), in its own short transaction, so every
-worker and every host counts against the same number. Over the limit, the caller answers
-429 with `Retry-After`. Old windows are pruned now and then by the requests themselves.
+`LookupWindow` holds the count of one (bucket, client digest, window start). The company
+page's look-ups and the dashboard's sign-ins (`hub.web.routes`, through `hit`) and the
+OAuth failure throttle (`hub.auth.throttle`) count here, so that every worker and every
+host counts against the same number: enumeration cannot be spread over workers. A client
+is stored as a keyed digest of its address (`client_digest`), never the address itself.
+
+`hit` adds one with one atomic UPDATE (an INSERT for the window's first request), in its
+own short transaction. Over the limit, the caller answers 429 with `Retry-After`. Old
+windows are pruned now and then by the requests themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db import Database
-from hub.web.models import LookupWindow
+from hub import clock
+from hub.db import Base, Database
+
+
+class LookupWindow(Base):
+    """Requests one client made in one fixed window of one bucket (lookup, login, ...)."""
+
+    __tablename__ = "web_lookup_window"
+
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # HMAC-SHA256 of the client address (hex), keyed with the app's secret key.
+    client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
 
 _PRUNE_EVERY = 200
 
@@ -29,7 +47,7 @@ def client_digest(secret: str, address: str) -> str:
 def hit(database: Database, bucket: str, client_key: str, limit: int, window_seconds: int,
         now: float | None = None) -> int | None:
     """Count one request; None when allowed, else the seconds until the window ends."""
-    now = time.time() if now is None else now
+    now = clock.timestamp() if now is None else now
     window_seconds = max(1, window_seconds)
     window = int(now // window_seconds) * window_seconds
     retry_after = max(1, int(window + window_seconds - now + 0.999))
