@@ -1,4 +1,4 @@
-"""Audit entries for webhook and node-push actions, written when the audit log is installed.
+"""Audit entries for webhook and node-push actions.
 
 Subscriptions created, changed, paused, resumed and deleted, and node pushes, are
 administrative changes: they go to the hash-chained audit log (`hub.audit.record`) in
@@ -13,13 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.audit import record
 from hub.registry.models import Administration
-
-
-def audit_installed() -> bool:
-    from hub.models import MODEL_MODULES
-
-    return "hub.audit.models" in MODEL_MODULES
 
 
 def _administration_code(session: Session, administration_id: int | None) -> list[str]:
@@ -32,11 +27,7 @@ def _administration_code(session: Session, administration_id: int | None) -> lis
 
 def audit(session: Session, action: str, *, actor: str, subject: str,
           administration_id: int | None, details: Mapping[str, Any] | None = None) -> None:
-    """Append an audit entry if the audit log is part of this hub."""
-    if not audit_installed():
-        return
-    from hub.audit import record
-
+    """Append an audit entry naming the administration of `administration_id`."""
     record(session, action, actor=actor, subject=subject,
            administrations=_administration_code(session, administration_id),
            details=dict(details or {}))

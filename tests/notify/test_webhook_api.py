@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from hub.audit.models import AuditEntry
 from hub.notify import signing
 from hub.notify.destinations import DestinationRefused, WebhookSettings, check_url
 from hub.notify.models import WebhookDelivery, WebhookSubscription
@@ -136,21 +137,14 @@ def test_cli_lists_and_resumes(ref_app, client, committed_db, receiver):
 
 
 def test_metrics_and_audit_entries(ref_app, client, committed_db, receiver, worker):
-    from hub.components import COMPONENTS
-    from hub.notify.notices import audit_installed
-
     headers = partner(committed_db, "US-CTPAT")
     sub_id = subscribe(client, headers, receiver, ["operator.suspended"])
     client.post(f"/api/v1/webhooks/{sub_id}/ping", headers=headers)
     assert deliver_until(worker, receiver, lambda r: len(r.accepted()) == 1)
-    if "hub.metrics" in COMPONENTS:
-        text = client.get("/metrics").get_data(as_text=True)
-        assert 'aeohub_webhook_queue{event_type="webhook.ping",status="delivered"} 1.0' in text
-        assert 'aeohub_webhook_attempts_total{outcome="success"} 1.0' in text
-        assert 'aeohub_webhook_subscriptions{status="active"} 1.0' in text
-    if audit_installed():
-        from hub.audit.models import AuditEntry
-
-        with committed_db.session_scope() as session:
-            actions = session.scalars(select(AuditEntry.action)).all()
-        assert "webhook.created" in actions
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'aeohub_webhook_queue{event_type="webhook.ping",status="delivered"} 1.0' in text
+    assert 'aeohub_webhook_attempts_total{outcome="success"} 1.0' in text
+    assert 'aeohub_webhook_subscriptions{status="active"} 1.0' in text
+    with committed_db.session_scope() as session:
+        actions = session.scalars(select(AuditEntry.action)).all()
+    assert "webhook.created" in actions
