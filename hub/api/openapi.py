@@ -613,14 +613,14 @@ def _conditional_trader(components: dict[str, Any]) -> None:
     both: `anyOf` says so, so that a generated request is one the hub accepts."""
     trader = components["Trader"]
     text = {"type": "string"}  # the lengths, the pattern: the properties' own
+    address = {"$ref": "#/components/schemas/Address"}
     trader["anyOf"] = [
         {"title": "TraderByIdentifier", "required": ["scheme", "value"],
-         "properties": {"scheme": text, "value": text}},
+         "properties": {"scheme": text, "value": text, "name": text, "address": address}},
         # Without `scheme` and `value`: said by `additionalProperties` rather than a `not`,
         # which generators (hypothesis-jsonschema) satisfy only slowly.
         {"title": "TraderByName", "required": ["name"],
-         "properties": {"name": text, "address": {"$ref": "#/components/schemas/Address"}},
-         "additionalProperties": False},
+         "properties": {"name": text, "address": address}, "additionalProperties": False},
     ]
     trader["properties"]["name"]["pattern"] = r"\S"
     trader["description"] = ("A trader reference: an identifier (scheme and value, both "
