@@ -3,9 +3,10 @@
 `load_reference_data` writes the validated reference files into the database
 idempotently: a second run changes nothing; an edited date updates the row and leaves a
 `ReferenceChange`. Manual status changes (`suspend`, `resume`, `terminate`) append to an
-arrangement's dated status history. Every change bumps the reference version so that
-every worker's caches see it on their next request, and writes the day's view changes
-(`hub.notify.views`): operators entering or leaving a partner's view.
+arrangement's dated status history. Both are transactions of their own
+(`hub.db.transactional`). Every change bumps the reference version, so that every
+worker's caches see it on their next request and the scheduler's watch records the day's
+view changes (`hub.notify.views`): operators entering or leaving a partner's view.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hub.arrangements.reference import (
     default_reference_dir,
     load_reference,
 )
+from hub.db import transactional
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Administration, Programme
 
@@ -98,9 +100,10 @@ def shipped_reference() -> ReferenceData:
     return _CACHE[key]
 
 
+@transactional
 def load_reference_data(session: Session, data: ReferenceData | None = None, *,
                         actor: str = "reference load") -> LoadReport:
-    """Write reference data into the database; idempotent. The caller commits."""
+    """Write reference data into the database; idempotent."""
     data = data or shipped_reference()
     report = LoadReport()
     writer = _Writer(session, report, actor)
@@ -267,6 +270,7 @@ def get_arrangement(session: Session, code: str) -> Arrangement:
     return row
 
 
+@transactional
 def change_status(session: Session, code: str, action: str, day: dt.date, *,
                   note: str | None = None, actor: str = "cli") -> ArrangementStatusChange:
     """Record that arrangement `code` is suspended, resumed or terminated from `day`."""
