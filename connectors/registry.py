@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+import marshmallow
 from marshmallow import fields, validate
 
 from connectors.base import (
@@ -166,7 +167,7 @@ def _field_schema(fld: fields.Field) -> dict[str, Any]:
     default = fld.load_default
     if callable(default):
         default = default()
-    if default is not fields.missing_ and default is not None:
+    if default is not marshmallow.missing and default is not None:
         out["default"] = default
     description = fld.metadata.get("description")
     if description:

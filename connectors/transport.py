@@ -159,7 +159,9 @@ class HttpClient:
         accept: str | None = None,
     ) -> requests.Response:
         """GET with retries; returns a 2xx response (the caller closes it)."""
-        return self._with_retries(url, lambda r: r, params=params, stream=stream, accept=accept)
+        response: requests.Response = self._with_retries(url, lambda r: r, params=params,
+                                                         stream=stream, accept=accept)
+        return response
 
     def get_json(
         self, url: str, params: Mapping[str, Any] | None = None

@@ -32,7 +32,8 @@ def redact_text(text: str) -> str:
 
 def current_request_id() -> str | None:
     if has_request_context():
-        return g.get("request_id")
+        request_id = g.get("request_id")
+        return None if request_id is None else str(request_id)
     return None
 
 

@@ -44,7 +44,8 @@ MAX_MESSAGES_PER_CHECK = 10  # beyond this, one "... and N more" line
 def _registry() -> Registry:
     document = yaml.safe_load(protocol_document_text())
     resource = Resource.from_contents(document, default_specification=DRAFT202012)
-    return Registry().with_resource(_DOC_URI, resource)
+    registry: Registry = Registry().with_resource(_DOC_URI, resource)
+    return registry
 
 
 @cache

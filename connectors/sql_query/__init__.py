@@ -129,10 +129,10 @@ def db_text(value: Any, *, date_column: bool, date_format: str) -> str:
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
         if date_column:
-            return value.strftime(date_format)
+            return str(value.strftime(date_format))
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
-        return value.isoformat()
+        return str(value.isoformat())
     if isinstance(value, dt.date):
         return value.strftime(date_format) if date_column else value.isoformat()
     if isinstance(value, int | float | Decimal):

@@ -179,7 +179,7 @@ def authenticate_client(request: Any, assertion: PrivateKeyJWT) -> ClientAdapter
     method = methods[0]
     if method == "private_key_jwt":
         try:
-            client = assertion(query_client, request)
+            client: ClientAdapter | None = assertion(query_client, request)
         except OAuth2Error as exc:
             raise _auth_failed(f"assertion: {exc.description}") from exc
     else:
@@ -408,7 +408,8 @@ class HubAuthorizationServer(AuthorizationServer):
             return response
         if status_code == 200:
             db.session().commit()  # a revocation, or a spent jti on introspection
-        return super().handle_response(status_code, payload, headers)
+        answer: Response = super().handle_response(status_code, payload, headers)
+        return answer
 
 
 def _audit_token(session: Any, action: str, row: Any) -> None:

@@ -611,7 +611,7 @@ def _accepted(candidate: Candidate, settings: MatchSettings) -> bool:
     address = features.get("address", UNKNOWN)
     if candidate.score < settings.accept or name < settings.min_name or address == CONFLICTS:
         return False
-    return address == AGREES or name >= settings.strong_name
+    return bool(address == AGREES or name >= settings.strong_name)
 
 
 def decide(session: Session, index: MatchIndex, candidates: list[Candidate],

@@ -175,7 +175,7 @@ def _overall(record: Record) -> str:
     statuses = [entry["status"] for entry in record["categories"]]
     if "valid" in statuses:
         return "valid"
-    return statuses[0] if statuses else record["status"]
+    return str(statuses[0] if statuses else record["status"])
 
 
 def _change(registry: Registry, index: int, kind: str, component: str | None,

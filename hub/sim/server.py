@@ -203,7 +203,7 @@ class NodeApp:
         missing = faults.breach("missing_fields")
         if not (broken or duplicate or missing):
             return record
-        record = json.loads(json.dumps(record))
+        record = dict(json.loads(json.dumps(record)))
         if broken:
             _malform(record, MALFORMATIONS[index % len(MALFORMATIONS)])
         if duplicate:

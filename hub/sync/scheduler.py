@@ -67,15 +67,16 @@ def trigger_for(schedule: str) -> BaseTrigger:
 def latest_fire(trigger: BaseTrigger, now: dt.datetime) -> dt.datetime | None:
     """The latest fire time of `trigger` at or before `now` (None: none in a year)."""
     if isinstance(trigger, IntervalTrigger):
-        interval = trigger.interval
+        interval: dt.timedelta = trigger.interval
         steps = (now - ANCHOR) // interval
         return ANCHOR + steps * interval
     for lookback in LOOKBACKS:
-        current = trigger.get_next_fire_time(None, now - lookback)
+        current: dt.datetime | None = trigger.get_next_fire_time(None, now - lookback)
         if current is None or current > now:
             continue
         while True:
-            following = trigger.get_next_fire_time(current, current + dt.timedelta(seconds=1))
+            following: dt.datetime | None = trigger.get_next_fire_time(
+                current, current + dt.timedelta(seconds=1))
             if following is None or following > now:
                 return current
             current = following
@@ -112,7 +113,8 @@ def backoff_until(connection: Connection) -> dt.datetime | None:
     """When a failing connection may be tried again (exponential, capped)."""
     if connection.consecutive_failures <= 0 or connection.last_failure_at is None:
         return None
-    delay = min(BACKOFF_BASE * (2 ** (connection.consecutive_failures - 1)), BACKOFF_MAX)
+    delay: dt.timedelta = min(BACKOFF_BASE * (2 ** (connection.consecutive_failures - 1)),
+                              BACKOFF_MAX)
     return connection.last_failure_at + delay
 
 
