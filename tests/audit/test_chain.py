@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import enum
+import hashlib
 import itertools
 import json
+import math
 import threading
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, text
 
-from hub import db
-from hub.audit import chain, record, service, signing
+from hub import create_app, db
+from hub.audit import chain, record, record_read, service, signing
 from hub.audit.models import AuditEntry, AuditHead
 from hub.db import Database
 
@@ -41,7 +48,6 @@ def test_hash_is_sha256_of_the_documented_canonical_form(session):
             "details": {"a": "é", "b": 1}, "prev_hash": chain.GENESIS_HASH,
             "recorded_at": entry.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "seq": entry.seq, "subject": None}
-    import hashlib
 
     raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert entry.hash == hashlib.sha256(raw.encode()).hexdigest()
@@ -223,8 +229,6 @@ def test_signed_head_verifies_with_the_published_key(app, client, committed_db):
     key = body["key"]
     assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["kid"]
     # Verify with the raw primitives, as a partner would, not with the hub's helper.
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     public = Ed25519PublicKey.from_public_bytes(signing._b64url_decode(key["x"]))
     payload = json.dumps({"hash": body["hash"], "recorded_at": body["recorded_at"],
                           "seq": body["seq"]}, sort_keys=True, separators=(",", ":"))
@@ -251,9 +255,6 @@ def test_signing_key_is_derived_deterministically_or_configured():
 
 
 def test_pem_signing_key_is_accepted():
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
@@ -261,8 +262,6 @@ def test_pem_signing_key_is_accepted():
 
 
 def test_head_endpoint_refuses_production_without_a_key(committed_db, tmp_path):
-    from hub import create_app
-
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "IMPORT_DIR": str(tmp_path)})
     app.config["ENV"] = "production"
@@ -270,6 +269,7 @@ def test_head_endpoint_refuses_production_without_a_key(committed_db, tmp_path):
         response = app.test_client().get("/api/v1/audit/head")
         assert response.status_code == 503
         assert response.mimetype == "application/problem+json"
+        assert response.json is not None
         assert "AEOHUB_AUDIT_SIGNING_KEY" in response.json["detail"]
     finally:
         db.get_db(app).dispose()
@@ -284,8 +284,6 @@ def test_cli_head_and_keygen(runner):
 
 
 def test_record_read_names_both_sides_and_the_arrangement(session):
-    from hub.audit import record_read
-
     entry = record_read(session, client_id="us-cbp-risk", client_administration="US",
                         endpoint="POST /api/v1/verify/batch", operators=[5, 7, 9],
                         arrangements=["EU-US"], administrations=["EU"],
@@ -324,19 +322,17 @@ def test_record_many_continues_the_chain_like_single_appends(session):
 
 
 def test_details_are_stored_as_exact_json_types():
-    import decimal
-    import enum
-    import math
-
     class Level(enum.IntEnum):
         HIGH = 2
 
     class Kind(enum.StrEnum):
         READ = "read"
 
-    details = {"level": Level.HIGH, "kind": Kind.READ, "pair": (1, 2), "set": {"b", "a"},
-               "amount": decimal.Decimal("1.50"), "on": dt.date(2026, 1, 2), "ratio": 0.1,
-               "nested": [{"k": Kind.READ}], 3: None, "flag": True}
+    # The int key 3 is deliberate: normalise_details turns keys into strings.
+    details: dict[Any, Any] = {
+        "level": Level.HIGH, "kind": Kind.READ, "pair": (1, 2), "set": {"b", "a"},
+        "amount": decimal.Decimal("1.50"), "on": dt.date(2026, 1, 2), "ratio": 0.1,
+        "nested": [{"k": Kind.READ}], 3: None, "flag": True}
     clean = chain.normalise_details(details)
     assert clean == json.loads(json.dumps(clean))
     assert clean == {"level": 2, "kind": "read", "pair": [1, 2], "set": ["a", "b"],

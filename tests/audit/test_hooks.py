@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from flask import g
 from sqlalchemy import select
 
 from hub import db
@@ -161,7 +162,5 @@ def test_current_actor_context(app):
     with acting_as("user:x"):
         assert current_actor() == "user:x"
     with app.test_request_context("/"):
-        from flask import g
-
         g.audit_actor = "client:abc"
         assert current_actor() == "client:abc"
