@@ -25,8 +25,10 @@ from werkzeug.serving import make_server
 from hub.arrangements.service import load_reference_data
 from hub.auth import service as auth_service
 from hub.db import Database
-from hub.registry.models import Programme
-from hub.registry.service import OperatorData, apply_operator
+from hub.identifiers.schemes import normalise
+from hub.registry.models import Operator, Programme
+from hub.registry.service import RECORD_COLUMNS, OperatorData, apply_operator
+from hub.sim.numbers import scheme_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +48,6 @@ COUNTRY = {"EU-AEO": "DE", "UK-AEO": "GB", "US-CTPAT": "US", "CN-AEO": "CN", "JP
 
 def identifier_for(programme: Programme, unique: int) -> str:
     """A valid, normalised identifier of the programme's primary scheme."""
-    from hub.identifiers.schemes import normalise
-    from hub.sim.numbers import scheme_value
-
     country = COUNTRY.get(programme.code, programme.code[:2])
     rng = random.Random(f"hubkit/{programme.code}/{unique}")
     try:
@@ -99,9 +98,6 @@ def make_operator(session: Session, programme: Programme, unique: int, *, catego
 
 
 def set_consent(database: Database, operator_id: int, consent: bool) -> None:
-    from hub.registry.models import Operator
-    from hub.registry.service import RECORD_COLUMNS
-
     with database.session_scope(write=True) as session:
         row = session.get(Operator, operator_id)
         assert row is not None
@@ -116,7 +112,7 @@ def set_consent(database: Database, operator_id: int, consent: bool) -> None:
 @dataclass
 class Credentials:
     client_id: str
-    secret: str
+    secret: str | None
     pk: int
 
 

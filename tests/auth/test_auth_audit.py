@@ -24,6 +24,7 @@ def test_token_and_client_lifecycle_is_audited(app, client):
                                         scopes="verify")
         session.commit()
         client_id, secret = created.client.client_id, created.secret
+        assert secret is not None  # a client without a JWK set gets a secret
     issued = client.post("/oauth/token", data={"grant_type": "client_credentials"},
                          auth=(client_id, secret))
     assert issued.status_code == 200

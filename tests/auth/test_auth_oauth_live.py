@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from joserfc.jwk import RSAKey
 
 from hub import create_app
 from hub.auth.models import OAuthToken
-from tests.auth.hubkit import bearer, live_server, load_reference, make_client
+from hub.db import Database
+from tests.auth.hubkit import Credentials, bearer, live_server, load_reference, make_client
 
 LIFETIME = 900  # seconds: a token's lifetime here (the default)
 
 
 @pytest.fixture
-def server(committed_db, tmp_path):  # type: ignore[no-untyped-def]
+def server(committed_db: Database) -> Iterator[str]:
     load_reference(committed_db)
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "TOKEN_LIFETIME_SECONDS": LIFETIME})
@@ -27,7 +30,8 @@ def server(committed_db, tmp_path):  # type: ignore[no-untyped-def]
     app.extensions["aeohub.db"].dispose()
 
 
-def _session(creds, method: str = "client_secret_basic", **kwargs):  # type: ignore[no-untyped-def]
+def _session(creds: Credentials, method: str = "client_secret_basic", **kwargs: Any
+             ) -> OAuth2Session:
     return OAuth2Session(creds.client_id, creds.secret, token_endpoint_auth_method=method,
                          **kwargs)
 
@@ -65,8 +69,6 @@ def test_private_key_jwt_and_jti_replay(server, committed_db, tmp_path):
         token = session.fetch_token(token_url, grant_type="client_credentials")
         assert token["scope"] == "verify"
     # The same assertion twice: the second is a replay.
-    from authlib.oauth2.rfc7523 import private_key_jwt_sign
-
     assertion = private_key_jwt_sign(key, creds.client_id,
                                      token_url, alg="RS256")
     form = {"grant_type": "client_credentials",
@@ -89,6 +91,7 @@ def test_private_key_jwt_and_jti_replay(server, committed_db, tmp_path):
 
 def test_scope_not_held_is_invalid_scope_and_bad_secret_invalid_client(server, committed_db):
     creds = make_client(committed_db, "US-CTPAT", "verify")
+    assert creds.secret is not None
     with requests.post(server + "/oauth/token", auth=(creds.client_id, creds.secret),
                        data={"grant_type": "client_credentials", "scope": "verify export"},
                        timeout=10) as response:

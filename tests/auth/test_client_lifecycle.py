@@ -7,7 +7,9 @@ import datetime as dt
 import json
 from typing import Any
 
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
 from flask import Flask
+from joserfc.jwk import RSAKey
 from sqlalchemy import update
 
 from hub import db
@@ -110,9 +112,6 @@ def test_the_admin_api_enables_and_rotates(ref_app):
 
 
 def test_a_key_client_rolls_its_key_over(ref_app, tmp_path):
-    from authlib.oauth2.rfc7523 import private_key_jwt_sign
-    from joserfc.jwk import RSAKey
-
     old, new = RSAKey.generate_key(2048), RSAKey.generate_key(2048)
 
     def key_set(*keys: Any) -> dict[str, Any]:

@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 import requests
 
-from hub import create_app
+from hub import create_app, db
 from hub.audit import record
 from hub.auth.guard import principal_of
 from hub.db import Database
+from hub.sync import connections as conns
+from hub.sync import engine
 from tests.auth.hubkit import live_server, load_reference, make_client
+from tests.sync.feeds import eu_row, write_feed
 
 GRANT = {"grant_type": "client_credentials"}
 
@@ -44,8 +47,6 @@ def _post(url: str, data: dict[str, str], auth: Any) -> requests.Response:
 
 def _active(app: Any, token: str) -> bool:
     with app.app_context():
-        from hub import db
-
         return principal_of(db.reader(), token) is not None
 
 
@@ -125,10 +126,6 @@ def test_concurrent_writers_never_make_a_500_or_a_false_revocation(hub, committe
 
 def test_real_syncs_alongside_never_make_a_500_or_a_false_revocation(committed_db, tmp_path):
     """The same, with real snapshot syncs (each switching a changed registry) running."""
-    from hub.sync import connections as conns
-    from hub.sync import engine
-    from tests.sync.feeds import eu_row, write_feed
-
     load_reference(committed_db)
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "IMPORT_DIR": str(tmp_path), "OAUTH_WRITE_WAIT_SECONDS": 0.3})
