@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -299,8 +300,6 @@ class RunningServer:
 def xml_text(records: Sequence[dict[str, Any]], namespace: str | None = "urn:aeohub:node:1",
              count: int | None = None, programme: str = "EU-AEO") -> str:
     """The node protocol's XML snapshot for records."""
-    from xml.sax.saxutils import escape, quoteattr
-
     ns = f' xmlns="{namespace}"' if namespace else ""
     n = len(records) if count is None else count
     out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<registry{ns} programme="{programme}"'

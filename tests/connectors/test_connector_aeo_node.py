@@ -6,9 +6,11 @@ import email.utils
 import itertools
 import logging
 import time
+from collections.abc import Generator
 from typing import Any
 
 import pytest
+import yaml
 
 from connectors.aeo_node import AeoNodeConnector, protocol_document_text
 from connectors.base import (
@@ -19,7 +21,7 @@ from connectors.base import (
     FormatError,
     SourceUnavailable,
 )
-from tests.connectors.nodeserver import TOKEN, Hold, NodeServer
+from tests.connectors.nodeserver import TOKEN, Hold, NodeServer, RunningServer, json_response
 
 OPS = "/aeo/v1/operators"
 
@@ -72,6 +74,7 @@ def test_resume_from_saved_state_has_no_gaps_or_duplicates(
 ) -> None:
     conn = connector(node, context)
     feed = conn.read(None)
+    assert isinstance(feed, Generator)  # a generator: the test closes it mid-feed
     first = next(feed)
     feed.close()  # the "crash": the hub had committed only the first batch
     rest = read_all(conn, first.state)
@@ -179,8 +182,6 @@ def test_wrong_token_is_authentication_failed(
 
 
 def test_cursor_that_does_not_advance_is_a_format_error(context: ConnectorContext) -> None:
-    from tests.connectors.nodeserver import RunningServer, json_response
-
     def stuck(environ: Any, start_response: Any) -> Any:
         body = {"records": [], "deletions": [], "next_cursor": "same", "complete": False}
         return json_response(body)(environ, start_response)
@@ -331,8 +332,6 @@ def test_token_never_leaks_into_repr_logs_or_errors(
 
 
 def test_protocol_document_ships_with_the_package() -> None:
-    import yaml
-
     doc = yaml.safe_load(protocol_document_text())
     assert doc["openapi"].startswith("3.1")
     assert doc["info"]["version"] == "1.0.0"

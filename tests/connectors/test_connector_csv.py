@@ -6,6 +6,7 @@ import csv
 import gc
 import logging
 import tracemalloc
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,7 @@ def test_resume_from_offset(context: ConnectorContext) -> None:
     path = write(context, "eu.csv", csv_text([make_record(i) for i in range(7)]))
     conn = csv_connector(context, path, batch_size=3)
     feed = conn.read(None)
+    assert isinstance(feed, Generator)
     first = next(feed)
     feed.close()
     rest = read(conn, first.state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def test_resume_from_offset(context: ConnectorContext) -> None:
     path = write(context, "eu.xml", xml_text([make_record(i) for i in range(7)]))
     conn = xml_connector(context, path, batch_size=3)
     feed = conn.read(None)
+    assert isinstance(feed, Generator)
     first = next(feed)
     feed.close()
     ids = [r.trader_id for b in [first, *read(conn, first.state)] for r in b.records]

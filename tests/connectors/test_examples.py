@@ -15,7 +15,7 @@ from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.auth.service import Principal
 from hub.errors import Forbidden, InvalidInput
-from hub.registry.models import Operator, Programme
+from hub.registry.models import Operator, OperatorIdentifier, Programme
 from hub.sync import admin, engine
 from hub.sync import connections as conns
 from hub.sync.models import QuarantinedRecord
@@ -72,8 +72,6 @@ def test_a_public_list_without_identifiers_syncs_with_derived_keys(hub_app: Any)
     assert [c["code"] for c in nordic.categories] == ["AEOF"]
     assert nordic.consent_publish and not nordic.consent_share
     with hub_app.app_context():  # no identifier to be found by: name and address only
-        from hub.registry.models import OperatorIdentifier
-
         assert db.session().scalars(select(OperatorIdentifier).where(
             OperatorIdentifier.operator_id == nordic.id)).all() == []
     again = sync_example_again(hub_app, "eu_public_list")
@@ -161,7 +159,7 @@ def principal(*, is_admin: bool, administration_id: int | None) -> Principal:
 
 def test_only_hub_administrators_create_sql_connections(hub_app: Any,
                                                          registry_url: str) -> None:
-    payload = {"name": "fr-sql", "type": "sql_query", "programmes": ["EU-AEO"],
+    payload: dict[str, Any] = {"name": "fr-sql", "type": "sql_query", "programmes": ["EU-AEO"],
                "config": {**example("sql_view")["config"], "url": registry_url},
                "schedule": "interval:1d"}
     settings = conns.SyncSettings.from_config(hub_app.config)
