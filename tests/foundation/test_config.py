@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 
 from config import default as default_config
-from hub import create_app
+from hub import create_app, gcpause
+from hub.db import get_db
 from hub.settings import ConfigurationError, check_config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,8 +62,6 @@ def test_unknown_profile_is_refused():
 
 def _production_env(**changes: str) -> dict[str, str]:
     """A usable production environment (fresh keys), with `changes` applied."""
-    from cryptography.fernet import Fernet
-
     env = {"AEOHUB_SECRET_KEY": "s" * 40, "AEOHUB_ENCRYPTION_KEY": Fernet.generate_key().decode(),
            "AEOHUB_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/x",
            "AEOHUB_ISSUER": "https://hub.example.org",
@@ -183,10 +187,6 @@ def test_gunicorn_refuses_an_unusable_configuration_before_starting(tmp_path):
 
 
 def test_the_gunicorn_config_freezes_what_a_worker_loaded():
-    import gc
-    import runpy
-    from pathlib import Path
-
     settings = runpy.run_path(str(Path(__file__).parents[2] / "config" / "gunicorn.conf.py"))
     assert settings["worker_class"] == "sync"
     try:
@@ -197,14 +197,6 @@ def test_the_gunicorn_config_freezes_what_a_worker_loaded():
 
 
 def test_the_gunicorn_config_keeps_a_sync_workers_reader(app):
-    import runpy
-    from pathlib import Path
-
-    from gunicorn.workers.gthread import ThreadWorker
-    from gunicorn.workers.sync import SyncWorker
-
-    from hub.db import get_db
-
     settings = runpy.run_path(str(Path(__file__).parents[2] / "config" / "gunicorn.conf.py"))
     threaded = ThreadWorker.__new__(ThreadWorker)
     threaded.wsgi = app
@@ -217,12 +209,6 @@ def test_the_gunicorn_config_keeps_a_sync_workers_reader(app):
 
 
 def test_the_collector_pause_is_scoped_and_leaves_a_callers_setting_alone():
-    import gc
-
-    import pytest
-
-    from hub import gcpause
-
     assert gc.isenabled()
     with pytest.raises(RuntimeError), gcpause.paused():
         assert not gc.isenabled()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, select, text
 
-from hub.db import DriverQuery, JoinedQuery
+from hub import db
+from hub.db import CURSOR_KEY, DriverQuery, JoinedQuery, ListQuery
 from hub.registry.models import Operator, OperatorEvent, Programme
 from tests.auth.hubkit import load_reference, make_operator, programmes
 
@@ -74,10 +75,6 @@ def test_expanding_parameters_are_refused(committed_db):
 def test_a_request_reader_reads_on_its_own_pooled_connection(app, committed_db, operators):
     """A request's reader runs DriverQuery reads on a pooled driver connection of its own
     (in autocommit), and gives it back as it found it when the request ends."""
-    from sqlalchemy import text
-
-    from hub import db
-
     query = DriverQuery(STATEMENT)
     with app.test_request_context("/"):
         reader = db.reader()
@@ -126,8 +123,6 @@ def test_joined_query_refuses_a_first_part_of_several_rows(committed_db, operato
 
 def test_the_kept_cursor_follows_its_driver_connection(committed_db, operators):
     """One cursor is kept per driver connection; a replaced connection gets its own."""
-    from hub.db import CURSOR_KEY
-
     query = DriverQuery(STATEMENT)
     session = committed_db.sessionmaker()
     value = session.get(Operator, operators[0]).trader_id
@@ -149,8 +144,6 @@ def test_list_query_gives_the_rows_of_an_expanding_in(committed_db, operators):
     """A list bound as one parameter (an array on PostgreSQL, JSON on SQLite) selects what
     `IN` with one parameter per value selects: for text and integer columns, an empty
     list, repeated values and more values than SQLite allows parameters."""
-    from hub.db import ListQuery
-
     base = select(Operator.id, Operator.trader_id).order_by(Operator.id)
     by_value = ListQuery(base, Operator.trader_id, "values")
     by_id = ListQuery(base, Operator.id, "ids")

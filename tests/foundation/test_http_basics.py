@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
-from flask import Blueprint, abort, request
+from flask import Blueprint, Flask, Response, abort, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
+from sqlalchemy import text
 
+from hub import create_app, jsonio
+from hub.db import PING_IDLE_SECONDS, Database
 from hub.errors import Conflict, NotFound
 
 PROBLEM = "application/problem+json"
@@ -75,8 +80,6 @@ def test_readyz_reports_the_database(client, backend):
 
 
 def test_readyz_is_503_when_the_database_is_gone(tmp_path):
-    from hub import create_app
-
     app = create_app({"ENV": "testing",
                       "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
     response = app.test_client().get("/readyz")
@@ -116,8 +119,8 @@ def test_500_never_leaks_a_traceback(error_app, caplog):
     error_app.config["PROPAGATE_EXCEPTIONS"] = False
     response = error_app.test_client().get("/api/probe/crash")
     body = _problem(response, 500)
-    text = response.get_data(as_text=True)
-    assert "Traceback" not in text and "/etc/passwd" not in text
+    raw = response.get_data(as_text=True)
+    assert "Traceback" not in raw and "/etc/passwd" not in raw
     assert body["request_id"] == response.headers["X-Request-Id"]
     assert any("unhandled error" in r.getMessage() for r in caplog.records)
 
@@ -139,19 +142,18 @@ def test_request_id_is_echoed_when_sane(client):
 
 def test_an_idle_pooled_connection_is_pinged_and_replaced_when_dead(backend, db_url):
     """PostgreSQL pools ping a connection only after it sat idle; a dead one is replaced."""
-    from hub.db import PING_IDLE_SECONDS, Database
-
     if backend != "postgresql":
         pytest.skip("SQLite connections are files: nothing to ping")
     database = Database(db_url, pool_size=1, max_overflow=0)
     try:
         with database.engine.connect() as conn:
             pid = conn.exec_driver_sql("select pg_backend_pid()").scalar()
+        assert isinstance(pid, int)
         with database.engine.connect() as conn:  # just used: handed out without a ping
             assert conn.exec_driver_sql("select pg_backend_pid()").scalar() == pid
         killer = Database(db_url)
         with killer.engine.begin() as conn:
-            conn.exec_driver_sql(f"select pg_terminate_backend({int(pid)})")
+            conn.exec_driver_sql(f"select pg_terminate_backend({pid})")
         killer.dispose()
         record = database.engine.pool._pool.queue[0]  # type: ignore[attr-defined]
         record.info["idle_since"] -= PING_IDLE_SECONDS + 1  # as if idle for a while
@@ -163,26 +165,20 @@ def test_an_idle_pooled_connection_is_pinged_and_replaced_when_dead(backend, db_
 
 
 def test_json_answers_are_written_by_orjson_as_flask_would():
-    import datetime as dt
-
-    from flask import Flask
-    from flask.json.provider import DefaultJSONProvider
-
-    from hub import jsonio
-
     app = Flask(__name__)
     jsonio.init_app(app)
     standard = DefaultJSONProvider(app)
-    standard.sort_keys = False  # type: ignore[attr-defined]
+    standard.sort_keys = False
     value = {"b": 1, "a": [dt.date(2026, 3, 1), dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)],
              2: "Ruiz Química", "big": 2**70, "nested": ({"x": None},)}
     assert isinstance(app.json, jsonio.OrjsonProvider)
     assert json.loads(app.json.dumps(value)) == json.loads(standard.dumps(value))
     assert list(json.loads(app.json.dumps({"b": 1, "a": 2}))) == ["b", "a"]  # built order
-    app.json.sort_keys = True  # type: ignore[attr-defined]
+    app.json.sort_keys = True
     assert list(json.loads(app.json.dumps({"b": 1, "a": 2}))) == ["a", "b"]
     with app.app_context():
         response = app.json.response({"name": "Ruiz Química"})
+    assert isinstance(response, Response)
     assert response.mimetype == "application/json"
     assert response.get_data() == '{"name":"Ruiz Química"}\n'.encode()
     assert app.json.loads(b'{"a": [1, 2.5, "\\u00e9"]}') == {"a": [1, 2.5, "é"]}
@@ -193,25 +189,23 @@ def test_json_answers_are_written_by_orjson_as_flask_would():
 def test_readers_read_outside_a_transaction(backend, db_url):
     """A reader's statements each stand alone (no BEGIN/ROLLBACK round trips); the
     ordinary session still opens a transaction."""
-    from sqlalchemy import text as sql
-
-    from hub.db import Database
-
     database = Database(db_url)
     try:
         reader, session = database.read_sessionmaker(), database.sessionmaker()
         try:
             if backend == "postgresql":
                 # now() is the transaction's start: it moves between standalone statements
-                moments = [reader.execute(sql("select now()")).scalar() for _ in range(2)]
+                moments = [reader.execute(text("select now()")).scalar() for _ in range(2)]
                 assert moments[0] != moments[1]
-                fixed = [session.execute(sql("select now()")).scalar() for _ in range(2)]
+                fixed = [session.execute(text("select now()")).scalar() for _ in range(2)]
                 assert fixed[0] == fixed[1]
             else:
-                reader.execute(sql("select 1"))
-                assert not reader.connection().connection.driver_connection.in_transaction
-                session.execute(sql("select 1"))
-                assert session.connection().connection.driver_connection.in_transaction
+                reader.execute(text("select 1"))
+                driver = reader.connection().connection.driver_connection
+                assert driver is not None and not driver.in_transaction
+                session.execute(text("select 1"))
+                driver = session.connection().connection.driver_connection
+                assert driver is not None and driver.in_transaction
         finally:
             reader.close()
             session.close()

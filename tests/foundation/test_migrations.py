@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from hub.db import Database
 from hub.migrate import current_revision, head_revisions, upgrade
 from hub.models import metadata
-from tests.conftest import new_database_url
+from tests.conftest import _drop_pg_database, new_database_url
 
 
 def test_single_head(database):
@@ -34,6 +34,4 @@ def test_upgrade_from_empty_reaches_head_and_is_repeatable(backend, tmp_path):
     finally:
         database.dispose()
         if backend == "postgresql":
-            from tests.conftest import _drop_pg_database
-
             _drop_pg_database(url)
