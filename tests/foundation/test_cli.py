@@ -9,12 +9,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 import requests
+from flask import Flask
+from flask.testing import FlaskCliRunner
 
-from hub import __version__
+from hub import __version__, create_app, db
+from hub.arrangements.service import load_reference_data
+from hub.cli import COMMANDS, main, package_commands
+from hub.db import Database
+from tests.conftest import _drop_pg_database, new_database_url
+from tests.recognition.test_recognition_cli import _seed
+from tests.sync.feeds import eu_row, write_feed
 
 BIN = Path(sys.executable).parent
 HUB = Path(__file__).resolve().parents[2] / "hub"
@@ -34,8 +44,6 @@ def test_version():
 
 
 def test_db_upgrade_and_current_on_a_fresh_database(backend, tmp_path):
-    from tests.conftest import _drop_pg_database, new_database_url
-
     url = new_database_url(backend, tmp_path)
     try:
         env = {"AEOHUB_DATABASE_URL": url}
@@ -89,9 +97,8 @@ def test_serve_answers_healthz(tmp_path):
 
 # --- Conventions every command follows: help, --json, one table of exit statuses ---------
 
-def _leaf_commands(group, path=()):  # type: ignore[no-untyped-def]
-    import click
-
+def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()
+                   ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     for name, command in group.commands.items():
         if isinstance(command, click.Group):
             yield from _leaf_commands(command, (*path, name))
@@ -99,18 +106,13 @@ def _leaf_commands(group, path=()):  # type: ignore[no-untyped-def]
             yield (*path, name), command
 
 
-def _app_commands(app):  # type: ignore[no-untyped-def]
-    import click
-
+def _app_commands(app: Flask) -> dict[str, click.Command]:
     ctx = click.Context(app.cli)
-    return {name: app.cli.get_command(ctx, name) for name in app.cli.list_commands(ctx)}
+    return {name: command for name in app.cli.list_commands(ctx)
+            if (command := app.cli.get_command(ctx, name)) is not None}
 
 
 def test_every_command_and_option_has_help(app):
-    import click
-
-    from hub.cli import main
-
     missing = []
     groups = _app_commands(app)
     groups.update(main.commands)
@@ -123,8 +125,6 @@ def test_every_command_and_option_has_help(app):
 
 
 def test_every_list_and_show_command_takes_json(app):
-    import click
-
     missing = [" ".join(path) for path, command in _leaf_commands(
         click.Group(commands=_app_commands(app)))
         if path[-1] in {"list", "show", "runs", "diff", "current", "heads", "schemes"}
@@ -133,9 +133,7 @@ def test_every_list_and_show_command_takes_json(app):
     assert missing == []
 
 
-def _seeded_operator(database) -> None:  # type: ignore[no-untyped-def]
-    from tests.recognition.test_recognition_cli import _seed
-
+def _seeded_operator(database: Database) -> None:
     _seed(database)
 
 
@@ -214,10 +212,6 @@ def test_quarantine_commands_json_and_invalid_values(runner, committed_db):
 
 
 def test_sync_run_reports_records_read_on_one_line_before_the_result(app, tmp_path):
-    from hub import db
-    from hub.arrangements.service import load_reference_data
-    from tests.sync.feeds import eu_row, write_feed
-
     with app.app_context():
         load_reference_data(db.session())
         db.session().commit()
@@ -254,9 +248,6 @@ def test_sim_serve_help_lists_the_fault_names():
 
 
 def test_arrangements_list_refuses_an_unknown_programme(runner, committed_db):
-    from hub import db
-    from hub.arrangements.service import load_reference_data
-
     with runner.app.app_context():
         load_reference_data(db.session())
         db.session().commit()
@@ -267,10 +258,8 @@ def test_arrangements_list_refuses_an_unknown_programme(runner, committed_db):
 
 
 @pytest.fixture
-def core_runner(committed_db, tmp_path):  # type: ignore[no-untyped-def]
+def core_runner(committed_db: Database, tmp_path: Path) -> Iterator[FlaskCliRunner]:
     """A CLI runner on the app `aeohub` runs its commands in: the core, no HTTP surface."""
-    from hub import create_app
-
     application = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                               "IMPORT_DIR": str(tmp_path)}, http=False)
     assert "api" not in application.blueprints
@@ -285,9 +274,6 @@ def core_runner(committed_db, tmp_path):  # type: ignore[no-untyped-def]
     ["identifiers", "schemes"], ["db", "heads"], ["db", "current"], ["audit", "verify"],
 ])
 def test_list_commands_print_one_json_document(core_runner, args):
-    from hub import db
-    from hub.arrangements.service import load_reference_data
-
     with core_runner.app.app_context():
         load_reference_data(db.session())
         db.session().commit()
@@ -308,8 +294,6 @@ def test_an_unknown_connector_is_a_usage_error_listing_the_connectors(runner, co
 # --- A start that imports only what the command uses ----------------------------------------
 
 def test_the_table_of_commands_names_every_package_command():
-    from hub.cli import COMMANDS, package_commands
-
     modules = {listed.module for listed in COMMANDS.values()}
     found = {f"hub.{'.'.join(path.relative_to(HUB).with_suffix('').parts)}"
              for path in [*HUB.rglob("cli.py"), *HUB.rglob("*_cli.py")] if path != HUB / "cli.py"}
@@ -319,10 +303,6 @@ def test_the_table_of_commands_names_every_package_command():
 
 
 def test_help_summaries_are_the_commands_own():
-    import click
-
-    from hub.cli import COMMANDS, package_commands
-
     differ = [(name, limit) for name, listed in COMMANDS.items()
               for limit in (30, 45, 72, 1000)
               if click.Command(name, help=listed.summary).get_short_help_str(limit)
@@ -357,8 +337,6 @@ def _serving(modules: set[str]) -> list[str]:
 
 
 def test_help_lists_every_command_without_importing_them(tmp_path):
-    from hub.cli import COMMANDS
-
     result, modules = _imports(["--help"], {"AEOHUB_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"})
     assert result.returncode == 0, result.stderr
     shown = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines()
