@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.identifiers import IdentifierError, build_mid, explain_mid, validate_mid
+from hub.identifiers import IdentifierError, build_mid, explain_mid, normalise_name, validate_mid
 from hub.identifiers.countries import CANADIAN_PROVINCES
 from hub.identifiers.mid import name_words, province_code, street_numbers
 
@@ -48,8 +48,6 @@ def test_name_part_examples(name: str, part: str) -> None:
 
 
 def test_legal_forms_are_kept_unlike_the_matching_normaliser() -> None:
-    from hub.identifiers import normalise_name
-
     assert name_words("Rawles-Aden Corp.") == ["RAWLESADEN", "CORP"]
     assert normalise_name("Rawles-Aden Corp.") == "rawles aden"
 

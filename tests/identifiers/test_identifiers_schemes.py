@@ -17,6 +17,7 @@ from hub.identifiers import (
     parse_eu_aeo,
     validate,
 )
+from hub.identifiers.countries import EU_MEMBER_STATES
 
 VALID: list[tuple[str, str, str]] = [
     # (scheme, input, normalised)
@@ -263,8 +264,6 @@ def test_parse_eu_aeo_rejects_non_member_state() -> None:
 
 
 def test_parse_eu_aeo_accepts_every_member_state_and_xi() -> None:
-    from hub.identifiers.countries import EU_MEMBER_STATES
-
     assert len(EU_MEMBER_STATES) == 27
     for country in [*EU_MEMBER_STATES, "XI"]:
         assert parse_eu_aeo(f"{country}AEOS42").country == country
