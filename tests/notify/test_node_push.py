@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from hub.db import Database
@@ -29,6 +30,7 @@ from hub.sync.engine import run_sync
 from hub.sync.models import Connection, SyncRun
 from tests.connectors.nodeserver import Gate, RunningServer
 from tests.notify.conftest import partner, subscribe
+from tests.notify.receiver import running_receiver
 from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
@@ -99,7 +101,7 @@ def scheduler(ref_app) -> Iterator[subprocess.Popen[str]]:
                 stream.close()
 
 
-def notify(client, headers: dict[str, str]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def notify(client: FlaskClient, headers: dict[str, str]) -> dict[str, Any]:
     answer = client.post("/api/v1/nodes/notify", headers=headers,
                          json={"connection": "eu-node"})
     assert answer.status_code == 202, answer.get_json()
@@ -169,8 +171,6 @@ def test_push_is_limited_to_the_clients_administration(ref_app, client, committe
 
 def test_node_admin_webhooks_stay_in_their_administration(ref_app, client, committed_db,
                                                           node, worker):
-    from tests.notify.receiver import running_receiver
-
     connection_id = add_eu_connection(ref_app, node)
     with running_receiver() as eu_hook, running_receiver() as jp_hook:
         subscribe(client, partner(committed_db, "EU-AEO", "webhooks,node:admin"), eu_hook,

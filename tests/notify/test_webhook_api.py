@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.audit.models import AuditEntry
+from hub.db import utcnow
 from hub.notify import signing
 from hub.notify.destinations import DestinationRefused, WebhookSettings, check_url
 from hub.notify.models import WebhookDelivery, WebhookSubscription
@@ -117,8 +118,6 @@ def test_subscription_input_is_checked(ref_app, client, committed_db):
 
 
 def test_cli_lists_and_resumes(ref_app, client, committed_db, receiver):
-    from hub.db import utcnow
-
     sub_id = subscribe(client, partner(committed_db, "US-CTPAT"), receiver,
                        ["operator.suspended"])
     with committed_db.session_scope(write=True) as session:

@@ -3,16 +3,23 @@ policy, retried, paused, in order per operator; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 import time
 
+import requests
 from sqlalchemy import select, update
 
 from hub import state
 from hub.arrangements.models import Arrangement
+from hub.arrangements.service import change_status
 from hub.auth import policy
-from hub.notify import signing
+from hub.notify import signing, views
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from hub.notify.worker import DeliveryWorker
+from tests.auth.hubkit import set_consent
 from tests.notify.conftest import change, deliver_until, eu_operator, partner, subscribe
+from tests.notify.receiver import running_receiver
 
 ALL_OPERATOR_EVENTS = ["operator.created", "operator.suspended", "operator.reinstated",
                        "operator.revoked", "operator.removed", "operator.no_longer_shared"]
@@ -39,8 +46,6 @@ def test_suspension_is_delivered_signed(ref_app, client, committed_db, receiver,
 
 def test_receiver_refuses_tampered_body_and_old_timestamp(ref_app, client, committed_db,
                                                           receiver, worker):
-    import requests
-
     us = partner(committed_db, "US-CTPAT")
     subscribe(client, us, receiver, ["operator.suspended"])
     change(committed_db, eu_operator(committed_db, 2), status="suspended")
@@ -72,8 +77,6 @@ def test_receiver_refuses_tampered_body_and_old_timestamp(ref_app, client, commi
 
 def test_no_out_of_scope_delivery_and_fields_filtered(ref_app, client, committed_db,
                                                       worker):
-    from tests.notify.receiver import running_receiver
-
     with running_receiver() as us_hook, running_receiver() as in_hook:
         subscribe(client, partner(committed_db, "US-CTPAT"), us_hook, ALL_OPERATOR_EVENTS)
         # India's programme has no arrangement recognising EU AEOs.
@@ -106,8 +109,6 @@ def test_no_out_of_scope_delivery_and_fields_filtered(ref_app, client, committed
 
 def test_consent_withdrawal_sends_no_longer_shared(ref_app, client, committed_db, receiver,
                                                    worker):
-    from tests.auth.hubkit import set_consent
-
     op = eu_operator(committed_db, 5)
     subscribe(client, partner(committed_db, "JP-AEO"), receiver, ALL_OPERATOR_EVENTS)
     set_consent(committed_db, op, False)
@@ -202,10 +203,6 @@ def test_per_operator_order_survives_retries(ref_app, client, committed_db, rece
 
 def test_two_workers_queue_and_deliver_each_event_once(ref_app, client, committed_db,
                                                        receiver):
-    import threading
-
-    from hub.notify.worker import DeliveryWorker
-
     subscribe(client, partner(committed_db, "US-CTPAT"), receiver, ["operator.suspended"])
     ops = [eu_operator(committed_db, 20 + i) for i in range(5)]
     for op in ops:
@@ -243,15 +240,14 @@ def test_destination_refused_at_delivery_counts_as_failure(ref_app, client, comm
 
 def test_suspended_arrangement_sends_no_longer_shared(ref_app, client, committed_db,
                                                       receiver, worker):
-    import datetime as dt
-
-    from hub.arrangements.service import change_status
-
+    views.run_daily(committed_db)  # the grants the scheduler announces at start-up
     op = eu_operator(committed_db, 11)
     subscribe(client, partner(committed_db, "US-CTPAT"), receiver, ALL_OPERATOR_EVENTS)
+    watch = views.ReferenceWatch(committed_db)  # as the scheduler process runs it
     with committed_db.session_scope(write=True) as session:
         change_status(session, "EU-US", "suspend", dt.datetime.now(dt.UTC).date())
     policy.clear_cache()
+    assert watch() is not None  # it sees the reference data change
     change(committed_db, op, status="suspended")  # no longer shared: never sent
     assert deliver_until(worker, receiver, lambda r: len(r.accepted()) >= 1)
     worker.run_once()
