@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub import db, metrics
@@ -102,13 +103,14 @@ def test_sync_runs_feed_ages_and_pending_work_come_from_the_database(app, client
 
     database = db.get_db(app)
     held = engine.run_sync(database, settings, connection_id)
-    assert held.status == "needs_confirmation"
+    assert held is not None and held.status == "needs_confirmation"
     waiting = scrape(client)
     assert value(waiting, "aeohub_sync_runs", connection="eu-csv",
                  status="needs_confirmation") == 1
     assert value(waiting, "aeohub_sync_runs_held") == 1
     write_feed(feed, [eu_row(1), eu_row(2, status="exploded")])
-    assert engine.run_sync(database, settings, connection_id).status == "succeeded"
+    newer = engine.run_sync(database, settings, connection_id)
+    assert newer is not None and newer.status == "succeeded"
     samples = scrape(client)
     assert value(samples, "aeohub_sync_runs", connection="eu-csv", status="succeeded") == 1
     # the newer run superseded the held one: it can no longer be confirmed
@@ -125,8 +127,6 @@ def test_sync_runs_feed_ages_and_pending_work_come_from_the_database(app, client
 
 
 def test_scrape_sources_can_be_added(app, client):
-    from prometheus_client.core import GaugeMetricFamily
-
     def webhooks_pending(_session):
         family = GaugeMetricFamily("aeohub_test_pending", "A test source.")
         family.add_metric([], 7)
