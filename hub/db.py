@@ -52,6 +52,10 @@ from sqlalchemy.types import TypeDecorator
 
 from hub import clock, jsonio
 
+#: The largest id an INTEGER key holds (PostgreSQL's INTEGER is 32 bits): a larger id in a
+#: request names nothing.
+MAX_ID = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -50,7 +50,7 @@ def _body(*, optional: bool = False) -> Any:
 
 def _id(value: int, what: str) -> int:
     """Ids beyond what a database row can hold are unknown, not an error of the server."""
-    if value > schemas.MAX_ID:
+    if value > db.MAX_ID:
         raise NotFound(f"no {what} {value}", fields={"id": "unknown"})
     return value
 

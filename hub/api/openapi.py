@@ -14,6 +14,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from hub.api import schemas
+from hub.auth import schemas as auth_schemas
+from hub.db import MAX_ID
 
 REQUEST_ID = "0f3a9c1e5b7d4f2a8c6e1b3d5f7a9c2e"
 PROBLEM_TYPE = "https://aeohub.example/problems/"
@@ -157,7 +159,7 @@ def _op(summary: str, scope: str | None, response: str | dict[str, Any] | None, 
 
 def _id_param(name: str) -> dict[str, Any]:
     return {"in": "path", "name": name, "required": True,
-            "schema": {"type": "integer", "minimum": 1, "maximum": schemas.MAX_ID}}
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
 
 
 ID_PARAM = _id_param("operator_id")
@@ -443,17 +445,17 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
     for name in ("Problem", "VerifyRequest", "VerifyBatchRequest", "MatchRequest",
                  "VerifyResponse", "VerifyBatchResponse", "MatchResponse", "OperatorPage",
                  "OperatorDetail", "History", "Recognition", "ChangesPage", "ProgrammeList",
-                 "ArrangementList", "ClientCreate", "Client", "ClientList",
+                 "ArrangementList", "Client", "ClientList",
                  "ConnectionCreate", "ConnectionEdit", "Connection", "ConnectionList",
                  "SyncRequested", "Run", "RunList", "Difference", "QuarantinedRecord",
                  "QuarantineList", "Replay", "Dismiss", "DeclarationCodes", "Subscription",
                  "SubscriptionList", "SubscriptionWithSecret", "EventTypes", "PingQueued",
                  "DeliveryList", "NodeNotified", "AuditHead"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
-    from hub.auth.admin_routes import RotateSchema
     from hub.notify import schemas as notify_schemas
 
-    spec.components.schema("ClientRotate", schema=RotateSchema)
+    spec.components.schema("ClientCreate", schema=auth_schemas.ClientCreateSchema)
+    spec.components.schema("ClientRotate", schema=auth_schemas.RotateSchema)
     for name in ("SubscriptionCreate", "SubscriptionUpdate", "NodeNotify"):
         spec.components.schema(name, schema=getattr(notify_schemas, name + "Schema"))
     partner = ("Partner API", "Registry", "Changes and webhooks")

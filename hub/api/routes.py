@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from hub import db, gcpause
 from hub.api import schemas, service, usage_hooks, verification
-from hub.auth import policy
+from hub.auth import policy, shared
 from hub.auth.guard import charge, current_principal, require_scope
 from hub.auth.policy import View
 from hub.errors import InvalidInput
@@ -74,7 +74,7 @@ def verify() -> ResponseReturnValue:
     session, view = _reading()
     decision = verification.verify(session, view, payload, read_ahead)
     usage_hooks.note_decisions(view, [decision])
-    return _with_version({**service.view_data_version(session, view), "decision": decision})
+    return _with_version({**shared.view_data_version(session, view), "decision": decision})
 
 
 @bp.post("/verify/batch")
@@ -94,7 +94,7 @@ def verify_batch() -> ResponseReturnValue:
         decisions = verification.verify_batch(session, view, payload)
         usage_hooks.note_decisions(view, [d for d in decisions
                                           if d["decision"] != verification.INVALID_ITEM])
-        return _with_version({**service.view_data_version(session, view),
+        return _with_version({**shared.view_data_version(session, view),
                               "decisions": decisions})
 
 
@@ -105,7 +105,7 @@ def match() -> ResponseReturnValue:
     session, view = _reading()
     candidates = verification.match(session, view, payload)
     usage_hooks.note_match(view, candidates)
-    return _with_version({**service.view_data_version(session, view),
+    return _with_version({**shared.view_data_version(session, view),
                           "candidates": candidates})
 
 
@@ -143,7 +143,7 @@ def operator_recognition(operator_id: int) -> ResponseReturnValue:
     session, view = db.session(), _view()
     row, _grant = service.visible_operator(session, view, operator_id)
     recognitions = verification.recognitions_of(session, view, row)
-    return _with_version({**service.data_version(session, [row.programme_id]),
+    return _with_version({**shared.data_version(session, [row.programme_id]),
                           "operator_id": row.id, "recognitions": recognitions})
 
 
@@ -156,7 +156,7 @@ def operator_declaration_codes(operator_id: int) -> ResponseReturnValue:
     declaring = service.declaring_administration(session, view, query["declaring"])
     answer = service.declaration_codes(session, grant, row.id, declaring, query["date"])
     usage_hooks.note_read(view, [{"id": row.id, "programme": answer["programme"]}])
-    return _with_version({**service.data_version(session, [row.programme_id]), **answer})
+    return _with_version({**shared.data_version(session, [row.programme_id]), **answer})
 
 
 @bp.get("/programmes")
@@ -185,7 +185,7 @@ def changes_feed() -> ResponseReturnValue:
 def export(programme: str) -> ResponseReturnValue:
     session, view = db.session(), _view()
     lines = service.export_lines(session, view, programme)
-    version = service.data_version(session, view.programme_ids())
+    version = shared.data_version(session, view.programme_ids())
     response = Response(stream_with_context(lines), mimetype="application/x-ndjson")
     response.headers["X-Data-Version"] = str(version["data_version"])
     response.headers["X-Data-Age"] = str(version["data_age_seconds"])

@@ -11,59 +11,20 @@ from typing import Any
 from marshmallow import (
     EXCLUDE,
     INCLUDE,
-    RAISE,
     Schema,
     ValidationError,
     fields,
-    pre_load,
     validate,
     validates_schema,
 )
 
-from hub.auth.models import SCOPES
+from hub.db import MAX_ID
+from hub.schemas import StrictSchema
 
 MAX_BATCH = 10_000
 #: The largest row id a table holds (ids are INTEGER columns, 32-bit on PostgreSQL):
 #: larger ids in paths, queries and cursors are simply unknown.
-MAX_ID = 2**31 - 1
 FLOWS = ("import", "export")
-
-
-def nul_paths(value: Any, path: str = "") -> list[str]:
-    """Where `value` (parsed JSON, a query) holds a NUL character, in a key or a string:
-    no database column takes one (PostgreSQL refuses it), so no input may carry one."""
-    if isinstance(value, str):
-        return [path or "(body)"] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            found += nul_paths(key, where) + nul_paths(item, where)
-        return found
-    if isinstance(value, list):
-        return [p for n, item in enumerate(value) for p in nul_paths(item, f"{path}.{n}")]
-    return []
-
-
-class StrictSchema(Schema):
-    """A request schema: unknown members and NUL characters are refused."""
-
-    #: Members whose content is checked elsewhere (a batch's traders, item by item).
-    nul_checked_elsewhere: tuple[str, ...] = ()
-
-    class Meta:
-        unknown = RAISE
-
-    @pre_load
-    def _no_nul(self, data: Any, **_kwargs: Any) -> Any:
-        if hasattr(data, "items"):
-            checked = {k: v for k, v in data.items()
-                       if k not in self.nul_checked_elsewhere}
-            found = nul_paths(checked)
-            if found:
-                raise ValidationError({where: ["must not contain NUL characters"]
-                                       for where in found})
-        return data
 
 
 class AddressSchema(StrictSchema):
@@ -375,17 +336,6 @@ class ArrangementSchema(Schema):
 
 class ArrangementListSchema(Schema):
     arrangements = fields.List(fields.Nested(ArrangementSchema), required=True)
-
-
-class ClientCreateSchema(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    programme = fields.String(load_default=None)
-    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
-                         validate=validate.Length(min=1))
-    jwks = fields.Dict(load_default=None)
-    rate_limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=10**9),
-                                metadata={"description": "Quota units per window (default: "
-                                          "the hub's); a batch costs its items"})
 
 
 class ClientSchema(Schema):

@@ -6,214 +6,26 @@ the view does not allow, nor a field its grant does not share.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import hashlib
 import json
-import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from hub.api.schemas import MAX_ID
 from hub.arrangements.models import Arrangement, ArrangementDirection, ArrangementParty
 from hub.auth import policy
-from hub.auth.guard import current_principal
+from hub.auth.cursors import read_cursor, sign_cursor
 from hub.auth.policy import Grant, View
-from hub.db import utcnow
+from hub.auth.shared import data_version, iso, programme_codes, shared_record
+from hub.db import MAX_ID
 from hub.errors import InvalidInput, NotFound
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.rules import reference_snapshot
-from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
+from hub.registry.models import Operator, OperatorEvent, Programme
 
 SCAN_BATCH = 500
-
-# --- cursors ---------------------------------------------------------------------------
-
-
-def encode_cursor(data: Mapping[str, int]) -> str:
-    """A feed position as text, for the hub's own records (a webhook subscription's place
-    in the feed). Partners get `sign_cursor`'s cursors, never these."""
-    raw = json.dumps(dict(data), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, keys: Sequence[str]) -> dict[str, int]:
-    """The position `encode_cursor` wrote (zeros for none)."""
-    if not cursor:
-        return dict.fromkeys(keys, 0)
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidInput("the cursor is not one the hub issued",
-                           fields={"cursor": "malformed"}) from exc
-    return _position(data, keys)
-
-
-def _position(data: Any, keys: Sequence[str]) -> dict[str, int]:
-    """The whole numbers of a position, each between 0 and MAX_ID."""
-    if not isinstance(data, Mapping):
-        raise InvalidInput("the cursor is not one the hub issued",
-                           fields={"cursor": "malformed"})
-    position = {}
-    for key in keys:
-        value = data.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
-            raise InvalidInput("the cursor is not one the hub issued",
-                               fields={"cursor": "out of range"})
-        position[key] = value
-    return position
-
-
-#: Partners' cursors are signed (itsdangerous, with the app's secret key; the earlier keys
-#: of SECRET_KEY_FALLBACKS still verify, so cursors survive a key rotation) and carry the
-#: client and a digest of the query they continue: a forged cursor, another client's or
-#: another query's is refused. They never expire: a feed can be resumed any time later.
-CURSOR_SALT = "aeohub.cursor"
-
-
-def _cursor_serializer() -> URLSafeSerializer:
-    config = current_app.config
-    keys = [*(config.get("SECRET_KEY_FALLBACKS") or ()), config["SECRET_KEY"]]
-    return URLSafeSerializer(keys, salt=CURSOR_SALT)  # signs with the last key
-
-
-def _binding(query: Mapping[str, Any]) -> tuple[str, str]:
-    """The calling client, and a digest of the query a cursor continues."""
-    # The same instant is the same query, whatever offset it was written with.
-    text = json.dumps(sorted((k, _iso(v.astimezone(dt.UTC) if isinstance(v, dt.datetime)
-                                      else v)) for k, v in query.items()), default=str)
-    return current_principal().client_id, hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def sign_cursor(position: Mapping[str, int], query: Mapping[str, Any]) -> str:
-    """The cursor a partner gets for `position` in the results of `query`."""
-    client_id, digest = _binding(query)
-    return _cursor_serializer().dumps({"p": dict(position), "c": client_id, "q": digest})
-
-
-def read_cursor(cursor: str | None, keys: Sequence[str], query: Mapping[str, Any]
-                ) -> dict[str, int]:
-    """The position of a partner's cursor for `query` (zeros for none); 400 naming the
-    `cursor` parameter when it is forged, malformed, another client's or query's."""
-    if not cursor:
-        return dict.fromkeys(keys, 0)
-    try:
-        data = _cursor_serializer().loads(cursor)
-    except BadSignature as exc:
-        raise InvalidInput("the cursor is not one the hub issued",
-                           fields={"cursor": "not issued by the hub"}) from exc
-    client_id, digest = _binding(query)
-    if not isinstance(data, dict) or data.get("c") != client_id or data.get("q") != digest:
-        raise InvalidInput("the cursor was issued for another client or another query",
-                           fields={"cursor": "not for this client and query"})
-    return _position(data.get("p"), keys)
-
-
-# --- data version ----------------------------------------------------------------------
-
-_versions: dict[str, tuple[float, dict[int, tuple[str, Any]]]] = {}
-_versions_lock = threading.Lock()
-VERSION_TTL_SECONDS = 2.0
-
-
-def programme_versions(session: Session) -> dict[int, tuple[str, dt.datetime | None]]:
-    """Programme id -> (code, data version); cached for a couple of seconds per worker."""
-    now = time.monotonic()
-    key = policy.database_key(session)
-    with _versions_lock:
-        cached = _versions.get(key)
-    if cached is not None and now - cached[0] < VERSION_TTL_SECONDS:
-        return cached[1]
-    rows = {pid: (code, version) for pid, code, version in
-            session.execute(select(Programme.id, Programme.code, Programme.data_version))}
-    with _versions_lock:
-        _versions[key] = (now, rows)
-    return rows
-
-
-def programme_codes(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, Any]]:
-    """Like `programme_versions`, refreshed when a programme is missing."""
-    rows = programme_versions(session)
-    if any(i not in rows for i in ids):
-        with _versions_lock:
-            _versions.pop(policy.database_key(session), None)
-        rows = programme_versions(session)
-    return rows
-
-
-def data_version(session: Session, programme_ids: Iterable[int] | None) -> dict[str, Any]:
-    """`data_version` (the oldest sync time among the programmes) and its age in seconds."""
-    versions = programme_versions(session)
-    ids = list(versions) if programme_ids is None else list(programme_ids)
-    # Programmes never synced hold no data to answer from; the version is the oldest
-    # sync among those that do.
-    known: list[dt.datetime] = [v for v in (versions[i][1] for i in ids if i in versions)
-                                if v is not None]
-    if not known:
-        return {"data_version": None, "data_age_seconds": None}
-    oldest = min(known)
-    age = max(0, int((utcnow() - oldest).total_seconds()))
-    return {"data_version": oldest.isoformat(), "data_age_seconds": age}
-
-
-def view_data_version(session: Session, view: View) -> dict[str, Any]:
-    return data_version(session, view.programme_ids())
-
-
-# --- operator records ------------------------------------------------------------------
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
-
-
-def operator_record(row: Operator, programme_code: str,
-                    identifiers: Sequence[OperatorIdentifier]) -> dict[str, Any]:
-    """An operator in the one representation every answer uses (lists, single reads,
-    exports, webhooks): the identifiers are those its source declared (a MID the hub
-    derived is a matching hint, never a shared fact)."""
-    return {
-        "id": row.id,
-        "programme": programme_code,
-        "legal_name": row.legal_name,
-        "street": row.street,
-        "city": row.city,
-        "postcode": row.postcode,
-        "region": row.region,
-        "country": row.country,
-        "status": row.status,
-        "status_effective": _iso(row.status_effective),
-        "categories": list(row.categories or []),
-        "authorised_on": _iso(row.authorised_on),
-        "valid_from": _iso(row.valid_from),
-        "valid_until": _iso(row.valid_until),
-        "issuing_authority": row.issuing_authority,
-        "trader_id_scheme": row.trader_id_scheme,
-        "trader_id": row.trader_id,
-        "authorisation_number": row.authorisation_number,
-        "identifiers": [
-            {"scheme": i.scheme, "value": i.value, "origin": i.origin, "linked": i.linked}
-            for i in sorted(identifiers, key=lambda i: i.id) if i.origin == "declared"],
-        "listed": row.removed_at is None,
-        "removed_at": _iso(row.removed_at),
-        "updated_at": _iso(row.updated_at),
-    }
-
-
-def shared_record(row: Operator, grant: Grant, codes: Mapping[int, tuple[str, Any]],
-                  identifiers: Sequence[OperatorIdentifier]) -> dict[str, Any]:
-    """`operator_record` cut down to the fields `grant` shares (identifiers only with the
-    arrangement's `identifier` data item)."""
-    code = codes[row.programme_id][0] if row.programme_id in codes else str(row.programme_id)
-    return policy.filter_fields(operator_record(row, code, identifiers), grant)
-
 
 def _programme_id(session: Session, code: str) -> int:
     pid = session.scalar(select(Programme.id).where(Programme.code == code))
@@ -365,7 +177,7 @@ def list_programmes(session: Session) -> dict[str, Any]:
         "categories": [{"code": c.get("code"), "description": c.get("description")}
                        for c in p.categories or []],
         "primary_scheme": p.primary_scheme, "consent_required": bool(p.consent_required),
-        "data_version": _iso(p.data_version),
+        "data_version": iso(p.data_version),
     } for p in rows]}
 
 
@@ -391,7 +203,7 @@ def list_arrangements(session: Session, view: View) -> dict[str, Any]:
             "directions": [{
                 "recognising": d.recognising.code, "recognised": d.recognised.code,
                 "categories": list(d.categories or []), "flows": list(d.flows or []),
-                "active_from": _iso(d.active_from), "active_until": _iso(d.active_until),
+                "active_from": iso(d.active_from), "active_until": iso(d.active_until),
                 "active": policy.direction_active(d, arrangement, today),
             } for d in arrangement.directions],
         })

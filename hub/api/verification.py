@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.api import service
 from hub.arrangements.models import ArrangementDirection
-from hub.auth import guard, policy
+from hub.auth import guard, policy, shared
 from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
 from hub.recognition import service as recognition
@@ -41,7 +41,7 @@ def reference_of(trader: Mapping[str, Any]) -> TraderReference:
 def recognising_programme(session: Session, view: View, requested: str | None) -> str:
     """The programme a verify answers for: the client's own; an admin names one.
 
-    Programme codes come from the per-worker programme cache (`service.programme_codes`,
+    Programme codes come from the per-worker programme cache (`hub.auth.shared.programme_codes`,
     refreshed when an id is missing): no query on the hot path.
     """
     if view.is_admin:
@@ -52,7 +52,7 @@ def recognising_programme(session: Session, view: View, requested: str | None) -
     else:
         if view.programme_id is None:
             raise Forbidden("the client acts for no programme")
-        own = service.programme_codes(session, [view.programme_id]).get(view.programme_id)
+        own = shared.programme_codes(session, [view.programme_id]).get(view.programme_id)
         if own is None:
             raise Forbidden("the client acts for no programme")
         code = own[0]
@@ -60,7 +60,7 @@ def recognising_programme(session: Session, view: View, requested: str | None) -
             raise Forbidden(f"the client acts for {code}, not {requested}",
                             fields={"programme": "not the client's programme"})
         return code
-    if code not in {c for c, _version in service.programme_codes(session, ()).values()} and \
+    if code not in {c for c, _version in shared.programme_codes(session, ()).values()} and \
             session.scalar(select(Programme.id).where(Programme.code == code)) is None:
         raise InvalidInput(f"programme {code} does not exist", fields={"programme": "unknown"})
     return code

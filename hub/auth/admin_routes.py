@@ -17,22 +17,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema
 
 from hub import db
-from hub.api.schemas import ClientCreateSchema, StrictSchema
 from hub.auth import service
 from hub.auth.guard import require_scope
 from hub.auth.models import OAuthClient
+from hub.auth.schemas import ClientCreateSchema, RotateSchema
 from hub.errors import InvalidInput
 
 bp = Blueprint("auth_admin", __name__, url_prefix="/api/v1/admin/clients")
 
 
-class RotateSchema(StrictSchema):
-    overlap_seconds = fields.Integer(load_default=None,
-                                     validate=validate.Range(min=0, max=366 * 86400))
-    revoke_tokens = fields.Boolean(load_default=False)
 
 
 _create: Schema = ClientCreateSchema()

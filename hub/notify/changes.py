@@ -30,14 +30,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hub import state
-from hub.api.service import (
-    data_version,
-    programme_codes,
-    read_cursor,
-    sign_cursor,
-)
 from hub.auth import policy
+from hub.auth.cursors import read_cursor, sign_cursor
 from hub.auth.policy import View
+from hub.auth.shared import data_version, programme_codes
 from hub.db import Database
 from hub.notify import views
 from hub.registry.models import Operator, OperatorEvent

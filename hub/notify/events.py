@@ -33,9 +33,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from hub.api.service import decode_cursor, encode_cursor, programme_codes, shared_record
 from hub.auth import policy
+from hub.auth.cursors import decode_cursor, encode_cursor
 from hub.auth.models import OAuthClient
+from hub.auth.shared import programme_codes, shared_record
 from hub.db import Database, utcnow
 from hub.notify import changes as feed
 from hub.notify.models import ViewChange, WebhookDelivery, WebhookSubscription

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from hub.api.schemas import StrictSchema
+from hub.schemas import StrictSchema
 
 
 class NodeNotifySchema(StrictSchema):

@@ -13,7 +13,7 @@ from tests.auth.hubkit import bearer, make_client, make_operator, programmes
 
 
 def test_list_detail_export_and_webhook_carry_one_representation(ref_app, backend):
-    from hub.api.service import programme_codes
+    from hub.auth.shared import programme_codes
     from hub.notify.events import operator_events
 
     database = ref_app.extensions["aeohub.db"]
@@ -43,7 +43,7 @@ def test_list_detail_export_and_webhook_carry_one_representation(ref_app, backen
 
 
 def test_identifiers_stay_out_when_the_arrangement_does_not_share_them(ref_app, backend):
-    from hub.api.service import shared_record
+    from hub.auth.shared import shared_record
 
     database = ref_app.extensions["aeohub.db"]
     with database.session_scope(write=True) as session:
