@@ -29,6 +29,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check hub connectors config tests
 	$(BIN)/mypy --strict hub connectors config
+	$(BIN)/lint-imports
 
 # pytest-xdist spreads the suite over the cores: each worker creates its own databases
 # (uuid-named), servers bind ephemeral loopback ports, and worksteal evens out the long
