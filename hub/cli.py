@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import gc
 import importlib
+import secrets
 import sys
 from functools import partial
 from typing import NamedTuple
@@ -23,6 +24,7 @@ from typing import NamedTuple
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
+from werkzeug.serving import run_simple
 
 from hub import __version__, create_app, init_http
 from hub.settings import ConfigurationError, check_config
@@ -128,8 +130,6 @@ def _with_app_context(command: click.Command) -> click.Command:
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 def serve(host: str, port: int) -> None:
     """Serve the web app and API (threaded; use gunicorn in production)."""
-    from werkzeug.serving import run_simple
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     init_http(app)
     # Without a configured issuer, the hub's published URLs are this server's address.
@@ -256,8 +256,7 @@ def keys_group() -> None:
 def keys_generate() -> None:
     """Print fresh keys: the secret key, the Fernet key that encrypts connection secrets,
     the audit chain's signing key and a metrics token (as environment variables)."""
-    import secrets
-
+    # Only this command needs cryptography and hub.audit (which imports SQLAlchemy).
     from cryptography.fernet import Fernet
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import (
