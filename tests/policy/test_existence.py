@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 import time_machine
+from flask import Flask
 from sqlalchemy import delete
 
 from hub.auth import policy
@@ -88,8 +89,8 @@ def frozen() -> Iterator[None]:
         yield
 
 
-def test_hidden_operators_are_answered_as_nonexistent(frozen, ref_app, committed_db: Database  # type: ignore[no-untyped-def]
-                                                       ) -> None:
+def test_hidden_operators_are_answered_as_nonexistent(frozen: None, ref_app: Flask,
+                                                       committed_db: Database) -> None:
     cases: list[tuple[str, int, list[dict[str, Any]]]] = []
     with committed_db.session_scope(write=True) as session:
         progs = programmes(session)

@@ -13,10 +13,12 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 import time_machine
+from flask import Flask
 from sqlalchemy import select
 
 from hub.arrangements import service as arrangements
@@ -24,11 +26,16 @@ from hub.auth import policy
 from hub.db import Database
 from hub.notify import events
 from hub.notify.models import WebhookDelivery, WebhookSubscription
+from hub.registry.models import Operator
 from tests.auth.hubkit import bearer, live_server, make_client, make_operator, programmes
+from tests.notify.conftest import change
+from tests.notify.receiver import running_receiver
 from tests.policy.oracle import MANUAL_STEPS, ROWS, Row
 
 SCOPES = "verify,match,registry:read,changes:read,export"
 Key = tuple[str, str, bool, str]
+#: The live hub's base URL and, per key, its operator's id and identifier.
+World = tuple[str, dict[Key, dict[str, Any]]]
 
 
 def _key(row: Row) -> Key:
@@ -36,11 +43,11 @@ def _key(row: Row) -> Key:
 
 
 @pytest.fixture
-def world(ref_app, committed_db: Database) -> Iterator[tuple[str, dict[Key, dict]]]:  # type: ignore[no-untyped-def]
+def world(ref_app: Flask, committed_db: Database) -> Iterator[World]:
     """The live hub with the manual steps taken and one operator per distinct
     (programme, category, consent, status) of the rows; yields the base URL and each
     operator's id and identifier."""
-    operators: dict[Key, dict] = {}
+    operators: dict[Key, dict[str, Any]] = {}
     with committed_db.session_scope(write=True) as session:
         for code, action, day in MANUAL_STEPS:
             arrangements.change_status(session, code, action, day, actor="test")
@@ -49,8 +56,6 @@ def world(ref_app, committed_db: Database) -> Iterator[tuple[str, dict[Key, dict
             programme, category, consent, status = key
             oid = make_operator(session, progs[programme], 7000 + unique, category=category,
                                 consent=consent, status=status)
-            from hub.registry.models import Operator
-
             row = session.get(Operator, oid)
             assert row is not None
             operators[key] = {"id": oid, "trader": {"scheme": row.trader_id_scheme,
@@ -78,7 +83,8 @@ def test_the_oracle_is_large_and_covers_each_case() -> None:
     assert any(not r.consent and not r.visible for r in ROWS)
 
 
-def test_every_partner_path_shows_exactly_the_oracle(world, committed_db):  # type: ignore[no-untyped-def]
+def test_every_partner_path_shows_exactly_the_oracle(world: World, committed_db: Database
+                                                     ) -> None:
     base, operators = world
     clients = {code: make_client(committed_db, code, SCOPES)
                for code in sorted({r.client for r in ROWS})}
@@ -144,7 +150,7 @@ def test_every_partner_path_shows_exactly_the_oracle(world, committed_db):  # ty
                 assert (oid in matched) == want, ("match", *where)
 
 
-def test_verify_truth_table(world, committed_db):  # type: ignore[no-untyped-def]
+def test_verify_truth_table(world: World, committed_db: Database) -> None:
     """The oracle's rows as verify answers: decision and reason codes, single and batch,
     on the row's day for its flow."""
     base, operators = world
@@ -169,13 +175,10 @@ def test_verify_truth_table(world, committed_db):  # type: ignore[no-untyped-def
                             client, day, row, got["reasons"])
 
 
-def test_webhooks_carry_exactly_the_oracle(world, committed_db):  # type: ignore[no-untyped-def]
+def test_webhooks_carry_exactly_the_oracle(world: World, committed_db: Database) -> None:
     """Webhooks: on each day, a subscription per client, then every row's operator is
     suspended and reinstated; the dispatcher queues `operator.suspended` exactly for the
     operators the oracle says the client sees that day."""
-    from tests.notify.conftest import change
-    from tests.notify.receiver import running_receiver
-
     base, operators = world
     clients = {code: make_client(committed_db, code, "webhooks")
                for code in sorted({r.client for r in ROWS})}

@@ -11,8 +11,10 @@ from types import ModuleType
 
 import requests
 from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
 from sqlalchemy import delete, insert, select
 
+from hub.arrangements.service import change_status
 from hub.auth import policy
 from hub.db import Database
 from hub.notify import views
@@ -40,7 +42,8 @@ def _changes(database: Database, recognising: str) -> list[tuple[int, str, str]]
             .order_by(ViewChange.id))]
 
 
-def test_upgrade_tombstones_what_the_former_rule_shared(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_upgrade_tombstones_what_the_former_rule_shared(ref_app: Flask,
+                                                        committed_db: Database) -> None:
     """The migration's starting grants are the former rule's; the first run then writes
     tombstones for the operators of directions that rule shared wrongly (the ASEAN
     members Cambodia has not implemented the AAMRA with), and nothing else."""
@@ -76,7 +79,8 @@ def test_upgrade_tombstones_what_the_former_rule_shared(ref_app, committed_db): 
     assert (my, "no_longer_shared", "ASEAN", "MY-AEO") in tombstones
 
 
-def test_a_direction_starting_on_a_day_shares_its_operators(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_a_direction_starting_on_a_day_shares_its_operators(ref_app: Flask,
+                                                            committed_db: Database) -> None:
     """EU-CA takes effect on 2025-08-01: the daily run of 2025-07-31 (after today's
     grants were announced) tombstones the EU AEO for CBSA, the run of 2025-08-01 shares it
     again; the feed gives both, in order, and a cursor taken after them gives neither."""
@@ -102,7 +106,7 @@ def test_a_direction_starting_on_a_day_shares_its_operators(ref_app, committed_d
             if c.get("view_change_id")} == {"no_longer_shared", "now_shared"}
 
 
-def test_the_jobs_are_registered_with_the_scheduler(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_the_jobs_are_registered_with_the_scheduler(ref_app: Flask, committed_db: Database) -> None:
     assert "hub.notify.views:add_jobs" in ref_app.config["SCHEDULER_JOBS"]
     scheduler = BackgroundScheduler(timezone=dt.UTC)
     views.add_jobs(scheduler, committed_db)
@@ -113,11 +117,10 @@ def test_the_jobs_are_registered_with_the_scheduler(ref_app, committed_db):  # t
     assert watch is not None and isinstance(watch.func, views.ReferenceWatch)
 
 
-def test_a_suspended_arrangement_is_announced_once_the_watch_looks(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_a_suspended_arrangement_is_announced_once_the_watch_looks(ref_app: Flask,
+                                                                   committed_db: Database) -> None:
     """Suspending an arrangement bumps the reference version; the scheduler's watch then
     records the tombstones at once, and looking again without a change writes nothing."""
-    from hub.arrangements.service import change_status
-
     with committed_db.session_scope(write=True) as session:
         progs = programmes(session)
         eu = make_operator(session, progs["EU-AEO"], 801, category="AEOS", consent=True)
@@ -134,7 +137,7 @@ def test_a_suspended_arrangement_is_announced_once_the_watch_looks(ref_app, comm
     assert watch() is None
 
 
-def test_the_command_records_the_day_once(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_the_command_records_the_day_once(ref_app: Flask, committed_db: Database) -> None:
     runner = ref_app.test_cli_runner()
     views.run_daily(committed_db)  # today's grants, as the scheduler announces them
     with committed_db.session_scope(write=True) as session:
