@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from hub.arrangements.service import load_reference_data
+from hub.db import Database
 from hub.registry.models import Programme
 from hub.registry.service import OperatorData, apply_operator
 from tests.recognition.conftest import D, at, cats
 
 
-def _seed(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
+def _seed(database: Database) -> dict[str, int]:
     with database.session_scope() as session:
         load_reference_data(session)
         session.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from hub.arrangements.reference import load_reference
@@ -75,8 +77,6 @@ def test_eu_aeo_declared_in_china_uses_the_authorisation_number(session, add_ope
 
 def test_only_arrangements_active_on_the_day_are_named(session, add_operator):
     """Cambodia has not implemented the ASEAN MRA; EU-CA starts on 2025-08-01."""
-    import datetime as dt
-
     sg = add_operator("SG-STP", "AEOSG123456789012", country="SG")
     assert crosswalk(session, sg.id, "MY", dt.date(2026, 6, 1)).arrangements == ["ASEAN"]
     assert crosswalk(session, sg.id, "KH", dt.date(2026, 6, 1)).arrangements == []

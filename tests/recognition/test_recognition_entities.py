@@ -6,13 +6,14 @@ import pytest
 from sqlalchemy import select
 
 from hub.errors import InvalidInput
-from hub.recognition.entities import add_judgement, entity_of, list_judgements
+from hub.recognition.entities import Entity, add_judgement, entity_of, list_judgements
 from hub.registry.models import Operator
+from tests.recognition.conftest import OperatorFactory
 
 LEI = "5493001KJTIIGC8Y1R12"
 
 
-def ops(add_operator):  # type: ignore[no-untyped-def]
+def ops(add_operator: OperatorFactory) -> tuple[Operator, Operator, Operator]:
     eu = add_operator("EU-AEO", "DE100000000000001", legal_name="Meridian Logistics GmbH",
                       street="Hafenstraße 12", city="Hamburg", postcode="20457",
                       identifiers=[("LEI", LEI, "declared", False)])
@@ -24,7 +25,7 @@ def ops(add_operator):  # type: ignore[no-untyped-def]
     return eu, us, jp
 
 
-def members(entity) -> set[int]:  # type: ignore[no-untyped-def]
+def members(entity: Entity) -> set[int]:
     return {m["operator_id"] for m in entity.members}
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub.recognition import reasons as rc
 from hub.recognition.matching import compare, match, prepare
 from hub.recognition.reference import TraderReference
-from hub.recognition.service import verify
-from tests.recognition.conftest import D, at
+from hub.recognition.service import verify, warm
+from hub.registry.models import Operator
+from tests.recognition.conftest import D, OperatorFactory, at
 
 NOW = at("2025-06-01")
 
 
-def muller(add_operator, key="DE100000000000001", **kw):  # type: ignore[no-untyped-def]
+def muller(add_operator: OperatorFactory, key: str = "DE100000000000001", **kw: Any
+           ) -> Operator:
     values = {"legal_name": "Müller Metallwerke GmbH & Co. KG",
               "street": "Robert-Bosch-Straße 17", "city": "Mannheim", "postcode": "68443",
               "country": "DE"}
@@ -155,8 +159,6 @@ def test_written_out_legal_forms_and_house_number_forms() -> None:
 
 
 def test_warm_builds_the_index(session, add_operator):
-    from hub.recognition.service import warm
-
     muller(add_operator)
     timings = warm(session)
     assert timings["operators"] >= 1 and timings["match_index"] >= 0

@@ -76,6 +76,7 @@ def test_a_tier_change_is_an_event_and_changes_the_answer(synced):
     app, feed, settings, connection_id = synced
     write_feed(feed, [ctpat_row(1, "tier1"), ctpat_row(2, "tier1"), ctpat_row(3, "tier3")])
     run = engine.run_sync(db.get_db(app), settings, connection_id)
+    assert run is not None
     assert run.status == "succeeded" and run.counts["updated"] == 1, run.counts
     with app.app_context():
         op = db.session().scalars(select(Operator).where(

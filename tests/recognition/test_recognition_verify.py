@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import ValuesView
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hub import state
 from hub.arrangements.models import ArrangementDirection
@@ -13,9 +15,11 @@ from hub.arrangements.service import change_status
 from hub.errors import InvalidInput, NotFound
 from hub.recognition import reasons as rc
 from hub.recognition.reference import TraderReference
-from hub.recognition.service import verify, verify_many, verify_many_dicts
-from hub.registry.service import OperatorData, apply_operator
-from tests.recognition.conftest import D, at, cats
+from hub.recognition.rules import DirectionRule, reference_snapshot
+from hub.recognition.service import Decision, verify, verify_many, verify_many_dicts
+from hub.registry.models import Operator
+from hub.registry.service import OperatorData, apply_operator, remove_operator
+from tests.recognition.conftest import D, OperatorFactory, at, cats
 
 EORI = "DE123456789012345"
 NOW = at("2025-06-01")
@@ -29,12 +33,12 @@ def ctpat(value: str) -> TraderReference:
     return TraderReference(scheme="US_CTPAT", value=value)
 
 
-def codes(decision) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(decision: Decision) -> list[str]:
     return decision.reason_codes
 
 
 @pytest.fixture
-def eu_aeof(add_operator):  # type: ignore[no-untyped-def]
+def eu_aeof(add_operator: OperatorFactory) -> Operator:
     return add_operator("EU-AEO", EORI, categories=cats("AEOC", "AEOS"),
                         identifiers=[("MID", "DEMUSLOG12HAM", "declared", True),
                                      ("MID", "DEMUSLOG99HAM", "derived", False)])
@@ -233,8 +237,6 @@ def test_identity_reasons(session, eu_aeof):
 
 
 def test_removed_from_registry(session, eu_aeof):
-    from hub.registry.service import remove_operator
-
     remove_operator(session, eu_aeof, now=at("2024-05-02"))
     assert codes(verify(session, eori(), "US-CTPAT", D(2024, 6, 1), now=NOW)) == [
         rc.REMOVED_FROM_REGISTRY]
@@ -305,7 +307,5 @@ def test_every_reason_code_is_covered() -> None:
     assert covered == set(rc.ALL_CODES)
 
 
-def _directions(session):  # type: ignore[no-untyped-def]
-    from hub.recognition.rules import reference_snapshot
-
+def _directions(session: Session) -> ValuesView[tuple[DirectionRule, ...]]:
     return reference_snapshot(session).directions.values()
