@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
-from hub.registry.models import Administration, Programme
+from hub.registry.history import OperatorState
+from hub.registry.models import Administration, Operator, Programme
 from hub.registry.service import (
     OperatorData,
     apply_operator,
@@ -35,8 +38,16 @@ def eu(session):
     return programme
 
 
-def record(**overrides):
-    values = {
+def state_of(session: Session, op: Operator, day: dt.date,
+             known_at: dt.datetime | None = None) -> OperatorState:
+    """`state_on` for an operator the hub knew at `known_at`."""
+    state = state_on(session, op, day, known_at=known_at)
+    assert state is not None
+    return state
+
+
+def record(**overrides: Any) -> OperatorData:
+    values: dict[str, Any] = {
         "authorisation_number": "DEAEOF0002508",
         "trader_id_scheme": "EORI",
         "trader_id": "DE123456789012345",
@@ -77,22 +88,22 @@ def test_component_suspension_and_reinstatement_as_of(session, eu):
     assert result.events[0].effective_date == D(2024, 5, 1)
     apply_operator(session, eu, record(), now=at("2024-06-01"))
 
-    before = state_on(session, op, D(2024, 4, 30))
-    during = state_on(session, op, D(2024, 5, 1))  # effective on D applies to all of D
-    after = state_on(session, op, D(2024, 6, 1))
+    before = state_of(session, op, D(2024, 4, 30))
+    during = state_of(session, op, D(2024, 5, 1))  # effective on D applies to all of D
+    after = state_of(session, op, D(2024, 6, 1))
     assert before.component_status("AEOS") == "valid"
     assert during.component_status("AEOS") == "suspended"
     assert during.component_status("AEOC") == "valid"  # still holds customs simplification
     assert during.status == "valid"
     assert after.component_status("AEOS") == "valid"
     # as the hub knew it on 1 May 2024 (before the suspension reached it)
-    known = state_on(session, op, D(2024, 5, 1), known_at=at("2024-05-01", 23))
+    known = state_of(session, op, D(2024, 5, 1), known_at=at("2024-05-01", 23))
     assert known.component_status("AEOS") == "valid"
     # before the hub knew the operator at all
     assert state_on(session, op, D(2024, 5, 1), known_at=at("2024-01-09")) is None
     # before the authorisation began
-    assert state_on(session, op, D(2019, 2, 28)).exists is False
-    assert state_on(session, op, D(2019, 3, 1)).exists is True
+    assert state_of(session, op, D(2019, 2, 28)).exists is False
+    assert state_of(session, op, D(2019, 3, 1)).exists is True
 
 
 def test_annulment_is_retroactive_but_known_at_keeps_what_was_said(session, eu):
@@ -100,9 +111,9 @@ def test_annulment_is_retroactive_but_known_at_keeps_what_was_said(session, eu):
     apply_operator(session, eu, record(status="annulled", status_effective=D(2024, 7, 1)),
                    now=at("2024-07-02"))
     for day in (D(2019, 3, 1), D(2023, 6, 1), D(2024, 8, 1)):
-        state = state_on(session, op, day)
+        state = state_of(session, op, day)
         assert state.exists is False and state.annulled is True and state.status == "annulled"
-    earlier = state_on(session, op, D(2023, 6, 1), known_at=at("2024-07-01"))
+    earlier = state_of(session, op, D(2023, 6, 1), known_at=at("2024-07-01"))
     assert earlier.exists is True and earlier.status == "valid"
 
 
@@ -115,10 +126,10 @@ def test_late_correction_overrides_only_the_dates_it_covers(session, eu):
     # A revocation effective 5 March arrives on 20 March.
     apply_operator(session, eu, record(status="revoked", status_effective=D(2024, 3, 5)),
                    now=at("2024-03-20"))
-    assert state_on(session, op, D(2024, 3, 3)).status == "suspended"
-    assert state_on(session, op, D(2024, 3, 7)).status == "revoked"
-    assert state_on(session, op, D(2024, 3, 15)).status == "revoked"
-    assert state_on(session, op, D(2024, 3, 15), known_at=at("2024-03-12")).status == "valid"
+    assert state_of(session, op, D(2024, 3, 3)).status == "suspended"
+    assert state_of(session, op, D(2024, 3, 7)).status == "revoked"
+    assert state_of(session, op, D(2024, 3, 15)).status == "revoked"
+    assert state_of(session, op, D(2024, 3, 15), known_at=at("2024-03-12")).status == "valid"
 
 
 def test_record_first_seen_suspended_was_valid_before(session, eu):
@@ -127,9 +138,9 @@ def test_record_first_seen_suspended_was_valid_before(session, eu):
                         now=at("2024-01-10")).operator
     kinds = [e.kind for e in operator_history(session, op.id)]
     assert kinds == ["created", "status_changed"]
-    assert state_on(session, op, D(2023, 8, 31)).status == "valid"
-    assert state_on(session, op, D(2023, 9, 1)).status == "suspended"
-    assert state_on(session, op, D(2024, 2, 1)).status == "suspended"
+    assert state_of(session, op, D(2023, 8, 31)).status == "valid"
+    assert state_of(session, op, D(2023, 9, 1)).status == "suspended"
+    assert state_of(session, op, D(2024, 2, 1)).status == "suspended"
 
 
 def test_details_consent_removal_and_restoration(session, eu):
@@ -137,20 +148,20 @@ def test_details_consent_removal_and_restoration(session, eu):
     res = apply_operator(session, eu, record(legal_name="Muster Logistik SE",
                                              consent_share=False), now=at("2024-02-01"))
     assert sorted(e.kind for e in res.events) == ["consent_changed", "details_changed"]
-    assert state_on(session, op, D(2024, 1, 31)).details["legal_name"] == "Muster Logistik GmbH"
-    assert state_on(session, op, D(2024, 2, 1)).details["legal_name"] == "Muster Logistik SE"
-    assert state_on(session, op, D(2024, 1, 31)).consent_share is True
-    assert state_on(session, op, D(2024, 2, 1)).consent_share is False
+    assert state_of(session, op, D(2024, 1, 31)).details["legal_name"] == "Muster Logistik GmbH"
+    assert state_of(session, op, D(2024, 2, 1)).details["legal_name"] == "Muster Logistik SE"
+    assert state_of(session, op, D(2024, 1, 31)).consent_share is True
+    assert state_of(session, op, D(2024, 2, 1)).consent_share is False
     assert apply_operator(session, eu, record(legal_name="Muster Logistik SE",
                                               consent_share=False),
                           now=at("2024-02-02")).outcome == "unchanged"
     remove_operator(session, op, now=at("2024-03-01"))
-    assert state_on(session, op, D(2024, 3, 1)).listed is False
-    assert state_on(session, op, D(2024, 2, 28)).listed is True
+    assert state_of(session, op, D(2024, 3, 1)).listed is False
+    assert state_of(session, op, D(2024, 2, 28)).listed is True
     again = apply_operator(session, eu, record(legal_name="Muster Logistik SE",
                                                consent_share=False), now=at("2024-04-01"))
     assert again.outcome == "restored"
-    assert state_on(session, op, D(2024, 4, 1)).listed is True
+    assert state_of(session, op, D(2024, 4, 1)).listed is True
     kinds = [e.kind for e in operator_history(session, op.id)]
     assert kinds == ["created", "consent_changed", "details_changed", "removed", "restored"]
 
@@ -159,8 +170,8 @@ def test_current_date_fast_path_agrees_with_history(session, eu):
     op = apply_operator(session, eu, record(), now=at("2024-01-10")).operator
     apply_operator(session, eu, record(status="suspended", status_effective=D(2024, 5, 1)),
                    now=at("2024-05-01"))
-    fast = state_on(session, op, D(2025, 1, 1))
-    slow = state_on(session, op, D(2025, 1, 1), known_at=at("2030-01-01"))
+    fast = state_of(session, op, D(2025, 1, 1))
+    slow = state_of(session, op, D(2025, 1, 1), known_at=at("2030-01-01"))
     assert (fast.status, fast.categories, fast.consent_share) == (
         slow.status, slow.categories, slow.consent_share)
 
