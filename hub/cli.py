@@ -58,8 +58,8 @@ COMMANDS: dict[str, Listed] = {
                           "remove."),
     "sync": Listed("hub.sync.cli", "Run syncs and review runs."),
     "quarantine": Listed("hub.sync.cli", "Records refused by syncs."),
-    "scheduler": Listed("hub.sync.cli", "Run the scheduler (its own process; never inside web "
-                        "workers)."),
+    "scheduler": Listed("hub.sync.scheduler_cli", "Run the scheduler (its own process; never "
+                        "inside web workers)."),
     "connectors": Listed("hub.sync.connectors_cli", "Connector plugins (entry-point group "
                          "aeohub.connectors)."),
     "node": Listed("hub.sync.node_cli", "Tools for the administrations' nodes."),

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
 
 from hub import db
 from hub.arrangements import service
 from hub.arrangements.reference import ReferenceDataError, load_reference
 from hub.errors import HubError
+from hub.registry.models import Programme
 
 
 def register(cli: click.Group) -> None:
@@ -68,10 +70,6 @@ def programmes_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def programmes_list(as_json: bool) -> None:
     """List programmes with their administration and categories."""
-    from sqlalchemy import select
-
-    from hub.registry.models import Programme
-
     rows = db.session().scalars(select(Programme).order_by(Programme.code)).all()
     if as_json:
         click.echo(json.dumps([{"code": p.code, "name": p.name,
@@ -99,10 +97,6 @@ def arrangements_list(programme: str | None, day: str | None, as_json: bool) -> 
     """List arrangements, their status on a date and their active directions."""
     on = _date(day)
     if programme:
-        from sqlalchemy import select
-
-        from hub.registry.models import Programme
-
         known = list(db.session().scalars(select(Programme.code).order_by(Programme.code)))
         if programme not in known:
             raise click.BadParameter(f"unknown programme {programme!r}; known: "

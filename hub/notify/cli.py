@@ -13,6 +13,8 @@ from hub import db
 from hub.db import utcnow
 from hub.notify import service
 from hub.notify.models import WebhookSubscription
+from hub.notify.views import run_daily
+from hub.notify.worker import DeliveryWorker
 
 
 def register(cli: click.Group) -> None:
@@ -25,8 +27,6 @@ def register(cli: click.Group) -> None:
 def view_changes_command() -> None:
     """Record today's changes of partners' views now (the scheduler does it daily):
     operators entering or leaving a view because a direction started or stopped."""
-    from hub.notify.views import run_daily
-
     result = run_daily(db.get_db())
     if result is None:
         click.echo("another process recorded them at the same time")
@@ -42,8 +42,6 @@ def view_changes_command() -> None:
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def worker_command(poll: float, threads: int, once: bool) -> None:
     """Run the webhook worker: derive events, sign and post deliveries, retry."""
-    from hub.notify.worker import DeliveryWorker
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = DeliveryWorker(app, poll_seconds=poll, threads=threads)
     if once:

@@ -9,7 +9,8 @@ import click
 
 from hub.sim import formats
 from hub.sim.faults import BREACHES, FaultError, Faults
-from hub.sim.generator import DEFAULT_OVERLAP, iter_records
+from hub.sim.generator import DEFAULT_OVERLAP, iter_records, programme_profile
+from hub.sim.server import run_node_server
 
 #: The fault names `--faults` accepts (the fields of `Faults`), listed in the help.
 FAULT_NAMES = tuple(f.name for f in dataclasses.fields(Faults))
@@ -41,8 +42,6 @@ def sim() -> None:
 def generate(programme: str, size: int, seed: int, fmt: str, out: Path, day: int,
              overlap: float) -> None:
     """Stream a synthetic registry to a file (bounded memory, any size)."""
-    from hub.sim.generator import programme_profile
-
     try:
         programme_profile(programme)
     except KeyError as exc:
@@ -92,9 +91,6 @@ def generate(programme: str, size: int, seed: int, fmt: str, out: Path, day: int
 def serve(programmes: tuple[str, ...], host: str, port: int, size: int, seed: int, day: int,
           token: str, faults_spec: str) -> None:
     """Serve simulated registries over the node protocol until Ctrl+C."""
-    from hub.sim.generator import programme_profile
-    from hub.sim.server import run_node_server
-
     for code in programmes:
         try:
             programme_profile(code)

@@ -1,4 +1,4 @@
-"""`aeohub connections|sync|quarantine|scheduler` commands."""
+"""`aeohub connections|sync|quarantine` commands."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from connectors.registry import available_connectors
 from hub import db
-from hub.db import utcnow
 from hub.errors import HubError
 from hub.sync import admin, engine, quarantine
 from hub.sync import connections as conns
@@ -22,7 +22,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(connections_group)
     cli.add_command(sync_group)
     cli.add_command(quarantine_group)
-    cli.add_command(scheduler_command)
 
 
 def _settings() -> conns.SyncSettings:
@@ -66,8 +65,6 @@ def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
                     config_text: str, schedule: str, snapshot_schedule: str | None,
                     staleness: int | None, scope: tuple[str, ...]) -> None:
     """Add a connection (the config is validated; secrets are stored encrypted)."""
-    from connectors.registry import available_connectors
-
     if connector_type not in available_connectors():
         raise click.BadParameter(f"no connector named {connector_type!r}; available: "
                                  f"{', '.join(sorted(available_connectors()))}",
@@ -459,16 +456,3 @@ def quarantine_dismiss(record_id: int, note: str | None) -> None:
         raise _fail(exc) from exc
     session.commit()
     click.echo(f"record {row.id} dismissed")
-
-
-@click.command("scheduler")
-@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
-@click.option("--poll", default=2.0, show_default=True,
-              help="Seconds between checks for changed connections and node notifications.")
-def scheduler_command(once: bool, poll: float) -> None:
-    """Run the scheduler (its own process; never inside web workers)."""
-    from hub.sync.scheduler import HubScheduler
-
-    scheduler = HubScheduler(current_app._get_current_object(), poll_seconds=poll)  # type: ignore[attr-defined]
-    click.echo(f"scheduler started at {utcnow().isoformat()} ({scheduler.holder})")
-    scheduler.run_forever(once=once)
