@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 
 from hub import db
 from hub.errors import InvalidInput
 from hub.registry.models import Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
 from hub.sync import engine, quarantine
-from hub.sync.models import QuarantinedRecord, StagedRecord
+from hub.sync.models import QuarantinedRecord, StagedRecord, SyncLease
 from tests.sync.feeds import eu_row, write_feed
 
 
@@ -270,19 +271,13 @@ def test_readyz_reports_feed_freshness(hub_app, feed, connection_id):
 
 def _take_over_lease(app, connection_id):
     """What another process does once this run's lease has expired: takes it over."""
-    from sqlalchemy import update
-
-    from hub.sync.models import SyncLease
-
     with db.get_db(app).session_scope(write=True) as session:
         taken = session.execute(update(SyncLease).where(
             SyncLease.connection_id == connection_id).values(holder="other-host:1:abcd"))
-        assert taken.rowcount == 1
+        assert isinstance(taken, CursorResult) and taken.rowcount == 1
 
 
 def _lease_holder(app, connection_id):
-    from hub.sync.models import SyncLease
-
     with app.app_context():
         return db.session().scalar(select(SyncLease.holder).where(
             SyncLease.connection_id == connection_id))

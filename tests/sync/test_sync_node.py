@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from connectors.base import Batch
 from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.registry.models import Operator, OperatorEvent
 from hub.sim.server import NodeServer
 from hub.sync import connections as conns
 from hub.sync import engine
-from hub.sync.models import Connection, QuarantinedRecord
+from hub.sync.models import Connection, QuarantinedRecord, SyncLease
 
 
 @pytest.fixture
@@ -41,6 +42,13 @@ def run(app, connection_id):
                            connection_id)
 
 
+def connection(connection_id: int) -> Connection:
+    """The connection's row, in the current app context."""
+    row = db.session().get(Connection, connection_id)
+    assert row is not None
+    return row
+
+
 def count(app, model, *where):
     with app.app_context():
         return db.session().scalar(select(func.count()).select_from(model).where(*where))
@@ -53,7 +61,7 @@ def test_incremental_pages_churn_and_tombstones(setup, node):
     published = node.registry().published_count
     assert first.counts["created"] == published == count(app, Operator)
     with app.app_context():
-        cursor = db.session().get(Connection, connection_id).state.get("cursor")
+        cursor = connection(connection_id).state.get("cursor")
     assert cursor  # the checkpoint is saved with the batches
 
     again = run(app, connection_id)
@@ -111,7 +119,7 @@ def test_node_down_fails_the_run_and_keeps_the_data(setup, node):
     assert failed.status == "failed" and failed.error
     assert count(app, Operator) == before
     with app.app_context():
-        assert db.session().get(Connection, connection_id).consecutive_failures == 1
+        assert connection(connection_id).consecutive_failures == 1
 
 
 def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
@@ -119,12 +127,9 @@ def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
     """Each page commits with its checkpoint only while the run holds its lease: once
     another process took the connection over, the next page is refused, and what was
     committed before stays with the checkpoint that covers it."""
-    from sqlalchemy import update
-
-    from hub.sync.models import SyncLease
-
     app, connection_id = setup
-    applied, page = [], engine.SyncJob._classify
+    applied: list[Batch] = []
+    page = engine.SyncJob._classify
 
     def paged(job, batch):
         if len(applied) == 2:  # after two pages: another process takes over
@@ -139,7 +144,7 @@ def test_an_incremental_run_whose_lease_was_taken_over_stops_at_its_next_page(
     assert run_.status == "failed" and "taken over by another process" in run_.error
     assert count(app, Operator) == 80  # two pages of 40, the third refused
     with app.app_context():
-        cursor = db.session().get(Connection, connection_id).state.get("cursor")
+        cursor = connection(connection_id).state.get("cursor")
         holder = db.session().scalar(select(SyncLease.holder).where(
             SyncLease.connection_id == connection_id))
     assert cursor and holder == "other:1:x"
@@ -167,6 +172,6 @@ def test_a_snapshot_of_an_incremental_feed_reconciles_it(setup, node):
         vanished = db.session().scalars(select(Operator).where(
             Operator.stable_key == "DE999999999999999")).one()
         assert vanished.removed_at is not None
-        cursor = db.session().get(Connection, connection_id).state.get("cursor")
+        cursor = connection(connection_id).state.get("cursor")
     assert cursor
     assert run(app, connection_id).counts["read"] == 0  # goes on from the snapshot's end

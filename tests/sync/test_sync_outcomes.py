@@ -4,15 +4,17 @@ itself, every run ends in a terminal status, held and dry runs show their differ
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import select
 
 from hub import db
 from hub.errors import Conflict
-from hub.sync import admin, engine, quarantine
+from hub.sync import admin, engine, lease, quarantine
 from hub.sync import connections as conns
 from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.sync.scheduler import HubScheduler
 from tests.sync.feeds import eu_row, write_feed
 from tests.sync.test_sync_engine import operators, sync
 
@@ -159,6 +161,7 @@ def test_held_and_dry_runs_list_their_difference(hub_app, feed, connection_id):
         with hub_app.app_context():
             session = db.session()
             run_row = session.get(SyncRun, run.id)
+            assert run_row is not None
             removed = admin.difference(session, run_row, "remove", limit=2)
             assert [i["stable_key"] for i in removed["items"]] == [
                 "DE000000000000016", "DE000000000000017"]
@@ -175,8 +178,6 @@ def test_held_and_dry_runs_list_their_difference(hub_app, feed, connection_id):
 
 
 def test_exit_codes_say_held_busy_and_failed(hub_app, feed, connection_id):
-    from hub.sync import lease
-
     runner = hub_app.test_cli_runner()
     write_feed(feed, [eu_row(i) for i in range(1, 11)])
     assert runner.invoke(args=["sync", "run", "eu-csv"]).exit_code == 0
@@ -225,11 +226,6 @@ def test_a_second_connection_on_a_programme_needs_a_disjoint_scope(hub_app, feed
 
 def test_a_slot_that_found_its_connection_busy_runs_once_when_it_is_free(
         hub_app, feed, connection_id):
-    import time
-
-    from hub.sync import lease
-    from hub.sync.scheduler import HubScheduler
-
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()

@@ -5,6 +5,7 @@ with check digits (USCC, Japanese corporate number), text without control charac
 from __future__ import annotations
 
 import string
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,7 +105,7 @@ def test_dates_out_of_order_are_refused():
 
 
 def test_identifiers_with_check_digits_are_checked():
-    base = {"programme": "EU-AEO", "authorisation_number": "DEAEOF1/19",
+    base: dict[str, Any] = {"programme": "EU-AEO", "authorisation_number": "DEAEOF1/19",
             "trader_id_scheme": "EORI", "trader_id": "DE123456789012345",
             "legal_name": "A GmbH", "country": "DE", "status": "valid"}
     good = validate(CanonicalRecord(**base, identifiers=(
