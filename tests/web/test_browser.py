@@ -9,6 +9,7 @@ them the tests are skipped, except under CI (`CI=true`), where they fail.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import threading
@@ -48,9 +49,7 @@ def _missing() -> str | None:
         return f"Chromium is not installed at {CHROMIUM} (run `make browser-deps`)"
     if not AXE.exists():
         return f"axe-core is not installed at {AXE} (run `make browser-deps`)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "the playwright package is not installed (pip install -e '.[dev]')"
     return None
 
@@ -96,9 +95,9 @@ def live(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def browser(browser_ready: None) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
+    # An optional dependency, imported here: browser_ready made sure it is installed.
+    sync_api = pytest.importorskip("playwright.sync_api")
+    playwright = sync_api.sync_playwright().start()
     try:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                               args=CHROMIUM_ARGS)

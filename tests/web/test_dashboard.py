@@ -7,14 +7,19 @@ import re
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from itsdangerous import BadSignature
 from sqlalchemy import select
 
-from hub import db
-from hub.registry.models import Operator
+from hub import db, usage
+from hub.auth.models import OAuthClient
+from hub.notify.models import WebhookDelivery, WebhookSubscription
+from hub.registry.models import Operator, Programme
+from hub.sync import engine
+from hub.sync.connections import SyncSettings
 from hub.sync.models import QuarantinedRecord, SyncRun
 from hub.web.models import DashboardUser
+from hub.web.security import CookieSessions
 from tests.web.conftest import csrf_of, sign_in
 from tests.web.seed import PASSWORD, Seeded
 
@@ -148,7 +153,7 @@ def test_sign_out_needs_csrf_and_ends_the_session(eu_client: FlaskClient) -> Non
     assert eu_client.get("/dashboard/").status_code == 302
 
 
-def test_users_cli(app: Flask, runner, seeded: Seeded) -> None:  # type: ignore[no-untyped-def]
+def test_users_cli(app: Flask, runner: FlaskCliRunner, seeded: Seeded) -> None:
     ok = runner.invoke(args=["users", "create", "eu-second", "--administration", "eu",
                              "--password-stdin"], input="a long enough password\n")
     assert ok.exit_code == 0, ok.output
@@ -179,10 +184,6 @@ def test_users_cli(app: Flask, runner, seeded: Seeded) -> None:  # type: ignore[
 
 def test_clients_and_webhooks_are_scoped_to_the_administration(
         app: Flask, eu_client: FlaskClient, admin_client: FlaskClient, seeded: Seeded) -> None:
-    from hub.auth.models import OAuthClient
-    from hub.notify.models import WebhookDelivery, WebhookSubscription
-    from hub.registry.models import Programme
-
     with app.app_context():
         session = db.session()
         for code, admin_code in (("EU-AEO", "EU"), ("UK-AEO", "UK")):
@@ -222,10 +223,6 @@ def test_audit_chain_state(admin_client: FlaskClient, seeded: Seeded) -> None:
 
 def test_usage_chart_per_partner_is_scoped(
         app: Flask, eu_client: FlaskClient, admin_client: FlaskClient, seeded: Seeded) -> None:
-    from hub import usage
-    from hub.auth.models import OAuthClient
-    from hub.registry.models import Programme
-
     with app.app_context():
         session = db.session()
         for code, admin_code in (("EU-AEO", "EU"), ("UK-AEO", "UK")):
@@ -248,8 +245,6 @@ def test_usage_chart_per_partner_is_scoped(
 
 
 def test_the_session_serializer_is_built_once_per_secret_key(app: Flask) -> None:
-    from hub.web.security import CookieSessions
-
     sessions = app.session_interface
     assert isinstance(sessions, CookieSessions)
     first = sessions.get_signing_serializer(app)
@@ -273,10 +268,6 @@ def test_the_session_serializer_is_built_once_per_secret_key(app: Flask) -> None
 
 def test_overview_reads_at_a_glance(app: Flask, admin_client: FlaskClient,
                                     seeded: Seeded) -> None:
-    from hub import db
-    from hub.sync import engine
-    from hub.sync.connections import SyncSettings
-
     # A second run of an unchanged feed: it changed nothing, so it is folded away.
     quiet = engine.run_sync(db.get_db(app), SyncSettings.from_config(app.config),
                             seeded.uk_connection)

@@ -3,13 +3,18 @@ look-up (published, unpublished, unknown), the MID helper, rate limits, error pa
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from hub import create_app
+from hub import create_app, db
+from hub.db import Database
+from hub.sync import engine
+from hub.sync.connections import SyncSettings
+from hub.web.status import company_status, find_published
 from tests.web.seed import (
     LINKED_MID,
     NO_MID_EORI,
@@ -19,6 +24,9 @@ from tests.web.seed import (
     UNPUBLISHED_AUTH,
     UNPUBLISHED_EORI,
     Seeded,
+    eu_row,
+    eu_rows,
+    write_feed,
 )
 
 
@@ -87,11 +95,6 @@ def _answer(page: str, administration: str) -> str:
 
 
 def test_a_known_future_start_is_shown_from_its_date(app: Flask, seeded: Seeded) -> None:
-    import datetime as dt
-
-    from hub import db
-    from hub.web.status import company_status, find_published
-
     with app.app_context():
         session = db.session()
         operator = find_published(session, PUBLISHED_EORI)[0]
@@ -111,7 +114,7 @@ def test_a_known_future_start_is_shown_from_its_date(app: Flask, seeded: Seeded)
         assert b"Andorra" not in page
 
 
-def test_footer_favicon_privacy_and_print(committed_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_footer_favicon_privacy_and_print(committed_db: Database, tmp_path: Path) -> None:
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "IMPORT_DIR": str(tmp_path), "SITE_OPERATOR": "Example Customs IT",
                       "SITE_CONTACT": "hub@example.org",
@@ -160,7 +163,7 @@ def test_empty_query_asks_for_a_number(client: FlaskClient) -> None:
     assert b'aria-invalid="true"' in response.data
 
 
-def test_lookups_are_rate_limited_per_client(committed_db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lookups_are_rate_limited_per_client(committed_db: Database, tmp_path: Path) -> None:
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "IMPORT_DIR": str(tmp_path), "WEB_LOOKUP_LIMIT": 3,
                       "WEB_LOOKUP_WINDOW_SECONDS": 3600})
@@ -227,11 +230,6 @@ def test_unknown_page_is_html_and_api_stays_problem_json(app: Flask,
 
 def test_a_suspended_authorisation_reads_without_contradiction(
         app: Flask, client: FlaskClient, seeded: Seeded) -> None:
-    from hub import db
-    from hub.sync import engine
-    from hub.sync.connections import SyncSettings
-    from tests.web.seed import eu_row, eu_rows, write_feed
-
     rows = eu_rows(20)
     rows[0] = eu_row(1, status="suspended", status_effective="2024-05-02")
     write_feed(seeded.eu_feed, rows)
