@@ -18,11 +18,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from hub import clock as hub_clock
+from hub import create_app
 from hub.db import Database
+from hub.migrate import upgrade
+from hub.models import metadata
 from tests.waiting import TestClock
 
 BACKENDS = ("sqlite", "postgresql")
@@ -72,7 +78,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     backend = dict(report.user_properties).get("backend")
-    if backend is None:
+    if not isinstance(backend, str):  # not a test of a database backend
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         _backend_outcomes[(backend, report.outcome)] += 1
@@ -148,8 +154,6 @@ def db_url(
 ) -> str:
     """A migrated database of the current backend, shared by the run."""
     if backend not in _databases:
-        from hub.migrate import upgrade
-
         url = new_database_url(backend, tmp_path_factory.mktemp("db"))
         database = Database(url)
         upgrade(database)
@@ -166,8 +170,6 @@ def database(db_url: str) -> Iterator[Database]:
 
 
 def wipe(database: Database) -> None:
-    from hub.models import metadata
-
     with database.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
@@ -196,9 +198,7 @@ def committed_db(database: Database) -> Iterator[Database]:
 
 
 @pytest.fixture
-def app(committed_db: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from hub import create_app
-
+def app(committed_db: Database, tmp_path: Path) -> Iterator[Flask]:
     application = create_app(
         {"ENV": "testing", "DATABASE_URL": committed_db.url, "IMPORT_DIR": str(tmp_path)}
     )
@@ -207,12 +207,12 @@ def app(committed_db: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app):  # type: ignore[no-untyped-def]
+def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
@@ -220,8 +220,6 @@ def runner(app):  # type: ignore[no-untyped-def]
 def clock() -> Iterator[TestClock]:
     """The hub's clock for this test, moved forward by `clock.advance(seconds)` instead
     of sleeping (in this process's threads, live servers included; not in subprocesses)."""
-    from hub import clock as hub_clock
-
     test_clock = TestClock()
     with hub_clock.use(test_clock.now):
         yield test_clock
