@@ -46,6 +46,11 @@ def pg_server_url() -> str:
     return os.environ.get("AEOHUB_TEST_DATABASE_URL", DEFAULT_PG_URL)
 
 
+def pg_problem() -> str | None:
+    """Why this run cannot use the PostgreSQL server (None when it can)."""
+    return _pg_problem
+
+
 def _check_postgres() -> str | None:
     try:
         engine = create_engine(pg_server_url(), connect_args={"connect_timeout": 5})

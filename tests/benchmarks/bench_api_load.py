@@ -30,6 +30,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from sqlalchemy import select
+
+from hub import db
+from hub.auth import service as auth_service
+from hub.db import Database
+from hub.registry.models import Operator
+from hub.sync import connections as conns
+from hub.sync import engine
+from tests.auth.hubkit import gunicorn_server
+from tests.benchmarks.bench_sync import add_connection, hub_app, write_csv
+from tests.conftest import _drop_pg_database, new_database_url, pg_problem
 
 #: operators in the registry, seconds of load per phase, load processes, batch repeats
 SCALES = {"smoke": (1_000, 0.5, 2, 1), "full": (12_000, 5.0, 2, 3)}
@@ -216,22 +227,12 @@ def encode(method: str, path: str, headers: dict[str, str], body: bytes | None =
 @pytest.fixture(scope="module")
 def registry_feed(bench_scale: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The simulated registry as a CSV feed, generated once for both backends."""
-    from tests.benchmarks.bench_sync import write_csv
-
     return write_csv(tmp_path_factory.mktemp("api-load") / "registry.csv",
                      SCALES[bench_scale][0])
 
 
 def build_hub(url: str, feed: Path, size: int) -> list[str]:
     """Migrate, load the reference data, sync the registry feed; its trader ids."""
-    from sqlalchemy import select
-
-    from hub import db
-    from hub.registry.models import Operator
-    from hub.sync import connections as conns
-    from hub.sync import engine
-    from tests.benchmarks.bench_sync import add_connection, hub_app
-
     app = hub_app(url, feed.parent)
     connection_id = add_connection(app, "bench-api", feed)
     run = engine.run_sync(db.get_db(app), conns.SyncSettings.from_config(app.config),
@@ -247,9 +248,6 @@ def build_hub(url: str, feed: Path, size: int) -> list[str]:
 
 
 def partner_token(url: str) -> str:
-    from hub.auth import service as auth_service
-    from hub.db import Database
-
     database = Database(url)
     with database.session_scope(write=True) as session:
         created = auth_service.create_client(session, name="bench partner",
@@ -297,11 +295,8 @@ def post_json(port: int, path: str, token: str, body: Any) -> Answer:
 @pytest.mark.benchmark
 @pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
 def test_bench_api_load(backend_name, bench_scale, tmp_path, registry_feed):
-    from tests.auth.hubkit import gunicorn_server
-    from tests.conftest import _drop_pg_database, _pg_problem, new_database_url
-
-    if backend_name == "postgresql" and _pg_problem:
-        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    if backend_name == "postgresql" and (problem := pg_problem()):
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
     size, duration, processes, repeats = SCALES[bench_scale]
     url = new_database_url(backend_name, tmp_path)
     try:

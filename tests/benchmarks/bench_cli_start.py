@@ -42,7 +42,7 @@ def _time(args: list[str], env: dict[str, str], runs: int) -> tuple[float, float
     return statistics.median(walls), statistics.median(cpus), output
 
 
-def test_cli_start(tmp_path, bench_scale):  # type: ignore[no-untyped-def]
+def test_cli_start(tmp_path: Path, bench_scale: str) -> None:
     runs = 10 if bench_scale == "full" else 3
     env = {key: value for key, value in os.environ.items()
            if key != "PYTHONDONTWRITEBYTECODE"}

@@ -87,7 +87,9 @@ def _load_view(url: str, source: Path) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"CREATE TABLE registry ({columns})"))
         conn.execute(text("CREATE VIEW registry_v AS SELECT * FROM registry"))
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
         with cursor.copy("COPY registry FROM STDIN WITH (FORMAT csv, HEADER true)") as copy, \
                 source.open("rb") as f:
             while chunk := f.read(1 << 20):

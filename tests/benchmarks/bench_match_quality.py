@@ -14,6 +14,7 @@ from collections import defaultdict
 
 import pytest
 
+from hub.db import Database
 from hub.identifiers import normalise_name
 from hub.recognition.matching import DEFAULT_SETTINGS, match, match_index, prepare
 from hub.recognition.reference import TraderReference
@@ -30,7 +31,7 @@ def _metrics(tp: int, fp: int, positives: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def test_match_quality(committed_db, backend, bench_scale):  # type: ignore[no-untyped-def]
+def test_match_quality(committed_db: Database, backend: str, bench_scale: str) -> None:
     if backend != "sqlite":
         pytest.skip("match quality does not depend on the database")
     loaded = load_registry(committed_db, bench_scale)
@@ -49,12 +50,12 @@ def test_match_quality(committed_db, backend, bench_scale):  # type: ignore[no-u
     # Companies the registry does not hold (later records of the same generators).
     per_programme = n_neg // 3 // len(loaded.generators) + 1
     for _code, generator in sorted(loaded.generators.items()):
-        index, found = 10**6, 0
+        number, found = 10**6, 0
         while found < per_programme:
-            if generator.company_id(index) not in companies:
-                negatives.append(("absent", positive_query(generator.record(index), rng)))
+            if generator.company_id(number) not in companies:
+                negatives.append(("absent", positive_query(generator.record(number), rng)))
                 found += 1
-            index += 1
+            number += 1
     for op_id in rng.sample(ids, n_neg // 3):
         record = loaded.records[op_id]
         first = record["legal_name"].split()[0]

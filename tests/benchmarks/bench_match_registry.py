@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anyascii import anyascii
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from hub.arrangements.service import load_reference_data
@@ -114,17 +114,17 @@ def load_registry(database: Database, scale: str) -> Loaded:
                 company_of[op_id] = generator.company_id(i)
                 records[op_id] = record
                 identifiers[op_id] = (record["trader_id_scheme"], key)
+            operator_table, identifier_table = Operator.__table__, OperatorIdentifier.__table__
+            assert isinstance(operator_table, Table) and isinstance(identifier_table, Table)
             for start in range(0, len(rows), 2000):
-                session.execute(insert(Operator.__table__), rows[start:start + 2000])
+                session.execute(insert(operator_table), rows[start:start + 2000])
             for start in range(0, len(ident_rows), 4000):
-                session.execute(insert(OperatorIdentifier.__table__),
-                                ident_rows[start:start + 4000])
+                session.execute(insert(identifier_table), ident_rows[start:start + 4000])
         for programme in programmes.values():
             if programme.code in generators:
                 programme.data_version = now
         if database.dialect == "postgresql":
             session.flush()
-            from sqlalchemy import text
 
             session.execute(text("SELECT setval(pg_get_serial_sequence('operator', 'id'), "
                                  "(SELECT max(id) FROM operator))"))

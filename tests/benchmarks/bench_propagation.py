@@ -31,6 +31,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import select
 
+from hub import create_app
 from hub.auth import policy
 from hub.db import Database
 from hub.notify.models import WebhookDelivery
@@ -182,9 +183,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def test_bench_propagation(committed_db, backend, bench_scale, tmp_path):  # type: ignore[no-untyped-def]
-    from hub import create_app
-
+def test_bench_propagation(committed_db: Database, backend: str, bench_scale: str,
+                           tmp_path: Path) -> None:
     loaded_n, idle_n, size = SIZES[bench_scale]
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "IMPORT_DIR": str(tmp_path)})

@@ -26,14 +26,16 @@ import time
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from connectors.formats import CANONICAL_COLUMNS
 from hub import create_app, db
 from hub.arrangements.service import load_reference_data
+from hub.migrate import upgrade
 from hub.sim.generator import iter_records
 from hub.sync import connections as conns
 from hub.sync import engine
-from tests.conftest import _drop_pg_database, new_database_url
+from tests.conftest import _drop_pg_database, new_database_url, pg_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = Path(__file__).with_name("baseline_load.py")
@@ -82,9 +84,8 @@ def baseline_seconds(path: Path, url: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def hub_app(url: str, import_dir: Path):
+def hub_app(url: str, import_dir: Path) -> Flask:
     app = create_app({"ENV": "testing", "DATABASE_URL": url, "IMPORT_DIR": str(import_dir)})
-    from hub.migrate import upgrade
 
     upgrade(db.get_db(app))
     with app.app_context():
@@ -179,10 +180,8 @@ def cli_sync_seconds(url: str, import_dir: Path, name: str) -> float:
 
 @pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
 def test_bench_sync(backend_name, bench_scale, tmp_path):
-    from tests.conftest import _pg_problem
-
-    if backend_name == "postgresql" and _pg_problem:
-        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    if backend_name == "postgresql" and (problem := pg_problem()):
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
     if not BASELINE.exists():
         pytest.skip(f"baseline script not found at {BASELINE}")
     size, memory_size = SIZES[bench_scale]
@@ -210,6 +209,7 @@ def test_bench_sync(backend_name, bench_scale, tmp_path):
             assert full_counts["created"] == size and full_counts["quarantined"] == 0
             print(f"\n[bench_sync] {backend_name}: baseline {bases[-1]:.2f}s, "
                   f"full sync {seconds:.2f}s", flush=True)
+        assert app is not None  # rounds >= 1
         agains = []
         for _ in range(rounds):
             seconds, again_counts = timed_sync(app, conn_id)

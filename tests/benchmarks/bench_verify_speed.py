@@ -11,6 +11,7 @@ import datetime as dt
 import random
 import time
 
+from hub.db import Database
 from hub.recognition.matching import match, match_index
 from hub.recognition.reference import TraderReference
 from hub.recognition.service import verify, verify_many, verify_many_dicts
@@ -20,7 +21,7 @@ DAY = dt.date(2025, 3, 3)
 NOW = dt.datetime(2025, 3, 4, tzinfo=dt.UTC)
 
 
-def test_verify_speed(committed_db, backend, bench_scale):  # type: ignore[no-untyped-def]
+def test_verify_speed(committed_db: Database, backend: str, bench_scale: str) -> None:
     loaded = load_registry(committed_db, bench_scale)
     rng = random.Random(f"bench-verify/{SEED}")
     ids = sorted(loaded.records)
