@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    request,
+    stream_with_context,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from hub import db, gcpause
-from hub.api import schemas, service, usage_hooks, verification
+from hub.api import admin_routes, docs, schemas, service, usage_hooks, verification
 from hub.auth import policy, shared
-from hub.auth.guard import charge, current_principal, require_scope
+from hub.auth.guard import QUOTA_KEY, charge, current_principal, require_scope
 from hub.auth.policy import View
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, NotFound
 from hub.notify import changes
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -25,6 +34,42 @@ _match = schemas.MatchRequestSchema()
 _operator_query = schemas.OperatorQuerySchema()
 _changes_query = schemas.ChangesQuerySchema()
 _declaration_query = schemas.DeclarationCodesQuerySchema()
+
+
+#: The revision of the IETF httpapi rate-limit header fields draft the answers follow.
+RATELIMIT_DRAFT = "draft-ietf-httpapi-ratelimit-headers-10"
+#: The name of the hub's one quota policy in those fields.
+RATELIMIT_POLICY = "default"
+
+
+def ratelimit_fields(response: Response) -> Response:
+    """`RateLimit-Policy` and `RateLimit` (RATELIMIT_DRAFT) on every answer to a client
+    whose token was checked: its quota per window, the units left and the seconds until
+    the window resets."""
+    quota = g.get(QUOTA_KEY)
+    if quota is not None:
+        response.headers["RateLimit-Policy"] = (
+            f'"{RATELIMIT_POLICY}";q={quota.limit};w={quota.window_seconds}')
+        response.headers["RateLimit"] = (
+            f'"{RATELIMIT_POLICY}";r={quota.remaining};t={quota.reset}')
+    return response
+
+
+def refuse_nul_paths() -> None:
+    """Nothing is named with a NUL character (no database column takes one): a path
+    holding one names nothing, before any lookup sends it to the database."""
+    if "\x00" in request.path:
+        raise NotFound("no resource has a NUL character in its name",
+                       fields={"(path)": "NUL character"})
+
+
+def init_app(app: Flask) -> None:
+    """Register the API's blueprints and its request hooks."""
+    app.after_request(ratelimit_fields)
+    app.before_request(refuse_nul_paths)
+    app.register_blueprint(bp)
+    app.register_blueprint(admin_routes.bp)
+    app.register_blueprint(docs.bp)
 
 
 def _view(session: Session | None = None) -> View:

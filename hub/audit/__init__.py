@@ -55,7 +55,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
 from sqlalchemy.orm import Session
 
 from hub.audit.actors import acting_as, current_actor
@@ -117,10 +116,3 @@ def record_read(session: Session, *, client_id: str, client_administration: str 
 def record_reads(session: Session, reads: Sequence[ReadEntry]) -> int:
     """`record_read` for each of `reads`, in order, written set-based."""
     return record_many(session, [r.entry() for r in reads])
-
-
-def init_app(app: Flask) -> None:
-    """Serve the signed chain head at /api/v1/audit/head."""
-    from hub.audit.routes import bp
-
-    app.register_blueprint(bp)

@@ -6,13 +6,18 @@ partners fetch it to keep copies. See `hub.audit.signing` for how to check it.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from hub import db
 from hub.audit import service, signing
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
+
+
+def init_app(app: Flask) -> None:
+    """Serve the signed chain head at /api/v1/audit/head."""
+    app.register_blueprint(bp)
 
 
 @bp.get("/head")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from hub import db
@@ -21,6 +21,10 @@ from hub.notify import push, schemas, service
 from hub.notify.destinations import WebhookSettings
 
 bp = Blueprint("notify_v1", __name__, url_prefix="/api/v1")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
 BODY_LIMIT = 64 * 1024
 
 _notify = schemas.NodeNotifySchema()
@@ -117,7 +121,7 @@ def ping_webhook(public_id: str) -> ResponseReturnValue:
 @bp.get("/webhooks/<public_id>/deliveries")
 @require_scope("webhooks")
 def webhook_deliveries(public_id: str) -> ResponseReturnValue:
-    query = _deliveries.load(request.args.to_dict())
+    query = _deliveries.load(request.args)
     session = db.session()
     sub = service.get_subscription(session, current_principal(), public_id)
     rows = service.recent_deliveries(session, sub, status=query["status"],

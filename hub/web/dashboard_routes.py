@@ -27,7 +27,6 @@ from hub.errors import HubError
 from hub.sync import admin, engine
 from hub.sync.connections import SyncSettings
 from hub.web import charts, dashboard, pages, security, users
-from hub.web.routes import limit_client
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 pages.register(bp)
@@ -59,7 +58,7 @@ def _safe_next(target: str | None) -> str:
 def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":
-        limit_client("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
+        pages.limit_client("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
         user = users.sign_in(db.session(), request.form.get("username", ""),
                              request.form.get("password", ""), request.remote_addr)
         if user is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, current_app, render_template, request
+from flask import Response, abort, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from hub import db
+from hub.auth import windows
 from hub.errors import HubError
 
 log = logging.getLogger(__name__)
@@ -44,3 +46,20 @@ def register(bp: Any) -> None:
     bp.register_error_handler(HTTPException, web_error)
     bp.register_error_handler(HubError, web_hub_error)
     bp.register_error_handler(Exception, web_unexpected)
+
+
+def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: int,
+                 default_window: int) -> None:
+    """Abort with 429 when this client went over the bucket's limit."""
+    config = current_app.config
+    key = windows.client_digest(str(config["SECRET_KEY"]), request.remote_addr or "unknown")
+    retry_after = windows.hit(db.get_db(), bucket, key,
+                                int(config.get(limit_key, default_limit)),
+                                int(config.get(window_key, default_window)))
+    if retry_after is not None:
+        response = current_app.make_response((render_template(
+            "errors/error.html", status=429, title="Too many look-ups",
+            message=f"You have made too many look-ups in a short time. Try again in "
+                    f"{retry_after} seconds."), 429))
+        response.headers["Retry-After"] = str(retry_after)
+        abort(response)

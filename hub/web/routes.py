@@ -8,16 +8,27 @@ per client address through a database counter shared by every worker.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from hub import db
-from hub.auth import windows
+from hub.errors import problem_response, wants_problem
 from hub.identifiers import IdentifierError, explain_mid
 from hub.identifiers.countries import CANADIAN_PROVINCES
-from hub.web import pages
+from hub.web import charts, dashboard_routes, pages, security
 from hub.web.status import (
     ANSWER_MEANINGS,
     MAX_QUERY_LENGTH,
@@ -30,26 +41,54 @@ bp = Blueprint("public", __name__, template_folder="templates", static_folder="s
                static_url_path="/static/web")
 pages.register(bp)
 
+#: Paths that belong to these pages (security headers).
+WEB_PREFIXES = ("/dashboard", "/status", "/mid", "/static/web", "/privacy", "/favicon.ico")
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                           "script-src 'self'; "
+                           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _is_web_page() -> bool:
+    return request.path == "/" or request.path.startswith(WEB_PREFIXES)
+
+
+def _format_time(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = security.CookieSessions()
+    security.init_app(app)
+
+    # Flask's defaults leave SameSite unset; the dashboard wants Lax (CSRF defence in depth).
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if app.config.get("ENV") == "production" and not app.config.get("WEB_INSECURE_COOKIES"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.jinja_env.filters["time"] = _format_time
+    app.jinja_env.filters["duration"] = charts.human_duration
+    app.register_blueprint(bp)
+    app.register_blueprint(dashboard_routes.bp)
+
+    @app.errorhandler(404)
+    def _not_found(exc: HTTPException) -> Any:
+        if wants_problem():
+            return problem_response(404, exc.description or "Not Found")
+        return pages.render_error(404, "There is no page at this address.")
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        if _is_web_page():
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            if request.path.startswith("/dashboard"):
+                response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
 MID_FIELDS = ("name", "street", "city", "country", "province")
 MID_RULE_FIELDS = {"name": "name", "city": "city", "country": "country",
                    "province": "province", "province_required": "province"}
-
-
-def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: int,
-                 default_window: int) -> None:
-    """Abort with 429 when this client went over the bucket's limit."""
-    config = current_app.config
-    key = windows.client_digest(str(config["SECRET_KEY"]), request.remote_addr or "unknown")
-    retry_after = windows.hit(db.get_db(), bucket, key,
-                                int(config.get(limit_key, default_limit)),
-                                int(config.get(window_key, default_window)))
-    if retry_after is not None:
-        response = current_app.make_response((render_template(
-            "errors/error.html", status=429, title="Too many look-ups",
-            message=f"You have made too many look-ups in a short time. Try again in "
-                    f"{retry_after} seconds."), 429))
-        response.headers["Retry-After"] = str(retry_after)
-        abort(response)
 
 
 @bp.app_context_processor
@@ -86,7 +125,7 @@ def status() -> ResponseReturnValue:
         return render_template("status/lookup.html", empty=True), 400
     if len(query) > MAX_QUERY_LENGTH * 2:
         return render_template("status/lookup.html", too_long=True), 400
-    limit_client("lookup", "WEB_LOOKUP_LIMIT", "WEB_LOOKUP_WINDOW_SECONDS", 30, 60)
+    pages.limit_client("lookup", "WEB_LOOKUP_LIMIT", "WEB_LOOKUP_WINDOW_SECONDS", 30, 60)
     session = db.session()
     operators = find_published(session, query)
     if not operators:
