@@ -39,13 +39,18 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    String,
+    any_,
     bindparam,
     create_engine,
     event,
+    exc,
+    func,
     literal_column,
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -166,8 +171,6 @@ def _ping_when_idle(engine: Engine) -> None:
     server may have restarted or dropped it meanwhile) is pinged, and replaced if dead,
     as `pool_pre_ping` would.
     """
-    from sqlalchemy import exc
-
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since"] = time.monotonic()
@@ -362,9 +365,6 @@ class ListQuery:
     it is compiled once and, on PostgreSQL, prepared once."""
 
     def __init__(self, statement: Any, column: Any, name: str) -> None:
-        from sqlalchemy import String, any_, func
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         self.name = name
         listed = func.json_each(bindparam(name, type_=String())).table_valued("value")
         self._queries = {

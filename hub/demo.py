@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import multiprocessing as mp
 import random
 import shlex
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -28,11 +30,24 @@ from typing import Any
 import click
 import requests
 import yaml
-from flask import Flask
-from sqlalchemy import select, update
+from flask import Flask, current_app
+from sqlalchemy import func, select, update
+from werkzeug.serving import make_server
 
 from hub import db, init_http
+from hub.arrangements.service import load_reference_data
+from hub.auth import service as auth
+from hub.auth.models import OAuthClient
 from hub.db import utcnow
+from hub.migrate import upgrade
+from hub.notify.worker import DeliveryWorker
+from hub.recognition.service import warm
+from hub.registry.models import Operator, Programme
+from hub.sim.server import NodeServer
+from hub.sync import connections as conns
+from hub.sync.engine import confirm, run_sync
+from hub.sync.models import Connection
+from hub.sync.scheduler import HubScheduler
 
 SIM_TOKEN = "sim-token"  # noqa: S105 - the simulator's well-known demo token
 
@@ -63,10 +78,6 @@ def _serve_nodes(specs: list[tuple[str, int]], seed: int, pipe: Pipe) -> None:
     Ctrl-C reaches the whole process group; the parent decides when nodes stop, so the
     child ignores it and waits for the parent's word (or for the parent to go away).
     """
-    import signal
-
-    from hub.sim.server import NodeServer
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     servers = []
@@ -151,9 +162,6 @@ def _connection_config(spec: NodeSpec, url: str) -> dict[str, Any]:
 
 
 def ensure_connections(app: Flask, nodes: list[NodeSpec], urls: Mapping[str, str]) -> list[int]:
-    from hub.sync import connections as conns
-    from hub.sync.models import Connection
-
     settings = conns.SyncSettings.from_config(app.config)
     ids = []
     with app.app_context():
@@ -177,9 +185,6 @@ def ensure_connections(app: Flask, nodes: list[NodeSpec], urls: Mapping[str, str
 
 
 def first_sync(app: Flask, nodes: list[NodeSpec], connection_ids: list[int]) -> None:
-    from hub.sync import connections as conns
-    from hub.sync.engine import run_sync
-
     settings = conns.SyncSettings.from_config(app.config)
     database = db.get_db(app)
     total = sum(n.size for n in nodes)
@@ -197,8 +202,6 @@ def first_sync(app: Flask, nodes: list[NodeSpec], connection_ids: list[int]) -> 
                            progress=progress)
             bar.update(max(spec.size - done["read"], 0))
             if run is not None and run.status == "needs_confirmation":
-                from hub.sync.engine import confirm
-
                 confirm(database, settings, run.id)
             elif run is not None and run.status == "failed":
                 click.echo(f"\n  {spec.programme}: sync failed: {run.error}", err=True)
@@ -206,9 +209,6 @@ def first_sync(app: Flask, nodes: list[NodeSpec], connection_ids: list[int]) -> 
 
 def demo_partner(app: Flask, partner: Mapping[str, Any]) -> tuple[str, str]:
     """Create the demo partner client, or give it a fresh secret (shown once)."""
-    from hub.auth import service as auth
-    from hub.auth.models import OAuthClient
-
     with app.app_context():
         session = db.session()
         existing = session.scalar(select(OAuthClient).where(OAuthClient.name == partner["name"]))
@@ -227,8 +227,6 @@ def demo_partner(app: Flask, partner: Mapping[str, Any]) -> tuple[str, str]:
 
 def demo_operator(app: Flask) -> str | None:
     """An EU AEO that CBP recognises today: AEOS/AEOF valid, consenting."""
-    from hub.registry.models import Operator, Programme
-
     with app.app_context():
         session = db.session()
         rows = session.scalars(
@@ -248,7 +246,6 @@ def curl_lines(base: str, client_id: str, secret: str, eori: str | None) -> list
                  f"-d grant_type=client_credentials -d scope=verify {base}/oauth/token "
                  "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
     body = {"trader": {"scheme": "EORI", "value": eori or "DE000000000000001"}}
-    import json
 
     verify_cmd = (f"curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: "
                   f"application/json' -d {shlex.quote(json.dumps(body))} {base}/api/v1/verify")
@@ -268,8 +265,6 @@ class Churn(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from hub.sync.models import Connection
-
         session_http = requests.Session()
         while not self.stopping.wait(self.every):
             index = self.rng.randrange(len(self.nodes))
@@ -292,13 +287,6 @@ class Churn(threading.Thread):
 
 def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
              topology_path: Path | None = None) -> None:
-    from werkzeug.serving import make_server
-
-    from hub.arrangements.service import load_reference_data
-    from hub.migrate import upgrade
-    from hub.notify.worker import DeliveryWorker
-    from hub.sync.scheduler import HubScheduler
-
     init_http(app)
     # Without a configured issuer, the hub's published URLs are the demo's own address.
     app.config["ISSUER"] = app.config.get("ISSUER") or f"http://{host}:{port}"
@@ -323,7 +311,6 @@ def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
         client_id, secret = demo_partner(app, topology["partner"])
         eori = demo_operator(app)
         with app.app_context():  # the first look-up should not pay for the name index
-            from hub.recognition.service import warm
 
             warm(db.session())
 
@@ -343,10 +330,6 @@ def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
 
         base = f"http://{host}:{port}"
         with app.app_context():
-            from sqlalchemy import func
-
-            from hub.registry.models import Operator
-
             total = db.session().scalar(select(func.count()).select_from(Operator))
         click.echo("")
         click.echo(f"AEO Hub demo ready in {time.monotonic() - started:.0f} s: {total:,} "
@@ -394,8 +377,6 @@ def register(cli: click.Group) -> None:
 def demo_command(host: str, port: int, reset: bool, no_churn: bool,
                  topology: Path | None) -> None:
     """The whole hub on loopback: simulated nodes, syncs, scheduler, web app and API."""
-    from flask import current_app
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     url = app.config["DATABASE_URL"]
     if reset:

@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import current_app
 
 from hub.db import Database, get_db
@@ -36,15 +38,11 @@ def upgrade(database: Database, revision: str = "head") -> None:
 
 
 def current_revision(database: Database) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with database.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revisions(database: Database) -> list[str]:
-    from alembic.script import ScriptDirectory
-
     return list(ScriptDirectory.from_config(alembic_config(database)).get_heads())
 
 

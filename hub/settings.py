@@ -20,6 +20,7 @@ import importlib
 import inspect
 import ipaddress
 import json
+import logging
 import math
 import os
 import types
@@ -30,7 +31,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from config import default as default_config
+from hub.audit.signing import parse_key
 
 PROFILES = ("default", "testing", "production")
 ENV_PREFIX = "AEOHUB_"
@@ -71,8 +78,6 @@ def _module_settings(module_name: str) -> dict[str, Any]:
 def declared_types() -> dict[str, Any]:
     """Every known setting and its type: the annotations of `config/default.py`, else the
     type of the default (of the profiles' settings and Flask's own too)."""
-    from flask import Flask
-
     known: dict[str, Any] = {}
     for name, value in Flask.default_config.items():
         known[name] = type(value) if value is not None else str | None
@@ -219,8 +224,6 @@ def load_config(
 ) -> dict[str, Any]:
     """The effective settings as a dict of upper-case keys (see `check_config`); warnings
     are logged."""
-    import logging
-
     checked = check_config(config, environ=environ, instance_path=instance_path)
     for warning in checked.warnings:
         logging.getLogger(__name__).warning("%s", warning)
@@ -265,7 +268,6 @@ def _encryption_key(settings: Mapping[str, Any]) -> list[str]:
             return ["AEOHUB_ENCRYPTION_KEY: must be set in production (it encrypts connection "
                     "secrets at rest; `aeohub keys generate` prints one)"]
         return []
-    from cryptography.fernet import Fernet
 
     try:
         Fernet(key)
@@ -281,7 +283,6 @@ def _audit_signing_key(settings: Mapping[str, Any]) -> list[str]:
             return ["AEOHUB_AUDIT_SIGNING_KEY: must be set in production (it signs the audit "
                     "chain's head; `aeohub keys generate` prints one)"]
         return []
-    from hub.audit.signing import parse_key
 
     try:
         parse_key(str(key))
@@ -312,8 +313,6 @@ def _database_url(settings: Mapping[str, Any]) -> list[str]:
     if not url:
         return ["AEOHUB_DATABASE_URL: must be set in production (a PostgreSQL URL such as "
                 "postgresql+psycopg://user@host/db)"]
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(str(url))

@@ -16,6 +16,7 @@ from flask import request
 from hub import db, metrics
 from hub.auth.guard import current_principal
 from hub.auth.policy import View
+from hub.recognition.rules import reference_snapshot
 from hub.usage import Read, recorder
 
 
@@ -29,8 +30,6 @@ class _Facts(NamedTuple):
 
 
 def _facts() -> _Facts:
-    from hub.recognition.rules import reference_snapshot
-
     principal = current_principal()
     snapshot = reference_snapshot(db.reader())  # built once per reference version
     own = snapshot.by_id.get(principal.programme_id) if principal.programme_id else None

@@ -26,6 +26,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -562,8 +563,6 @@ class ArrangementsFileSchema(_Strict):
 def default_reference_dir() -> Path:
     """The shipped ``config/reference`` directory (``config`` is an installed package)."""
     try:
-        from importlib import resources
-
         candidate = Path(str(resources.files("config").joinpath("reference")))
         if (candidate / PROGRAMMES_FILE).is_file():
             return candidate

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.audit import chain
@@ -128,8 +129,6 @@ def _take_turn(session: Session, count: int = 1) -> tuple[int, str]:
 
 def _create_head(session: Session) -> None:
     """Create the head row from the last entry (or the genesis) if nobody else did."""
-    from sqlalchemy.exc import IntegrityError
-
     last = session.execute(select(AuditEntry.seq, AuditEntry.hash, AuditEntry.recorded_at)
                            .order_by(AuditEntry.seq.desc()).limit(1)).first()
     values = ({"seq": last.seq, "hash": last.hash, "recorded_at": last.recorded_at}

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -133,8 +134,6 @@ def sign_head(key: Ed25519PrivateKey, seq: int, hash_: str,
 
 def verify_head(head: Mapping[str, Any], jwk: Mapping[str, str] | None = None) -> bool:
     """Whether a served head's signature is valid for its fields (and the given key)."""
-    from cryptography.exceptions import InvalidSignature
-
     public = key_from_jwk(jwk or head["key"])
     payload = head_payload(int(head["seq"]), str(head["hash"]), head.get("recorded_at"))
     try:

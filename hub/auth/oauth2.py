@@ -35,13 +35,16 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, Response, current_app, g, json
 from flask import request as flask_request
+from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from hub import clock, db, metrics
+from hub.audit import record
 from hub.auth import service, throttle, writes
-from hub.auth.models import OAuthClient, OAuthToken
+from hub.auth.models import SCOPES, OAuthClient, OAuthToken
 from hub.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from hub.logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +234,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return service.remember_jti(db.session(), client.row, jti, expires)
 
     def resolve_client_public_key(self, client: ClientAdapter) -> Any:
-        from joserfc.jwk import KeySet
-
         if not client.row.jwks:
             raise InvalidClientError(description="the client has no registered keys")
         return KeySet.import_key_set(client.row.jwks)  # type: ignore[arg-type]
@@ -361,8 +362,6 @@ class HubAuthorizationServer(AuthorizationServer):
                       wait: float) -> None:
         """Count a failed client authentication (the request's work was rolled back),
         with the audit entry of a limit it reaches."""
-        from hub.audit import record
-
         metrics.count_oauth_failure()
         session = db.session()
         try:
@@ -395,7 +394,6 @@ class HubAuthorizationServer(AuthorizationServer):
             }
             if body.get("error_description"):
                 problem["error_description"] = body["error_description"]
-            from hub.logs import current_request_id
 
             if current_request_id():  # as in every other error body (`hub.errors`)
                 problem["request_id"] = current_request_id()
@@ -413,8 +411,6 @@ class HubAuthorizationServer(AuthorizationServer):
 
 
 def _audit_token(session: Any, action: str, row: Any) -> None:
-    from hub.audit import record
-
     client = row.client
     administration = service.administration_code(session, client.administration_id)
     record(session, action, actor=f"client:{client.client_id}", subject=f"token:{row.id}",
@@ -448,8 +444,6 @@ def create_server(app: Flask) -> HubAuthorizationServer:
 
 def server_metadata() -> dict[str, Any]:
     """RFC 8414 metadata of the hub's authorization server."""
-    from hub.auth.models import SCOPES
-
     base = issuer()
     return {
         "issuer": base,

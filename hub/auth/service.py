@@ -17,14 +17,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub import clock
+from hub.audit import current_actor, record
 from hub.auth.models import SCOPES, ClientAssertionJti, OAuthClient, OAuthToken
 from hub.db import transactional
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.registry.models import Programme
+from hub.registry.models import Administration, Programme
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
@@ -76,9 +79,6 @@ def parse_scopes(scopes: str | Iterable[str]) -> list[str]:
 
 def validate_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
     """Check a client's public JWK set; private keys are refused."""
-    from joserfc.errors import JoseError
-    from joserfc.jwk import KeySet
-
     keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
     if not isinstance(keys, list) or not keys:
         raise InvalidInput("the JWK set must be an object with a non-empty 'keys' list",
@@ -143,8 +143,6 @@ def create_client(session: Session, *, name: str, programme: str | None,
 def _audit_client(session: Session, action: str, client: OAuthClient,
                   details: Mapping[str, Any]) -> None:
     """An administrative change to a client, in the audit log (never its secret)."""
-    from hub.audit import current_actor, record
-
     administration = administration_code(session, client.administration_id)
     record(session, action, actor=current_actor(), subject=f"client:{client.client_id}",
            administrations=[administration] if administration else [],
@@ -153,8 +151,6 @@ def _audit_client(session: Session, action: str, client: OAuthClient,
 
 def administration_code(session: Session, administration_id: int | None) -> str | None:
     """The code of a client's administration (None for a client of none)."""
-    from hub.registry.models import Administration
-
     if administration_id is None:
         return None
     return session.scalar(select(Administration.code)

@@ -32,7 +32,7 @@ from typing import Any
 
 import certifi
 import urllib3
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from hub import metrics
@@ -45,6 +45,7 @@ from hub.notify.destinations import (
     resolve_destination,
 )
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from hub.notify.notices import record_notice
 from hub.sync.secrets import decrypt
 
 log = logging.getLogger(__name__)
@@ -237,15 +238,12 @@ def pause(session: Any, sub: WebhookSubscription, reason: str, now: dt.datetime)
     sub.paused_reason = reason
     sub.updated_at = now
     log.warning("webhook subscription %s (%s) paused: %s", sub.public_id, sub.url, reason)
-    from hub.notify.notices import record_notice
 
     record_notice(session, "webhook.paused", sub, {"reason": reason})
 
 
 def pending_count(database: Database) -> int:
     """Deliveries waiting (for the worker's log and metrics)."""
-    from sqlalchemy import func
-
     with database.session_scope() as session:
         return int(session.scalar(select(func.count()).select_from(WebhookDelivery)
                                   .where(and_(WebhookDelivery.status == "pending"))) or 0)

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 from hub.sync.secrets import fernet_for
 
@@ -138,8 +139,6 @@ def check_url(url: str, hosts_allowed: tuple[str, ...], *, resolve: bool = True)
 
 def _own_endpoints(config: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
     """The hub's own address and its database's, as (host, port)."""
-    from sqlalchemy.engine import make_url
-
     endpoints = []
     issuer = urlsplit(str(config.get("ISSUER") or "http://127.0.0.1:5000"))
     if issuer.hostname:

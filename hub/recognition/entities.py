@@ -25,8 +25,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from hub.audit import record
 from hub.errors import InvalidInput, NotFound
-from hub.recognition.matching import (
+from hub.recognition.models import VERDICTS, MatchJudgement
+from hub.recognition.scoring import (
     DEFAULT_SETTINGS,
     Candidate,
     MatchIndex,
@@ -34,7 +36,6 @@ from hub.recognition.matching import (
     compare,
     match_index,
 )
-from hub.recognition.models import VERDICTS, MatchJudgement
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 
 #: Identifier schemes that never link two operators (not unique to a company).
@@ -95,7 +96,6 @@ def add_judgement(session: Session, left: str | int, right: str | int, verdict: 
                                reason=reason.strip())
     session.add(judgement)
     session.flush()
-    from hub.audit import record
 
     record(session, "judgement.added", actor=actor.strip(),
            subject=f"judgement:{judgement.id}",

@@ -38,14 +38,9 @@ from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
 from hub.recognition import reasons as rc
 from hub.recognition.matching import (
-    DEFAULT_SETTINGS,
-    Candidate,
-    MatchResult,
-    MatchSettings,
     add_name_and_address,
     identifier_hits,
     identifier_result,
-    match_index,
     normalise_reference_identifier,
     summaries_of,
 )
@@ -57,6 +52,13 @@ from hub.recognition.rules import (
     ReferenceSnapshot,
     categories_key,
     reference_snapshot,
+)
+from hub.recognition.scoring import (
+    DEFAULT_SETTINGS,
+    Candidate,
+    MatchResult,
+    MatchSettings,
+    match_index,
 )
 from hub.registry.history import OperatorState, state_at
 from hub.registry.models import Operator, OperatorIdentifier, Programme

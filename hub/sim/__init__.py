@@ -2,8 +2,8 @@
 
 Public API:
 
-* :func:`hub.sim.generator.generate_registry`, :func:`~hub.sim.generator.iter_records`,
-  :func:`~hub.sim.generator.iter_ground_truth`, :func:`~hub.sim.generator.programme_codes`;
+* :func:`hub.sim.registry.generate_registry`, :func:`~hub.sim.registry.iter_records`,
+  :func:`~hub.sim.registry.iter_ground_truth`, :func:`~hub.sim.generator.programme_codes`;
 * :class:`hub.sim.registry.Registry` (``advance``, ``apply``, ``iter_records``,
   ``company_of``) and the change kinds in :data:`hub.sim.churn.CHANGE_KINDS`;
 * :class:`hub.sim.server.NodeServer` and :func:`~hub.sim.server.run_node_server`, with

@@ -9,7 +9,8 @@ import click
 
 from hub.sim import formats
 from hub.sim.faults import BREACHES, FaultError, Faults
-from hub.sim.generator import DEFAULT_OVERLAP, iter_records, programme_profile
+from hub.sim.generator import DEFAULT_OVERLAP, programme_profile
+from hub.sim.registry import iter_records
 from hub.sim.server import run_node_server
 
 #: The fault names `--faults` accepts (the fields of `Faults`), listed in the help.

@@ -8,9 +8,9 @@ can be regenerated on demand.
 
 A shared *company universe* (keyed by the seed) supplies a configurable share of each
 registry's operators: the same company then appears in several programmes under slightly
-different names and addresses. :func:`iter_ground_truth` (and :meth:`Registry.company_of`)
-give the company behind each record for match-quality benchmarks; the published record
-never carries it.
+different names and addresses. :func:`hub.sim.registry.iter_ground_truth` (and
+:meth:`Registry.company_of`) give the company behind each record for match-quality
+benchmarks; the published record never carries it.
 
 Records are dicts in the node protocol's JSON shape (docs/node-protocol.md).
 """
@@ -21,10 +21,12 @@ import datetime as dt
 import functools
 import hashlib
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hub.arrangements.reference import load_reference
+from hub.identifiers.errors import IdentifierError
+from hub.identifiers.mid import build_mid
 from hub.sim import numbers
 from hub.sim.companies import (
     Company,
@@ -37,9 +39,6 @@ from hub.sim.companies import (
     weighted,
 )
 from hub.sim.data.locales import COUNTRIES
-
-if TYPE_CHECKING:
-    from hub.sim.registry import Registry
 
 #: Day 0 of the simulated calendar.
 SIM_EPOCH = dt.date(2025, 3, 3)
@@ -138,8 +137,6 @@ def _tier(tiers: tuple[str, ...], component: str, trader_id: str) -> str:
 
 @functools.cache
 def _reference() -> Any:
-    from hub.arrangements.reference import load_reference
-
     return load_reference()
 
 
@@ -534,9 +531,6 @@ class ProgrammeGenerator:
 
     def _mids(self, company: Company, rng: random.Random, name: str, street: str, city: str,
               categories: list[str]) -> list[dict[str, Any]]:
-        from hub.identifiers.errors import IdentifierError
-        from hub.identifiers.mid import build_mid
-
         if self.programme == "EU-AEO":
             chance = 0.45 if categories[0] in ("AEOS", "AEOF") else 0.05
         elif self.programme == "US-CTPAT":
@@ -567,35 +561,3 @@ class ProgrammeGenerator:
 
 
 # --- public functions -----------------------------------------------------------------------
-
-def iter_records(programme: str, size: int, seed: int, day: int = 0,
-                 overlap: float = DEFAULT_OVERLAP) -> Iterator[Record]:
-    """Yield the published records of a registry, in change-sequence order, lazily.
-
-    With `day` > 0 the registry first goes through `day` days of churn (memory grows only
-    with the number of changes, not with `size`).
-    """
-    if day == 0:
-        generator = ProgrammeGenerator(programme, seed, overlap)
-        for index in range(size):
-            yield generator.record(index)
-        return
-    yield from generate_registry(programme, size, seed, day, overlap).iter_records()
-
-
-def iter_ground_truth(programme: str, size: int, seed: int, day: int = 0,
-                      overlap: float = DEFAULT_OVERLAP) -> Iterator[tuple[str, str]]:
-    """Yield (trader_id, company_id) for every published record (never in the record)."""
-    registry = generate_registry(programme, size, seed, day, overlap)
-    yield from registry.iter_ground_truth()
-
-
-def generate_registry(programme: str, size: int, seed: int, day: int = 0,
-                      overlap: float = DEFAULT_OVERLAP) -> Registry:
-    """A registry of `size` operators of `programme`, after `day` days of churn."""
-    from hub.sim.registry import Registry
-
-    registry = Registry(programme, size, seed, overlap=overlap)
-    if day:
-        registry.advance(day)
-    return registry

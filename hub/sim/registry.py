@@ -219,3 +219,34 @@ class Registry:
               component: str | None = None) -> churn.Change:
         """Make one change now (`kind` from :data:`hub.sim.churn.CHANGE_KINDS`) to `key`."""
         return churn.apply_change(self, kind, key, component)
+
+
+def iter_records(programme: str, size: int, seed: int, day: int = 0,
+                 overlap: float = DEFAULT_OVERLAP) -> Iterator[Record]:
+    """Yield the published records of a registry, in change-sequence order, lazily.
+
+    With `day` > 0 the registry first goes through `day` days of churn (memory grows only
+    with the number of changes, not with `size`).
+    """
+    if day == 0:
+        generator = ProgrammeGenerator(programme, seed, overlap)
+        for index in range(size):
+            yield generator.record(index)
+        return
+    yield from generate_registry(programme, size, seed, day, overlap).iter_records()
+
+
+def iter_ground_truth(programme: str, size: int, seed: int, day: int = 0,
+                      overlap: float = DEFAULT_OVERLAP) -> Iterator[tuple[str, str]]:
+    """Yield (trader_id, company_id) for every published record (never in the record)."""
+    registry = generate_registry(programme, size, seed, day, overlap)
+    yield from registry.iter_ground_truth()
+
+
+def generate_registry(programme: str, size: int, seed: int, day: int = 0,
+                      overlap: float = DEFAULT_OVERLAP) -> Registry:
+    """A registry of `size` operators of `programme`, after `day` days of churn."""
+    registry = Registry(programme, size, seed, overlap=overlap)
+    if day:
+        registry.advance(day)
+    return registry

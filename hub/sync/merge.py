@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.types.json import Json
 from sqlalchemy import (
     JSON,
     Date,
@@ -86,7 +87,6 @@ def _write(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> No
     if connection.dialect.name != "postgresql":
         connection.execute(insert(table), list(rows))
         return
-    from psycopg.types.json import Json
 
     columns = [c.name for c in table.columns if c.name in rows[0]]
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}

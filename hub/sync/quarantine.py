@@ -16,6 +16,7 @@ from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
+from hub.sync import engine, merge
 from hub.sync.models import QuarantinedRecord, SyncRun
 from hub.sync.validate import ProgrammeRules, Rejection, record_from_dict, validate
 
@@ -45,8 +46,6 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
            *, actor: str = "cli") -> QuarantinedRecord:
     """Validate the record again (with corrections) and, when it passes, stage and merge
     it through the sync's own path (`hub.sync.merge`), as a run of its own (`replay`)."""
-    from hub.sync import engine, merge
-
     row = get(session, record_id)
     if row.status not in ("open", "dismissed"):
         raise InvalidInput(f"quarantined record {record_id} is {row.status}",

@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from hub.audit import ReadEntry, record_reads
 from hub.db import Base, Database, get_db
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,6 @@ def _add_reads(session: Session, reads: list[Read]) -> None:
     interval of 0 writes)."""
     if not reads:
         return
-    from hub.audit import ReadEntry, record_reads
 
     groups: dict[tuple[Any, ...], list[Read]] = {}
     for read in reads:

@@ -16,8 +16,9 @@ import pytest
 
 from hub.db import Database
 from hub.identifiers import normalise_name
-from hub.recognition.matching import DEFAULT_SETTINGS, match, match_index, prepare
+from hub.recognition.matching import match
 from hub.recognition.reference import TraderReference
+from hub.recognition.scoring import DEFAULT_SETTINGS, match_index, prepare
 from tests.benchmarks.bench_match_registry import SEED, load_registry, positive_query
 
 _WORDS = ["Holding", "Chemicals", "Textiles", "Foods", "Electronics", "Shipping", "Pharma",

@@ -32,7 +32,7 @@ from connectors.formats import CANONICAL_COLUMNS
 from hub import create_app, db
 from hub.arrangements.service import load_reference_data
 from hub.migrate import upgrade
-from hub.sim.generator import iter_records
+from hub.sim.registry import iter_records
 from hub.sync import connections as conns
 from hub.sync import engine
 from tests.conftest import _drop_pg_database, new_database_url, pg_problem

@@ -12,8 +12,9 @@ import random
 import time
 
 from hub.db import Database
-from hub.recognition.matching import match, match_index
+from hub.recognition.matching import match
 from hub.recognition.reference import TraderReference
+from hub.recognition.scoring import match_index
 from hub.recognition.service import verify, verify_many, verify_many_dicts
 from tests.benchmarks.bench_match_registry import SEED, load_registry, positive_query
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from hub.recognition import reasons as rc
-from hub.recognition.matching import compare, match, prepare
+from hub.recognition.matching import match
 from hub.recognition.reference import TraderReference
+from hub.recognition.scoring import compare, prepare
 from hub.recognition.service import verify, warm
 from hub.registry.models import Operator
 from tests.recognition.conftest import D, OperatorFactory, at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.sim.churn import CHANGE_KINDS, ChangeError
-from hub.sim.generator import generate_registry
+from hub.sim.registry import generate_registry
 
 
 def test_churn_produces_every_kind_with_increasing_sequences() -> None:

@@ -11,7 +11,7 @@ import click
 from click.testing import CliRunner
 
 from hub.sim.cli import register
-from hub.sim.generator import iter_records
+from hub.sim.registry import iter_records
 
 
 def _group() -> click.Group:
