@@ -10,7 +10,11 @@ import gc
 import sys
 from typing import Any
 
+from gunicorn.workers.sync import SyncWorker
+
+from hub.db import EXTENSION_KEY
 from hub.metrics import child_exit as _metrics_child_exit
+from hub.settings import ConfigurationError, check_config
 
 # Sync workers: a request holds its worker for a few milliseconds; scale with `-w`.
 worker_class = "sync"
@@ -20,8 +24,6 @@ def on_starting(server: Any) -> None:
     """Check the configuration once, before any worker starts: a configuration that cannot
     be used stops gunicorn with one short message (every problem) and exit status 1,
     instead of a traceback per worker."""
-    from hub.settings import ConfigurationError, check_config
-
     try:
         checked = check_config()
     except ConfigurationError as exc:
@@ -48,10 +50,6 @@ def keep_reader(worker: Any) -> None:
     """A sync worker serves one request at a time on one thread for its whole life: its
     request reader and that reader's pooled connection are kept from one request to the
     next (`hub.db.Database.keep_reader`)."""
-    from gunicorn.workers.sync import SyncWorker
-
-    from hub.db import EXTENSION_KEY
-
     extensions = getattr(worker.wsgi, "extensions", None) or {}
     if isinstance(worker, SyncWorker) and EXTENSION_KEY in extensions:
         extensions[EXTENSION_KEY].keep_reader = True

@@ -12,12 +12,16 @@ that a command starts without importing every route; `serve` and `demo` add the 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from hub.components import COMPONENTS
 
 try:
     __version__ = metadata.version("aeohub")
@@ -29,9 +33,12 @@ _HTTP_KEY = "aeohub.http"
 
 def create_app(config: str | Mapping[str, Any] | None = None, *, http: bool = True) -> Flask:
     """Build the hub's Flask application; with `http=False`, only its core (see above)."""
-    from hub import db, errors, jsonio, logs
-    from hub.cli import install_commands
-    from hub.settings import load_config
+    # Every `import hub.<anything>` runs this module first: the app's modules (SQLAlchemy,
+    # cryptography, the commands) load only when an app is built, so that `aeohub
+    # --version` and `--help` stay light. hub.cli also imports this module.
+    from hub import db, errors, jsonio, logs  # noqa: PLC0415
+    from hub.cli import install_commands  # noqa: PLC0415
+    from hub.settings import load_config  # noqa: PLC0415
 
     app = Flask(__name__, instance_relative_config=True)
     # Answers keep the order the code builds them in; sorting every key of a 10,000-item
@@ -40,8 +47,6 @@ def create_app(config: str | Mapping[str, Any] | None = None, *, http: bool = Tr
     settings = load_config(config, instance_path=app.instance_path)
     app.config.update(settings)
     if int(app.config.get("TRUSTED_PROXIES") or 0) > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = int(app.config["TRUSTED_PROXIES"])
         # Only the address and the scheme: the Host header decides nothing (see ISSUER).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
@@ -66,7 +71,7 @@ def create_app(config: str | Mapping[str, Any] | None = None, *, http: bool = Tr
 def init_http(app: Flask) -> None:
     """Add what serving requests needs to `app`: the health routes and every component's
     `init_app` (blueprints, request hooks, readiness checks). Once per app."""
-    from hub import health
+    from hub import health  # noqa: PLC0415 - as create_app's imports: built apps only
 
     if _HTTP_KEY in app.extensions:
         return
@@ -78,8 +83,4 @@ def init_http(app: Flask) -> None:
 
 def _component_initialisers() -> list[Any]:
     """`init_app` functions of the domain packages, in dependency order."""
-    import importlib
-
-    from hub.components import COMPONENTS
-
     return [importlib.import_module(name).init_app for name in COMPONENTS]

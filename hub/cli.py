@@ -159,7 +159,8 @@ def _finish(app: Flask) -> None:
     remaining object, so that the garbage collection at the interpreter's exit does not
     walk all that start-up made (a quarter of a short command's time) only to free memory
     that the exit frees anyway."""
-    from hub.db import get_db  # imported by create_app already; SQLAlchemy is heavy
+    # SQLAlchemy is heavy: hub.cli stays light for --help; create_app imported it already.
+    from hub.db import get_db  # noqa: PLC0415
 
     get_db(app).dispose()
     gc.freeze()
@@ -256,16 +257,19 @@ def keys_group() -> None:
 def keys_generate() -> None:
     """Print fresh keys: the secret key, the Fernet key that encrypts connection secrets,
     the audit chain's signing key and a metrics token (as environment variables)."""
-    # Only this command needs cryptography and hub.audit (which imports SQLAlchemy).
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import (
+    # Only this command needs cryptography and hub.audit (which imports SQLAlchemy): both
+    # heavy, and hub.cli stays light for --help.
+    from cryptography.fernet import Fernet  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PrivateKey,
+    )
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
         Encoding,
         NoEncryption,
         PrivateFormat,
     )
 
-    from hub.audit.signing import b64url
+    from hub.audit.signing import b64url  # noqa: PLC0415
 
     seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw,
                                                       NoEncryption())
