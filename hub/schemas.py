@@ -28,7 +28,8 @@ def nul_paths(value: Any, path: str = "") -> list[str]:
 
 
 class StrictSchema(Schema):
-    """A request schema: unknown members and NUL characters are refused."""
+    """A request schema: unknown members, NUL characters and (in a query) a member given
+    more than once are refused."""
 
     #: Members whose content is checked elsewhere (a batch's traders, item by item).
     nul_checked_elsewhere: tuple[str, ...] = ()
@@ -38,6 +39,10 @@ class StrictSchema(Schema):
 
     @pre_load
     def _no_nul(self, data: Any, **_kwargs: Any) -> Any:
+        if hasattr(data, "getlist"):  # a query: each member once, not the first of many
+            repeated = sorted({k for k in data if len(data.getlist(k)) > 1})
+            if repeated:
+                raise ValidationError({k: ["given more than once"] for k in repeated})
         if hasattr(data, "items"):
             checked = {k: v for k, v in data.items()
                        if k not in self.nul_checked_elsewhere}

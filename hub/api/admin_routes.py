@@ -109,7 +109,7 @@ def request_sync(connection_id: int) -> ResponseReturnValue:
 @bp.get("/runs")
 @require_scope(SCOPE)
 def runs() -> ResponseReturnValue:
-    query = _runs_query.load(request.args.to_dict())
+    query = _runs_query.load(request.args)
     return jsonify(sync_admin.list_runs(
         db.session(), current_principal(), connection_id=query["connection"],
         status=query["status"], before=query["before"], limit=query["limit"]))
@@ -127,7 +127,7 @@ def run(run_id: int) -> ResponseReturnValue:
 def run_difference(run_id: int) -> ResponseReturnValue:
     """The operators a run creates, updates or removes (held and dry runs: would), or the
     records it rejected (`kind`), paged by `after`."""
-    query = _difference_query.load(request.args.to_dict())
+    query = _difference_query.load(request.args)
     return jsonify(sync_admin.run_difference(
         db.session(), current_principal(), _id(run_id, "sync run"), query["kind"],
         after=query["after"], limit=query["limit"]))
@@ -155,7 +155,7 @@ def discard_run(run_id: int) -> ResponseReturnValue:
 @bp.get("/quarantine")
 @require_scope(SCOPE)
 def quarantine_list() -> ResponseReturnValue:
-    query = _quarantine_query.load(request.args.to_dict())
+    query = _quarantine_query.load(request.args)
     return jsonify(sync_admin.list_quarantine(
         db.session(), current_principal(), connection_id=query["connection"],
         status=query["status"], after=query["after"], limit=query["limit"]))

@@ -157,7 +157,7 @@ def match() -> ResponseReturnValue:
 @bp.get("/operators")
 @require_scope("registry:read")
 def operators() -> ResponseReturnValue:
-    query = _operator_query.load(request.args.to_dict())
+    query = _operator_query.load(request.args)
     view = _view()
     page = service.list_operators(db.session(), view, **query)
     usage_hooks.note_read(view, page.get("items") or [])
@@ -195,7 +195,7 @@ def operator_recognition(operator_id: int) -> ResponseReturnValue:
 @bp.get("/operators/<int:operator_id>/declaration-codes")
 @require_scope("registry:read")
 def operator_declaration_codes(operator_id: int) -> ResponseReturnValue:
-    query = _declaration_query.load(request.args.to_dict())
+    query = _declaration_query.load(request.args)
     session, view = db.session(), _view()
     row, grant = service.visible_operator(session, view, operator_id)
     declaring = service.declaring_administration(session, view, query["declaring"])
@@ -219,7 +219,7 @@ def arrangements() -> ResponseReturnValue:
 @bp.get("/changes")
 @require_scope("changes:read")
 def changes_feed() -> ResponseReturnValue:
-    query = _changes_query.load(request.args.to_dict())
+    query = _changes_query.load(request.args)
     page = changes.changes_page(db.session(), db.get_db(), _view(), query["cursor"],
                                 query["limit"])
     return _with_version(page)

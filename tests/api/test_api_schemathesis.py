@@ -6,7 +6,8 @@ operations with an `admin` client. Two phases, both with every check schemathesi
 (`ALL_CHECKS`: server errors, status codes, content types, headers, schemas, ignored
 auth):
 
-- operation by operation, a few examples each (`AEOHUB_SCHEMATHESIS_EXAMPLES` raises it);
+- operation by operation, a few valid requests each (`AEOHUB_SCHEMATHESIS_EXAMPLES`
+  raises it), then half as many invalid ones (negative data), which must get a 4xx;
 - stateful: a state machine built from the document's OpenAPI links (create a webhook,
   then read, change, ping, rotate, delete it; list operators, then read one; create a
   connection, then read, edit and sync it), with the stateful checks too (a deleted
@@ -29,8 +30,11 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
+from schemathesis import DataGenerationMethod
 from schemathesis.checks import ALL_CHECKS
+from schemathesis.exceptions import SkipTest
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
 from hub.sync import connections as conns
@@ -48,6 +52,8 @@ from tests.sync.feeds import eu_row, write_feed
 #: Generated batches cost up to 10,000 units each: a quota the run cannot exhaust.
 QUOTA = 10**9
 MAX_EXAMPLES = int(os.environ.get("AEOHUB_SCHEMATHESIS_EXAMPLES", "6"))
+#: Invalid requests an operation (negative data: each must be refused with a 4xx).
+NEGATIVE_EXAMPLES = max(1, MAX_EXAMPLES // 2)
 #: Stateful phase at smoke size: scenarios, and steps in each.
 STATEFUL_SCENARIOS, STATEFUL_STEPS = 12, 8
 
@@ -82,6 +88,7 @@ class Outcome:
     cases: int = 0
     failures: list[str] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
+    no_negative: set[str] = field(default_factory=set)  # no invalid request exists
 
 
 def _settings(examples: int, **kwargs: Any) -> settings:
@@ -125,11 +132,11 @@ def _failed(outcome: Outcome, case: Any, exc: Exception) -> None:
 
 
 def _run_operation(operation: Any, headers: dict[str, str], examples: int,
-                   outcome: Outcome) -> None:
+                   outcome: Outcome, method: DataGenerationMethod) -> None:
     kwargs = {"headers": headers, "timeout": 30}
 
     @_settings(examples)
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(data_generation_method=method))
     def run(case: Any) -> None:
         response = case.call(**kwargs)
         outcome.cases += 1
@@ -142,15 +149,39 @@ def _run_operation(operation: Any, headers: dict[str, str], examples: int,
         finally:
             response.close()
 
-    run()
+    if method is DataGenerationMethod.positive:
+        run()
+    elif not _negatable(operation.definition.raw):
+        outcome.no_negative.add(operation.verbose_name)
+    else:
+        try:
+            run()
+        except (SkipTest, Unsatisfiable):  # none could be generated after all
+            outcome.no_negative.add(operation.verbose_name)
 
 
-def run_operations(hub: Hub, examples: int) -> Outcome:
-    """Every operation on its own, `examples` generated cases each."""
+def _negatable(definition: dict[str, Any]) -> bool:
+    """Whether schemathesis finds invalid requests quickly: there is a body, a query or
+    an id in the path to break, and no free-form string in the path (which has no invalid
+    value: schemathesis spends seconds searching for one before breaking the rest)."""
+    parameters = definition.get("parameters", [])
+    if any(p["in"] == "path" and p["schema"].get("type") == "string" for p in parameters):
+        return False
+    return "requestBody" in definition or any(
+        p["in"] == "query" or p["schema"].get("type") == "integer" for p in parameters)
+
+
+def run_operations(hub: Hub, examples: int, negative_examples: int = 0) -> Outcome:
+    """Every operation on its own: `examples` generated valid requests each, then
+    `negative_examples` invalid ones (which must be refused with a 4xx)."""
     outcome = Outcome()
     for result in load_schema(hub).get_all_operations():
         operation = result.ok()
-        _run_operation(operation, hub.headers(operation.path), examples, outcome)
+        headers = hub.headers(operation.path)
+        _run_operation(operation, headers, examples, outcome, DataGenerationMethod.positive)
+        if negative_examples:
+            _run_operation(operation, headers, negative_examples, outcome,
+                           DataGenerationMethod.negative)
     return outcome
 
 
@@ -238,8 +269,11 @@ def hub(ref_app, committed_db, tmp_path) -> Iterator[Hub]:  # type: ignore[no-un
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")
 def test_schemathesis_every_operation(hub, backend):  # type: ignore[no-untyped-def]
-    outcome = run_operations(hub, MAX_EXAMPLES)
+    outcome = run_operations(hub, MAX_EXAMPLES, NEGATIVE_EXAMPLES)
     assert not outcome.failures, "\n".join(outcome.failures[:10])
+    # Invalid requests were sent where they exist (bodies, typed queries and ids).
+    assert {"POST /api/v1/verify", "GET /api/v1/operators/{operator_id}",
+            "GET /api/v1/changes"}.isdisjoint(outcome.no_negative)
     assert len(outcome.seen) >= 45
     assert "POST /api/v1/admin/connections" in outcome.seen
     assert "POST /oauth/token" in outcome.seen
@@ -290,3 +324,15 @@ def test_nul_characters_are_refused_not_a_server_error(ref_app, committed_db):  
                           (admin, "/api/v1/admin/clients/c%00/disable")):
         method = http.post if path.endswith("disable") else http.get
         assert method(path, headers=headers).status_code == 404, path
+
+
+def test_a_query_member_given_twice_is_refused(ref_app, committed_db):  # type: ignore[no-untyped-def]
+    """Found by schemathesis' negative data: `?cursor=&cursor=3` was answered for the
+    first value; which one the client meant is unknowable, so it is a 400."""
+    partner = bearer(committed_db, make_client(committed_db, "US-CTPAT", "registry:read"))
+    http = ref_app.test_client()
+    answer = http.get("/api/v1/operators?limit=5&limit=7", headers=partner)
+    assert answer.status_code == 400
+    assert answer.get_json()["errors"] == [{"field": "limit",
+                                            "detail": "given more than once"}]
+    assert http.get("/api/v1/operators?limit=5", headers=partner).status_code == 200
