@@ -41,6 +41,11 @@ td,th{border-bottom:1px solid #e4e6eb;padding:.2rem .5rem;text-align:left;vertic
 <a href="/.well-known/oauth-authorization-server">/.well-known/oauth-authorization-server</a>.
 Errors are <code>application/problem+json</code> with a <code>request_id</code>.
 Machine-readable document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
+<h2>Errors</h2>
+<p>Every operation answers these as the problem documents below (the OAuth endpoints
+with their RFC 6749 <code>error</code>); each operation lists its codes.</p>
+{% for code, example in errors %}<div class="small">Example {{ code }}:</div>
+<pre>{{ dump(example) }}</pre>{% endfor %}
 {% for tag in tags %}<h2>{{ tag }}</h2>
 {% for path, method, op in operations if op.tags[0] == tag %}
 <div class="op" id="{{ op.operationId }}"><div><span class="m {{ method }}">{{ method
@@ -59,7 +64,8 @@ Machine-readable document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</
 {% endfor %}{% endif %}
 <div>Responses: {% for code, r in op.responses.items() %}<code>{{ code }}</code> {{
  r.description }}{% if not loop.last %}; {% endif %}{% endfor %}</div>
-{% for code, r in op.responses.items() %}{% for media, c in (r.content or {}).items() %}{%
+{% for code, r in op.responses.items() if code.startswith("2") %}{%
+ for media, c in (r.content or {}).items() %}{%
  if c.example is defined %}<div class="small">Example {{ code }}:</div>
 <pre>{{ dump(c.example) }}</pre>{% endif %}{% endfor %}{% endfor %}
 </div>
@@ -95,6 +101,21 @@ def _params(op: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in op.get("parameters", []) if "name" in p]
 
 
+def _error_examples(operations: list[tuple[str, str, dict[str, Any]]]
+                    ) -> list[tuple[str, Any]]:
+    """Each distinct error answer's example, once, by status (operations share them)."""
+    found: dict[str, tuple[str, Any]] = {}
+    for _path, _method, op in operations:
+        for code, answer in op["responses"].items():
+            if code.startswith("2"):
+                continue
+            for content in (answer.get("content") or {}).values():
+                if "example" in content:
+                    key = code + json.dumps(content["example"], sort_keys=True)
+                    found.setdefault(key, (code, content["example"]))
+    return sorted(found.values(), key=lambda item: (item[0], json.dumps(item[1])))
+
+
 @bp.get("/docs")
 def docs() -> ResponseReturnValue:
     from hub.auth.oauth2 import issuer
@@ -104,5 +125,6 @@ def docs() -> ResponseReturnValue:
                   for method, op in ops.items()]
     tags = list(dict.fromkeys(op["tags"][0] for _path, _method, op in operations))
     return render_template_string(PAGE, spec=spec, tags=tags, operations=operations,
+                                  errors=_error_examples(operations),
                                   link=_link, params=_params,
                                   dump=lambda s: json.dumps(s, indent=2))

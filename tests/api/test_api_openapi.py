@@ -65,6 +65,8 @@ def test_the_docs_page_shows_fields_and_examples_without_a_cdn(app):
     assert "DEMUSLOG1HAM" in page  # an example
     assert "The declaration data element where the code goes" in page  # a field
     assert not re.search(r"""(src|href)=["']https?://""", page)
+    # Each error example once (the API's and OAuth's), not once per operation.
+    assert page.count("Example 403:") == 2 and "the token does not carry the scope" in page
 
 
 def _examples(spec) -> list[tuple[str, dict, object]]:  # type: ignore[no-untyped-def]
