@@ -14,7 +14,8 @@ from gunicorn.workers.sync import SyncWorker
 
 from hub.db import EXTENSION_KEY
 from hub.metrics import child_exit as _metrics_child_exit
-from hub.settings import ConfigurationError, check_config
+from hub.settings import ConfigurationError
+from hub.settings import check_config as check_hub_config  # gunicorn has a check_config
 
 # Sync workers: a request holds its worker for a few milliseconds; scale with `-w`.
 worker_class = "sync"
@@ -25,7 +26,7 @@ def on_starting(server: Any) -> None:
     be used stops gunicorn with one short message (every problem) and exit status 1,
     instead of a traceback per worker."""
     try:
-        checked = check_config()
+        checked = check_hub_config()
     except ConfigurationError as exc:
         print(exc.report(), file=sys.stderr)
         sys.exit(1)

@@ -221,7 +221,6 @@ def demo_partner(app: Flask, partner: Mapping[str, Any]) -> tuple[str, str]:
         else:
             client_id = existing.client_id
             secret = auth.rotate_secret(session, client_id)
-        session.commit()
     return client_id, secret
 
 
@@ -298,7 +297,6 @@ def run_demo(app: Flask, *, host: str, port: int, churn: bool = True,
     upgrade(db.get_db(app))
     with app.app_context():
         report = load_reference_data(db.session())
-        db.session().commit()
     click.echo(f"database {app.config['DATABASE_URL']} at the newest schema; reference data "
                f"{'loaded' if report.changed else 'unchanged'}")
     server = make_server(host, port, app, threaded=True)  # bind early: fail fast if taken

@@ -48,7 +48,6 @@ def reference_load(directory: Path | None) -> None:
         raise click.ClickException(str(exc)) from exc
     session = db.session()
     report = service.load_reference_data(session, data)
-    session.commit()
     if not report.changed:
         click.echo(f"reference data unchanged ({len(data.programmes)} programmes, "
                    f"{len(data.arrangements)} arrangements)")
@@ -138,7 +137,6 @@ def _status_command(action: str) -> click.Command:
             change = service.change_status(session, code, action, _date(day), note=note)
         except HubError as exc:
             raise click.ClickException(exc.detail) from exc
-        session.commit()
         click.echo(f"{code}: {change.status} from {change.effective_date.isoformat()}")
 
     return command

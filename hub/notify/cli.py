@@ -84,5 +84,4 @@ def webhooks_resume(subscription: str) -> None:
     if sub is None:
         raise click.ClickException(f"no webhook subscription {subscription!r}")
     service.resume(session, sub, utcnow())
-    session.commit()
     click.echo(f"{sub.public_id} resumed")

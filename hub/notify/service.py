@@ -161,6 +161,7 @@ def update_subscription(session: Session, settings: WebhookSettings, principal: 
     return sub
 
 
+@transactional
 def resume(session: Session, sub: WebhookSubscription, now: dt.datetime) -> None:
     """Deliver again: failures forgotten, waiting deliveries due now (in order)."""
     sub.status = "active"

@@ -209,7 +209,6 @@ def judgements_add(left: str, right: str, verdict: str, actor: str, reason: str)
         judgement = add_judgement(session, left, right, verdict, actor=actor, reason=reason)
     except HubError as exc:
         raise _fail(exc) from exc
-    session.commit()
     click.echo(f"judgement {judgement.id}: {judgement.left_programme}:{judgement.left_key} "
                f"and {judgement.right_programme}:{judgement.right_key} are "
                f"{'the same company' if verdict == 'same' else 'different companies'}")

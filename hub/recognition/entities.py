@@ -26,6 +26,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from hub.audit import record
+from hub.db import transactional
 from hub.errors import InvalidInput, NotFound
 from hub.recognition.models import VERDICTS, MatchJudgement
 from hub.recognition.scoring import (
@@ -71,6 +72,7 @@ def resolve_operator_key(session: Session, ref: str | int) -> Key:
     return (programme, key)
 
 
+@transactional
 def add_judgement(session: Session, left: str | int, right: str | int, verdict: str, *,
                   actor: str, reason: str) -> MatchJudgement:
     """Record that two operators are (not) the same company. The caller commits.

@@ -78,7 +78,6 @@ def connections_add(name: str, connector_type: str, programmes: tuple[str, ...],
             snapshot_schedule=snapshot_schedule)
     except HubError as exc:
         raise _fail(exc) from exc
-    session.commit()
     click.echo(f"connection {connection.id} {connection.name} added")
 
 
@@ -165,7 +164,6 @@ def connections_edit(connection: str, config_text: str | None, schedule: str | N
             before, conns.full_config(row, settings), conns.secret_names(row))
     except HubError as exc:
         raise _fail(exc) from exc
-    session.commit()
     click.echo(f"connection {row.name} updated")
     for line in difference:
         click.echo(f"  {line}")
@@ -181,7 +179,6 @@ def connections_disable(connection: str) -> None:
     except HubError as exc:
         raise _fail(exc) from exc
     conns.edit_connection(session, _settings(), row, enabled=False)
-    session.commit()
     click.echo(f"connection {row.name} disabled")
 
 
@@ -196,7 +193,6 @@ def connections_remove(connection: str) -> None:
     except HubError as exc:
         raise _fail(exc) from exc
     conns.remove_connection(session, row)
-    session.commit()
     click.echo(f"connection {connection} removed")
 
 
@@ -440,7 +436,6 @@ def quarantine_replay(record_id: int, corrections: tuple[str, ...]) -> None:
         row = quarantine.replay(session, record_id, fixes)
     except HubError as exc:
         raise _fail(exc) from exc
-    session.commit()
     click.echo(f"record {row.id} replayed")
 
 
@@ -454,5 +449,4 @@ def quarantine_dismiss(record_id: int, note: str | None) -> None:
         row = quarantine.dismiss(session, record_id, note=note)
     except HubError as exc:
         raise _fail(exc) from exc
-    session.commit()
     click.echo(f"record {row.id} dismissed")

@@ -33,7 +33,7 @@ from connectors.base import (
 from connectors.base import load_config as load_connector_config
 from connectors.registry import available_connectors
 from hub import state
-from hub.db import utcnow
+from hub.db import transactional, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
@@ -222,6 +222,7 @@ def check_overlap(session: Session, connection: Connection) -> None:
             fields={"programme": f"already synced by {other.name}"})
 
 
+@transactional
 def add_connection(session: Session, settings: SyncSettings, *, name: str,
                    connector_type: str, programmes: list[str], config: Mapping[str, Any],
                    schedule: str, staleness_seconds: int | None = None,
@@ -296,6 +297,7 @@ def config_difference(before: Mapping[str, Any], after: Mapping[str, Any],
     return lines
 
 
+@transactional
 def edit_connection(session: Session, settings: SyncSettings, connection: Connection, *,
                     config: Mapping[str, Any] | None = None, replace_config: bool = False,
                     schedule: str | None = None,
@@ -346,6 +348,7 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
     return connection
 
 
+@transactional
 def remove_connection(session: Session, connection: Connection) -> None:
     audit_hooks.connection_changed(session, connection, "removed",
                                    shown_config(connection))

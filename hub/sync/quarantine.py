@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.db import utcnow
+from hub.db import transactional, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
@@ -42,6 +42,7 @@ def list_open(session: Session, connection_id: int | None = None, *, status: str
     return list(session.scalars(query.order_by(QuarantinedRecord.id).limit(limit)))
 
 
+@transactional
 def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | None = None,
            *, actor: str = "cli") -> QuarantinedRecord:
     """Validate the record again (with corrections) and, when it passes, stage and merge
@@ -92,6 +93,7 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
     return row
 
 
+@transactional
 def dismiss(session: Session, record_id: int, *, note: str | None = None,
             actor: str = "cli") -> QuarantinedRecord:
     row = get(session, record_id)

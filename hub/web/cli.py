@@ -42,9 +42,7 @@ def users_create(username: str, administration: str | None, hub_admin: bool,
     try:
         user = users.create_user(session, username, password, administration=administration,
                                  hub_admin=hub_admin)
-        session.commit()
     except HubError as exc:
-        session.rollback()
         raise _fail(exc) from exc
     role = "hub administrator" if user.hub_admin else f"staff of {administration}"
     click.echo(f"user {user.username} created ({role})")
@@ -74,9 +72,7 @@ def users_disable(username: str) -> None:
     session = db.session()
     try:
         users.disable_user(session, username)
-        session.commit()
     except HubError as exc:
-        session.rollback()
         raise _fail(exc) from exc
     click.echo(f"user {username} disabled")
 
@@ -93,9 +89,7 @@ def users_set_password(username: str, password_stdin: bool) -> None:
     session = db.session()
     try:
         users.set_password(session, username, password)
-        session.commit()
     except HubError as exc:
-        session.rollback()
         raise _fail(exc) from exc
     click.echo(f"password of {username} changed; their sessions are ended")
 
@@ -107,8 +101,6 @@ def users_sign_out(username: str) -> None:
     session = db.session()
     try:
         ended = sessions.end_all(session, users.get_user(session, username).id)
-        session.commit()
     except HubError as exc:
-        session.rollback()
         raise _fail(exc) from exc
     click.echo(f"{ended} session(s) of {username} ended")

@@ -4,6 +4,9 @@
   `*_routes.py`) never commits, rolls back or opens a transaction of its own.
 - A module named routes holds routes: it defines a blueprint and registers at least one
   view on it.
+- Commands (`cli.py`, `*_cli.py`) call services and never commit or roll back: the
+  service's own transaction does (a command may open one with `session_scope` to call
+  several services as one unit).
 """
 
 from __future__ import annotations
@@ -60,6 +63,25 @@ def test_routes_leave_transactions_to_services(path: Path) -> None:
     calls = transaction_calls(path.read_text(encoding="utf-8"))
     assert not calls, (f"{path.relative_to(HUB)} begins or ends a transaction at {calls}; "
                        "call a service decorated with hub.db.transactional instead")
+
+
+def command_modules() -> list[Path]:
+    found = {*HUB.rglob("cli.py"), *HUB.rglob("*_cli.py")}
+    return sorted(p for p in found if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("path", command_modules(),
+                         ids=lambda p: p.relative_to(HUB).as_posix())
+def test_commands_leave_commits_to_services(path: Path) -> None:
+    calls = [c for c in transaction_calls(path.read_text(encoding="utf-8"))
+             if c.endswith((": commit", ": rollback"))]
+    assert not calls, (f"{path.relative_to(HUB)} commits or rolls back at {calls}; "
+                       "call a service decorated with hub.db.transactional instead")
+
+
+def test_the_command_modules_are_found() -> None:
+    names = {p.relative_to(HUB).as_posix() for p in command_modules()}
+    assert {"cli.py", "sync/cli.py", "web/cli.py", "sync/scheduler_cli.py"} <= names
 
 
 @pytest.mark.parametrize("path", route_modules(), ids=lambda p: p.relative_to(HUB).as_posix())
