@@ -221,7 +221,8 @@ CLIENT = {"client_id": CLIENT_ID, "name": "CBP risk engine", "programme": "US-CT
 SHOWN_ONCE_CLIENT = "mZ3Jb1v7Qx2T9kLr5Wc8Yp4Hn6Df0Gs1Aq3Ue7Io9"
 CONNECTION = {
     "id": 3, "name": "eu-aeo-csv", "type": "csv_snapshot", "administration": "EU",
-    "programmes": ["EU-AEO"], "schedule": "interval:6h", "enabled": True,
+    "programmes": ["EU-AEO"], "schedule": "interval:6h", "snapshot_schedule": None,
+    "enabled": True,
     "last_success_at": NOW, "feed_age_seconds": 3600, "stale": False,
     "consecutive_failures": 0,
     "config": {"path": "/srv/aeohub/feeds/eu-aeo.csv", "programme": "EU-AEO"},

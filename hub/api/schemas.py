@@ -536,6 +536,11 @@ class ConnectionCreateSchema(StrictSchema):
                        "fields are stored encrypted and never returned."})
     schedule = fields.String(required=True, validate=validate.Length(min=1, max=120),
                              metadata={"description": "interval:1h or cron:0 */6 * * *"})
+    snapshot_schedule = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=120), metadata={
+            "description": "For an incremental source: when to read it whole, so that "
+                           "rows deleted at the source are removed (same syntax as "
+                           "schedule; none clears it)."})
     staleness_seconds = fields.Integer(load_default=None,
                                        validate=validate.Range(min=1, max=10**8))
     enabled = fields.Boolean(load_default=True)
@@ -551,6 +556,11 @@ class ConnectionEditSchema(StrictSchema):
     config = fields.Dict(keys=fields.String(), load_default=None, metadata={
         "description": "Merged into the stored config, then validated again."})
     schedule = fields.String(load_default=None, validate=validate.Length(min=1, max=120))
+    snapshot_schedule = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=120), metadata={
+            "description": "For an incremental source: when to read it whole, so that "
+                           "rows deleted at the source are removed (same syntax as "
+                           "schedule; none clears it)."})
     enabled = fields.Boolean(load_default=None)
     staleness_seconds = fields.Integer(load_default=None,
                                        validate=validate.Range(min=1, max=10**8))
@@ -571,6 +581,8 @@ class ConnectionSchema(Schema):
     administration = fields.String(required=True)
     programmes = fields.List(fields.String(), required=True)
     schedule = fields.String(required=True)
+    snapshot_schedule = fields.String(allow_none=True, required=True, metadata={
+        "description": "When an incremental source is read whole (null: never)."})
     enabled = fields.Boolean(required=True)
     last_success_at = fields.DateTime(allow_none=True, required=True)
     feed_age_seconds = fields.Integer(allow_none=True, required=True)

@@ -47,6 +47,7 @@ def connection_summary(connection: Connection) -> dict[str, Any]:
         "id": connection.id, "name": connection.name, "type": connection.connector_type,
         "administration": connection.administration.code,
         "programmes": connection.programmes, "schedule": connection.schedule,
+        "snapshot_schedule": connection.snapshot_schedule,
         "scope_countries": list(connection.scope_countries or []),
         "enabled": connection.enabled,
         "last_success_at": connection.last_success_at.isoformat()
@@ -233,7 +234,8 @@ def create_connection(session: Session, settings: conns.SyncSettings, principal:
         session, settings, name=payload["name"], connector_type=payload["type"],
         programmes=list(payload["programmes"]), config=payload["config"],
         schedule=payload["schedule"], staleness_seconds=payload.get("staleness_seconds"),
-        enabled=payload.get("enabled", True), scope_countries=payload.get("scope_countries"))
+        enabled=payload.get("enabled", True), scope_countries=payload.get("scope_countries"),
+        snapshot_schedule=payload.get("snapshot_schedule"))
     for attr in ("max_removal_share", "max_change_share", "max_quarantine_share",
                  "max_quarantined"):
         if payload.get(attr) is not None:
@@ -257,7 +259,8 @@ def edit_connection(session: Session, settings: conns.SyncSettings, principal: P
         max_change_share=payload.get("max_change_share"),
         max_quarantine_share=payload.get("max_quarantine_share"),
         max_quarantined=payload.get("max_quarantined"),
-        scope_countries=payload.get("scope_countries"))
+        scope_countries=payload.get("scope_countries"),
+        snapshot_schedule=payload.get("snapshot_schedule"))
 
 
 @transactional

@@ -91,6 +91,13 @@ def test_connections_create_show_edit_and_secrets_stay_write_only(kit):
     assert edited.status_code == 200, edited.json
     assert edited.json["schedule"] == "interval:1h"
     assert edited.json["max_removal_share"] == 0.2
+    assert edited.json["snapshot_schedule"] is None
+    weekly = eu("PATCH", f"/connections/{conn_id}", {"snapshot_schedule": "cron:0 2 * * sun"})
+    assert weekly.status_code == 200, weekly.json
+    assert weekly.json["snapshot_schedule"] == "cron:0 2 * * sun"
+    assert eu("GET", f"/connections/{conn_id}").json["snapshot_schedule"] == "cron:0 2 * * sun"
+    cleared = eu("PATCH", f"/connections/{conn_id}", {"snapshot_schedule": "none"})
+    assert cleared.status_code == 200 and cleared.json["snapshot_schedule"] is None
     assert "rotated-token" not in edited.get_data(as_text=True)
     with kit["db"].session_scope() as session:
         row = session.get(Connection, conn_id)
@@ -124,6 +131,9 @@ def test_invalid_edit_and_request_fields_are_named(kit):
     bad_schedule = admin("PATCH", f"/connections/{conn_id}", {"schedule": "often"})
     assert bad_schedule.status_code == 400
     assert {e["field"] for e in bad_schedule.json["errors"]} == {"schedule"}
+    bad_snapshots = admin("PATCH", f"/connections/{conn_id}", {"snapshot_schedule": "often"})
+    assert bad_snapshots.status_code == 400
+    assert {e["field"] for e in bad_snapshots.json["errors"]} == {"snapshot_schedule"}
     unknown = admin("POST", "/connections", {"name": "x"})
     assert unknown.status_code == 400
     assert {"type", "programmes", "config", "schedule"} <= {
