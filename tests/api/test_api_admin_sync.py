@@ -281,7 +281,8 @@ def test_node_admin_reaches_only_its_own_administration(kit):
         uk_row = session.get(Connection, uk_id)
         assert uk_row is not None
         assert uk_row.schedule == "interval:1h" and uk_row.notify_requested_at is None
-        assert session.get(SyncRun, uk_run.id).status == uk_run.status  # type: ignore[union-attr]
+        uk_run_row = session.get(SyncRun, uk_run.id)
+        assert uk_run_row is not None and uk_run_row.status == uk_run.status
 
     # The owner and the hub admin can act on it.
     assert uk("POST", f"/quarantine/{uk_record}/dismiss", {}).status_code == 200

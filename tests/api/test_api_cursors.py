@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from hub.db import get_db
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
@@ -21,7 +23,7 @@ def _unsigned(data: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def hub(ref_app):  # type: ignore[no-untyped-def]
+def hub(ref_app: Flask) -> tuple[FlaskClient, dict[str, str], dict[str, str]]:
     database = get_db(ref_app)
     with database.session_scope(write=True) as session:
         eu = programmes(session)["EU-AEO"]

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub.api import service
+from hub.auth import policy
 from hub.registry.models import Operator
 from hub.registry.service import RECORD_COLUMNS, OperatorData, apply_operator
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
@@ -111,9 +113,6 @@ def test_a_hidden_operator_is_answered_as_one_that_does_not_exist(ref_app, backe
 
 
 def test_codes_need_the_arrangement_to_share_identifiers(ref_app, backend):
-    from hub.api import service
-    from hub.auth import policy
-
     database, seen, _hidden, _eori = _setup(ref_app)
     _link_mid(database, seen)
     with database.session_scope() as session:

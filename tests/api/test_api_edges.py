@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from marshmallow import ValidationError
 
 from hub.api.openapi import build_spec
+from hub.api.schemas import (
+    TraderSchema,
+    VerifyBatchRequestSchema,
+    VerifyRequestSchema,
+    load_batch,
+    load_verify,
+)
+from hub.errors import flatten_messages
 from tests.auth.hubkit import bearer, make_client
 
 HUGE = 2**64 + 7
@@ -55,9 +67,6 @@ def test_spec_documents_every_admin_route_and_open_problem_members():
      {"scheme": "EORI", "value": "x" * 65}, {"scheme": "EORI", "value": "DE2"}],
 ])
 def test_fast_batch_loading_equals_the_schema_item_by_item(traders):
-    from hub.api.schemas import TraderSchema, load_batch
-    from hub.errors import flatten_messages
-
     loaded = load_batch({"traders": traders, "date": "2026-03-01"})
     for position, item in enumerate(traders):
         expected = _loaded(TraderSchema().load, item)
@@ -74,16 +83,12 @@ def test_fast_batch_loading_equals_the_schema_item_by_item(traders):
     [{"scheme": "EORI", "value": "DE1"}] * 10_001,
 ])
 def test_a_wrong_batch_envelope_is_refused_as_the_schema_refuses_it(traders):
-    from hub.api.schemas import VerifyBatchRequestSchema, load_batch
-
     body = {"traders": traders, "date": "2026-03-01"}
     assert _loaded(load_batch, body) == _loaded(VerifyBatchRequestSchema().load, body)
 
 
-def _loaded(load, body):  # type: ignore[no-untyped-def]
+def _loaded(load: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
     """What `load` makes of `body`: the result, or the validation messages."""
-    from marshmallow import ValidationError
-
     try:
         return load(body)
     except ValidationError as exc:
@@ -114,6 +119,4 @@ def _loaded(load, body):  # type: ignore[no-untyped-def]
     [],
 ])
 def test_fast_verify_loading_equals_the_schema(body):
-    from hub.api.schemas import VerifyRequestSchema, load_verify
-
     assert _loaded(load_verify, body) == _loaded(VerifyRequestSchema().load, body)

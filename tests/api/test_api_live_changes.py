@@ -11,10 +11,13 @@ import threading
 
 import pytest
 import requests
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.arrangements.service import change_status
+from hub.db import Database
 from hub.notify import views
+from hub.registry.models import OperatorEvent
 from tests.auth.hubkit import (
     ROOT,
     bearer,
@@ -28,7 +31,7 @@ from tests.auth.hubkit import (
 SCOPES = "verify,registry:read,changes:read"
 
 
-def _seed(database):  # type: ignore[no-untyped-def]
+def _seed(database: Database) -> int:
     load_reference(database)
     views.run_daily(database)  # the scheduler announces the grants at start-up
     with database.session_scope(write=True) as session:
@@ -115,9 +118,6 @@ def test_feed_never_skips_an_event_committed_out_of_order(ref_app, committed_db,
     for _ in range(3):
         poll()
     with Session(engine) as check:
-        from sqlalchemy import select
-
-        from hub.registry.models import OperatorEvent
         every = sorted(check.scalars(select(OperatorEvent.id)))
     assert sorted(seen) == every and len(seen) == len(set(seen))
 

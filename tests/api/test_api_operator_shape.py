@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 
 from hub.auth import policy
+from hub.auth.shared import programme_codes, shared_record
+from hub.notify.events import operator_events
 from hub.registry.models import Operator
 from hub.registry.service import RECORD_COLUMNS, OperatorData, apply_operator
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
 
 
 def test_list_detail_export_and_webhook_carry_one_representation(ref_app, backend):
-    from hub.auth.shared import programme_codes
-    from hub.notify.events import operator_events
-
     database = ref_app.extensions["aeohub.db"]
     with database.session_scope(write=True) as session:
         op_id = make_operator(session, programmes(session)["EU-AEO"], 1, category="AEOF")
@@ -43,8 +42,6 @@ def test_list_detail_export_and_webhook_carry_one_representation(ref_app, backen
 
 
 def test_identifiers_stay_out_when_the_arrangement_does_not_share_them(ref_app, backend):
-    from hub.auth.shared import shared_record
-
     database = ref_app.extensions["aeohub.db"]
     with database.session_scope(write=True) as session:
         op_id = make_operator(session, programmes(session)["EU-AEO"], 1, category="AEOF")

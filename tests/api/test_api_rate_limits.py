@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import Flask
+from werkzeug.test import TestResponse
 
 from hub.api.schemas import MAX_BATCH
 from hub.auth import guard
@@ -19,13 +21,13 @@ WINDOW = 10**9
 
 
 @pytest.fixture
-def ref_app(ref_app):  # type: ignore[no-untyped-def]
+def ref_app(ref_app: Flask) -> Flask:
     ref_app.extensions[guard.LIMITER_KEY] = RateLimiter(
         ref_app.extensions["aeohub.db"], int(ref_app.config["RATE_LIMIT_REQUESTS"]), WINDOW)
     return ref_app
 
 
-def _left(response) -> int:  # type: ignore[no-untyped-def]
+def _left(response: TestResponse) -> int:
     match = FIELD.match(response.headers["RateLimit"])
     assert match, response.headers.get("RateLimit")
     return int(match.group(1))

@@ -4,11 +4,14 @@ response carrying registry data leaves one audited read."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from sqlalchemy import select
 
 from hub import db, usage
 from hub.audit.models import AuditEntry
+from hub.registry.models import Operator
+from hub.usage import _iso_time
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
 
 
@@ -19,8 +22,6 @@ def test_verify_match_and_reads_are_counted_and_audited(ref_app):
         op_id = make_operator(session, eu, 1, category="AEOF")
         make_operator(session, eu, 2, category="AEOC")  # not in CBP's scope
     with database.session_scope() as session:
-        from hub.registry.models import Operator
-
         recognised, other = (session.get(Operator, op_id).trader_id,
                              session.scalars(select(Operator.trader_id)
                                              .where(Operator.id != op_id)).one())
@@ -56,11 +57,6 @@ def test_verify_match_and_reads_are_counted_and_audited(ref_app):
 
 
 def test_read_times_are_written_as_datetime_writes_them():
-    import datetime as dt
-    import random
-
-    from hub.usage import _iso_time
-
     rng = random.Random(7)
     moments = [rng.uniform(1.6e9, 2.0e9) for _ in range(20_000)]
     moments += [1.9999999, 1764357000.9999996, 1764357000.0005, 1764357000.9995, 0.0]

@@ -8,11 +8,16 @@ body, and only an admitted request is answered.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
+from sqlalchemy.pool import QueuePool
 
+from hub import db
 from hub.auth import service as auth_service
-from hub.auth.guard import require_scope
+from hub.auth.guard import LIMITER_KEY, require_scope
+from hub.recognition import service as recognition
 from hub.registry.models import Operator
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
 
@@ -111,8 +116,6 @@ def test_an_oversized_body_without_a_token_gets_401(ref_app, trader):
 @pytest.mark.parametrize("body", [None, BAD_BODIES[0]])
 def test_over_the_rate_limit_the_answer_is_429_whatever_the_body(ref_app, committed_db,
                                                                  trader, body):
-    from hub.auth.guard import LIMITER_KEY
-
     # One window for the whole test: both requests must not straddle a window's end.
     ref_app.extensions[LIMITER_KEY].window_seconds = 10**12
     headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify",
@@ -141,13 +144,12 @@ def test_a_kept_reader_serves_request_after_request_on_one_connection(ref_app, c
     """`keep_reader` (gunicorn sync workers): one reader and one pooled connection from
     one request to the next; an idle one, or one a query failed on, goes back to the
     pool; the answers stay those of a new reader."""
-    from hub import db
-
     database = db.get_db(ref_app)
     headers = bearer(committed_db, make_client(committed_db, "US-CTPAT", "verify"))
     expected = _post(ref_app, {"trader": trader}, headers).json["decision"]
     database.keep_reader = True
     pool = database.engine.pool
+    assert isinstance(pool, QueuePool)  # what both backends' engines pool with
 
     def answer() -> dict:
         response = _post(ref_app, {"trader": trader}, headers)
@@ -179,8 +181,6 @@ def test_a_kept_reader_serves_request_after_request_on_one_connection(ref_app, c
     assert answer() == expected
 
     # Another thread gets a reader of its own, not kept.
-    import threading
-
     other: list = []
     thread = threading.Thread(target=lambda: other.append(database.request_reader()))
     thread.start()
@@ -198,8 +198,6 @@ def test_rows_read_ahead_never_reach_the_next_request_on_a_kept_reader(ref_app, 
     an unknown programme named by an admin) leaves nothing behind for the next request
     on a kept reader: that one reads the operators afresh, after a consent withdrawal
     made in between."""
-    from hub import db
-
     database = db.get_db(ref_app)
     database.keep_reader = True
     admin = bearer(committed_db, make_client(committed_db, None, "admin"))
@@ -224,8 +222,6 @@ def test_the_operators_read_with_the_token_are_not_read_again(ref_app, committed
                                                               monkeypatch):
     """The recognition service answers from the rows the token's statement read ahead
     (`read_ahead`): it reads the trader's identifier no second time."""
-    from hub.recognition import service as recognition
-
     reads: list[dict] = []
     by_identifier = recognition._BY_IDENTIFIER.rows
 

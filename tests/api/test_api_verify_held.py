@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from hub.auth import policy
 from hub.registry.models import Operator
-from hub.registry.service import OperatorData, apply_operator
+from hub.registry.service import RECORD_COLUMNS, OperatorData, apply_operator
 from tests.auth.hubkit import bearer, make_client, make_operator, programmes
 
 RECOGNISING, RECOGNISED = "US-CTPAT", "EU-AEO"
@@ -26,8 +26,6 @@ def _scope(session) -> tuple[str, str]:
 
 def _recategorise(session, operator_id: int, category: str) -> None:
     """The source now lists the operator under `category` only (a categories_changed)."""
-    from hub.registry.service import RECORD_COLUMNS
-
     row = session.get(Operator, operator_id)
     values = {name: getattr(row, name) for name in RECORD_COLUMNS}
     values["categories"] = [{"code": category, "status": "valid", "since": "2024-01-01"}]
