@@ -133,6 +133,6 @@ TRUSTED_PROXIES = 0
 
 # Who runs this hub, shown in every web page's footer, with a contact (an e-mail address
 # or a URL) and the address of the privacy notice (None: the hub's own /privacy page).
-SITE_OPERATOR = "the AEO Hub operator"
+HUB_ADMINISTRATOR = "the AEO Hub administrator"
 SITE_CONTACT: str | None = None
 SITE_PRIVACY_URL: str | None = None

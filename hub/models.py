@@ -12,7 +12,7 @@ from hub.db import Base
 MODEL_MODULES: list[str] = [
     "hub.registry.models",
     "hub.arrangements.models",
-    "hub.state",
+    "hub.versions",
     "hub.recognition.models",
     "hub.sync.models",
     "hub.usage",

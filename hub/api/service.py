@@ -22,7 +22,7 @@ from hub.auth.shared import data_version, iso, programme_codes, shared_record
 from hub.db import MAX_ID
 from hub.errors import InvalidInput, NotFound
 from hub.recognition.crosswalk import crosswalk
-from hub.recognition.rules import reference_snapshot
+from hub.recognition.rules import cached_reference
 from hub.registry.models import Operator, OperatorEvent, Programme
 
 SCAN_BATCH = 500
@@ -70,7 +70,7 @@ def list_operators(session: Session, view: View, *, programme: str | None = None
         if not rows:
             exhausted = True
             break
-        allowed = policy.visible(session, view, rows)
+        allowed = policy.grants_of_rows(session, view, rows)
         codes = programme_codes(session, {row.programme_id for row in rows})
         for row in rows:
             last_seen = row.id
@@ -93,7 +93,7 @@ def visible_operator(session: Session, view: View, operator_id: int) -> tuple[Op
     """The operator if the view may see it; otherwise 404, as if it did not exist."""
     # Ids beyond the INTEGER column cannot exist (and a driver may refuse to bind them).
     row = session.get(Operator, operator_id) if operator_id <= MAX_ID else None
-    grant = policy.may_see(session, view, row) if row is not None else None
+    grant = policy.grant_of_row(session, view, row) if row is not None else None
     if row is None or grant is None:
         raise NotFound(f"operator {operator_id} does not exist or is not shared with "
                        "this client", fields={"id": "unknown"})
@@ -135,14 +135,14 @@ IDENTIFIERS_NOT_SHARED = ("the arrangements under which this client sees the ope
 
 def administration_of(session: Session, programme_code: str) -> str:
     """The administration that runs a programme (from the reference snapshot)."""
-    return reference_snapshot(session).programmes[programme_code].administration
+    return cached_reference(session).programmes[programme_code].administration
 
 
 def declaring_administration(session: Session, view: View, declaring: str | None) -> str:
     """The administration codes are asked for: as named, else the client's own."""
     if declaring:
         return declaring.strip().upper()
-    own = (reference_snapshot(session).by_id.get(view.programme_id)
+    own = (cached_reference(session).by_id.get(view.programme_id)
            if view.programme_id is not None and not view.is_admin else None)
     if own is None:
         raise InvalidInput("an admin client names the declaring administration",
@@ -230,7 +230,7 @@ def export_lines(session: Session, view: View, programme: str) -> Iterator[str]:
             rows = list(session.scalars(query.where(Operator.id > last).limit(2000)))
             if not rows:
                 return
-            allowed = policy.visible(session, view, rows)
+            allowed = policy.grants_of_rows(session, view, rows)
             for row in rows:
                 grant = allowed.get(row.id)
                 if grant is not None:

@@ -16,7 +16,7 @@ from flask import request
 from hub import db, metrics
 from hub.auth.guard import current_principal
 from hub.auth.policy import View
-from hub.recognition.rules import reference_snapshot
+from hub.recognition.rules import cached_reference
 from hub.usage import Read, recorder
 
 
@@ -31,7 +31,7 @@ class _Facts(NamedTuple):
 
 def _facts() -> _Facts:
     principal = current_principal()
-    snapshot = reference_snapshot(db.reader())  # built once per reference version
+    snapshot = cached_reference(db.reader())  # built once per reference version
     own = snapshot.by_id.get(principal.programme_id) if principal.programme_id else None
     return _Facts(principal.client_id, own.code if own else None,
                   own.administration if own else None, snapshot.programmes)

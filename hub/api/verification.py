@@ -24,14 +24,14 @@ from hub.auth.policy import View
 from hub.errors import Forbidden, HubError, InvalidInput
 from hub.recognition import service as recognition
 from hub.recognition.matching import match as match_candidates
-from hub.recognition.reference import TraderReference
 from hub.recognition.service import CurrentRow, ReadAhead
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator, Programme
 
 
-def reference_of(trader: Mapping[str, Any]) -> TraderReference:
+def reference_of(trader: Mapping[str, Any]) -> DeclaredTrader:
     address = trader.get("address") or {}
-    return TraderReference(
+    return DeclaredTrader(
         scheme=trader.get("scheme"), value=trader.get("value"), name=trader.get("name"),
         street=address.get("street"), city=address.get("city"),
         postcode=address.get("postcode"),
@@ -103,7 +103,7 @@ def filter_answers(session: Session, view: View, answers: Sequence[dict[str, Any
     # is their programme's (no second query).
     allowed = {i: grant for i in ids & known.keys()
                if (grant := policy.grant_of(view, known[i].programme_id)) is not None}
-    allowed.update(policy.visible_ids(session, view, ids - known.keys()))
+    allowed.update(policy.grants_of_ids(session, view, ids - known.keys()))
     out = []
     for answer in answers:
         op_id = _operator_id(answer)
@@ -129,7 +129,7 @@ def filter_candidates(session: Session, view: View, candidates: Sequence[Mapping
                       ) -> list[dict[str, Any]]:
     """The candidates (`Candidate.to_dict()`) the view may see, each cut down to the
     fields its grant shares."""
-    allowed = policy.visible_ids(session, view, {c["operator_id"] for c in candidates})
+    allowed = policy.grants_of_ids(session, view, {c["operator_id"] for c in candidates})
     return [_cut(c, grant) for c in candidates
             if (grant := allowed.get(c["operator_id"])) is not None]
 
@@ -171,7 +171,7 @@ def add_declare(session: Session, view: View, answers: Sequence[dict[str, Any]],
         return
     grants = {i: grant for i in ids & known.keys()
               if (grant := policy.grant_of(view, known[i].programme_id)) is not None}
-    grants.update(policy.visible_ids(session, view, ids - grants.keys()))
+    grants.update(policy.grants_of_ids(session, view, ids - grants.keys()))
     declaring = service.administration_of(session, programme)
     for answer in answers:
         op_id = _operator_id(answer)
@@ -240,7 +240,7 @@ def match(session: Session, view: View, payload: Mapping[str, Any]) -> list[dict
     reference = reference_of(payload["trader"])
     limit = int(payload.get("limit") or 10)
     result = match_candidates(session, reference, limit=limit,
-                              scope=lambda ids: policy.visible_ids(session, view, ids))
+                              scope=lambda ids: policy.grants_of_ids(session, view, ids))
     return filter_candidates(session, view, [c.to_dict() for c in result.candidates])
 
 

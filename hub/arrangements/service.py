@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from hub import state
+from hub import versions
 from hub.arrangements import audit as audit_hooks
 from hub.arrangements.models import (
     Arrangement,
@@ -180,7 +180,7 @@ def load_reference_data(session: Session, data: ReferenceData | None = None, *,
         _sync_status_history(writer, arow, aref)
     session.flush()
     if report.changed:
-        state.bump(session, state.REFERENCE)
+        versions.bump(session, versions.REFERENCE)
         audit_hooks.reference_loaded(session, report, actor)
     return report
 
@@ -292,7 +292,7 @@ def change_status(session: Session, code: str, action: str, day: dt.date, *,
                                 old=current, new={"status": status, "date": day.isoformat()},
                                 actor=actor))
     session.flush()
-    state.bump(session, state.REFERENCE)
+    versions.bump(session, versions.REFERENCE)
     audit_hooks.arrangement_status_changed(session, arrangement, change, current, actor)
     return change
 

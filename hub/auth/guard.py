@@ -6,7 +6,7 @@ checks the scope; the principal is then `current_principal()`. The read is a sta
 built once (bound by digest), so the hot path pays no statement construction or cache
 key per request, and runs on the driver's cursor (`hub.db.DriverQuery`). `principal_of`
 is the one place that decides whether a bearer token is active.
-The same statement reads the reference data's version (`hub.state.reference_stamp`), which
+The same statement reads the reference data's version (`hub.versions.reference_stamp`), which
 the policy and the recognition caches check on every request: one round trip for both.
 A view that knows its own first read authenticates itself (`require_scope(...,
 in_view=True)` and `authenticate_reading`): the token's statement then runs that read too
@@ -28,7 +28,7 @@ from sqlalchemy import Text, bindparam, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
-from hub import clock, db, state
+from hub import clock, db, versions
 from hub.auth.models import OAuthClient, OAuthToken
 from hub.auth.service import Principal, token_digest
 from hub.errors import Forbidden, HubError, InvalidInput, TooManyRequests
@@ -45,9 +45,9 @@ _TOKEN_QUERY = (
            # hot request more than decoding the short list here
            sql_cast(OAuthClient.scopes, Text).label("scopes"), OAuthClient.disabled_at,
            OAuthClient.rate_limit,
-           state.REFERENCE_STAMP.with_only_columns(state.HubState.version)
+           versions.REFERENCE_STAMP.with_only_columns(versions.VersionCounter.version)
            .scalar_subquery().label("reference_version"),
-           state.REFERENCE_STAMP.with_only_columns(state.HubState.updated_at)
+           versions.REFERENCE_STAMP.with_only_columns(versions.VersionCounter.updated_at)
            .scalar_subquery().label("reference_moved_at"))
     .join(OAuthClient, OAuthClient.id == OAuthToken.client_pk)
     .where(OAuthToken.token_hash == bindparam("digest"))
@@ -81,7 +81,7 @@ def _principal(session: Session, row: Any) -> Principal | None:
     """The principal of a row of `_TOKEN_QUERY` if its token is active."""
     (scope, expires_at, revoked_at, pk, client_id, programme_id, admin_id, client_scopes,
      disabled_at, rate_limit, reference_version, reference_moved_at) = row
-    state.remember_reference_stamp(session, None if reference_version is None
+    versions.remember_reference_stamp(session, None if reference_version is None
                                    else (int(reference_version), reference_moved_at))
     if revoked_at is not None or disabled_at is not None or expires_at <= clock.now():
         return None

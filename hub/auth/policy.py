@@ -20,7 +20,7 @@ Forms: `view_for` builds a `View` (the per-programme grants of today, cached in 
 worker and keyed by the reference version, so a suspension takes effect on the next
 request in every worker); `sql_filter(view)` is the one query condition for "the
 operators this client may see today", in the manner of Superset's base filter: every
-partner path applies it, directly to its query or through `visible_ids` / `visible` (one
+partner path applies it, directly to its query or through `grants_of_ids` / `grants_of_rows` (one
 query for a batch of known operators); `filter_fields` cuts a record down to what its
 grant shares.
 """
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ClauseList
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from hub import clock, state
+from hub import clock, versions
 from hub.arrangements.models import Arrangement, ArrangementDirection
 from hub.arrangements.rulebook import arrangement_status_on, direction_active
 from hub.db import bind_key
@@ -161,7 +161,7 @@ def database_key(session: Session) -> str:
 def reference_version(session: Session) -> tuple[int, Any]:
     """The reference version and when it moved (a wiped and reloaded database restarts
     the counter, but never at the same instant); read once per request."""
-    stamp = state.reference_stamp(session)
+    stamp = versions.reference_stamp(session)
     return (int(stamp[0]), stamp[1]) if stamp is not None else (0, None)
 
 
@@ -289,7 +289,7 @@ def category_codes(categories: Any) -> set[str]:
     return {str(c.get("code")) for c in categories or () if isinstance(c, Mapping)}
 
 
-def visible_ids(session: Session, view: View, ids: Iterable[int], *,
+def grants_of_ids(session: Session, view: View, ids: Iterable[int], *,
                 ignore_consent: bool = False) -> dict[int, Grant]:
     """Which of these operators `view` may see, with their grants: one query applying
     the base filter (`sql_filter`)."""
@@ -306,12 +306,12 @@ def visible_ids(session: Session, view: View, ids: Iterable[int], *,
     return out
 
 
-def visible(session: Session, view: View, rows: Sequence[OperatorLike], *,
+def grants_of_rows(session: Session, view: View, rows: Sequence[OperatorLike], *,
             ignore_consent: bool = False) -> dict[int, Grant]:
-    """The rows `view` may see, by id, with their grants (`visible_ids` of their ids)."""
+    """The rows `view` may see, by id, with their grants (`grants_of_ids` of their ids)."""
     if view.is_admin:
         return {row.id: ADMIN_GRANT for row in rows}
-    return visible_ids(session, view, [row.id for row in rows],
+    return grants_of_ids(session, view, [row.id for row in rows],
                        ignore_consent=ignore_consent)
 
 
@@ -321,9 +321,9 @@ def grant_of(view: View, programme_id: int) -> Grant | None:
     return ADMIN_GRANT if view.is_admin else view.grants.get(programme_id)
 
 
-def may_see(session: Session, view: View, row: OperatorLike) -> Grant | None:
-    """The single-row form of `visible`."""
-    return visible(session, view, [row]).get(row.id)
+def grant_of_row(session: Session, view: View, row: OperatorLike) -> Grant | None:
+    """The single-row form of `grants_of_rows`."""
+    return grants_of_rows(session, view, [row]).get(row.id)
 
 
 def filter_fields(record: Mapping[str, Any], grant: Grant) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from hub import state
+from hub import versions
 from hub.auth import policy
 from hub.auth.cursors import read_cursor, sign_cursor
 from hub.auth.policy import View
@@ -56,18 +56,18 @@ def safe_horizon(database: Database) -> int:
             conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
             conn.execute(text("LOCK TABLE operator_event IN SHARE MODE"))
             horizon = int(conn.scalar(select(func.max(OperatorEvent.id))) or 0)
-            stored = conn.execute(update(state.HubState)
-                                  .where(state.HubState.key == HORIZON_KEY)
+            stored = conn.execute(update(versions.VersionCounter)
+                                  .where(versions.VersionCounter.key == HORIZON_KEY)
                                   .values(version=horizon))
             if not stored.rowcount:
-                conn.execute(insert(state.HubState).values(
+                conn.execute(insert(versions.VersionCounter).values(
                     key=HORIZON_KEY, version=horizon))
             return horizon
     except DBAPIError:
         # Writers are busy: serve up to the last horizon computed under the lock.
         with database.engine.connect() as conn:
-            value = conn.scalar(select(state.HubState.version)
-                                .where(state.HubState.key == HORIZON_KEY))
+            value = conn.scalar(select(versions.VersionCounter.version)
+                                .where(versions.VersionCounter.key == HORIZON_KEY))
             return int(value or 0)
 
 
@@ -102,8 +102,8 @@ def _operator_changes(session: Session, view: View, pos: dict[str, int], room: i
             more = False
             break
         operators = list({op.id: op for _, op in pairs}.values())
-        allowed = policy.visible(session, view, operators)
-        consent_only = policy.visible(session, view, [o for o in operators
+        allowed = policy.grants_of_rows(session, view, operators)
+        consent_only = policy.grants_of_rows(session, view, [o for o in operators
                                                       if o.id not in allowed],
                                       ignore_consent=True)
         for event, operator in pairs:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import aliased
 from hub import metrics
 from hub.db import Database, utcnow
 from hub.notify import signing
+from hub.notify.audit import record_notice
 from hub.notify.destinations import (
     Destination,
     DestinationRefused,
@@ -45,7 +46,6 @@ from hub.notify.destinations import (
     resolve_destination,
 )
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from hub.notify.notices import record_notice
 from hub.sync.secrets import decrypt
 
 log = logging.getLogger(__name__)

@@ -188,7 +188,7 @@ def operator_events(session: Session, view: policy.View, items: list[dict[str, A
     if ids:
         rows = list(session.scalars(select(Operator).where(Operator.id.in_(ids))
                                     .options(selectinload(Operator.identifiers))))
-        grants = policy.visible(session, view, rows)
+        grants = policy.grants_of_rows(session, view, rows)
         for row in rows:
             grant = grants.get(row.id)
             if grant is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hub.auth.service import Principal
 from hub.db import transactional, utcnow
 from hub.errors import Conflict, Forbidden, NotFound
-from hub.notify.notices import audit
+from hub.notify.audit import audit
 from hub.sync.models import Connection, SyncLease
 
 

@@ -22,9 +22,9 @@ from hub.auth.service import Principal
 from hub.db import Database, transactional, utcnow
 from hub.errors import InvalidInput, NotFound
 from hub.notify import events as notify_events
+from hub.notify.audit import audit
 from hub.notify.destinations import DestinationRefused, WebhookSettings, resolve_destination
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from hub.notify.notices import audit
 from hub.sync.secrets import encrypt
 
 MAX_SUBSCRIPTIONS_PER_CLIENT = 25

@@ -32,7 +32,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub import state
+from hub import versions
 from hub.arrangements.models import ArrangementDirection
 from hub.auth import policy
 from hub.auth.policy import Grant, View
@@ -130,8 +130,8 @@ def _judge(session: Session, recognising: int, recognised: int, before: Grant | 
         if not rows:
             return
         last = rows[-1].id
-        was = policy.visible(session, old, rows)
-        now = policy.visible(session, new, rows)
+        was = policy.grants_of_rows(session, old, rows)
+        now = policy.grants_of_rows(session, new, rows)
         for row in rows:
             if row.id in was and row.id not in now:
                 session.add(ViewChange(recognising_id=recognising, operator_id=row.id,
@@ -181,7 +181,7 @@ class ReferenceWatch:
 
     def version(self) -> int:
         with self.database.session_scope() as session:
-            return state.version(session, state.REFERENCE)
+            return versions.version(session, versions.REFERENCE)
 
     def __call__(self) -> ViewChanges | None:
         current = self.version()

@@ -18,8 +18,8 @@ from hub.exitcodes import VERIFY_EXIT
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.entities import add_judgement, entity_of, list_judgements
 from hub.recognition.matching import match
-from hub.recognition.reference import TraderReference
 from hub.recognition.service import verify
+from hub.recognition.trader import DeclaredTrader
 
 
 def register(cli: click.Group) -> None:
@@ -46,8 +46,8 @@ def _reference_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _reference(kwargs: dict[str, Any]) -> TraderReference:
-    return TraderReference(**{k: kwargs.pop(k) for k in
+def _reference(kwargs: dict[str, Any]) -> DeclaredTrader:
+    return DeclaredTrader(**{k: kwargs.pop(k) for k in
                               ("scheme", "value", "name", "street", "city", "postcode",
                                "country")})
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub.arrangements.reference import ANY_ADMINISTRATION, DeclarationCodeRef
 from hub.db import utcnow
 from hub.errors import NotFound
-from hub.recognition.rules import reference_snapshot
+from hub.recognition.rules import cached_reference
 from hub.registry.models import Administration, Operator, OperatorIdentifier
 from hub.registry.service import get_operator
 
@@ -79,7 +79,7 @@ def crosswalk(session: Session, operator_id: int, declared_in: str,
                        fields={"declared_in": "unknown"})
     programme = operator.programme
     answer = Crosswalk(operator.id, programme.code, declared_in)
-    snapshot = reference_snapshot(session)
+    snapshot = cached_reference(session)
     answer.arrangements = sorted({
         rule.arrangement
         for (recognising, recognised), rules in snapshot.directions.items()

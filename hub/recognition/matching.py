@@ -30,7 +30,6 @@ from hub.identifiers import (
 from hub.recognition import reasons as rc
 from hub.recognition.entities import same_company_pairs
 from hub.recognition.reasons import Reason
-from hub.recognition.reference import TraderReference
 from hub.recognition.scoring import (
     AGREES,
     CONFLICTS,
@@ -45,12 +44,13 @@ from hub.recognition.scoring import (
     prepare,
     score_candidates,
 )
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 
 # --------------------------------------------------------------------------- identifiers
 
 
-def normalise_reference_identifier(reference: TraderReference) -> tuple[str, str]:
+def normalise_reference_identifier(reference: DeclaredTrader) -> tuple[str, str]:
     """(scheme, normalised value); raises `IdentifierError` for a malformed value."""
     assert reference.scheme is not None and reference.value is not None
     scheme = reference.scheme.strip().upper()
@@ -144,7 +144,7 @@ def decide(session: Session, index: MatchIndex, candidates: list[Candidate],
 Scope = Callable[[Iterable[int]], Collection[int]]
 
 
-def match(session: Session, reference: TraderReference, limit: int = 10, *,
+def match(session: Session, reference: DeclaredTrader, limit: int = 10, *,
           settings: MatchSettings = DEFAULT_SETTINGS,
           programmes: Collection[str] | None = None, scope: Scope | None = None
           ) -> MatchResult:
@@ -167,7 +167,7 @@ def match(session: Session, reference: TraderReference, limit: int = 10, *,
     return result
 
 
-def add_name_and_address(session: Session, index: MatchIndex, reference: TraderReference,
+def add_name_and_address(session: Session, index: MatchIndex, reference: DeclaredTrader,
                          identified: MatchResult | None, settings: MatchSettings,
                          programme_ids: Collection[int] | None, scope: Scope | None
                          ) -> MatchResult:
@@ -214,7 +214,7 @@ def summaries_of(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, s
     return out
 
 
-def _match_identifier(session: Session, reference: TraderReference,
+def _match_identifier(session: Session, reference: DeclaredTrader,
                       programme_ids: Collection[int] | None, scope: Scope | None = None
                       ) -> MatchResult:
     try:

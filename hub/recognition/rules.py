@@ -1,7 +1,7 @@
 """The recognition rules of docs/domain.md, applied to one operator's state on one day.
 
-Arrangements and programmes are read once into an immutable `ReferenceSnapshot`, cached
-per database and rebuilt whenever the reference version (`hub.state`) moves, so that a
+Arrangements and programmes are read once into an immutable `CachedReference`, cached
+per database and rebuilt whenever the reference version (`hub.versions`) moves, so that a
 suspended arrangement is honoured on the next call in every worker.
 
 Rules, in the order reasons are reported:
@@ -32,13 +32,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from hub import state as hub_state
+from hub import versions
 from hub.arrangements import rulebook
 from hub.arrangements.models import Arrangement, ArrangementDirection
 from hub.db import bind_key
 from hub.recognition import reasons as rc
 from hub.recognition.reasons import Reason
-from hub.registry.history import OperatorState
+from hub.registry.history import OperatorFacts
 from hub.registry.models import Programme
 
 
@@ -77,7 +77,7 @@ class DirectionRule:
 
 
 @dataclass(frozen=True)
-class ReferenceSnapshot:
+class CachedReference:
     programmes: Mapping[str, ProgrammeRule]
     by_id: Mapping[int, ProgrammeRule]
     #: (recognising code, recognised code) -> directions, by arrangement code
@@ -97,10 +97,10 @@ class ReferenceSnapshot:
 
 
 _LOCK = threading.Lock()
-_SNAPSHOTS: dict[str, tuple[tuple[Any, ...], ReferenceSnapshot]] = {}
+_SNAPSHOTS: dict[str, tuple[tuple[Any, ...], CachedReference]] = {}
 
 
-def _build(session: Session) -> ReferenceSnapshot:
+def _build(session: Session) -> CachedReference:
     programmes: dict[str, ProgrammeRule] = {}
     rows = session.scalars(select(Programme).options(selectinload(Programme.administration)))
     for p in rows:
@@ -126,13 +126,13 @@ def _build(session: Session) -> ReferenceSnapshot:
                 tiers=tuple(d.tiers or ()), active_from=d.active_from,
                 active_until=d.active_until)
             directions.setdefault((rule.recognising, rule.recognised), []).append(rule)
-    return ReferenceSnapshot(programmes, {p.id: p for p in programmes.values()},
+    return CachedReference(programmes, {p.id: p for p in programmes.values()},
                              {k: tuple(v) for k, v in directions.items()})
 
 
-def reference_snapshot(session: Session) -> ReferenceSnapshot:
+def cached_reference(session: Session) -> CachedReference:
     """Programmes and arrangements, cached until the reference version moves."""
-    key = hub_state.reference_stamp(session)
+    key = versions.reference_stamp(session)
     url = bind_key(session)
     if key is not None:
         with _LOCK:
@@ -189,7 +189,7 @@ def component_statuses(programme: ProgrammeRule, categories: Sequence[Mapping[st
     return out
 
 
-def _status_reasons(state: OperatorState, programme: ProgrammeRule, day: dt.date
+def _status_reasons(state: OperatorFacts, programme: ProgrammeRule, day: dt.date
                     ) -> list[Reason]:
     if state.annulled:
         return [Reason(rc.STATUS_ANNULLED, "the authorisation was annulled: it is treated as "
@@ -331,7 +331,7 @@ class Evaluator:
     combinations builds a handful of reason lists.
     """
 
-    def __init__(self, snapshot: ReferenceSnapshot, recognising: str, day: dt.date,
+    def __init__(self, snapshot: CachedReference, recognising: str, day: dt.date,
                  flow: str) -> None:
         self.snapshot = snapshot
         self.recognising = recognising
@@ -341,7 +341,7 @@ class Evaluator:
         self._outcomes: dict[tuple[Any, ...], _Outcome] = {}
 
     @classmethod
-    def shared(cls, snapshot: ReferenceSnapshot, recognising: str, day: dt.date,
+    def shared(cls, snapshot: CachedReference, recognising: str, day: dt.date,
                flow: str) -> Evaluator:
         """The evaluator of this snapshot, programme, day and flow, kept across calls:
         single look-ups asking about the same day reuse its worked-out outcomes (they are
@@ -364,7 +364,7 @@ class Evaluator:
         return rules
 
     def _outcome(self, programme: ProgrammeRule, rules: Sequence[
-            tuple[DirectionRule, tuple[Reason, ...]]], state: OperatorState,
+            tuple[DirectionRule, tuple[Reason, ...]]], state: OperatorFacts,
                  key: tuple[Any, ...] | None) -> _Outcome:
         overall_valid = state.status == "valid"
         full_key = (programme.code, overall_valid,
@@ -387,7 +387,7 @@ class Evaluator:
             self._outcomes[full_key] = outcome
         return outcome
 
-    def evaluate(self, programme: ProgrammeRule, state: OperatorState,
+    def evaluate(self, programme: ProgrammeRule, state: OperatorFacts,
                  categories: tuple[Any, ...] | None = None
                  ) -> tuple[list[Recognition], list[Reason]]:
         """Arrangements recognising the operator, or the reasons why none does.
@@ -410,8 +410,8 @@ class Evaluator:
         return [], _dedupe([*reasons, *problems])
 
 
-def evaluate(snapshot: ReferenceSnapshot, recognising: str, programme: ProgrammeRule,
-             state: OperatorState, day: dt.date, flow: str
+def evaluate(snapshot: CachedReference, recognising: str, programme: ProgrammeRule,
+             state: OperatorFacts, day: dt.date, flow: str
              ) -> tuple[list[Recognition], list[Reason]]:
     """Arrangements recognising the operator on `day`, or the reasons why none does."""
     return Evaluator(snapshot, recognising, day, flow).evaluate(programme, state)

@@ -45,13 +45,12 @@ from hub.recognition.matching import (
     summaries_of,
 )
 from hub.recognition.reasons import Reason
-from hub.recognition.reference import TraderReference
 from hub.recognition.rules import (
+    CachedReference,
     Evaluator,
     Recognition,
-    ReferenceSnapshot,
+    cached_reference,
     categories_key,
-    reference_snapshot,
 )
 from hub.recognition.scoring import (
     DEFAULT_SETTINGS,
@@ -60,7 +59,8 @@ from hub.recognition.scoring import (
     MatchSettings,
     match_index,
 )
-from hub.registry.history import OperatorState, state_at
+from hub.recognition.trader import DeclaredTrader
+from hub.registry.history import OperatorFacts, facts_at
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 from hub.registry.service import recorded_events
 
@@ -77,7 +77,7 @@ class Decision:
     day: dt.date
     flow: str
     known_at: dt.datetime | None
-    reference: TraderReference
+    reference: DeclaredTrader
     operator: dict[str, Any] | None = None
     candidates: list[Candidate] = field(default_factory=list)
     arrangements: list[Recognition] = field(default_factory=list)
@@ -132,15 +132,15 @@ def warm(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) -> dict[s
     collector's way: `config/gunicorn.conf.py`.)
     """
     started = time.perf_counter()
-    reference_snapshot(session)
+    cached_reference(session)
     snapshot_seconds = time.perf_counter() - started
     started = time.perf_counter()
     index = match_index(session, settings)
-    return {"reference_snapshot": snapshot_seconds,
+    return {"cached_reference": snapshot_seconds,
             "match_index": time.perf_counter() - started, "operators": float(index.size)}
 
 
-def verify(session: Session, reference: TraderReference, recognising_programme_code: str,
+def verify(session: Session, reference: DeclaredTrader, recognising_programme_code: str,
            day: dt.date | None = None, flow: str = "import",
            known_at: dt.datetime | None = None, *,
            staleness_seconds: int = DEFAULT_STALENESS_SECONDS, now: dt.datetime | None = None,
@@ -165,7 +165,7 @@ def verify(session: Session, reference: TraderReference, recognising_programme_c
                        current_rows=current_rows, read_ahead=read_ahead, view=view)[0]
 
 
-def _check_inputs(snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
+def _check_inputs(snapshot: CachedReference, references: Sequence[DeclaredTrader],
                   recognising: str, flow: str, known_at: dt.datetime | None) -> None:
     if recognising not in snapshot.programmes:
         raise NotFound(f"programme {recognising} does not exist",
@@ -267,7 +267,7 @@ IDENTIFIER_READ = _ONE_IDENTIFIER
 ReadAhead = Mapping[tuple[str, str], list[Any]]
 
 
-def identifier_read(reference: TraderReference) -> dict[str, str] | None:
+def identifier_read(reference: DeclaredTrader) -> dict[str, str] | None:
     """The parameters of the `IDENTIFIER_READ` a verify of `reference` makes first (None:
     it makes none)."""
     pair = _compact_identifier(reference) if reference.has_identifier else None
@@ -288,7 +288,7 @@ def _by_id(session: Session, ids: Collection[int], rows: dict[int, Any]) -> None
             rows[row.id] = row
 
 
-def _compact_identifier(reference: TraderReference) -> tuple[str, str] | None:
+def _compact_identifier(reference: DeclaredTrader) -> tuple[str, str] | None:
     """(scheme, value without spaces, upper case) when the value is plain ASCII letters
     and digits; None otherwise (left to the scheme's normaliser)."""
     assert reference.scheme is not None and reference.value is not None
@@ -311,7 +311,7 @@ class _Scope:
         """Drop from `hits` and `rows` the operators outside the view."""
         if self.view is None or not rows:
             return
-        shown = policy.visible_ids(self.session, self.view, rows)
+        shown = policy.grants_of_ids(self.session, self.view, rows)
         for op_id in [i for i in rows if i not in shown]:
             del rows[op_id]
         for pair in list(hits):
@@ -324,10 +324,10 @@ class _Scope:
         wanted = set(ids)
         if self.view is None or not wanted:
             return wanted
-        return set(policy.visible_ids(self.session, self.view, wanted))
+        return set(policy.grants_of_ids(self.session, self.view, wanted))
 
 
-def _resolve(session: Session, snapshot: ReferenceSnapshot, references: Sequence[TraderReference],
+def _resolve(session: Session, snapshot: CachedReference, references: Sequence[DeclaredTrader],
              recognising: str, settings: MatchSettings, scope: _Scope,
              read_ahead: ReadAhead | None = None
              ) -> tuple[list[MatchResult | int], dict[int, Any]]:
@@ -427,9 +427,9 @@ class _Categories:
         return found
 
 
-def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> OperatorState:
-    """The state held by an operator's current row (as `history.state_from_current`)."""
-    return OperatorState(
+def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> OperatorFacts:
+    """The state held by an operator's current row (as `history.facts_from_current`)."""
+    return OperatorFacts(
         exists=row.status != "annulled", annulled=row.status == "annulled",
         listed=row.removed_at is None, status=row.status,
         status_effective=row.status_effective, categories=categories,
@@ -439,11 +439,11 @@ def _current_state(row: Any, categories: tuple[Mapping[str, Any], ...]) -> Opera
 
 def _states(session: Session, rows: Mapping[int, Any], day: dt.date,
             known_at: dt.datetime | None, decode: _Categories | None = None
-            ) -> dict[int, tuple[OperatorState | None, tuple[Any, ...] | None]]:
+            ) -> dict[int, tuple[OperatorFacts | None, tuple[Any, ...] | None]]:
     """State of each operator on `day` as known at `known_at`, with its categories key:
     from the current row when it holds on that day, from history (one query) otherwise."""
     decode = decode or _Categories()
-    out: dict[int, tuple[OperatorState | None, tuple[Any, ...] | None]] = {}
+    out: dict[int, tuple[OperatorFacts | None, tuple[Any, ...] | None]] = {}
     need_history = []
     for op_id, row in rows.items():
         if known_at is None and row.last_effective is not None and day >= row.last_effective:
@@ -453,11 +453,11 @@ def _states(session: Session, rows: Mapping[int, Any], day: dt.date,
             need_history.append(op_id)
     if need_history:
         for op_id, events in recorded_events(session, sorted(need_history)).items():
-            out[op_id] = (state_at(events, day, known_at), None)
+            out[op_id] = (facts_at(events, day, known_at), None)
     return out
 
 
-def _operator_view(row: Any, programme: str, state: OperatorState, current: bool
+def _operator_view(row: Any, programme: str, state: OperatorFacts, current: bool
                    ) -> dict[str, Any]:
     """The operator as the answer shows it: its details on the day asked about
     (`current`: the state is the current row's, read from `row` directly)."""
@@ -489,7 +489,7 @@ def _operator_view(row: Any, programme: str, state: OperatorState, current: bool
     }
 
 
-def verify_many(session: Session, references: Sequence[TraderReference],
+def verify_many(session: Session, references: Sequence[DeclaredTrader],
                 recognising_programme_code: str, day: dt.date | None = None,
                 flow: str = "import", known_at: dt.datetime | None = None, *,
                 staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
@@ -509,7 +509,7 @@ def verify_many(session: Session, references: Sequence[TraderReference],
                             read_ahead, view)
 
 
-def verify_many_dicts(session: Session, references: Sequence[TraderReference],
+def verify_many_dicts(session: Session, references: Sequence[DeclaredTrader],
                       recognising_programme_code: str, day: dt.date | None = None,
                       flow: str = "import", known_at: dt.datetime | None = None, *,
                       staleness_seconds: int = DEFAULT_STALENESS_SECONDS,
@@ -527,7 +527,7 @@ def verify_many_dicts(session: Session, references: Sequence[TraderReference],
         return [d.to_dict(made) for d in decisions]
 
 
-def _verify_many(session: Session, references: Sequence[TraderReference],
+def _verify_many(session: Session, references: Sequence[DeclaredTrader],
                  recognising_programme_code: str, day: dt.date | None, flow: str,
                  known_at: dt.datetime | None, staleness_seconds: int,
                  now: dt.datetime | None, settings: MatchSettings,
@@ -537,7 +537,7 @@ def _verify_many(session: Session, references: Sequence[TraderReference],
     now = now or utcnow()
     day = day or now.date()
     recognising = recognising_programme_code
-    snapshot = reference_snapshot(session)
+    snapshot = cached_reference(session)
     _check_inputs(snapshot, references, recognising, flow, known_at)
     decode = _Categories()
     results, rows = _resolve(session, snapshot, references, recognising, settings,

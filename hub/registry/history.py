@@ -67,7 +67,7 @@ class RecordedEvent:
 
 
 @dataclass(frozen=True)
-class OperatorState:
+class OperatorFacts:
     """An operator's facts on one day, as known at one time.
 
     `exists` is False before the authorisation began and, once an annulment is known, on
@@ -120,11 +120,11 @@ def to_event_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def state_at(
+def facts_at(
     events: Iterable[RecordedEvent],
     day: dt.date,
     known_at: dt.datetime | None = None,
-) -> OperatorState | None:
+) -> OperatorFacts | None:
     """The operator's state on `day` as known at `known_at` (None: now).
 
     Returns None when the hub knew nothing of the operator at `known_at`.
@@ -150,7 +150,7 @@ def state_at(
             latest.update(event.changes)
         values = {**latest, "status": "annulled"}
     details = {name: _python_value(name, values.get(name)) for name in DETAIL_FIELDS}
-    return OperatorState(
+    return OperatorFacts(
         exists=exists,
         annulled=annulled,
         listed=bool(values.get("listed", True)),
@@ -164,9 +164,9 @@ def state_at(
     )
 
 
-def state_from_current(row: Any) -> OperatorState:
+def facts_from_current(row: Any) -> OperatorFacts:
     """The state held by an operator's current row (valid from its last effective date)."""
-    return OperatorState(
+    return OperatorFacts(
         exists=row.status != "annulled",
         annulled=row.status == "annulled",
         listed=row.removed_at is None,

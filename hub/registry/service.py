@@ -183,32 +183,32 @@ def recorded_events(session: Session, operator_ids: Iterable[int]
     return result
 
 
-def states_on(
+def facts_on_many(
     session: Session,
     operators: Sequence[Operator],
     day: dt.date,
     known_at: dt.datetime | None = None,
-) -> dict[int, history.OperatorState | None]:
+) -> dict[int, history.OperatorFacts | None]:
     """State of each operator on `day` as known at `known_at`, reading history only when
     needed (a current-date question is answered from the current rows)."""
-    states: dict[int, history.OperatorState | None] = {}
+    states: dict[int, history.OperatorFacts | None] = {}
     need_history = []
     for operator in operators:
         if known_at is None and operator.last_effective is not None and (
             day >= operator.last_effective
         ):
-            states[operator.id] = history.state_from_current(operator)
+            states[operator.id] = history.facts_from_current(operator)
         else:
             need_history.append(operator.id)
     if need_history:
         for op_id, events in recorded_events(session, need_history).items():
-            states[op_id] = history.state_at(events, day, known_at)
+            states[op_id] = history.facts_at(events, day, known_at)
     return states
 
 
-def state_on(session: Session, operator: Operator, day: dt.date,
-             known_at: dt.datetime | None = None) -> history.OperatorState | None:
-    return states_on(session, [operator], day, known_at)[operator.id]
+def facts_on(session: Session, operator: Operator, day: dt.date,
+             known_at: dt.datetime | None = None) -> history.OperatorFacts | None:
+    return facts_on_many(session, [operator], day, known_at)[operator.id]
 
 
 def get_operator(session: Session, operator_id: int) -> Operator:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import distinct, select
 from sqlalchemy.orm import Session
 
-from connectors.registry import available_connectors
+from connectors.catalogue import available_connectors
 from hub.auth.service import Principal
 from hub.db import Database, transactional, utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
-from connectors.registry import available_connectors
+from connectors.catalogue import available_connectors
 from hub import db
 from hub.errors import HubError
 from hub.sync import admin, engine, quarantine

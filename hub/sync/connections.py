@@ -31,8 +31,8 @@ from connectors.base import (
     secret_fields,
 )
 from connectors.base import load_config as load_connector_config
-from connectors.registry import available_connectors
-from hub import state
+from connectors.catalogue import available_connectors
+from hub import versions
 from hub.db import transactional, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
@@ -249,7 +249,7 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
     session.add(connection)
     session.flush()
     _check_access(cls, config, context_for(connection, settings))
-    state.bump(session, CONNECTIONS)
+    versions.bump(session, CONNECTIONS)
     audit_hooks.connection_changed(session, connection, "added",
                                    shown_config(connection))
     return connection
@@ -342,7 +342,7 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
     with session.no_autoflush:
         check_overlap(session, connection)
     connection.updated_at = utcnow()
-    state.bump(session, CONNECTIONS)
+    versions.bump(session, CONNECTIONS)
     audit_hooks.connection_changed(session, connection, "edited",
                                    shown_config(connection))
     return connection
@@ -353,7 +353,7 @@ def remove_connection(session: Session, connection: Connection) -> None:
     audit_hooks.connection_changed(session, connection, "removed",
                                    shown_config(connection))
     session.delete(connection)
-    state.bump(session, CONNECTIONS)
+    versions.bump(session, CONNECTIONS)
 
 
 def get_connection(session: Session, ref: str | int) -> Connection:

@@ -27,8 +27,8 @@ from connectors.base import (
     ConnectorError,
     redact,
 )
+from connectors.catalogue import available_connectors, build_connector, config_json_schema
 from connectors.mapping import unmapped_value
-from connectors.registry import available_connectors, build_connector, config_json_schema
 from hub import db
 from hub.registry.models import Programme
 from hub.sync.connections import SyncSettings

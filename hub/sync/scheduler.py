@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
-from hub import state
+from hub import versions
 from hub.db import Database, get_db, utcnow
 from hub.errors import InvalidInput
 from hub.sync import lease
@@ -144,7 +144,7 @@ class HubScheduler:
 
     def reload(self) -> None:
         with self.database.session_scope() as session:
-            self.version = state.version(session, CONNECTIONS)
+            self.version = versions.version(session, CONNECTIONS)
             rows = session.execute(
                 select(Connection.id, Connection.schedule)
                 .where(Connection.enabled.is_(True))).all()
@@ -254,7 +254,7 @@ class HubScheduler:
 
     def tick(self) -> None:
         with self.database.session_scope() as session:
-            current = state.version(session, CONNECTIONS)
+            current = versions.version(session, CONNECTIONS)
         if current != self.version:
             self.reload()
         abandon_dead_runs(self.database)

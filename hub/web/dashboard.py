@@ -26,7 +26,7 @@ from hub.auth.models import OAuthClient
 from hub.db import transactional, utcnow
 from hub.errors import NotFound
 from hub.notify.models import WebhookDelivery, WebhookSubscription
-from hub.recognition.rules import component_statuses, reference_snapshot
+from hub.recognition.rules import cached_reference, component_statuses
 from hub.registry.models import Operator
 from hub.sync import connections as conns
 from hub.sync import quarantine
@@ -235,7 +235,7 @@ def recognised_per_arrangement(session: Session, user: DashboardUser,
     directions not active on the day (the rulebook's `active_on`) count zero.
     """
     day = day or utcnow().date()
-    snapshot = reference_snapshot(session)
+    snapshot = cached_reference(session)
     own = (None if user.hub_admin else
            user.administration.code if user.administration is not None else "")
     rows = session.execute(

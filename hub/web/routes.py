@@ -96,7 +96,7 @@ def site_footer() -> dict[str, Any]:
     """Who runs the hub, how to reach them and the privacy notice (configuration), for
     every page's footer."""
     config = current_app.config
-    return {"site": {"operator": config.get("SITE_OPERATOR"),
+    return {"site": {"administrator": config.get("HUB_ADMINISTRATOR"),
                      "contact": config.get("SITE_CONTACT"),
                      "privacy_url": config.get("SITE_PRIVACY_URL")
                      or url_for("public.privacy")}}

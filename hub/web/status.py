@@ -32,9 +32,9 @@ from hub.errors import HubError
 from hub.identifiers import IdentifierError, validate
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.reasons import FLOW_NOT_COVERED
-from hub.recognition.reference import TraderReference
-from hub.recognition.rules import DirectionRule, ReferenceSnapshot, reference_snapshot
+from hub.recognition.rules import CachedReference, DirectionRule, cached_reference
 from hub.recognition.service import verify
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Administration, Operator, OperatorIdentifier, Programme
 from hub.registry.service import find_by_identifier
 
@@ -199,12 +199,12 @@ def _since(direction_from: dt.date | None, categories: list[str],
     return max(dates) if dates else None
 
 
-def _partners(session: Session, operator: Operator, snapshot: ReferenceSnapshot,
+def _partners(session: Session, operator: Operator, snapshot: CachedReference,
               day: dt.date, held: dict[str, CategoryView], names: dict[str, Programme]
               ) -> list[PartnerView]:
     programme = operator.programme
     recognising_codes = sorted({a for (a, b) in snapshot.directions if b == programme.code})
-    reference = TraderReference(scheme=operator.trader_id_scheme, value=operator.trader_id)
+    reference = DeclaredTrader(scheme=operator.trader_id_scheme, value=operator.trader_id)
     partners = []
     for code in recognising_codes:
         partner = names.get(code)
@@ -243,7 +243,7 @@ def _partners(session: Session, operator: Operator, snapshot: ReferenceSnapshot,
     return partners
 
 
-def _declarations(session: Session, operator: Operator, snapshot: ReferenceSnapshot,
+def _declarations(session: Session, operator: Operator, snapshot: CachedReference,
                   admin_names: dict[str, str], day: dt.date) -> list[DeclarationView]:
     programme = operator.programme
     own = operator.programme.administration.code
@@ -274,7 +274,7 @@ def _first_active_day(rule: DirectionRule, day: dt.date) -> dt.date | None:
     return next((d for d in sorted(candidates) if rule.active_on(d)), None)
 
 
-def _answers(status: CompanyStatus, snapshot: ReferenceSnapshot, admin_names: dict[str, str],
+def _answers(status: CompanyStatus, snapshot: CachedReference, admin_names: dict[str, str],
              held: dict[str, CategoryView]) -> list[AnswerLine]:
     declarations = {d.administration: d for d in status.declarations}
     valid_own = [c for c in status.categories if c.status == "valid"]
@@ -346,7 +346,7 @@ def company_status(session: Session, operator: Operator, day: dt.date | None = N
         status_effective=operator.status_effective, valid_until=operator.valid_until,
         categories=categories, partners=[], declarations=[],
         data_version=programme.data_version, day=day)
-    snapshot = reference_snapshot(session)
+    snapshot = cached_reference(session)
     names = {p.code: p for p in session.scalars(select(Programme))}
     admin_names = dict(session.execute(select(Administration.code, Administration.name))
                        .tuples().all())

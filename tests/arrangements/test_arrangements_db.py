@@ -8,7 +8,7 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
-from hub import state
+from hub import versions
 from hub.arrangements import service
 from hub.arrangements.models import Arrangement, ArrangementDirection, ReferenceChange
 from hub.arrangements.reference import default_reference_dir, load_reference
@@ -25,11 +25,11 @@ def test_load_is_idempotent(session):
     first = service.load_reference_data(session)
     assert first.created["programme"] >= 25
     before = _counts(session)
-    version = state.version(session, state.REFERENCE)
+    version = versions.version(session, versions.REFERENCE)
     second = service.load_reference_data(session)
     assert not second.changed and second.changes == []
     assert _counts(session) == before
-    assert state.version(session, state.REFERENCE) == version
+    assert versions.version(session, versions.REFERENCE) == version
 
 
 def test_eu_us_directions_in_the_database(session):
@@ -53,7 +53,7 @@ def test_edited_date_updates_and_records_the_change(session, tmp_path):
     text = text.replace("{status: in_force, date: 2015-11-01}",
                         "{status: in_force, date: 2015-11-02}", 1)
     path.write_text(text, encoding="utf-8")
-    version = state.version(session, state.REFERENCE)
+    version = versions.version(session, versions.REFERENCE)
     report = service.load_reference_data(session, load_reference(edited))
     assert report.changed
     assert service.get_arrangement(session, "EU-CN").in_force_on == dt.date(2015, 11, 2)
@@ -63,7 +63,7 @@ def test_edited_date_updates_and_records_the_change(session, tmp_path):
     eu_cn = service.get_arrangement(session, "EU-CN")
     assert eu_cn.status_on(dt.date(2015, 11, 1)) != "in_force"
     assert eu_cn.status_on(dt.date(2015, 11, 2)) == "in_force"
-    assert state.version(session, state.REFERENCE) == version + 1
+    assert versions.version(session, versions.REFERENCE) == version + 1
     assert not service.load_reference_data(session, load_reference(edited)).changed
 
 

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 READ = PEAK_RSS + """
 import json, sys, time
 from connectors.base import ConnectorContext
-from connectors.registry import build_connector
+from connectors.catalogue import build_connector
 name, config = sys.argv[1], json.loads(sys.argv[2])
 conn = build_connector(name, config, ConnectorContext())
 start = time.perf_counter()

@@ -17,8 +17,8 @@ import pytest
 from hub.db import Database
 from hub.identifiers import normalise_name
 from hub.recognition.matching import match
-from hub.recognition.reference import TraderReference
 from hub.recognition.scoring import DEFAULT_SETTINGS, match_index, prepare
+from hub.recognition.trader import DeclaredTrader
 from tests.benchmarks.bench_match_registry import SEED, load_registry, positive_query
 
 _WORDS = ["Holding", "Chemicals", "Textiles", "Foods", "Electronics", "Shipping", "Pharma",
@@ -47,7 +47,7 @@ def test_match_quality(committed_db: Database, backend: str, bench_scale: str) -
 
     positives = [(positive_query(loaded.records[i], rng), loaded.company_of[i], i)
                  for i in rng.sample(ids, n_pos)]
-    negatives: list[tuple[str, TraderReference]] = []
+    negatives: list[tuple[str, DeclaredTrader]] = []
     # Companies the registry does not hold (later records of the same generators).
     per_programme = n_neg // 3 // len(loaded.generators) + 1
     for _code, generator in sorted(loaded.generators.items()):
@@ -62,7 +62,7 @@ def test_match_quality(committed_db: Database, backend: str, bench_scale: str) -
         first = record["legal_name"].split()[0]
         other = rng.choice(by_country[record["address"]["country"]])
         address = loaded.records[other]["address"]
-        negatives.append(("sister", TraderReference(
+        negatives.append(("sister", DeclaredTrader(
             name=f"{first} {rng.choice(_WORDS)} {rng.choice(['GmbH', 'Ltd', 'Inc.', ''])}",
             street=address["street"], city=address["city"], country=address["country"])))
     for op_id in rng.sample(ids, n_neg // 3):
@@ -72,7 +72,7 @@ def test_match_quality(committed_db: Database, backend: str, bench_scale: str) -
         if not same_country:
             continue
         address = loaded.records[rng.choice(same_country)]["address"]
-        negatives.append(("other_city", TraderReference(
+        negatives.append(("other_city", DeclaredTrader(
             name=record["legal_name"], street=address["street"], city=address["city"],
             postcode=address["postcode"], country=address["country"])))
 
@@ -85,7 +85,7 @@ def test_match_quality(committed_db: Database, backend: str, bench_scale: str) -
         for position, op_id in enumerate(index.ids):
             exact[(index.items[position].name, index.items[position].country)].append(op_id)
 
-        def baseline(ref: TraderReference) -> int | None:
+        def baseline(ref: DeclaredTrader) -> int | None:
             hits = exact.get((normalise_name(ref.name or ""), (ref.country or "").upper()), [])
             return hits[0] if len(hits) == 1 else None
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub.arrangements.service import load_reference_data
 from hub.db import Database
 from hub.identifiers import IdentifierError, is_known_scheme, normalise
-from hub.recognition.reference import TraderReference
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 from hub.sim.generator import ProgrammeGenerator
 
@@ -222,9 +222,9 @@ def perturb_address(record: dict[str, Any], rng: random.Random
     return street, city, postcode
 
 
-def positive_query(record: dict[str, Any], rng: random.Random) -> TraderReference:
+def positive_query(record: dict[str, Any], rng: random.Random) -> DeclaredTrader:
     street, city, postcode = perturb_address(record, rng)
-    return TraderReference(name=perturb_name(record["legal_name"], rng), street=street,
+    return DeclaredTrader(name=perturb_name(record["legal_name"], rng), street=street,
                            city=city, postcode=postcode, country=record["address"]["country"])
 
 

@@ -125,7 +125,7 @@ def visible_valid(database: Database, client_programme: str) -> list[tuple[str, 
         client_id = session.scalar(select(Programme.id)
                                    .where(Programme.code == client_programme))
         view = policy.view_for(session, client_id)
-        allowed = policy.visible(session, view, rows)
+        allowed = policy.grants_of_rows(session, view, rows)
         return [(row.trader_id, row.id) for row in rows if row.id in allowed]
 
 

@@ -13,9 +13,9 @@ import time
 
 from hub.db import Database
 from hub.recognition.matching import match
-from hub.recognition.reference import TraderReference
 from hub.recognition.scoring import match_index
 from hub.recognition.service import verify, verify_many, verify_many_dicts
+from hub.recognition.trader import DeclaredTrader
 from tests.benchmarks.bench_match_registry import SEED, load_registry, positive_query
 
 DAY = dt.date(2025, 3, 3)
@@ -26,7 +26,7 @@ def test_verify_speed(committed_db: Database, backend: str, bench_scale: str) ->
     loaded = load_registry(committed_db, bench_scale)
     rng = random.Random(f"bench-verify/{SEED}")
     ids = sorted(loaded.records)
-    refs = [TraderReference(scheme=loaded.identifiers[i][0], value=loaded.identifiers[i][1])
+    refs = [DeclaredTrader(scheme=loaded.identifiers[i][0], value=loaded.identifiers[i][1])
             for i in (rng.choice(ids) for _ in range(10000))]
     names = [positive_query(loaded.records[i], rng) for i in rng.sample(ids, 1000)]
     session = committed_db.sessionmaker()

@@ -20,8 +20,8 @@ from connectors.base import (
     ConnectorContext,
     redact,
 )
+from connectors.catalogue import available_connectors, build_connector, config_json_schema
 from connectors.csv_snapshot import CsvSnapshotConnector
-from connectors.registry import available_connectors, build_connector, config_json_schema
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "thirdparty_connector"
 

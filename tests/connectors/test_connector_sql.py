@@ -21,7 +21,7 @@ from connectors.base import (
     ConnectorContext,
     FormatError,
 )
-from connectors.registry import available_connectors
+from connectors.catalogue import available_connectors
 from connectors.sql_query import SqlQueryConnector, db_text
 from tests.connectors.examples import example
 from tests.connectors.sqlsource import registry_database

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from connectors.base import CategoryEntry, ConfigError, ConnectorContext
-from connectors.registry import available_connectors
+from connectors.catalogue import available_connectors
 from connectors.xlsx_snapshot import XlsxSnapshotConnector, cell_text
 from tests.connectors.examples import FIXTURES, example, install
 from tests.connectors.workbooks import HEADER, write_workbook

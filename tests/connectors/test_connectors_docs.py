@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.registry import BUILTIN_CONNECTORS, available_connectors, config_json_schema
+from connectors.catalogue import BUILTIN_CONNECTORS, available_connectors, config_json_schema
 from tests.connectors.examples import EXAMPLES, example
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "connectors.md"

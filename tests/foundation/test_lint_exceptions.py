@@ -22,7 +22,7 @@ SIZE_RULES = ("C901", "PLR0911", "PLR0912", "PLR0913", "PLR0915", "PLR0917")
 #: code improves; never add one.
 BASELINE = {
     "connectors/aeo_node/__init__.py": {"PLR0911"},
-    "connectors/registry.py": {"C901", "PLR0912"},
+    "connectors/catalogue.py": {"C901", "PLR0912"},
     "connectors/tabular.py": {"PLR0917"},
     "connectors/xlsx_snapshot/__init__.py": {"PLR0911"},
     "hub/api/openapi.py": {"PLR0913", "PLR0917"},

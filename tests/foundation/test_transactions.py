@@ -92,7 +92,7 @@ def test_a_failing_admin_request_answers_a_problem_and_writes_nothing(
     def failing_record(*_args: Any, **_kwargs: Any) -> None:
         raise Conflict("the audit log refused the entry")
 
-    monkeypatch.setattr("hub.audit.record", failing_record)
+    monkeypatch.setattr("hub.auth.service.record", failing_record)
     answer = app.test_client().post(f"/api/v1/admin/clients/{partner.client_id}/disable",
                                     headers=admin)
     assert answer.status_code == 409

@@ -10,7 +10,7 @@ import time
 import requests
 from sqlalchemy import select, update
 
-from hub import state
+from hub import versions
 from hub.arrangements.models import Arrangement
 from hub.arrangements.service import change_status
 from hub.auth import policy
@@ -87,7 +87,7 @@ def test_no_out_of_scope_delivery_and_fields_filtered(ref_app, client, committed
                 if arrangement.code.startswith("EU-US"):
                     arrangement.data_fields = [f for f in arrangement.data_fields or []
                                                if f != "address"]
-            state.bump(session, state.REFERENCE)
+            versions.bump(session, versions.REFERENCE)
         policy.clear_cache()
         in_scope = eu_operator(committed_db, 3, category="AEOS")
         customs_only = eu_operator(committed_db, 4, category="AEOC")  # outside EU-US scope

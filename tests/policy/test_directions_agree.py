@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from hub.arrangements.reference import load_reference
 from hub.arrangements.service import load_reference_data
 from hub.auth import policy
-from hub.recognition.reference import TraderReference
 from hub.recognition.service import verify_many
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator
 from tests.auth.hubkit import make_operator, programmes
 
@@ -34,14 +34,14 @@ def test_policy_shares_exactly_where_verify_treats_a_direction_as_active(session
     policy.clear_cache()
     ref = load_reference()
     progs = programmes(session)
-    references: dict[str, list[TraderReference]] = defaultdict(list)
+    references: dict[str, list[DeclaredTrader]] = defaultdict(list)
     unique = 1
     for code, programme in sorted(progs.items()):
         for category in programme.category_codes():
             oid = make_operator(session, programme, 9000 + unique, category=category)
             row = session.get(Operator, oid)
             assert row is not None
-            references[code].append(TraderReference(scheme=row.trader_id_scheme,
+            references[code].append(DeclaredTrader(scheme=row.trader_id_scheme,
                                                     value=row.trader_id))
             unique += 1
     directions = [(a.code, d.recognising, d.recognised)

@@ -77,6 +77,7 @@ def test_judgements_survive_recreated_operators(session, add_operator):
 
 def test_judgement_validation(session, add_operator):
     eu, _us, _jp = ops(add_operator)
+    session.commit()  # a refused judgement rolls back its own transaction, not these
     with pytest.raises(InvalidInput):
         add_judgement(session, eu.id, eu.id, "same", actor="a", reason="b")
     with pytest.raises(InvalidInput):

@@ -6,9 +6,9 @@ from typing import Any
 
 from hub.recognition import reasons as rc
 from hub.recognition.matching import match
-from hub.recognition.reference import TraderReference
 from hub.recognition.scoring import compare, prepare
 from hub.recognition.service import verify, warm
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator
 from tests.recognition.conftest import D, OperatorFactory, at
 
@@ -33,7 +33,7 @@ def test_name_and_address_variants_match(session, add_operator):
         ("Muller Metalwerke GmbH", "17 Robert Bosch Strasse", "68443"),
         ("Metallwerke Müller KG", "Robert-Bosch-Straße 17", "68443"),
     ]:
-        result = match(session, TraderReference(name=name, street=street, city="Mannheim",
+        result = match(session, DeclaredTrader(name=name, street=street, city="Mannheim",
                                                 postcode=postcode, country="DE"))
         assert result.decision == "match", (name, [c.to_dict() for c in result.candidates])
         assert result.best is not None and result.best.operator_id == op.id
@@ -42,12 +42,12 @@ def test_name_and_address_variants_match(session, add_operator):
 
 def test_hard_negatives_do_not_match(session, add_operator):
     muller(add_operator)
-    other_city = match(session, TraderReference(
+    other_city = match(session, DeclaredTrader(
         name="Müller Metallwerke GmbH", street="Industriestraße 4", city="Dresden",
         postcode="01067", country="DE"))
     assert other_city.decision == "no_match"
     assert other_city.reasons[0].code == rc.NO_MATCH
-    sister = match(session, TraderReference(
+    sister = match(session, DeclaredTrader(
         name="Müller Logistik GmbH", street="Am Hafen 2", city="Mannheim", country="DE"))
     assert sister.decision == "no_match"
 
@@ -55,7 +55,7 @@ def test_hard_negatives_do_not_match(session, add_operator):
 def test_scores_are_deterministic_and_ordered(session, add_operator):
     muller(add_operator)
     muller(add_operator, "DE100000000000003", legal_name="Müller Metallbau GmbH")
-    ref = TraderReference(name="Mueller Metallwerke", city="Mannheim", country="DE")
+    ref = DeclaredTrader(name="Mueller Metallwerke", city="Mannheim", country="DE")
     first = [(c.operator_id, c.score) for c in match(session, ref).candidates]
     assert first == [(c.operator_id, c.score) for c in match(session, ref).candidates]
     assert [s for _i, s in first] == sorted((s for _i, s in first), reverse=True)
@@ -65,7 +65,7 @@ def test_two_close_candidates_are_ambiguous(session, add_operator):
     muller(add_operator, "DE100000000000001")
     muller(add_operator, "DE100000000000002", legal_name="Müller Metallwerk GmbH",
            street="Robert-Bosch-Straße 17a")
-    ref = TraderReference(name="Muller Metallwerke", street="Robert-Bosch-Strasse 17",
+    ref = DeclaredTrader(name="Muller Metallwerke", street="Robert-Bosch-Strasse 17",
                           city="Mannheim", country="DE")
     result = match(session, ref)
     assert result.decision == "ambiguous"
@@ -79,11 +79,11 @@ def test_both_references_must_agree(session, add_operator):
     op = muller(add_operator)
     other = muller(add_operator, "DE100000000000009", legal_name="Schmidt Papier AG",
                    street="Lindenallee 3", city="Köln", postcode="50667")
-    agree = verify(session, TraderReference(
+    agree = verify(session, DeclaredTrader(
         scheme="EORI", value=op.stable_key, name="Müller Metallwerke", street="Robert-Bosch-"
         "Straße 17", city="Mannheim", country="DE"), "US-CTPAT", D(2024, 6, 1), now=NOW)
     assert agree.decision == "recognised"
-    disagree = verify(session, TraderReference(
+    disagree = verify(session, DeclaredTrader(
         scheme="EORI", value=other.stable_key, name="Müller Metallwerke",
         street="Robert-Bosch-Straße 17", city="Mannheim", country="DE"),
         "US-CTPAT", D(2024, 6, 1), now=NOW)
@@ -94,12 +94,12 @@ def test_both_references_must_agree(session, add_operator):
 
 def test_name_only_verify(session, add_operator):
     op = muller(add_operator)
-    decision = verify(session, TraderReference(
+    decision = verify(session, DeclaredTrader(
         name="MULLER METALLWERKE GMBH & CO. KG", street="Robert Bosch Str 17",
         city="Mannheim", country="DE"), "US-CTPAT", D(2024, 6, 1), now=NOW)
     assert decision.decision == "recognised"
     assert decision.operator is not None and decision.operator["id"] == op.id
-    nobody = verify(session, TraderReference(name="Nobody Trading Ltd", city="Leeds",
+    nobody = verify(session, DeclaredTrader(name="Nobody Trading Ltd", city="Leeds",
                                              country="GB"), "US-CTPAT", now=NOW)
     assert nobody.decision == "unknown_trader"
 
@@ -116,18 +116,18 @@ def test_compare_explains_every_feature() -> None:
 def test_address_must_agree_when_names_do(session, add_operator):
     op = muller(add_operator)
     # Same name, same city, another street: another site or another company, not a match.
-    other_street = match(session, TraderReference(
+    other_street = match(session, DeclaredTrader(
         name="Müller Metallwerke GmbH & Co. KG", street="Hafenstraße 88", city="Mannheim",
         country="DE"))
     assert other_street.decision == "no_match"
     assert other_street.candidates[0].features["address"] == "conflicts"
     # Same street name, another house number: conflicts too.
-    other_number = match(session, TraderReference(
+    other_number = match(session, DeclaredTrader(
         name="Müller Metallwerke", street="Robert-Bosch-Straße 171", city="Mannheim",
         country="DE"))
     assert other_number.decision == "no_match"
     # The street agrees: a different spelling of the city does not overrule it.
-    spelled = match(session, TraderReference(
+    spelled = match(session, DeclaredTrader(
         name="Mueller Metallwerke", street="Robert-Bosch-Str. 17", city="Mannheim-Neckarau",
         country="DE"))
     assert spelled.decision == "match" and spelled.best is not None
@@ -139,7 +139,7 @@ def test_a_differing_distinctive_word_is_a_sister_company(session, add_operator)
     for i, name in enumerate(["Acme Chemicals", "Zenith Trading", "Orbit Logistics"]):
         add_operator("EU-AEO", f"DE20000000000000{i}", legal_name=f"{name} GmbH",
                      street=f"Lindenallee {i + 1}", city="Köln", country="DE")
-    sister = match(session, TraderReference(
+    sister = match(session, DeclaredTrader(
         name="Müller Logistik GmbH", street="Robert-Bosch-Straße 17", city="Mannheim",
         country="DE"))
     assert sister.decision == "no_match"
@@ -175,11 +175,11 @@ def test_verify_and_match_resolve_a_reference_alike(session, add_operator):
     name = {"name": "Müller Metallwerke", "street": "Robert-Bosch-Straße 17",
             "city": "Mannheim", "country": "DE"}
     references = [
-        TraderReference(scheme="EORI", value=op.stable_key, **name),
-        TraderReference(scheme="EORI", value=other.stable_key, **name),
-        TraderReference(**name),
-        TraderReference(name="Schmidt Papier", city="Köln", country="DE"),
-        TraderReference(scheme="EORI", value="DE999999999999999", **name),
+        DeclaredTrader(scheme="EORI", value=op.stable_key, **name),
+        DeclaredTrader(scheme="EORI", value=other.stable_key, **name),
+        DeclaredTrader(**name),
+        DeclaredTrader(name="Schmidt Papier", city="Köln", country="DE"),
+        DeclaredTrader(scheme="EORI", value="DE999999999999999", **name),
     ]
     for reference in references:
         matched = match(session, reference, limit=50)

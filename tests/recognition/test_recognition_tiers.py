@@ -13,8 +13,8 @@ from connectors.base import CanonicalRecord, CategoryEntry
 from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.recognition import reasons as rc
-from hub.recognition.reference import TraderReference
 from hub.recognition.service import verify
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
 from hub.sync import engine
@@ -57,7 +57,7 @@ def synced(app, tmp_path):
 
 def answer(app, number: str, day: dt.date | None = DAY):
     with app.app_context():
-        return verify(db.session(), TraderReference(scheme="US_CTPAT", value=number),
+        return verify(db.session(), DeclaredTrader(scheme="US_CTPAT", value=number),
                       "EU-AEO", day=day, flow="import")
 
 

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import state
+from hub import versions
 from hub.arrangements.models import ArrangementDirection
 from hub.arrangements.service import change_status
 from hub.errors import InvalidInput, NotFound
 from hub.recognition import reasons as rc
-from hub.recognition.reference import TraderReference
-from hub.recognition.rules import DirectionRule, reference_snapshot
+from hub.recognition.rules import DirectionRule, cached_reference
 from hub.recognition.service import Decision, verify, verify_many, verify_many_dicts
+from hub.recognition.trader import DeclaredTrader
 from hub.registry.models import Operator
 from hub.registry.service import OperatorData, apply_operator, remove_operator
 from tests.recognition.conftest import D, OperatorFactory, at, cats
@@ -25,12 +25,12 @@ EORI = "DE123456789012345"
 NOW = at("2025-06-01")
 
 
-def eori(value: str = EORI) -> TraderReference:
-    return TraderReference(scheme="EORI", value=value)
+def eori(value: str = EORI) -> DeclaredTrader:
+    return DeclaredTrader(scheme="EORI", value=value)
 
 
-def ctpat(value: str) -> TraderReference:
-    return TraderReference(scheme="US_CTPAT", value=value)
+def ctpat(value: str) -> DeclaredTrader:
+    return DeclaredTrader(scheme="US_CTPAT", value=value)
 
 
 def codes(decision: Decision) -> list[str]:
@@ -102,7 +102,7 @@ def test_component_suspension(session, reference, add_operator):
         ArrangementDirection.recognising_id == reference["CN-AEO"].id,
         ArrangementDirection.recognised_id == reference["EU-AEO"].id))
     direction.categories = ["AEOC", "AEOS", "AEOF"]
-    state.bump(session, state.REFERENCE)
+    versions.bump(session, versions.REFERENCE)
     cn = verify(session, eori(), "CN-AEO", D(2024, 6, 1), now=NOW)
     assert cn.decision == "recognised", cn.reasons
     assert cn.arrangements[0].categories == ("AEOC",)
@@ -168,7 +168,7 @@ def test_not_yet_valid_and_validity_window(session, add_operator):
     assert codes(early) == [rc.NOT_YET_VALID]
     add_operator("CN-AEO", "1234567890", country="CN", categories=cats("ACE"),
                  valid_from=D(2021, 1, 1), valid_until=D(2023, 12, 31))
-    ref = TraderReference(scheme="CN_CUSTOMS", value="1234567890")
+    ref = DeclaredTrader(scheme="CN_CUSTOMS", value="1234567890")
     assert verify(session, ref, "EU-AEO", D(2023, 12, 31), now=NOW).decision == "recognised"
     expired = verify(session, ref, "EU-AEO", D(2024, 1, 1), now=NOW)
     assert codes(expired) == [rc.STATUS_EXPIRED]
@@ -181,7 +181,7 @@ def test_consent(session, add_operator):
     # Programmes without a consent requirement do not ask for it.
     add_operator("CN-AEO", "1234567890", country="CN", categories=cats("ACE"),
                  consent_share=False)
-    ref = TraderReference(scheme="CN_CUSTOMS", value="1234567890")
+    ref = DeclaredTrader(scheme="CN_CUSTOMS", value="1234567890")
     assert verify(session, ref, "EU-AEO", D(2024, 6, 1), now=NOW).decision == "recognised"
 
 
@@ -201,21 +201,21 @@ def test_flow_arrangement_status_and_no_arrangement(session, eu_aeof):
 
 def test_staggered_asean_activation(session, add_operator):
     add_operator("TH-AEO", "0105536000313", country="TH", categories=cats("AEO"))
-    th = TraderReference(scheme="TH_TIN", value="0105536000313")
+    th = DeclaredTrader(scheme="TH_TIN", value="0105536000313")
     first = verify(session, th, "SG-STP", D(2024, 8, 10), now=NOW)
     assert codes(first) == [rc.NOT_YET_ACTIVE]
     assert verify(session, th, "SG-STP", D(2024, 8, 19), now=NOW).decision == "recognised"
     add_operator("PH-AEO", "123456789000", country="PH", categories=cats("LEVEL_1"))
     add_operator("PH-AEO", "999456789000", country="PH", categories=cats("LEVEL_2"))
-    level1 = TraderReference(scheme="PH_TIN", value="123456789000")
-    level2 = TraderReference(scheme="PH_TIN", value="999456789000")
+    level1 = DeclaredTrader(scheme="PH_TIN", value="123456789000")
+    level2 = DeclaredTrader(scheme="PH_TIN", value="999456789000")
     assert codes(verify(session, level2, "MY-AEO", D(2025, 2, 27), now=NOW)) == [
         rc.NOT_YET_ACTIVE]
     assert verify(session, level2, "MY-AEO", D(2025, 2, 28), now=NOW).decision == "recognised"
     assert codes(verify(session, level1, "MY-AEO", D(2025, 3, 1), now=NOW)) == [
         rc.CATEGORY_OUT_OF_SCOPE]
     add_operator("VN-AEO", "0100109106", country="VN", categories=cats("AEO"))
-    vn = TraderReference(scheme="VN_MST", value="0100109106")
+    vn = DeclaredTrader(scheme="VN_MST", value="0100109106")
     assert codes(verify(session, vn, "SG-STP", D(2025, 6, 1), now=NOW)) == [rc.NOT_YET_ACTIVE]
 
 
@@ -223,13 +223,13 @@ def test_identity_reasons(session, eu_aeof):
     unknown = verify(session, eori("DE999999999999999"), "US-CTPAT", now=NOW)
     assert unknown.decision == "unknown_trader"
     assert codes(unknown) == [rc.UNKNOWN_IDENTIFIER]
-    invalid = verify(session, TraderReference(scheme="EORI", value="1"), "US-CTPAT", now=NOW)
+    invalid = verify(session, DeclaredTrader(scheme="EORI", value="1"), "US-CTPAT", now=NOW)
     assert invalid.decision == "unknown_trader"
     assert codes(invalid) == [rc.INVALID_IDENTIFIER]
-    linked = verify(session, TraderReference(scheme="MID", value="DEMUSLOG12HAM"), "US-CTPAT",
+    linked = verify(session, DeclaredTrader(scheme="MID", value="DEMUSLOG12HAM"), "US-CTPAT",
                     D(2024, 6, 1), now=NOW)
     assert linked.decision == "recognised"
-    derived = verify(session, TraderReference(scheme="MID", value="DEMUSLOG99HAM"), "US-CTPAT",
+    derived = verify(session, DeclaredTrader(scheme="MID", value="DEMUSLOG99HAM"), "US-CTPAT",
                      D(2024, 6, 1), now=NOW)
     assert derived.decision == "unknown_trader"
     assert codes(derived) == [rc.MID_NOT_LINKED]
@@ -272,7 +272,7 @@ def test_data_version_and_staleness(session, reference, eu_aeof):
 def test_verify_many_matches_verify(session, eu_aeof, add_operator):
     add_operator("US-CTPAT", "12345678", country="US", categories=cats("importer", tier="tier2"))
     refs = [eori(), ctpat("12345678"), eori("DE999999999999999"),
-            TraderReference(scheme="EORI", value="1")]
+            DeclaredTrader(scheme="EORI", value="1")]
     many = verify_many(session, refs, "US-CTPAT", D(2024, 6, 1), now=NOW)
     single = [verify(session, r, "US-CTPAT", D(2024, 6, 1), now=NOW) for r in refs]
     assert [d.to_dict() for d in many] == [d.to_dict() for d in single]
@@ -289,7 +289,7 @@ def test_bad_requests(session, reference):
     with pytest.raises(NotFound):
         verify(session, eori(), "XX-NOPE", now=NOW)
     with pytest.raises(InvalidInput) as exc:
-        verify(session, TraderReference(), "US-CTPAT", now=NOW)
+        verify(session, DeclaredTrader(), "US-CTPAT", now=NOW)
     assert "reference" in exc.value.fields
     with pytest.raises(InvalidInput):
         verify(session, eori(), "US-CTPAT", flow="transit", now=NOW)
@@ -308,4 +308,4 @@ def test_every_reason_code_is_covered() -> None:
 
 
 def _directions(session: Session) -> ValuesView[tuple[DirectionRule, ...]]:
-    return reference_snapshot(session).directions.values()
+    return cached_reference(session).directions.values()

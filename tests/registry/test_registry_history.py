@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from hub.registry.history import OperatorState
+from hub.registry.history import OperatorFacts
 from hub.registry.models import Administration, Operator, Programme
 from hub.registry.service import (
     OperatorData,
     apply_operator,
+    facts_on,
     find_by_identifier,
     operator_history,
     remove_operator,
-    state_on,
 )
 
 D = dt.date
@@ -39,9 +39,9 @@ def eu(session):
 
 
 def state_of(session: Session, op: Operator, day: dt.date,
-             known_at: dt.datetime | None = None) -> OperatorState:
-    """`state_on` for an operator the hub knew at `known_at`."""
-    state = state_on(session, op, day, known_at=known_at)
+             known_at: dt.datetime | None = None) -> OperatorFacts:
+    """`facts_on` for an operator the hub knew at `known_at`."""
+    state = facts_on(session, op, day, known_at=known_at)
     assert state is not None
     return state
 
@@ -100,7 +100,7 @@ def test_component_suspension_and_reinstatement_as_of(session, eu):
     known = state_of(session, op, D(2024, 5, 1), known_at=at("2024-05-01", 23))
     assert known.component_status("AEOS") == "valid"
     # before the hub knew the operator at all
-    assert state_on(session, op, D(2024, 5, 1), known_at=at("2024-01-09")) is None
+    assert facts_on(session, op, D(2024, 5, 1), known_at=at("2024-01-09")) is None
     # before the authorisation began
     assert state_of(session, op, D(2019, 2, 28)).exists is False
     assert state_of(session, op, D(2019, 3, 1)).exists is True

@@ -116,7 +116,7 @@ def test_a_known_future_start_is_shown_from_its_date(app: Flask, seeded: Seeded)
 
 def test_footer_favicon_privacy_and_print(committed_db: Database, tmp_path: Path) -> None:
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
-                      "IMPORT_DIR": str(tmp_path), "SITE_OPERATOR": "Example Customs IT",
+                      "IMPORT_DIR": str(tmp_path), "HUB_ADMINISTRATOR": "Example Customs IT",
                       "SITE_CONTACT": "hub@example.org",
                       "SITE_PRIVACY_URL": "https://example.org/privacy"})
     try:

@@ -27,7 +27,7 @@ REFERENCE = "reference"
 _STAMP_KEY = "aeohub.reference_stamp"
 
 
-class HubState(Base):
+class VersionCounter(Base):
     __tablename__ = "hub_state"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -36,7 +36,7 @@ class HubState(Base):
 
 
 def version(session: Session, key: str) -> int:
-    value = session.scalar(select(HubState.version).where(HubState.key == key))
+    value = session.scalar(select(VersionCounter.version).where(VersionCounter.key == key))
     return int(value or 0)
 
 
@@ -44,19 +44,19 @@ def bump(session: Session, key: str) -> int:
     if key == REFERENCE and has_request_context():
         request.environ.pop(_STAMP_KEY, None)  # this request reads the new version
     result = session.execute(
-        update(HubState).where(HubState.key == key)
-        .values(version=HubState.version + 1, updated_at=utcnow())
+        update(VersionCounter).where(VersionCounter.key == key)
+        .values(version=VersionCounter.version + 1, updated_at=utcnow())
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(HubState(key=key, version=1))
+        session.add(VersionCounter(key=key, version=1))
         session.flush()
         return 1
     return version(session, key)
 
 
 #: Built once: the reference version row (what `reference_stamp` reads).
-REFERENCE_STAMP = (select(HubState.version, HubState.updated_at)
-                   .where(HubState.key == REFERENCE))
+REFERENCE_STAMP = (select(VersionCounter.version, VersionCounter.updated_at)
+                   .where(VersionCounter.key == REFERENCE))
 
 
 def _stamp_of(session: Session) -> tuple[Any, ...] | None:

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 from hub.errors import InvalidInput
 
 
-class TraderReference(NamedTuple):
+class DeclaredTrader(NamedTuple):
     """Who a declaration names: an identifier with its scheme and/or a name with an address.
 
     With both, both must point at the same operator, or the answer says they do not.
