@@ -29,6 +29,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check hub connectors config tests
 	$(BIN)/mypy --strict hub connectors config
+	$(BIN)/mypy tests
 	$(BIN)/lint-imports
 
 # pytest-xdist spreads the suite over the cores: each worker creates its own databases

@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import escape
 
 from hub.api.openapi import build_spec
+from hub.auth.oauth2 import issuer
 
 bp = Blueprint("api_docs", __name__)
 
@@ -118,8 +119,6 @@ def _error_examples(operations: list[tuple[str, str, dict[str, Any]]]
 
 @bp.get("/docs")
 def docs() -> ResponseReturnValue:
-    from hub.auth.oauth2 import issuer
-
     spec = build_spec(issuer() + "/")
     operations = [(path, method, op) for path, ops in spec["paths"].items()
                   for method, op in ops.items()]

@@ -14,8 +14,11 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from hub.api import schemas
+from hub.api.glossary import GLOSSARY
 from hub.auth import schemas as auth_schemas
 from hub.db import MAX_ID
+from hub.notify import schemas as notify_schemas
+from hub.notify.events import EVENT_TYPES
 
 REQUEST_ID = "0f3a9c1e5b7d4f2a8c6e1b3d5f7a9c2e"
 PROBLEM_TYPE = "https://aeohub.example/problems/"
@@ -453,7 +456,6 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
                  "SubscriptionList", "SubscriptionWithSecret", "EventTypes", "PingQueued",
                  "DeliveryList", "NodeNotified", "AuditHead"):
         spec.components.schema(name, schema=getattr(schemas, name + "Schema"))
-    from hub.notify import schemas as notify_schemas
 
     spec.components.schema("ClientCreate", schema=auth_schemas.ClientCreateSchema)
     spec.components.schema("ClientRotate", schema=auth_schemas.RotateSchema)
@@ -568,8 +570,6 @@ def build_spec(server_url: str = "/") -> dict[str, Any]:
 
 def _describe(components: dict[str, Any]) -> None:
     """Every property gets a description: its schema's own, else the glossary's."""
-    from hub.api.glossary import GLOSSARY
-
     for schema in components.values():
         for name, prop in (schema.get("properties") or {}).items():
             if not prop.get("description") and name in GLOSSARY:
@@ -634,8 +634,6 @@ def _conditional_trader(components: dict[str, Any]) -> None:
 def _webhook_fields(components: dict[str, Any]) -> None:
     """A receiver is an http(s) URL (on a host the hub's operator allows) and events are
     the known event types: said in the document, so that generated requests can pass."""
-    from hub.notify.events import EVENT_TYPES
-
     for name in ("SubscriptionCreate", "SubscriptionUpdate"):
         props = components[name]["properties"]
         props["url"].update(format="uri", pattern=r"^https?://")
@@ -648,8 +646,6 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
 
 
 def _webhook_paths(tag: str) -> dict[str, dict[str, Any]]:
-    from hub.notify import schemas as notify_schemas
-
     sub = _path_param("public_id", "The subscription's id")
     return {
         "/api/v1/nodes/notify": {"post": _op(

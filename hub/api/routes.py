@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from hub import db, gcpause
 from hub.api import admin_routes, docs, schemas, service, usage_hooks, verification
+from hub.api.openapi import build_spec
 from hub.auth import policy, shared
 from hub.auth.guard import QUOTA_KEY, charge, current_principal, require_scope
+from hub.auth.oauth2 import issuer
 from hub.auth.policy import View
 from hub.errors import InvalidInput, NotFound
 from hub.notify import changes
@@ -104,9 +106,6 @@ def _with_version(payload: dict[str, Any]) -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    from hub.api.openapi import build_spec
-    from hub.auth.oauth2 import issuer
-
     return jsonify(build_spec(issuer() + "/"))
 
 

@@ -19,6 +19,7 @@ from marshmallow import (
 )
 
 from hub.db import MAX_ID
+from hub.errors import flatten_messages
 from hub.schemas import StrictSchema
 
 MAX_BATCH = 10_000
@@ -130,8 +131,6 @@ def load_batch(data: Any) -> dict[str, Any]:
     directly (the same types and lengths as `TraderSchema`), any other goes through
     `TraderSchema`, so results and messages are the schema's.
     """
-    from hub.errors import flatten_messages
-
     payload: dict[str, Any] = _envelope.load(data)
     traders: list[dict[str, Any] | None] = []
     errors: dict[int, dict[str, list[str]]] = {}

@@ -14,7 +14,7 @@ API_PREFIXES = ("/api/", "/oauth/", "/.well-known/", "/healthz", "/readyz", "/me
                 "/docs")
 
 
-def _served(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _served(app) -> set[tuple[str, str]]:
     out = set()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(API_PREFIXES):
@@ -69,7 +69,7 @@ def test_the_docs_page_shows_fields_and_examples_without_a_cdn(app):
     assert page.count("Example 403:") == 2 and "the token does not carry the scope" in page
 
 
-def _examples(spec) -> list[tuple[str, dict, object]]:  # type: ignore[no-untyped-def]
+def _examples(spec) -> list[tuple[str, dict, object]]:
     """(where, schema, example) of every request body and answer content; the example
     is None where there is none."""
     found = []

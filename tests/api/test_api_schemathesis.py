@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +70,7 @@ def resource_available(ctx: Any, response: Any, case: Any) -> bool | None:
     conflict with the resource's state (a connection created disabled cannot sync)."""
     if response.status_code == 409:
         return None
-    return ensure_resource_availability(ctx, response, case)  # type: ignore[no-any-return]
+    return ensure_resource_availability(ctx, response, case)
 
 
 STATEFUL_CHECKS = (use_after_free, resource_available)
@@ -96,7 +96,7 @@ def negative_data_refused(ctx: Any, response: Any, case: Any) -> bool | None:
         return None
     allowed = [*NegativeDataRejectionConfig().allowed_statuses, "413", "429"]
     config = CheckConfig(negative_data_rejection=NegativeDataRejectionConfig(allowed))
-    return negative_data_rejection(  # type: ignore[no-any-return]
+    return negative_data_rejection(
         dataclasses.replace(ctx, config=config), response, case)
 
 
@@ -132,7 +132,7 @@ def _settings(examples: int, **kwargs: Any) -> settings:
                     suppress_health_check=list(HealthCheck), **kwargs)
 
 
-def seeded_hub(app: Any, database: Any, tmp_path: Any) -> Iterator[Hub]:
+def seeded_hub(app: Any, database: Any, tmp_path: Any) -> Generator[Hub, None, None]:
     """The seeded hub on a live server (a generator: the server stops when it ends)."""
     receiver = f"127.0.0.1:{free_port()}"  # subscriptions may name it; nothing listens
     app.config["WEBHOOK_HOSTS_ALLOWED"] = [receiver]
@@ -296,13 +296,13 @@ def run_stateful(hub: Hub, scenarios: int, steps: int) -> Outcome:
 
 
 @pytest.fixture
-def hub(ref_app, committed_db, tmp_path) -> Iterator[Hub]:  # type: ignore[no-untyped-def]
+def hub(ref_app, committed_db, tmp_path) -> Iterator[Hub]:
     yield from seeded_hub(ref_app, committed_db, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")
-def test_schemathesis_every_operation(hub, backend):  # type: ignore[no-untyped-def]
+def test_schemathesis_every_operation(hub, backend):
     outcome = run_operations(hub, MAX_EXAMPLES, NEGATIVE_EXAMPLES)
     assert not outcome.failures, "\n".join(outcome.failures[:10])
     # Invalid requests were sent where they exist (bodies, typed queries and ids).
@@ -315,7 +315,7 @@ def test_schemathesis_every_operation(hub, backend):  # type: ignore[no-untyped-
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")
-def test_schemathesis_stateful(hub, backend):  # type: ignore[no-untyped-def]
+def test_schemathesis_stateful(hub, backend):
     outcome = run_stateful(hub, STATEFUL_SCENARIOS, STATEFUL_STEPS)
     assert not outcome.failures, "\n".join(outcome.failures[:10])
     # Links were followed: a created webhook was then read or changed through its id.
@@ -323,7 +323,7 @@ def test_schemathesis_stateful(hub, backend):  # type: ignore[no-untyped-def]
     assert followed, sorted(outcome.seen)
 
 
-def test_nul_characters_are_refused_not_a_server_error(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_nul_characters_are_refused_not_a_server_error(ref_app, committed_db):
     """Found by schemathesis on PostgreSQL, which takes no NUL in text: a NUL anywhere in
     a body or a query is a 400 naming the field; in a path, the thing is unknown."""
     partner = bearer(committed_db, make_client(
@@ -360,7 +360,7 @@ def test_nul_characters_are_refused_not_a_server_error(ref_app, committed_db):  
         assert method(path, headers=headers).status_code == 404, path
 
 
-def test_a_query_member_given_twice_is_refused(ref_app, committed_db):  # type: ignore[no-untyped-def]
+def test_a_query_member_given_twice_is_refused(ref_app, committed_db):
     """Found by schemathesis' negative data: `?cursor=&cursor=3` was answered for the
     first value; which one the client meant is unknowable, so it is a 400."""
     partner = bearer(committed_db, make_client(committed_db, "US-CTPAT", "registry:read"))

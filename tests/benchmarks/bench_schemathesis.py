@@ -27,7 +27,7 @@ SCALES = {"smoke": (1, 1, 2, 4), "full": (50, 25, 100, 20)}
 @pytest.mark.benchmark
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")
-def test_bench_schemathesis(app, committed_db, backend, bench_scale, tmp_path):  # type: ignore[no-untyped-def]
+def test_bench_schemathesis(app, committed_db, backend, bench_scale, tmp_path):
     examples, negative, scenarios, steps = SCALES[bench_scale]
     load_reference(committed_db)
     policy.clear_cache()
