@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.sync.models import SyncRun
 from tests.sync.feeds import eu_row, write_feed
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -64,8 +64,14 @@ def test_two_schedulers_run_each_slot_once(loaded_app, tmp_path, backend):
     procs = [subprocess.Popen([BIN / "aeohub", "scheduler", "--poll", "0.5"], env=_env(app),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
+    def finished_slots() -> int:
+        with app.app_context():
+            return len(db.session().scalars(select(SyncRun).where(
+                SyncRun.trigger == "schedule", SyncRun.status != "running")).all())
+
     try:
-        time.sleep(13)
+        # Both schedulers race for every 2-second slot until four runs have finished.
+        assert wait_until(lambda: finished_slots() >= 4, timeout=60, interval=0.5)
         for proc in procs:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     finally:
