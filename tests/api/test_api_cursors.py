@@ -47,8 +47,11 @@ def _refused(response: Any, parameter: str) -> None:
 
 
 def _tampered(cursor: str) -> str:
-    """The cursor with the last character of its signature changed."""
-    return cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    """The cursor with the first character of its signature changed. (Not the last: in
+    base64 the last character of a 20-byte signature carries two unused bits, so "A" and
+    "B" there can stand for the same signature.)"""
+    payload, _dot, signature = cursor.rpartition(".")
+    return f"{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/operators?limit=1", "/api/v1/changes?limit=1"])
