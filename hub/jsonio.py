@@ -13,6 +13,7 @@ Requests are parsed with orjson too (`request.get_json()` uses the provider).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
     from werkzeug.sansio.response import Response
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def iso(value: Any) -> Any:
+    """A date or time as ISO 8601 text (what the API's records carry); anything else,
+    None included, as it is."""
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
 class OrjsonProvider(DefaultJSONProvider):

@@ -18,9 +18,10 @@ from hub.arrangements.models import Arrangement, ArrangementDirection, Arrangeme
 from hub.auth import policy
 from hub.auth.cursors import read_cursor, sign_cursor
 from hub.auth.policy import Grant, View
-from hub.auth.shared import data_version, iso, programme_codes, shared_record
+from hub.auth.shared import data_version, programme_codes, shared_record
 from hub.db import MAX_ID
 from hub.errors import InvalidInput, NotFound
+from hub.jsonio import iso
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.rules import cached_reference
 from hub.registry.models import Operator, OperatorEvent, Programme

@@ -19,9 +19,9 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from hub.auth.guard import current_principal
-from hub.auth.shared import iso
 from hub.db import MAX_ID
 from hub.errors import InvalidInput
+from hub.jsonio import iso
 
 
 def encode_cursor(data: Mapping[str, int]) -> str:

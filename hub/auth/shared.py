@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hub.auth import policy
 from hub.auth.policy import Grant, View
 from hub.db import utcnow
+from hub.jsonio import iso
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 
 _versions: dict[str, tuple[float, dict[int, tuple[str, Any]]]] = {}
@@ -69,10 +70,6 @@ def data_version(session: Session, programme_ids: Iterable[int] | None) -> dict[
 
 def view_data_version(session: Session, view: View) -> dict[str, Any]:
     return data_version(session, view.programme_ids())
-
-
-def iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
 def operator_record(row: Operator, programme_code: str,

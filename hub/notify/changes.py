@@ -22,7 +22,6 @@ sync and never skips an event); on SQLite, writers are serialised, so the commit
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -35,6 +34,7 @@ from hub.auth.cursors import read_cursor, sign_cursor
 from hub.auth.policy import View
 from hub.auth.shared import data_version, programme_codes
 from hub.db import Database
+from hub.jsonio import iso
 from hub.notify import views
 from hub.registry.models import Operator, OperatorEvent
 
@@ -70,9 +70,6 @@ def safe_horizon(database: Database) -> int:
                                 .where(versions.VersionCounter.key == HORIZON_KEY))
             return int(value or 0)
 
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
 
 def view_changes(session: Session, view: View, pos: dict[str, int], room: int
@@ -126,7 +123,7 @@ def _event_item(event: OperatorEvent, operator: Operator, grant: policy.Grant | 
     base = {"event_id": event.id, "operator_id": operator.id,
             "programme": codes.get(operator.programme_id, ("?",))[0],
             "effective_date": event.effective_date.isoformat(),
-            "recorded_at": _iso(event.recorded_at)}
+            "recorded_at": iso(event.recorded_at)}
     if event.kind == "consent_changed":
         consent = (event.changes or {}).get("consent_share")
         if consent is False and hidden_by_consent is not None:

@@ -38,6 +38,7 @@ from hub.auth.cursors import decode_cursor, encode_cursor
 from hub.auth.models import OAuthClient
 from hub.auth.shared import programme_codes, shared_record
 from hub.db import Database, utcnow
+from hub.jsonio import iso
 from hub.notify import changes as feed
 from hub.notify.models import ViewChange, WebhookDelivery, WebhookSubscription
 from hub.registry.models import Administration, Operator, Programme
@@ -285,9 +286,6 @@ def dispatch_subscription(database: Database, subscription_id: int, horizon: int
 # --- node administrators' events ---------------------------------------------------------
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
 
 def node_events(session: Session, sub: WebhookSubscription, now: dt.datetime
                 ) -> list[QueuedEvent]:
@@ -324,7 +322,7 @@ def node_events(session: Session, sub: WebhookSubscription, now: dt.datetime
                 "connection": connection.name, "connection_id": connection.id,
                 "administration": administration.code, "run_id": run.id,
                 "status": run.status, "trigger": run.trigger,
-                "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+                "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
                 "error": run.error, "held_reason": run.held_reason,
                 "counts": dict(run.counts or {})}))
     if "feed.stale" in wanted:
@@ -336,11 +334,11 @@ def node_events(session: Session, sub: WebhookSubscription, now: dt.datetime
             if not is_stale(connection, now):
                 continue
             found.append(QueuedEvent(
-                "feed.stale", f"stale:{connection.id}:{_iso(connection.last_success_at)}",
+                "feed.stale", f"stale:{connection.id}:{iso(connection.last_success_at)}",
                 f"connection:{connection.id}", {
                     "connection": connection.name, "connection_id": connection.id,
                     "administration": connection.administration.code,
-                    "last_success_at": _iso(connection.last_success_at),
+                    "last_success_at": iso(connection.last_success_at),
                     "age_seconds": int((now - reference).total_seconds()),
                     "staleness_seconds": connection.staleness_seconds}))
     if not found:

@@ -20,7 +20,8 @@ from hub.auth.service import Principal
 from hub.db import transactional, utcnow
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.notify.audit import audit
-from hub.sync.models import Connection, SyncLease
+from hub.sync import lease
+from hub.sync.models import Connection
 
 
 def _find(session: Session, ref: str | int) -> Connection | None:
@@ -52,8 +53,7 @@ def request_sync(session: Session, principal: Principal, ref: str | int) -> dict
         update(Connection)
         .where(Connection.id == connection.id, Connection.notify_requested_at.is_(None))
         .values(notify_requested_at=now)).rowcount  # type: ignore[attr-defined]
-    running = session.scalar(select(SyncLease.connection_id).where(
-        SyncLease.connection_id == connection.id, SyncLease.expires_at > now)) is not None
+    running = lease.held(session, connection.id, now)
     session.refresh(connection, ["notify_requested_at"])
     requested = connection.notify_requested_at or now
     audit(session, "node.notified", actor=f"client:{principal.client_id}",

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from hub.auth.service import Principal
 from hub.db import Database, transactional, utcnow
 from hub.errors import InvalidInput, NotFound
+from hub.jsonio import iso
 from hub.notify import events as notify_events
 from hub.notify.audit import audit
 from hub.notify.destinations import DestinationRefused, WebhookSettings, resolve_destination
@@ -229,30 +230,27 @@ def attempts_of(session: Session, delivery_ids: list[int]) -> dict[int, list[Web
     return out
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
 
 def subscription_dict(sub: WebhookSubscription) -> dict[str, Any]:
     return {"id": sub.public_id, "url": sub.url, "events": list(sub.event_types),
             "description": sub.description, "status": sub.status,
-            "paused_at": _iso(sub.paused_at), "paused_reason": sub.paused_reason,
+            "paused_at": iso(sub.paused_at), "paused_reason": sub.paused_reason,
             "consecutive_failures": sub.consecutive_failures,
-            "last_success_at": _iso(sub.last_success_at),
-            "last_failure_at": _iso(sub.last_failure_at),
-            "created_at": _iso(sub.created_at), "updated_at": _iso(sub.updated_at)}
+            "last_success_at": iso(sub.last_success_at),
+            "last_failure_at": iso(sub.last_failure_at),
+            "created_at": iso(sub.created_at), "updated_at": iso(sub.updated_at)}
 
 
 def delivery_dict(delivery: WebhookDelivery, attempts: list[WebhookAttempt]
                   ) -> dict[str, Any]:
     return {"event_id": delivery.event_id, "type": delivery.event_type,
             "status": delivery.status, "attempts": delivery.attempts,
-            "created_at": _iso(delivery.created_at),
-            "next_attempt_at": _iso(delivery.next_attempt_at)
+            "created_at": iso(delivery.created_at),
+            "next_attempt_at": iso(delivery.next_attempt_at)
             if delivery.status == "pending" else None,
-            "delivered_at": _iso(delivery.delivered_at),
+            "delivered_at": iso(delivery.delivered_at),
             "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
-            "attempt_log": [{"number": a.number, "started_at": _iso(a.started_at),
+            "attempt_log": [{"number": a.number, "started_at": iso(a.started_at),
                              "duration_ms": a.duration_ms, "outcome": a.outcome,
                              "status_code": a.status_code, "error": a.error}
                             for a in attempts]}

@@ -31,6 +31,7 @@ from connectors.catalogue import available_connectors
 from hub.auth.service import Principal
 from hub.db import Database, transactional, utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.jsonio import iso
 from hub.registry.models import Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
 from hub.sync import engine, merge, quarantine
@@ -176,14 +177,11 @@ def connection_dict(connection: Connection) -> dict[str, Any]:
         "max_quarantine_share": connection.max_quarantine_share,
         "max_quarantined": connection.max_quarantined,
         "staleness_seconds": connection.staleness_seconds,
-        "last_run_at": _iso(connection.last_run_at),
-        "last_failure_at": _iso(connection.last_failure_at),
-        "sync_requested_at": _iso(connection.notify_requested_at),
+        "last_run_at": iso(connection.last_run_at),
+        "last_failure_at": iso(connection.last_failure_at),
+        "sync_requested_at": iso(connection.notify_requested_at),
     }
 
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def list_connections(session: Session, principal: Principal) -> list[Connection]:
@@ -282,7 +280,7 @@ def request_sync(session: Session, principal: Principal, connection_id: int
 
 def run_dict(run: SyncRun, connection_name: str) -> dict[str, Any]:
     return {**run_summary(run), "connection": connection_name,
-            "scheduled_for": _iso(run.scheduled_for), "snapshot": run.snapshot,
+            "scheduled_for": iso(run.scheduled_for), "snapshot": run.snapshot,
             "status_changes": int((run.counts or {}).get("status_changes", 0))}
 
 
@@ -355,8 +353,8 @@ def quarantine_dict(row: QuarantinedRecord, connection_name: str, *, full: bool 
         "run_id": row.run_id, "programme": row.programme, "stable_key": row.stable_key,
         "position": row.position, "reasons": list(row.reasons or []), "status": row.status,
         "reason_code": row.reason_code, "operator_id": row.operator_id,
-        "seen_count": row.seen_count, "last_seen_at": _iso(row.last_seen_at),
-        "created_at": row.created_at.isoformat(), "resolved_at": _iso(row.resolved_at),
+        "seen_count": row.seen_count, "last_seen_at": iso(row.last_seen_at),
+        "created_at": row.created_at.isoformat(), "resolved_at": iso(row.resolved_at),
         "resolved_by": row.resolved_by, "resolution_note": row.resolution_note,
     }
     if full:

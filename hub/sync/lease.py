@@ -55,8 +55,14 @@ def acquire(database: Database, connection_id: int, holder: str,
 def busy(database: Database, connection_id: int, now: dt.datetime | None = None) -> bool:
     """Whether a live lease holds the connection."""
     with database.session_scope() as session:
-        expires = session.scalar(select(SyncLease.expires_at).where(
-            SyncLease.connection_id == connection_id))
+        return held(session, connection_id, now)
+
+
+def held(session: Session, connection_id: int, now: dt.datetime | None = None) -> bool:
+    """`busy`, read in `session` (a lease is live until the instant it expires, and
+    `acquire` takes over only after it)."""
+    expires = session.scalar(select(SyncLease.expires_at).where(
+        SyncLease.connection_id == connection_id))
     return expires is not None and expires >= (now or clock.now())
 
 
