@@ -1,8 +1,9 @@
 """Pausing the cyclic garbage collector around large, short-lived allocations.
 
-A batch verify allocates a few hundred thousand small, acyclic objects that live until
-its answer is written; the collector would walk them (and everything else alive) several
-times over for nothing. Reference counting still frees them while it is paused.
+A batch verify, or a sync's batch of records, allocates a few hundred thousand small,
+acyclic objects that live until its answer is written or its rows are staged; the
+collector would walk them (and everything else alive) several times over for nothing.
+Reference counting still frees them while it is paused.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, CanonicalRecord, Connector, ConnectorError, DeferredRecords
+from hub import gcpause
 from hub.db import Database, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
@@ -384,12 +385,20 @@ class SyncJob:
         # a resumed run whose last batch was staged goes straight to its switch
         complete = bool(state.pop(_COMPLETE, False))
         final_state: dict[str, Any] = state
-        batches = () if complete else connector.read(state or None)
-        for batch in batches:
-            classified = self._classify(batch)
-            with self.database.session_scope(write=True) as session:
-                self._stage(session, classified, batch)
-                self._save(session, {**batch.state, _COMPLETE: batch.complete})
+        batches = iter(() if complete else connector.read(state or None))
+        while True:
+            # A batch's records, their classification and staged rows are a few hundred
+            # thousand short-lived objects that reference counting frees: the cyclic
+            # collector, paused from reading a batch to its commit, would otherwise walk
+            # them and the whole heap over and over (`hub.gcpause`).
+            with gcpause.paused():
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                classified = self._classify(batch)
+                with self.database.session_scope(write=True) as session:
+                    self._stage(session, classified, batch)
+                    self._save(session, {**batch.state, _COMPLETE: batch.complete})
             kill_point(f"batch-{self.seq}")
             complete, final_state = batch.complete, dict(batch.state)
             self._report_progress()
@@ -400,32 +409,44 @@ class SyncJob:
         self._switch(confirmed=False, final_state=final_state)
 
     def _read_incremental(self, connector: Connector, state: dict[str, Any]) -> None:
-        for batch in connector.read(state or None):
-            classified = self._classify(batch)
-            with self.database.session_scope(write=True) as session:
-                self._stage(session, classified, batch)
-                if self._too_many_quarantined():
-                    session.rollback()
-                    raise ConnectorError(self._quarantine_message() + "; the pages before "
-                                         "were applied, this one was not")
-                diff = merge.difference(session, self._run_id, self.scope, snapshot=False)
-                reason = self._guard(diff, snapshot=False)
-                if reason and not self.dry_run:
-                    self._hold(session, reason, diff, staged_state=dict(batch.state))
-                    return
-                self._count(diff)
-                if not self.dry_run:
-                    merge.merge(session, self._run_id, self.scope, diff, snapshot=False,
-                                now=utcnow(), source=self.source)
-                    self._resolve_quarantine(session, snapshot=False)
-                    connection = session.get(Connection, self.connection_id)
-                    assert connection is not None
-                    connection.state = dict(batch.state)
-                merge.drop_staged(session, self._run_id)
-                self._save(session, batch.state)
+        pages = iter(connector.read(state or None))
+        while True:
+            with gcpause.paused():  # as for a snapshot's batches
+                page = next(pages, None)
+                if page is None:
+                    break
+                if self._apply_page(page):
+                    return  # held
             self._report_progress()
         with self.database.session_scope(write=True) as session:
             self._succeed(session)
+
+    def _apply_page(self, batch: Batch) -> bool:
+        """Stage and merge one page of an incremental feed with its checkpoint, in one
+        transaction; True when a guard held it instead."""
+        classified = self._classify(batch)
+        with self.database.session_scope(write=True) as session:
+            self._stage(session, classified, batch)
+            if self._too_many_quarantined():
+                session.rollback()
+                raise ConnectorError(self._quarantine_message() + "; the pages before "
+                                     "were applied, this one was not")
+            diff = merge.difference(session, self._run_id, self.scope, snapshot=False)
+            reason = self._guard(diff, snapshot=False)
+            if reason and not self.dry_run:
+                self._hold(session, reason, diff, staged_state=dict(batch.state))
+                return True
+            self._count(diff)
+            if not self.dry_run:
+                merge.merge(session, self._run_id, self.scope, diff, snapshot=False,
+                            now=utcnow(), source=self.source)
+                self._resolve_quarantine(session, snapshot=False)
+                connection = session.get(Connection, self.connection_id)
+                assert connection is not None
+                connection.state = dict(batch.state)
+            merge.drop_staged(session, self._run_id)
+            self._save(session, batch.state)
+        return False
 
     def _report_progress(self) -> None:
         if self.progress:

@@ -3,6 +3,7 @@ itself, every run ends in a terminal status, held and dry runs show their differ
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 
@@ -112,6 +113,31 @@ def test_random_bytes_end_the_run_in_a_terminal_status(hub_app, feed, connection
     assert run.status in ("failed", "needs_confirmation")
     assert len(operators(hub_app)) == 4
     assert all(o.removed_at is None for o in operators(hub_app).values())
+
+
+def test_batches_run_with_the_collector_paused_and_every_run_restores_it(
+        hub_app, feed, connection_id, monkeypatch):
+    """A batch's short-lived objects are left to reference counting (`hub.gcpause`); the
+    cyclic collector runs again after each batch, whether the run succeeds or fails."""
+    write_feed(feed, [eu_row(i) for i in range(1, 5)])
+    seen = []
+    classify = engine.SyncJob._classify
+
+    def watched(self, batch):
+        seen.append(gc.isenabled())
+        return classify(self, batch)
+
+    monkeypatch.setattr(engine.SyncJob, "_classify", watched)
+    assert sync(hub_app, connection_id).status == "succeeded"
+    assert seen and not any(seen) and gc.isenabled()
+
+    def broken(self, batch):
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(engine.SyncJob, "_classify", broken)
+    run = sync(hub_app, connection_id)
+    assert run.status == "failed" and "disk went away" in run.error
+    assert gc.isenabled()
 
 
 def test_a_newer_run_supersedes_a_held_one_and_a_dead_one_is_abandoned(
