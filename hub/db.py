@@ -53,6 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.expression import ColumnClause, Label
 from sqlalchemy.types import TypeDecorator
 
 from hub import clock, jsonio
@@ -288,7 +289,8 @@ class DriverQuery:
     What it skips is the per-execution machinery (execution context, events, result
     objects), which costs a hot request more than the query itself. It runs on the
     session's connection, so it sees what the session sees; statements with expanding
-    parameters (`IN` lists) are not supported.
+    parameters (`IN` lists: use `ListQuery`) or unlabelled computed columns are refused.
+    It uses public SQLAlchemy APIs only.
     """
 
     def __init__(self, statement: Any) -> None:
@@ -299,15 +301,25 @@ class DriverQuery:
         compiled: Any = self.statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("a DriverQuery cannot have expanding parameters")
-        names = [column.keyname for column in compiled._result_columns]
-        processors = [column.type._cached_result_processor(dialect, None)
-                      for column in compiled._result_columns]
+        # Public APIs only: the statement's selected columns name the result's columns,
+        # and each type's implementation for the dialect gives its processors (what
+        # `Session.execute` applies).
+        selected = self.statement.selected_columns
+        names = list(selected.keys())
+        if len(set(names)) != len(names) or not all(
+                isinstance(column, ColumnClause | Label) for column in selected):
+            raise ValueError(f"a DriverQuery needs a distinct name for each column (label "
+                             f"computed ones): {names}")
+        processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)
+                      for column in selected]
         row_class = type("Row", (DriverRow,), {
             "__slots__": (), "_fields": tuple(names),
             "_index": {name: i for i, name in enumerate(names)},
             **{name: property(operator.itemgetter(i)) for i, name in enumerate(names)
                if not name.startswith("_")}})
-        bind_processors = dict(compiled._bind_processors)
+        bind_processors = {
+            name: process for name, param in compiled.binds.items()
+            if (process := param.type.dialect_impl(dialect).bind_processor(dialect))}
         positions = list(compiled.positiontup) if compiled.positional else None
         converting = [(i, process) for i, process in enumerate(processors) if process]
         prepared = Prepared(compiled.string, compiled, positions, bind_processors,

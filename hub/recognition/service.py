@@ -212,7 +212,8 @@ _ONE_IDENTIFIER = DriverQuery(_DECLARED.where(OperatorIdentifier.value == bindpa
 _BY_ID = ListQuery(select(*_COLUMNS).join(Programme, Programme.id == Operator.programme_id),
                    Operator.id, "ids")
 #: Built once: the oldest data version (last sync) among a list of programmes.
-_OLDEST_SYNC = ListQuery(select(func.min(Programme.data_version)), Programme.id, "ids")
+_OLDEST_SYNC = ListQuery(select(func.min(Programme.data_version).label("oldest")), Programme.id,
+                         "ids")
 
 
 def _oldest_sync(session: Session, programme_ids: Sequence[int]) -> dt.datetime | None:

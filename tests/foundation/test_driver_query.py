@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, exists, select, text
+from sqlalchemy import bindparam, exists, func, select, text
 
 from hub import db
 from hub.db import CURSOR_KEY, DriverQuery, JoinedQuery, ListQuery
@@ -70,6 +70,15 @@ def test_expanding_parameters_are_refused(committed_db):
         Operator.id.in_(bindparam("ids", expanding=True))))
     with committed_db.session_scope() as session, pytest.raises(ValueError):
         query.rows(session, {"ids": [1, 2]})
+
+
+def test_an_unlabelled_computed_column_is_refused_and_a_labelled_one_read(committed_db,
+                                                                          operators):
+    with committed_db.session_scope() as session:
+        with pytest.raises(ValueError, match="label"):
+            DriverQuery(select(func.count(Operator.id))).rows(session)
+        query = DriverQuery(select(func.count(Operator.id).label("operators")))
+        assert query.rows(session)[0].operators == 2
 
 
 def test_a_request_reader_reads_on_its_own_pooled_connection(app, committed_db, operators):
