@@ -33,13 +33,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, CanonicalRecord, Connector, ConnectorError, DeferredRecords
 from hub import gcpause
-from hub.db import Database, utcnow
+from hub.db import Database, ListQuery, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
 from hub.registry import history
@@ -136,6 +136,12 @@ def _repeat_reason(key: str, scheme: str) -> dict[str, str]:
     return {"code": "duplicate_key", "field": scheme,
             "reason": f"stable key {key} appears more than once in this feed; the operator "
                       "keeps its last good state"}
+
+
+#: The listed operators of a programme with one of a list of fingerprints.
+_KNOWN = ListQuery(select(Operator.fingerprint, Operator.stable_key).where(
+    Operator.programme_id == bindparam("programme"), Operator.removed_at.is_(None)),
+    Operator.fingerprint, "fingerprints")
 
 
 def current_rows(session: Session, programme_id: int, keys: list[str]
@@ -543,20 +549,26 @@ class SyncJob:
     def _known_fingerprints(self, session: Session, records: Sequence[CanonicalRecord],
                             deferred: DeferredRecords | None) -> dict[tuple[int, str], str]:
         """(programme id, fingerprint) -> stable key of the listed operators whose
-        fingerprint a record of the batch carries (one query per 2,000 records)."""
-        if deferred is not None:
-            fingerprints = [f for f in deferred.fingerprints if f]
-        else:
-            fingerprints = [r.fingerprint for r in records if r.fingerprint and not r.problems]
+        fingerprint a record of the batch carries (per programme, one query per 2,000
+        records, the fingerprints bound as one list: `hub.db.ListQuery`)."""
+        wanted: dict[int, list[str]] = {}
+        for i in range(len(records)):
+            if deferred is not None:
+                fingerprint, code = deferred.fingerprints[i], deferred.programmes[i]
+            else:
+                record = records[i]
+                fingerprint = "" if record.problems else record.fingerprint
+                code = record.programme
+            prog = self._programme_of(code)
+            if fingerprint and prog is not None:
+                wanted.setdefault(prog.programme.id, []).append(fingerprint)
         found: dict[tuple[int, str], str] = {}
-        for start in range(0, len(fingerprints), 2000):
-            rows = session.connection().execute(
-                select(Operator.programme_id, Operator.fingerprint, Operator.stable_key)
-                .where(Operator.programme_id.in_(self.scope.programme_ids),
-                       Operator.fingerprint.in_(fingerprints[start:start + 2000]),
-                       Operator.removed_at.is_(None))).all()
-            for programme_id, fingerprint, key in rows:
-                found[(programme_id, fingerprint)] = key
+        for programme_id, fingerprints in wanted.items():
+            for start in range(0, len(fingerprints), 2000):
+                for fingerprint, key in _KNOWN.rows(session, {
+                        "programme": programme_id,
+                        "fingerprints": fingerprints[start:start + 2000]}):
+                    found[(programme_id, fingerprint)] = key
         return found
 
     def _tie(self, session: Session, prog: _Programme, rejection: Rejection

@@ -159,12 +159,14 @@ class Difference:
 
 def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -> Difference:
     """What merging the run would do (always asked before `merge`, in its transaction)."""
-    # PostgreSQL plans by its statistics, which a snapshot's bulk load leaves stale (a
-    # first sync finds an empty operator table): refresh them for the tables the joins
-    # read. An incremental page is small; autovacuum keeps up with those.
+    # PostgreSQL plans by its statistics, which a snapshot's bulk load leaves stale:
+    # refresh them for the staging tables the joins read. The operator table's are
+    # refreshed by `merge` once it has created operators (a first sync plans its event
+    # join on an empty table otherwise); other changes to it are autovacuum's to follow.
+    # An incremental page is small; autovacuum keeps up with those.
     if snapshot:
         _analyze(session.connection(), "sync_staged", "sync_staged_event",
-                 "sync_staged_identifier", "operator")
+                 "sync_staged_identifier")
     staged = session.execute(
         select(StagedRecord.programme_id, StagedRecord.action, func.count(),
                func.sum(case((StagedRecord.status_change.is_(True), 1), else_=0)),
