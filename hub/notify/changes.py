@@ -94,7 +94,7 @@ def _operator_changes(session: Session, view: View, pos: dict[str, int], room: i
                  .order_by(OperatorEvent.id).limit(500))
         if programme_ids is not None:
             query = query.where(Operator.programme_id.in_(programme_ids))
-        pairs = list(session.execute(query).tuples())
+        pairs = list(session.execute(query))
         if not pairs:
             more = False
             break

@@ -155,7 +155,7 @@ def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> 
             select(WebhookDelivery, WebhookSubscription)
             .join(WebhookSubscription,
                   WebhookSubscription.id == WebhookDelivery.subscription_id)
-            .where(WebhookDelivery.id == delivery_id)).tuples().first()
+            .where(WebhookDelivery.id == delivery_id)).first()
         if row is None or row[0].status != "pending":
             return None
         delivery, sub = row

@@ -314,7 +314,7 @@ def node_events(session: Session, sub: WebhookSubscription, now: dt.datetime
                    SyncRun.finished_at >= since,
                    *([] if client.is_admin
                      else [Connection.administration_id == client.administration_id]))
-            .order_by(SyncRun.id)).tuples()
+            .order_by(SyncRun.id))
         for run, connection, administration in runs:
             event_type = "sync.failed" if run.status == "failed" else "sync.held"
             found.append(QueuedEvent(event_type, f"run:{run.id}:{run.status}",
@@ -369,7 +369,7 @@ def dispatch(database: Database) -> int:
         subs = list(session.execute(
             select(WebhookSubscription.id, WebhookSubscription.event_types)
             .where(WebhookSubscription.status != "disabled")
-            .order_by(WebhookSubscription.id)).tuples())
+            .order_by(WebhookSubscription.id)))
         max_view = _max_view_change(session) if subs else 0
     if not subs:
         return 0

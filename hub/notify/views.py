@@ -82,7 +82,8 @@ def record_view_changes(session: Session, day: dt.date | None = None) -> ViewCha
     """Write the view changes of `day` (default: today, UTC) in `session`'s transaction."""
     day = day or utcnow().date()
     result = ViewChanges()
-    codes = dict(session.execute(select(Programme.id, Programme.code)).tuples().all())
+    codes = {int(pid): str(code)
+             for pid, code in session.execute(select(Programme.id, Programme.code))}
     recorded_at = utcnow()
     for recognising in _recognising_ids(session):
         now = policy.view_for(session, recognising, day=day)
@@ -201,7 +202,7 @@ def feed_items(session: Session, view: View, after: int, room: int) -> list[dict
         .join(Operator, Operator.id == ViewChange.operator_id)
         .join(Programme, Programme.id == Operator.programme_id)
         .where(ViewChange.recognising_id == view.programme_id, ViewChange.id > after)
-        .order_by(ViewChange.id).limit(room)).tuples().all()
+        .order_by(ViewChange.id).limit(room)).all()
     out: list[dict[str, Any]] = []
     for change, programme in rows:
         item: dict[str, Any] = {

@@ -473,7 +473,8 @@ def match_index(session: Session, settings: MatchSettings = DEFAULT_SETTINGS) ->
         with _LOCK:
             _INDEXES[url] = (signature, now, cached[2])
         return cached[2]
-    codes = dict(session.execute(select(Programme.id, Programme.code)).tuples().all())
+    codes = {int(pid): str(code)
+             for pid, code in session.execute(select(Programme.id, Programme.code))}
     rows = session.execute(select(Operator.id, Operator.programme_id, Operator.stable_key,
                                   Operator.legal_name, Operator.street, Operator.city,
                                   Operator.postcode, Operator.country)

@@ -389,7 +389,8 @@ def quarantine_list(connection: str | None, status: str, as_json: bool) -> None:
         raise _fail(exc) from exc
     rows = quarantine.list_open(session, conn_id, status=status)
     if as_json:
-        names = dict(session.execute(select(Connection.id, Connection.name)).tuples().all())
+        names = {int(cid): str(name) for cid, name in session.execute(
+            select(Connection.id, Connection.name))}
         click.echo(json.dumps([admin.quarantine_dict(r, names[r.connection_id])
                                for r in rows]))
         return

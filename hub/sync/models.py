@@ -61,8 +61,8 @@ class Connection(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     staleness_seconds: Mapped[int] = mapped_column(Integer, default=36 * 3600)
     # Guards: shares of a programme's operators above which a run is held.
-    max_removal_share: Mapped[float] = mapped_column(default=0.10)
-    max_change_share: Mapped[float] = mapped_column(default=0.10)
+    max_removal_share: Mapped[float] = mapped_column(Float, default=0.10)
+    max_change_share: Mapped[float] = mapped_column(Float, default=0.10)
     # A snapshot is held (an incremental run fails) when its quarantined records exceed
     # both this share of the records read and this number.
     max_quarantine_share: Mapped[float] = mapped_column(Float, default=0.10)

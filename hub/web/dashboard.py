@@ -109,14 +109,14 @@ def connection_rows(session: Session, connections: Sequence[Connection],
     ids = [c.id for c in connections]
     if not ids:
         return []
-    held = Counter(dict(session.execute(
+    held = Counter({int(cid): int(n) for cid, n in session.execute(
         select(SyncRun.connection_id, func.count()).where(
             SyncRun.connection_id.in_(ids), SyncRun.status == "needs_confirmation")
-        .group_by(SyncRun.connection_id)).tuples().all()))
-    quarantined = Counter(dict(session.execute(
+        .group_by(SyncRun.connection_id))})
+    quarantined = Counter({int(cid): int(n) for cid, n in session.execute(
         select(QuarantinedRecord.connection_id, func.count()).where(
             QuarantinedRecord.connection_id.in_(ids), QuarantinedRecord.status == "open")
-        .group_by(QuarantinedRecord.connection_id)).tuples().all()))
+        .group_by(QuarantinedRecord.connection_id))})
     latest_ids = session.scalars(select(func.max(SyncRun.id)).where(
         SyncRun.connection_id.in_(ids)).group_by(SyncRun.connection_id))
     latest = {r.connection_id: r for r in session.scalars(
@@ -161,7 +161,7 @@ def quarantine_by_reason(session: Session, connection_ids: Sequence[int]
         select(QuarantinedRecord.reason_code, func.count()).where(
             QuarantinedRecord.connection_id.in_(list(connection_ids)),
             QuarantinedRecord.status == "open")
-        .group_by(QuarantinedRecord.reason_code)).tuples().all()
+        .group_by(QuarantinedRecord.reason_code)).all()
     return sorted(((str(code), int(n)) for code, n in rows), key=lambda r: (-r[1], r[0]))
 
 
@@ -241,7 +241,7 @@ def recognised_per_arrangement(session: Session, user: DashboardUser,
     rows = session.execute(
         select(Operator.programme_id, Operator.categories, Operator.consent_share,
                Operator.valid_from, Operator.valid_until)
-        .where(Operator.removed_at.is_(None), Operator.status == "valid")).tuples().all()
+        .where(Operator.removed_at.is_(None), Operator.status == "valid")).all()
     by_programme: dict[int, list[Any]] = {}
     for row in rows:
         by_programme.setdefault(row[0], []).append(row)
@@ -330,7 +330,7 @@ def webhooks(session: Session, user: DashboardUser) -> list[WebhookRow]:
         for sub_id, status, number in session.execute(
                 select(WebhookDelivery.subscription_id, WebhookDelivery.status, func.count())
                 .where(WebhookDelivery.subscription_id.in_(list(tallies)))
-                .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)).tuples():
+                .group_by(WebhookDelivery.subscription_id, WebhookDelivery.status)):
             tallies[sub_id][str(status)] = int(number)
     return [WebhookRow(s.public_id, s.client.client_id, s.url, list(s.event_types or []),
                        s.status, s.paused_reason, s.consecutive_failures, s.last_success_at,

@@ -348,8 +348,8 @@ def company_status(session: Session, operator: Operator, day: dt.date | None = N
         data_version=programme.data_version, day=day)
     snapshot = cached_reference(session)
     names = {p.code: p for p in session.scalars(select(Programme))}
-    admin_names = dict(session.execute(select(Administration.code, Administration.name))
-                       .tuples().all())
+    admin_names = {str(code): str(name) for code, name in session.execute(
+        select(Administration.code, Administration.name))}
     status.partners = _partners(session, operator, snapshot, day, held, names)
     status.declarations = _declarations(session, operator, snapshot, admin_names, day)
     status.answers = _answers(status, snapshot, admin_names, held)

@@ -162,7 +162,7 @@ def stages(database: Database, results: list[dict[str, float]]) -> dict[str, lis
                                     .order_by(SyncRun.started_at)))
         queued = {int(p["data"]["operator_id"]): c for p, c in session.execute(
             select(WebhookDelivery.payload, WebhookDelivery.created_at)
-            .where(WebhookDelivery.event_type == "operator.suspended")).tuples()}
+            .where(WebhookDelivery.event_type == "operator.suspended"))}
     for result in results:
         start = dt.datetime.fromtimestamp(result["wall"], dt.UTC)
         run = next((r for r in runs if r.started_at >= start), None)

@@ -56,7 +56,7 @@ def _registry(app):
     with db.get_db(app).session_scope() as session:
         return frozenset(session.execute(
             select(Operator.stable_key, Operator.legal_name)
-            .where(Operator.removed_at.is_(None))).tuples())
+            .where(Operator.removed_at.is_(None))))
 
 
 def _runs(app):
