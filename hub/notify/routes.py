@@ -99,7 +99,10 @@ def update_webhook(public_id: str) -> ResponseReturnValue:
 @require_scope("webhooks")
 def delete_webhook(public_id: str) -> ResponseReturnValue:
     service.delete_subscription(db.session(), current_principal(), public_id)
-    return "", 204
+    # No content, so no Content-Type either (Flask would say text/html)
+    done = current_app.response_class(status=204)
+    done.headers.remove("Content-Type")
+    return done
 
 
 @bp.post("/webhooks/<public_id>/rotate-secret")

@@ -93,7 +93,9 @@ def test_subscription_crud(ref_app, client, committed_db, receiver, worker):
     assert ping.status_code == 202
     assert deliver_until(worker, receiver, lambda r: len(r.accepted()) == 1)
     assert receiver.accepted()[0]["type"] == "webhook.ping"
-    assert client.delete(f"/api/v1/webhooks/{sub_id}", headers=headers).status_code == 204
+    deleted = client.delete(f"/api/v1/webhooks/{sub_id}", headers=headers)
+    assert deleted.status_code == 204 and deleted.data == b""
+    assert "Content-Type" not in deleted.headers
     assert client.get(f"/api/v1/webhooks/{sub_id}", headers=headers).status_code == 404
     with committed_db.session_scope() as session:
         assert session.scalars(select(WebhookDelivery)).all() == []
