@@ -477,26 +477,18 @@ class SyncJob:
         self.counts["read"] += len(records)
         out = _Batch()
         with self.database.session_scope() as session:
-            known = self._known_fingerprints(session, records, deferred)
+            marks = self._marks(records, deferred)
+            known = self._known_fingerprints(session, marks)
             valid: dict[int, list[tuple[OperatorData, str | None]]] = {}
             rejected: list[tuple[_Programme, CanonicalRecord, Rejection]] = []
-            for i in range(len(records)):
-                record: CanonicalRecord | None = None
-                if deferred is not None:
-                    fingerprint, code = deferred.fingerprints[i], deferred.programmes[i]
-                else:
-                    record = records[i]
-                    fingerprint = "" if record.problems else record.fingerprint
-                    code = record.programme
-                prog = self._programme_of(code)
-                if prog is not None and fingerprint:
-                    key = known.get((prog.programme.id, fingerprint))
+            for i, (marked, fingerprint) in enumerate(marks):
+                if marked is not None and fingerprint:
+                    key = known.get((marked.programme.id, fingerprint))
                     if key is not None:
-                        self._add(out, prog, _Item(key, "same", None))
+                        self._add(out, marked, _Item(key, "same", None))
                         continue
-                if record is None:
-                    record = records[i]
-                    prog = self._programme_of(record.programme)
+                record = records[i]  # a deferred record is parsed here, and only here
+                prog = self._programme_of(record.programme)
                 if prog is None:
                     out.quarantine.append(_Quarantine(
                         record.programme, None, None, record_to_dict(record),
@@ -546,20 +538,24 @@ class SyncJob:
                     out.removals.setdefault(prog.programme.id, set()).add(key)
         return out
 
-    def _known_fingerprints(self, session: Session, records: Sequence[CanonicalRecord],
-                            deferred: DeferredRecords | None) -> dict[tuple[int, str], str]:
+    def _marks(self, records: Sequence[CanonicalRecord], deferred: DeferredRecords | None
+               ) -> list[tuple[_Programme | None, str]]:
+        """Each record's programme and fingerprint ("" when it has none, or problems),
+        read without parsing a deferred record."""
+        if deferred is not None:
+            return [(self._programme_of(code), fingerprint) for code, fingerprint
+                    in zip(deferred.programmes, deferred.fingerprints, strict=True)]
+        return [(self._programme_of(r.programme), "" if r.problems else r.fingerprint)
+                for r in records]
+
+    @staticmethod
+    def _known_fingerprints(session: Session, marks: list[tuple[_Programme | None, str]]
+                            ) -> dict[tuple[int, str], str]:
         """(programme id, fingerprint) -> stable key of the listed operators whose
         fingerprint a record of the batch carries (per programme, one query per 2,000
         records, the fingerprints bound as one list: `hub.db.ListQuery`)."""
         wanted: dict[int, list[str]] = {}
-        for i in range(len(records)):
-            if deferred is not None:
-                fingerprint, code = deferred.fingerprints[i], deferred.programmes[i]
-            else:
-                record = records[i]
-                fingerprint = "" if record.problems else record.fingerprint
-                code = record.programme
-            prog = self._programme_of(code)
+        for prog, fingerprint in marks:
             if fingerprint and prog is not None:
                 wanted.setdefault(prog.programme.id, []).append(fingerprint)
         found: dict[tuple[int, str], str] = {}
