@@ -279,6 +279,16 @@ class Prepared(NamedTuple):
     row_class: type[DriverRow]
 
 
+def _named(name: str, column: Any) -> bool:
+    """Whether a selected column's name in `selected_columns` is the one the statement's
+    result gives it: a table column (its key being its name) or a named label. Computed
+    columns without a label, anonymous labels and keyed columns are named differently
+    by the two."""
+    if isinstance(column, Label):
+        return not name.startswith("_no_label")
+    return isinstance(column, ColumnClause) and column.key == column.name
+
+
 class DriverQuery:
     """A prebuilt SELECT run on the driver's own cursor: for the hottest reads only.
 
@@ -307,7 +317,7 @@ class DriverQuery:
         selected = self.statement.selected_columns
         names = list(selected.keys())
         if len(set(names)) != len(names) or not all(
-                isinstance(column, ColumnClause | Label) for column in selected):
+                _named(name, column) for name, column in zip(names, selected, strict=True)):
             raise ValueError(f"a DriverQuery needs a distinct name for each column (label "
                              f"computed ones): {names}")
         processors = [column.type.dialect_impl(dialect).result_processor(dialect, None)

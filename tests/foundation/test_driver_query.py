@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, exists, func, select, text
+from sqlalchemy import Column, String, bindparam, exists, func, select, text
 
 from hub import db
 from hub.db import CURSOR_KEY, DriverQuery, JoinedQuery, ListQuery
@@ -75,8 +75,10 @@ def test_expanding_parameters_are_refused(committed_db):
 def test_an_unlabelled_computed_column_is_refused_and_a_labelled_one_read(committed_db,
                                                                           operators):
     with committed_db.session_scope() as session:
-        with pytest.raises(ValueError, match="label"):
-            DriverQuery(select(func.count(Operator.id))).rows(session)
+        for unnamed in (func.count(Operator.id), func.count(Operator.id).label(None),
+                        Column("legal_name", String, key="name")):
+            with pytest.raises(ValueError, match="label"):
+                DriverQuery(select(unnamed).select_from(Operator)).rows(session)
         query = DriverQuery(select(func.count(Operator.id).label("operators")))
         assert query.rows(session)[0].operators == 2
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from sqlalchemy import func, select, update
 
@@ -82,6 +84,37 @@ def test_incremental_pages_churn_and_tombstones(setup, node):
         removed = db.session().scalars(select(Operator).where(Operator.trader_id == gone)).one()
         assert removed.removed_at is not None
     assert count(app, OperatorEvent, OperatorEvent.kind == "status_changed") >= 1
+
+
+def test_incremental_pages_run_with_the_collector_paused_and_every_end_restores_it(
+        setup, node, monkeypatch):
+    """As a snapshot's batches (`hub.gcpause`): paused for each page, running again after a
+    run that succeeds, one held at a page (it returns from inside the pause) and one whose
+    node fails while a page is read."""
+    app, connection_id = setup
+    seen = []
+    apply_page = engine.SyncJob._apply_page
+
+    def watched(self, batch):
+        seen.append(gc.isenabled())
+        return apply_page(self, batch)
+
+    monkeypatch.setattr(engine.SyncJob, "_apply_page", watched)
+    assert run(app, connection_id).status == "succeeded"
+    assert seen and not any(seen) and gc.isenabled()
+
+    with app.app_context():
+        connection(connection_id).max_change_share = 0.0
+        db.session().commit()
+    node.advance(1)
+    node.apply("suspend", node.registry().record(0)["trader_id"])
+    held = run(app, connection_id)
+    assert held.status == "needs_confirmation", held.error
+    assert gc.isenabled()
+
+    node.set_faults(error_rate=1.0)
+    assert run(app, connection_id).status == "failed"
+    assert gc.isenabled()
 
 
 def test_retries_through_5xx_and_429(setup, node):
