@@ -543,6 +543,9 @@ class SyncJob:
         """Each record's programme and fingerprint ("" when it has none, or problems),
         read without parsing a deferred record."""
         if deferred is not None:
+            if not len(deferred.programmes) == len(deferred.fingerprints) == len(records):
+                raise ConnectorError("the connector's batch gives a programme and a "
+                                     "fingerprint for some of its records only")
             return [(self._programme_of(code), fingerprint) for code, fingerprint
                     in zip(deferred.programmes, deferred.fingerprints, strict=True)]
         return [(self._programme_of(r.programme), "" if r.problems else r.fingerprint)

@@ -10,6 +10,8 @@ import time
 import pytest
 from sqlalchemy import select
 
+from connectors.base import Batch, DeferredRecords
+from connectors.csv_snapshot import CsvSnapshotConnector
 from hub import db
 from hub.errors import Conflict
 from hub.sync import admin, engine, lease, quarantine
@@ -138,6 +140,28 @@ def test_batches_run_with_the_collector_paused_and_every_run_restores_it(
     run = sync(hub_app, connection_id)
     assert run.status == "failed" and "disk went away" in run.error
     assert gc.isenabled()
+
+
+def test_a_deferred_batch_missing_fingerprints_fails_the_run(hub_app, feed, connection_id,
+                                                              monkeypatch):
+    """A connector whose deferred batch names fewer fingerprints than records is broken:
+    the run fails saying so, and nothing is applied (no record is silently skipped)."""
+    write_feed(feed, [eu_row(i) for i in range(1, 5)])
+    read = CsvSnapshotConnector.read
+
+    def short(self, state=None):
+        for batch in read(self, state):
+            records = batch.records
+            assert isinstance(records, DeferredRecords)
+            yield Batch(records=DeferredRecords(
+                [records[i] for i in range(len(records))], records.fingerprints[:-1],
+                records.programmes[:-1], lambda record: record),
+                state=batch.state, complete=batch.complete)
+
+    monkeypatch.setattr(CsvSnapshotConnector, "read", short)
+    run = sync(hub_app, connection_id)
+    assert run.status == "failed" and "fingerprint for some of its records" in run.error
+    assert operators(hub_app) == {}
 
 
 def test_a_newer_run_supersedes_a_held_one_and_a_dead_one_is_abandoned(
