@@ -41,7 +41,7 @@ BASELINE = {
     "hub/sim/numbers.py": {"C901", "PLR0911", "PLR0912"},
     "hub/sim/server.py": {"PLR0913"},
     "hub/sync/connections.py": {"PLR0913"},
-    "hub/sync/engine.py": {"C901", "PLR0912", "PLR0917"},
+    "hub/sync/engine.py": {"PLR0917"},
     "hub/sync/validate.py": {"C901", "PLR0912", "PLR0915"},
     "tests/api/test_api_schemathesis.py": {"C901"},
     "tests/benchmarks/bench_match_quality.py": {"C901"},
