@@ -9,8 +9,11 @@ Reference counting still frees them while it is paused.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -24,3 +27,19 @@ def paused(when: bool = True) -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def each(items: Iterable[T]) -> Iterator[T]:
+    """The items of `items`, the collector paused from making each one until the next is
+    asked for: a loop over large batches, each read, worked on and let go in turn.
+
+    Use it in a `for` loop: a `break`, `return` or exception there closes this generator,
+    which resumes the collector (between items, it runs as usual)."""
+    iterator = iter(items)
+    while True:
+        with paused():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            yield item

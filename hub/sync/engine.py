@@ -391,20 +391,16 @@ class SyncJob:
         # a resumed run whose last batch was staged goes straight to its switch
         complete = bool(state.pop(_COMPLETE, False))
         final_state: dict[str, Any] = state
-        batches = iter(() if complete else connector.read(state or None))
-        while True:
-            # A batch's records, their classification and staged rows are a few hundred
-            # thousand short-lived objects that reference counting frees: the cyclic
-            # collector, paused from reading a batch to its commit, would otherwise walk
-            # them and the whole heap over and over (`hub.gcpause`).
-            with gcpause.paused():
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                classified = self._classify(batch)
-                with self.database.session_scope(write=True) as session:
-                    self._stage(session, classified, batch)
-                    self._save(session, {**batch.state, _COMPLETE: batch.complete})
+        batches = () if complete else connector.read(state or None)
+        # A batch's records, their classification and staged rows are a few hundred
+        # thousand short-lived objects that reference counting frees: the cyclic
+        # collector, paused for each batch, would otherwise walk them and the whole heap
+        # over and over (`hub.gcpause`).
+        for batch in gcpause.each(batches):
+            classified = self._classify(batch)
+            with self.database.session_scope(write=True) as session:
+                self._stage(session, classified, batch)
+                self._save(session, {**batch.state, _COMPLETE: batch.complete})
             kill_point(f"batch-{self.seq}")
             complete, final_state = batch.complete, dict(batch.state)
             self._report_progress()
@@ -415,14 +411,9 @@ class SyncJob:
         self._switch(confirmed=False, final_state=final_state)
 
     def _read_incremental(self, connector: Connector, state: dict[str, Any]) -> None:
-        pages = iter(connector.read(state or None))
-        while True:
-            with gcpause.paused():  # as for a snapshot's batches
-                page = next(pages, None)
-                if page is None:
-                    break
-                if self._apply_page(page):
-                    return  # held
+        for page in gcpause.each(connector.read(state or None)):  # as a snapshot's batches
+            if self._apply_page(page):
+                return  # held
             self._report_progress()
         with self.database.session_scope(write=True) as session:
             self._succeed(session)

@@ -208,6 +208,26 @@ def test_the_gunicorn_config_keeps_a_sync_workers_reader(app):
     assert get_db(app).keep_reader is True
 
 
+def test_each_item_is_made_and_worked_on_paused_and_every_loop_end_resumes():
+    made = []
+
+    def items():
+        for n in range(3):
+            made.append(gc.isenabled())
+            yield n
+
+    worked = [gc.isenabled() for _ in gcpause.each(items())]
+    assert made == worked == [False] * 3 and gc.isenabled()
+    for n in gcpause.each(items()):
+        if n == 1:
+            break
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        for _ in gcpause.each(items()):
+            raise RuntimeError
+    assert gc.isenabled()
+
+
 def test_the_collector_pause_is_scoped_and_leaves_a_callers_setting_alone():
     assert gc.isenabled()
     with pytest.raises(RuntimeError), gcpause.paused():

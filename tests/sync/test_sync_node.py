@@ -87,19 +87,12 @@ def test_incremental_pages_churn_and_tombstones(setup, node):
 
 
 def test_incremental_pages_run_with_the_collector_paused_and_every_end_restores_it(
-        setup, node, monkeypatch):
+        setup, node, collector_at):
     """As a snapshot's batches (`hub.gcpause`): paused for each page, running again after a
     run that succeeds, one held at a page (it returns from inside the pause) and one whose
     node fails while a page is read."""
     app, connection_id = setup
-    seen = []
-    apply_page = engine.SyncJob._apply_page
-
-    def watched(self, batch):
-        seen.append(gc.isenabled())
-        return apply_page(self, batch)
-
-    monkeypatch.setattr(engine.SyncJob, "_apply_page", watched)
+    seen = collector_at("_apply_page")
     assert run(app, connection_id).status == "succeeded"
     assert seen and not any(seen) and gc.isenabled()
 

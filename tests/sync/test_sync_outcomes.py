@@ -118,18 +118,11 @@ def test_random_bytes_end_the_run_in_a_terminal_status(hub_app, feed, connection
 
 
 def test_batches_run_with_the_collector_paused_and_every_run_restores_it(
-        hub_app, feed, connection_id, monkeypatch):
+        hub_app, feed, connection_id, collector_at, monkeypatch):
     """A batch's short-lived objects are left to reference counting (`hub.gcpause`); the
     cyclic collector runs again after each batch, whether the run succeeds or fails."""
     write_feed(feed, [eu_row(i) for i in range(1, 5)])
-    seen = []
-    classify = engine.SyncJob._classify
-
-    def watched(self, batch):
-        seen.append(gc.isenabled())
-        return classify(self, batch)
-
-    monkeypatch.setattr(engine.SyncJob, "_classify", watched)
+    seen = collector_at("_classify")
     assert sync(hub_app, connection_id).status == "succeeded"
     assert seen and not any(seen) and gc.isenabled()
 
