@@ -2,7 +2,7 @@
 
 Every decision that depends on the time of day reads `now()`: token and secret expiry
 (`hub.auth`), leases (`hub.sync.lease`), schedules and back-off, webhook retries, and
-every timestamp the hub writes (`hub.db.utcnow` is this clock). It is the system clock
+every timestamp the hub writes. It is the system clock
 unless something installs another source with `use()`, which a test does to move time
 forward instead of sleeping. Durations measured inside one process (timeouts, metrics)
 keep using `time.monotonic()`, which no clock change may disturb.

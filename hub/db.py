@@ -56,7 +56,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.expression import ColumnClause, Label
 from sqlalchemy.types import TypeDecorator
 
-from hub import clock, jsonio
+from hub import jsonio
 
 #: The largest id an INTEGER key holds (PostgreSQL's INTEGER is 32 bits): a larger id in a
 #: request names nothing.
@@ -72,11 +72,6 @@ NAMING_CONVENTION = {
 EXTENSION_KEY = "aeohub.db"
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def utcnow() -> dt.datetime:
-    """The current time, timezone-aware in UTC, from the hub's clock (`hub.clock`)."""
-    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -34,11 +34,10 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
-from hub import db, init_http
+from hub import clock, db, init_http
 from hub.arrangements.service import load_reference_data
 from hub.auth import service as auth
 from hub.auth.models import OAuthClient
-from hub.db import utcnow
 from hub.migrate import upgrade
 from hub.notify.worker import DeliveryWorker
 from hub.recognition.service import warm
@@ -280,7 +279,7 @@ class Churn(threading.Thread):
             with database.session_scope(write=True) as session:  # the node's push
                 session.execute(update(Connection)
                                 .where(Connection.id == self.connection_ids[index])
-                                .values(notify_requested_at=utcnow()))
+                                .values(notify_requested_at=clock.now()))
         session_http.close()
 
 

@@ -20,7 +20,8 @@ from flask import has_request_context, request
 from sqlalchemy import String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hub.db import Base, UTCDateTime, bind_key, utcnow
+from hub import clock
+from hub.db import Base, UTCDateTime, bind_key
 
 REFERENCE = "reference"
 #: Where a request keeps the reference stamp it read (per request, never across requests).
@@ -32,7 +33,7 @@ class VersionCounter(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 def version(session: Session, key: str) -> int:
@@ -45,7 +46,7 @@ def bump(session: Session, key: str) -> int:
         request.environ.pop(_STAMP_KEY, None)  # this request reads the new version
     result = session.execute(
         update(VersionCounter).where(VersionCounter.key == key)
-        .values(version=VersionCounter.version + 1, updated_at=utcnow())
+        .values(version=VersionCounter.version + 1, updated_at=clock.now())
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         session.add(VersionCounter(key=key, version=1))

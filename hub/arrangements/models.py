@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hub import clock
 from hub.arrangements import rulebook
-from hub.db import Base, UTCDateTime, utcnow
+from hub.db import Base, UTCDateTime
 from hub.registry.models import Programme
 
 
@@ -117,7 +118,7 @@ class ArrangementStatusChange(Base):
     arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangement.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16))
     effective_date: Mapped[dt.date] = mapped_column(Date)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # "reference" (from arrangements.yaml, corrected by re-loading) or "manual" (the CLI).
     origin: Mapped[str] = mapped_column(String(16), default="reference")
     note: Mapped[str | None] = mapped_column(Text)
@@ -136,5 +137,5 @@ class ReferenceChange(Base):
     field: Mapped[str] = mapped_column(String(64))
     old: Mapped[Any] = mapped_column(JSON, nullable=True)
     new: Mapped[Any] = mapped_column(JSON, nullable=True)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     actor: Mapped[str | None] = mapped_column(String(120))

@@ -20,9 +20,9 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.audit import chain
 from hub.audit.models import HEAD_ID, AuditEntry, AuditEntryAdministration, AuditHead
-from hub.db import utcnow
 
 VERIFY_BATCH = 1000
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
@@ -50,7 +50,7 @@ def record(session: Session, action: str, *, actor: str, subject: str | None = N
     action, actor, subject, codes, clean = _stored(
         NewEntry(action, actor, subject, administrations, details))
     seq, prev_hash = _take_turn(session)
-    recorded_at = utcnow()
+    recorded_at = clock.now()
     digest = chain.entry_hash(seq=seq, recorded_at=recorded_at, actor=actor, action=action,
                               administrations=codes, subject=subject, details=clean,
                               prev_hash=prev_hash)
@@ -77,7 +77,7 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> int:
     prepared = [_stored(item) for item in entries]
     last_seq, prev_hash = _take_turn(session, len(prepared))
     seq = last_seq - len(prepared)
-    recorded_at = utcnow()
+    recorded_at = clock.now()
     rows: list[dict[str, Any]] = []
     codes_by_seq: dict[int, list[str]] = {}
     for action, actor, subject, codes, details in prepared:

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.auth import policy
 from hub.auth.policy import Grant, View
-from hub.db import utcnow
 from hub.jsonio import iso
 from hub.registry.models import Operator, OperatorIdentifier, Programme
 
@@ -64,7 +64,7 @@ def data_version(session: Session, programme_ids: Iterable[int] | None) -> dict[
     if not known:
         return {"data_version": None, "data_age_seconds": None}
     oldest = min(known)
-    age = max(0, int((utcnow() - oldest).total_seconds()))
+    age = max(0, int((clock.now() - oldest).total_seconds()))
     return {"data_version": oldest.isoformat(), "data_age_seconds": age}
 
 

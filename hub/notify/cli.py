@@ -9,8 +9,7 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
-from hub import db
-from hub.db import utcnow
+from hub import clock, db
 from hub.notify import service
 from hub.notify.models import WebhookSubscription
 from hub.notify.views import run_daily
@@ -50,7 +49,7 @@ def worker_command(poll: float, threads: int, once: bool) -> None:
         finally:
             worker.close()
         return
-    click.echo(f"webhook worker started at {utcnow().isoformat()}", err=True)
+    click.echo(f"webhook worker started at {clock.now().isoformat()}", err=True)
     worker.run_forever()
 
 
@@ -83,5 +82,5 @@ def webhooks_resume(subscription: str) -> None:
                          .where(WebhookSubscription.public_id == subscription))
     if sub is None:
         raise click.ClickException(f"no webhook subscription {subscription!r}")
-    service.resume(session, sub, utcnow())
+    service.resume(session, sub, clock.now())
     click.echo(f"{sub.public_id} resumed")

@@ -35,8 +35,8 @@ import urllib3
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from hub import metrics
-from hub.db import Database, utcnow
+from hub import clock, metrics
+from hub.db import Database
 from hub.notify import signing
 from hub.notify.audit import record_notice
 from hub.notify.destinations import (
@@ -75,7 +75,7 @@ def claim_due(database: Database, limit: int, lock_seconds: float,
     """Claim up to `limit` deliveries that are due and first in their order."""
     if limit <= 0:
         return []
-    now = now or utcnow()
+    now = now or clock.now()
     earlier = aliased(WebhookDelivery)
     blocked = exists().where(earlier.subscription_id == WebhookDelivery.subscription_id,
                              earlier.ordering_key == WebhookDelivery.ordering_key,
@@ -162,8 +162,8 @@ def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> 
         url, payload, number = sub.url, dict(delivery.payload), delivery.attempts + 1
         event_id, event_type, secret_token = (delivery.event_id, delivery.event_type,
                                               sub.secret_encrypted)
-    started = utcnow()
-    clock = time.monotonic()
+    started = clock.now()
+    began = time.monotonic()
     status_code: int | None = None
     excerpt: str | None = None
     error: str | None = None
@@ -181,7 +181,7 @@ def attempt(database: Database, settings: WebhookSettings, delivery_id: int) -> 
     except Exception as exc:  # a bug or an undecryptable secret: logged, retried later
         log.exception("webhook delivery %s failed unexpectedly", delivery_id)
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
-    duration = int((time.monotonic() - clock) * 1000)
+    duration = int((time.monotonic() - began) * 1000)
     outcome = Outcome(delivery_id, error is None, status_code, error, duration)
     gave_up = record(database, settings, outcome, number, started, excerpt)
     _count(event_type, "delivered" if outcome.ok else ("gave_up" if gave_up else "failed"))
@@ -196,7 +196,7 @@ def _count(event_type: str, outcome: str) -> None:
 def record(database: Database, settings: WebhookSettings, outcome: Outcome, number: int,
            started: dt.datetime, excerpt: str | None) -> bool:
     """Log the attempt and move the delivery and its subscription on; True: given up."""
-    now = utcnow()
+    now = clock.now()
     with database.session_scope(write=True) as session:
         delivery = session.get(WebhookDelivery, outcome.delivery_id)
         if delivery is None:

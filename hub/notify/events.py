@@ -33,11 +33,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from hub import clock
 from hub.auth import policy
 from hub.auth.cursors import decode_cursor, encode_cursor
 from hub.auth.models import OAuthClient
 from hub.auth.shared import programme_codes, shared_record
-from hub.db import Database, utcnow
+from hub.db import Database
 from hub.jsonio import iso
 from hub.notify import changes as feed
 from hub.notify.models import ViewChange, WebhookDelivery, WebhookSubscription
@@ -102,7 +103,7 @@ def envelope(subscription: WebhookSubscription | str, event: QueuedEvent,
 def queue(session: Session, subscription: WebhookSubscription | int, public_id: str,
           events: Iterable[QueuedEvent], now: dt.datetime | None = None) -> int:
     """Add deliveries for `events` (the caller commits)."""
-    now = now or utcnow()
+    now = now or clock.now()
     sub_id = subscription if isinstance(subscription, int) else subscription.id
     count = 0
     for event in events:
@@ -350,7 +351,7 @@ def node_events(session: Session, sub: WebhookSubscription, now: dt.datetime
 
 
 def dispatch_node_events(database: Database, subscription_id: int) -> int:
-    now = utcnow()
+    now = clock.now()
     with database.session_scope(write=True) as session:
         sub = session.get(WebhookSubscription, subscription_id)
         if sub is None or sub.status == "disabled" or not _eligible(sub.client):

@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.db import utcnow
+from hub import clock
 from hub.metrics import add_scrape_source
 from hub.notify.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -49,5 +49,5 @@ def webhook_metrics(session: Session) -> Iterable[Metric]:
                             .where(WebhookDelivery.status == "pending"))
     waiting = GaugeMetricFamily("aeohub_webhook_oldest_pending_seconds",
                                 "Age of the oldest webhook delivery still waiting.")
-    waiting.add_metric([], (utcnow() - oldest).total_seconds() if oldest else 0.0)
+    waiting.add_metric([], (clock.now() - oldest).total_seconds() if oldest else 0.0)
     return [deliveries, attempts, subscriptions, waiting]

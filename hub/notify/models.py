@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from hub import clock
 from hub.auth.models import OAuthClient
-from hub.db import Base, UTCDateTime, utcnow
+from hub.db import Base, UTCDateTime
 
 #: Subscription states: delivering, paused after failing (resumable), or switched off.
 SUBSCRIPTION_STATUSES = ("active", "paused", "disabled")
@@ -52,8 +53,8 @@ class WebhookSubscription(Base):
     sync_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     client: Mapped[OAuthClient] = relationship()
 
@@ -81,10 +82,10 @@ class WebhookDelivery(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # A worker holds the delivery until then while it posts it.
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -102,7 +103,7 @@ class WebhookAttempt(Base):
     delivery_id: Mapped[int] = mapped_column(
         ForeignKey("webhook_delivery.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     # success | failure
     outcome: Mapped[str] = mapped_column(String(16))
@@ -154,4 +155,4 @@ class ViewChange(Base):
     # Codes of the arrangements whose directions started or stopped sharing it.
     arrangement: Mapped[str] = mapped_column(String(200))
     effective_date: Mapped[dt.date] = mapped_column()
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.auth.service import Principal
-from hub.db import transactional, utcnow
+from hub.db import transactional
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.notify.audit import audit
 from hub.sync import lease
@@ -48,7 +49,7 @@ def request_sync(session: Session, principal: Principal, ref: str | int) -> dict
     if not connection.enabled:
         raise Conflict(f"connection {connection.name!r} is disabled; enable it first",
                        fields={"connection": "disabled"})
-    now = utcnow()
+    now = clock.now()
     marked = session.execute(
         update(Connection)
         .where(Connection.id == connection.id, Connection.notify_requested_at.is_(None))

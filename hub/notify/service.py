@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from hub import clock
 from hub.auth.service import Principal
-from hub.db import Database, transactional, utcnow
+from hub.db import Database, transactional
 from hub.errors import InvalidInput, NotFound
 from hub.jsonio import iso
 from hub.notify import events as notify_events
@@ -97,7 +98,7 @@ def create_subscription(session: Session, database: Database, settings: WebhookS
                                 "subscriptions")
     _raise(problems)
     secret = new_secret()
-    now = utcnow()
+    now = clock.now()
     sub = WebhookSubscription(
         public_id="whs_" + secrets.token_hex(12), client_pk=principal.client_pk, url=url,
         event_types=list(chosen or []), description=description,
@@ -140,7 +141,7 @@ def update_subscription(session: Session, settings: WebhookSettings, principal: 
     problems: dict[str, str] = {}
     chosen = _validate(settings, principal, url=url, events=events, problems=problems)
     _raise(problems)
-    now = utcnow()
+    now = clock.now()
     changed: dict[str, Any] = {}
     if url is not None and url != sub.url:
         sub.url = changed["url"] = url
@@ -182,7 +183,7 @@ def rotate_secret(session: Session, settings: WebhookSettings, principal: Princi
     sub = get_subscription(session, principal, public_id)
     secret = new_secret()
     sub.secret_encrypted = encrypt(settings.fernet, {"secret": secret}) or ""
-    sub.updated_at = utcnow()
+    sub.updated_at = clock.now()
     session.flush()
     audit(session, "webhook.secret_rotated", actor=_actor(principal),
           subject=f"webhook:{sub.public_id}", administration_id=principal.administration_id)

@@ -32,11 +32,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub import versions
+from hub import clock, versions
 from hub.arrangements.models import ArrangementDirection
 from hub.auth import policy
 from hub.auth.policy import Grant, View
-from hub.db import Database, utcnow
+from hub.db import Database
 from hub.notify.models import ViewChange, ViewGrant
 from hub.registry.models import Operator, Programme
 
@@ -80,11 +80,11 @@ def _recognising_ids(session: Session) -> list[int]:
 
 def record_view_changes(session: Session, day: dt.date | None = None) -> ViewChanges:
     """Write the view changes of `day` (default: today, UTC) in `session`'s transaction."""
-    day = day or utcnow().date()
+    day = day or clock.now().date()
     result = ViewChanges()
     codes = {int(pid): str(code)
              for pid, code in session.execute(select(Programme.id, Programme.code))}
-    recorded_at = utcnow()
+    recorded_at = clock.now()
     for recognising in _recognising_ids(session):
         now = policy.view_for(session, recognising, day=day)
         stored = {row.recognised_id: row for row in session.scalars(
@@ -167,7 +167,7 @@ def add_jobs(scheduler: Any, database: Database) -> None:
     """Register the view-change jobs with an APScheduler 3 scheduler: the daily run (and
     a first run now), and the watch on the reference data."""
     scheduler.add_job(run_daily, "cron", id=JOB_ID, replace_existing=True,
-                      kwargs={"database": database}, next_run_time=utcnow(), **DAILY_AT)
+                      kwargs={"database": database}, next_run_time=clock.now(), **DAILY_AT)
     scheduler.add_job(ReferenceWatch(database), "interval", id=WATCH_JOB_ID,
                       replace_existing=True, seconds=WATCH_SECONDS)
 

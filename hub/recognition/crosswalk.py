@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import clock
 from hub.arrangements.reference import ANY_ADMINISTRATION, DeclarationCodeRef
-from hub.db import utcnow
 from hub.errors import NotFound
 from hub.recognition.rules import cached_reference
 from hub.registry.models import Administration, Operator, OperatorIdentifier
@@ -70,7 +70,7 @@ def crosswalk(session: Session, operator_id: int, declared_in: str,
               day: dt.date | None = None) -> Crosswalk:
     """What must be declared in administration `declared_in` for operator `operator_id`,
     under the arrangements whose directions towards it are active on `day` (today)."""
-    day = day or utcnow().date()
+    day = day or clock.now().date()
     operator = get_operator(session, operator_id)
     declared_in = declared_in.strip().upper()
     if session.scalar(select(Administration.id).where(Administration.code == declared_in)

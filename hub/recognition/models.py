@@ -12,7 +12,8 @@ import datetime as dt
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db import Base, UTCDateTime, utcnow
+from hub import clock
+from hub.db import Base, UTCDateTime
 
 #: Verdicts a person can give on a pair of operators.
 VERDICTS = ("same", "different")
@@ -39,4 +40,4 @@ class MatchJudgement(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -30,10 +30,10 @@ from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from config.default import DEFAULT_STALENESS_SECONDS
-from hub import gcpause, jsonio
+from hub import clock, gcpause, jsonio
 from hub.auth import policy
 from hub.auth.policy import View
-from hub.db import DriverQuery, ListQuery, utcnow
+from hub.db import DriverQuery, ListQuery
 from hub.errors import InvalidInput, NotFound
 from hub.identifiers import IdentifierError
 from hub.recognition import reasons as rc
@@ -535,7 +535,7 @@ def _verify_many(session: Session, references: Sequence[DeclaredTrader],
                  current_rows: dict[int, CurrentRow] | None = None,
                  read_ahead: ReadAhead | None = None, view: View | None = None
                  ) -> list[Decision]:
-    now = now or utcnow()
+    now = now or clock.now()
     day = day or now.date()
     recognising = recognising_programme_code
     snapshot = cached_reference(session)

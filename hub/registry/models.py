@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.db import Base, UTCDateTime, utcnow
+from hub import clock
+from hub.db import Base, UTCDateTime
 
 #: Overall statuses of an authorisation. Consent is a flag, never a status.
 STATUSES = ("valid", "suspended", "revoked", "annulled", "expired", "withdrawn")
@@ -127,8 +128,8 @@ class Operator(Base):
     removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Warnings carried with the record (stricter identifier rules breached, ...).
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     # The newest effective date among the operator's events: dates on or after it are
     # answered from this row without reading history.
     last_effective: Mapped[dt.date | None] = mapped_column(Date)
@@ -182,7 +183,7 @@ class OperatorEvent(Base):
     operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(24))
     effective_date: Mapped[dt.date] = mapped_column(Date)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The previous values of the changed fields (for display and the change feed).
     previous: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.db import utcnow
+from hub import clock
 from hub.errors import NotFound
 from hub.registry import history
 from hub.registry.models import Operator, OperatorEvent, OperatorIdentifier, Programme
@@ -115,7 +115,7 @@ def apply_operator(
     run_id: int | None = None,
 ) -> ApplyResult:
     """Create or update one operator from a record, appending its history events."""
-    now = now or utcnow()
+    now = now or clock.now()
     today = now.date()
     operator = session.scalar(
         select(Operator).where(
@@ -154,7 +154,7 @@ def apply_operator(
 def remove_operator(session: Session, operator: Operator, *, now: dt.datetime | None = None,
                     source: str | None = None, run_id: int | None = None) -> OperatorEvent:
     """Mark an operator as no longer listed by its source (not a status change)."""
-    now = now or utcnow()
+    now = now or clock.now()
     spec = history.removal_event(now.date())
     operator.removed_at = now
     operator.updated_at = now

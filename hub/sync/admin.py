@@ -28,8 +28,9 @@ from sqlalchemy import distinct, select
 from sqlalchemy.orm import Session
 
 from connectors.catalogue import available_connectors
+from hub import clock
 from hub.auth.service import Principal
-from hub.db import Database, transactional, utcnow
+from hub.db import Database, transactional
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.jsonio import iso
 from hub.registry.models import Operator, OperatorEvent, Programme
@@ -270,7 +271,7 @@ def request_sync(session: Session, principal: Principal, connection_id: int
         raise Conflict(f"connection {connection.name} is disabled: enable it first",
                        fields={"enabled": "false"})
     if connection.notify_requested_at is None:
-        connection.notify_requested_at = utcnow()
+        connection.notify_requested_at = clock.now()
     return {"connection_id": connection.id, "status": "requested",
             "requested_at": connection.notify_requested_at.isoformat()}
 

@@ -32,8 +32,8 @@ from connectors.base import (
 )
 from connectors.base import load_config as load_connector_config
 from connectors.catalogue import available_connectors
-from hub import versions
-from hub.db import transactional, utcnow
+from hub import clock, versions
+from hub.db import transactional
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
@@ -341,7 +341,7 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
         connection.scope_countries = _countries(scope_countries)
     with session.no_autoflush:
         check_overlap(session, connection)
-    connection.updated_at = utcnow()
+    connection.updated_at = clock.now()
     versions.bump(session, CONNECTIONS)
     audit_hooks.connection_changed(session, connection, "edited",
                                    shown_config(connection))
@@ -397,7 +397,7 @@ def build(connection: Connection, settings: SyncSettings) -> Connector:
 def feed_age(connection: Connection, now: dt.datetime | None = None) -> float | None:
     if connection.last_success_at is None:
         return None
-    return ((now or utcnow()) - connection.last_success_at).total_seconds()
+    return ((now or clock.now()) - connection.last_success_at).total_seconds()
 
 
 def is_stale(connection: Connection, now: dt.datetime | None = None) -> bool:

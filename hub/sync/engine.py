@@ -38,8 +38,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, CanonicalRecord, Connector, ConnectorError, DeferredRecords
-from hub import gcpause
-from hub.db import Database, ListQuery, utcnow
+from hub import clock, gcpause
+from hub.db import Database, ListQuery
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.logs import redact_text
 from hub.registry import history
@@ -323,8 +323,8 @@ class SyncJob:
             with self.database.session_scope(write=True) as session:
                 run = SyncRun(connection_id=self.connection_id, trigger=self.trigger,
                               status="running", dry_run=self.dry_run,
-                              scheduled_for=self.scheduled_for, started_at=utcnow(),
-                              heartbeat_at=utcnow(), counts=dict(self.counts),
+                              scheduled_for=self.scheduled_for, started_at=clock.now(),
+                              heartbeat_at=clock.now(), counts=dict(self.counts),
                               snapshot=self.snapshot, feed_id=feed_id)
                 session.add(run)
                 session.flush()
@@ -366,13 +366,13 @@ class SyncJob:
                         self.met.setdefault(programme_id, set()).add(key)
                         if action == "keep":
                             self.kept.setdefault(programme_id, set()).add(key)
-                    run.heartbeat_at = utcnow()
+                    run.heartbeat_at = clock.now()
                     log.info("run %s of connection %s resumes after batch %s", run.id,
                              self.connection_id, self.seq)
                     continue
                 status = "superseded" if run.status == "needs_confirmation" else "abandoned"
                 run.status = status
-                run.finished_at = utcnow()
+                run.finished_at = clock.now()
                 run.error = run.error or (
                     "superseded by a newer run" if status == "superseded" else
                     "the process running it stopped; it was not resumed (another feed, "
@@ -436,7 +436,7 @@ class SyncJob:
             self._count(diff)
             if not self.dry_run:
                 merge.merge(session, self._run_id, self.scope, diff, snapshot=False,
-                            now=utcnow(), source=self.source)
+                            now=clock.now(), source=self.source)
                 self._resolve_quarantine(session, snapshot=False)
                 connection = session.get(Connection, self.connection_id)
                 assert connection is not None
@@ -516,7 +516,7 @@ class SyncJob:
                 entries = valid.get(prog.programme.id, [])
                 current = current_rows(session, prog.programme.id,
                                         [data.stable_key for data, _ in entries])
-                today = utcnow().date()
+                today = clock.now().date()
                 for data, position in entries:
                     self._add(out, prog, plan_item(data, position, current, today))
             for deletion in batch.deletions:
@@ -609,7 +609,7 @@ class SyncJob:
         """Write a classified batch's staged rows and quarantine entries."""
         self._fence(session)
         self.seq += 1
-        today = utcnow().date()
+        today = clock.now().date()
         records: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         identifiers: list[dict[str, Any]] = []
@@ -661,7 +661,7 @@ class SyncJob:
         self.counts["quarantined"] += len(entries)
         if self.dry_run:  # a dry run changes nothing, the quarantine included
             return
-        now = utcnow()
+        now = clock.now()
         keyed: dict[tuple[str, str], tuple[_Quarantine, str]] = {}
         for entry in entries:
             digest = record_digest(entry.raw)
@@ -715,7 +715,7 @@ class SyncJob:
                 return
             kill_point("before-switch")
             merge.merge(session, self._run_id, self.scope, diff, snapshot=True,
-                        now=utcnow(), source=self.source)
+                        now=clock.now(), source=self.source)
             kill_point("in-switch")
             self._resolve_quarantine(session, snapshot=True)
             merge.drop_staged(session, self._run_id)
@@ -739,7 +739,7 @@ class SyncJob:
             update(QuarantinedRecord).where(
                 QuarantinedRecord.connection_id == self.connection_id,
                 QuarantinedRecord.status == "open", condition)
-            .values(status="resolved", resolved_at=utcnow(), resolved_by="sync",
+            .values(status="resolved", resolved_at=clock.now(), resolved_by="sync",
                     resolution_note=f"no longer refused (run {self.run_id})"),
             execution_options={"synchronize_session": False})
 
@@ -811,7 +811,7 @@ class SyncJob:
         """The run's counts and the connector state reached, with the staged batch."""
         self._fence(session)
         session.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(
-            counts=dict(self.counts), staged_state=dict(state), heartbeat_at=utcnow()))
+            counts=dict(self.counts), staged_state=dict(state), heartbeat_at=clock.now()))
 
     def _hold(self, session: Session, reason: str, diff: merge.Difference, *,
               staged_state: dict[str, Any]) -> None:
@@ -825,13 +825,13 @@ class SyncJob:
         run.held_reason = reason
         run.counts = would
         run.staged_state = staged_state
-        run.finished_at = utcnow()
+        run.finished_at = clock.now()
         self.counts = would
         audit_hooks.sync_outcome(session, self._run_id, "held", trigger=self.trigger)
 
     def _succeed(self, session: Session, *, would_hold: str | None = None) -> None:
         self._fence(session)
-        now = utcnow()
+        now = clock.now()
         run = session.get(SyncRun, self.run_id)
         assert run is not None
         run.status = "succeeded"
@@ -862,12 +862,12 @@ class SyncJob:
             run.status = "failed"
             run.error = message
             run.counts = dict(self.counts)
-            run.finished_at = utcnow()
+            run.finished_at = clock.now()
             if not self.dry_run:
                 connection = session.get(Connection, self.connection_id)
                 assert connection is not None
-                connection.last_run_at = utcnow()
-                connection.last_failure_at = utcnow()
+                connection.last_run_at = clock.now()
+                connection.last_failure_at = clock.now()
                 connection.consecutive_failures += 1
             if run.snapshot:
                 merge.drop_staged(session, self._run_id)
@@ -933,7 +933,7 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
             with database.session_scope(write=True) as session:
                 diff = merge.difference(session, run_id, job.scope, snapshot=False)
                 job._count(diff)
-                merge.merge(session, run_id, job.scope, diff, snapshot=False, now=utcnow(),
+                merge.merge(session, run_id, job.scope, diff, snapshot=False, now=clock.now(),
                             source=job.source)
                 job._resolve_quarantine(session, snapshot=False)
                 merge.drop_staged(session, run_id)
@@ -954,7 +954,7 @@ def discard(database: Database, run_id: int) -> SyncRun:
         run = _held(session, run_id)
         merge.drop_staged(session, run_id)
         run.status = "discarded"
-        run.finished_at = run.finished_at or utcnow()
+        run.finished_at = run.finished_at or clock.now()
         audit_hooks.sync_outcome(session, run_id, "discarded")
         session.flush()
         session.expunge(run)
@@ -965,7 +965,7 @@ def abandon_dead_runs(database: Database) -> list[int]:
     """Mark `abandoned` the runs still `running` whose process is gone (no live lease on
     their connection) and that have nothing to resume; returns their ids. Runs with
     staged rows are left for the next run of their connection to resume or abandon."""
-    now = utcnow()
+    now = clock.now()
     with database.session_scope(write=True) as session:
         live = select(SyncLease.connection_id).where(SyncLease.expires_at >= now)
         staged = select(StagedRecord.run_id).distinct()

@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.db import Base, UTCDateTime, utcnow
+from hub import clock
+from hub.db import Base, UTCDateTime
 from hub.registry.models import Administration
 
 #: running; then succeeded, failed, needs_confirmation (held); a held run ends
@@ -73,8 +74,8 @@ class Connection(Base):
     scope_countries: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # A node asked for an immediate sync (coalesced while a run is going).
     notify_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     administration: Mapped[Administration] = relationship()
 
@@ -95,7 +96,7 @@ class SyncRun(Base):
     status: Mapped[str] = mapped_column(String(24), default="running")
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     scheduled_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # read, created, updated, unchanged, removed, quarantined, status_changes
@@ -122,7 +123,7 @@ class SyncLease(Base):
     )
     holder: Mapped[str] = mapped_column(String(120))
     run_id: Mapped[int | None] = mapped_column(Integer)
-    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -252,8 +253,8 @@ class QuarantinedRecord(Base):
     # open | resolved | replayed | dismissed
     status: Mapped[str] = mapped_column(String(16), default="open")
     seen_count: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(120))
     resolution_note: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.db import transactional, utcnow
+from hub import clock
+from hub.db import transactional
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
@@ -65,7 +66,7 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
             f"record {record_id} still fails: "
             + "; ".join(f"{r['field']}: {r['reason']}" for r in result.reasons),
             fields={r["field"]: r["reason"] for r in result.reasons})
-    now = utcnow()
+    now = clock.now()
     run = SyncRun(connection_id=row.connection_id, trigger="replay", status="running",
                   started_at=now, counts={})
     session.add(run)
@@ -101,7 +102,7 @@ def dismiss(session: Session, record_id: int, *, note: str | None = None,
         raise InvalidInput(f"quarantined record {record_id} is {row.status}",
                            fields={"id": row.status})
     row.status = "dismissed"
-    row.resolved_at = utcnow()
+    row.resolved_at = clock.now()
     row.resolved_by = actor
     row.resolution_note = note
     audit_hooks.quarantine_decision(session, row, "dismissed", actor)

@@ -36,8 +36,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
-from hub import versions
-from hub.db import Database, get_db, utcnow
+from hub import clock, versions
+from hub.db import Database, get_db
 from hub.errors import InvalidInput
 from hub.sync import lease
 from hub.sync.connections import CONNECTIONS, SyncSettings, parse_schedule
@@ -172,7 +172,7 @@ class HubScheduler:
         trigger = self.triggers.get(connection_id)
         if trigger is None:
             return
-        now = utcnow()
+        now = clock.now()
         slot = slot_for(trigger, now)
         with self.database.session_scope() as session:
             connection = session.get(Connection, connection_id)
@@ -190,7 +190,7 @@ class HubScheduler:
             with self.database.session_scope() as session:
                 connection = session.get(Connection, connection_id)
                 snapshot = connection is not None and snapshot_due(session, connection,
-                                                                   utcnow())
+                                                                   clock.now())
             if snapshot:
                 log.info("connection %s: slot %s reads the source whole (snapshot "
                          "schedule)", connection_id, slot)
@@ -240,7 +240,7 @@ class HubScheduler:
     def retry_missed(self) -> None:
         """Run once each slot that found its connection busy, now that it is free (the
         slot's unique claim keeps it from running twice)."""
-        now = utcnow()
+        now = clock.now()
         with self.lock:
             due = dict(self.missed)
         for connection_id, slot in due.items():
@@ -267,7 +267,7 @@ class HubScheduler:
         for name in self.app.config.get("SCHEDULER_JOBS", ()):
             import_string(name)(self.scheduler, self.database)
         if once:
-            now = utcnow()
+            now = clock.now()
             for connection_id, trigger in self.triggers.items():
                 self._run(connection_id, "schedule", slot_for(trigger, now))
             return

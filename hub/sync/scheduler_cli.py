@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 
-from hub.db import utcnow
+from hub import clock
 from hub.sync.scheduler import HubScheduler
 
 
@@ -20,5 +20,5 @@ def register(cli: click.Group) -> None:
 def scheduler_command(once: bool, poll: float) -> None:
     """Run the scheduler (its own process; never inside web workers)."""
     scheduler = HubScheduler(current_app._get_current_object(), poll_seconds=poll)  # type: ignore[attr-defined]
-    click.echo(f"scheduler started at {utcnow().isoformat()} ({scheduler.holder})")
+    click.echo(f"scheduler started at {clock.now().isoformat()} ({scheduler.holder})")
     scheduler.run_forever(once=once)

@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from hub import clock
 from hub.arrangements.models import Arrangement
 from hub.audit import service as audit_service
 from hub.auth.models import OAuthClient
-from hub.db import transactional, utcnow
+from hub.db import transactional
 from hub.errors import NotFound
 from hub.notify.models import WebhookDelivery, WebhookSubscription
 from hub.recognition.rules import cached_reference, component_statuses
@@ -105,7 +106,7 @@ class ConnectionRow:
 
 def connection_rows(session: Session, connections: Sequence[Connection],
                     now: dt.datetime | None = None) -> list[ConnectionRow]:
-    now = now or utcnow()
+    now = now or clock.now()
     ids = [c.id for c in connections]
     if not ids:
         return []
@@ -179,7 +180,7 @@ def changed_nothing(run: SyncRun) -> bool:
 def freshness_series(session: Session, connection: Connection, *, limit: int = 40,
                      now: dt.datetime | None = None) -> list[tuple[dt.datetime, float]]:
     """Age of the feed (hours since its last successful sync) at each run and now."""
-    now = now or utcnow()
+    now = now or clock.now()
     recent = list(reversed(list(session.scalars(
         select(SyncRun).where(SyncRun.connection_id == connection.id)
         .order_by(SyncRun.id.desc()).limit(limit)))))
@@ -234,7 +235,7 @@ def recognised_per_arrangement(session: Session, user: DashboardUser,
     where required, a valid category of the direction's scope, tiers) to the current rows;
     directions not active on the day (the rulebook's `active_on`) count zero.
     """
-    day = day or utcnow().date()
+    day = day or clock.now().date()
     snapshot = cached_reference(session)
     own = (None if user.hub_admin else
            user.administration.code if user.administration is not None else "")

@@ -21,8 +21,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from hub import db
-from hub.db import utcnow
+from hub import clock, db
 from hub.errors import HubError
 from hub.sync import admin, engine
 from hub.sync.connections import SyncSettings
@@ -89,7 +88,7 @@ def logout_everywhere() -> ResponseReturnValue:
 def overview() -> ResponseReturnValue:
     user = _user()
     session = db.session()
-    now = utcnow()
+    now = clock.now()
     connections = dashboard.visible_connections(session, user)
     ids = [c.id for c in connections]
     rows = dashboard.connection_rows(session, connections, now)
@@ -148,7 +147,7 @@ def connection(connection_id: int) -> ResponseReturnValue:
     user = _user()
     session = db.session()
     row = dashboard.visible_connection(session, user, connection_id)
-    now = utcnow()
+    now = clock.now()
     info = dashboard.connection_rows(session, [row], now)[0]
     recent = dashboard.runs(session, [row.id], limit=30)
     freshness = charts.line_chart(

@@ -19,7 +19,8 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.db import Base, UTCDateTime, utcnow
+from hub import clock
+from hub.db import Base, UTCDateTime
 from hub.registry.models import Administration
 
 
@@ -35,7 +36,7 @@ class DashboardUser(Base):
     # The administration whose staff the user belongs to (None for hub administrators).
     administration_id: Mapped[int | None] = mapped_column(ForeignKey("administration.id"))
     hub_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
@@ -52,5 +53,5 @@ class DashboardSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id", ondelete="CASCADE"),
                                          index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=clock.now)

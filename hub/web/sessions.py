@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.db import transactional, utcnow
+from hub import clock
+from hub.db import transactional
 from hub.web.models import DashboardSession, DashboardUser
 
 
@@ -45,7 +46,7 @@ def _digest(token: str) -> str:
 def start(session: Session, user: DashboardUser) -> str:
     """Open a session for `user`; returns the token for the cookie (never stored)."""
     token = secrets.token_urlsafe(32)
-    now = utcnow()
+    now = clock.now()
     session.add(DashboardSession(token_hash=_digest(token), user_id=user.id, created_at=now,
                                  last_seen_at=now))
     session.flush()
@@ -57,7 +58,7 @@ def resume(session: Session, token: str, timeouts: Timeouts,
            now: dt.datetime | None = None) -> DashboardUser | None:
     """The active user of the session `token`, its last use moved to now; None when the
     session does not exist, has timed out (then it is deleted) or its user is disabled."""
-    now = now or utcnow()
+    now = now or clock.now()
     row = session.scalar(select(DashboardSession).where(
         DashboardSession.token_hash == _digest(token)))
     if row is None:

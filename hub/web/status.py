@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.db import utcnow
+from hub import clock
 from hub.errors import HubError
 from hub.identifiers import IdentifierError, validate
 from hub.recognition.crosswalk import crosswalk
@@ -326,7 +326,7 @@ def _answers(status: CompanyStatus, snapshot: CachedReference, admin_names: dict
 def company_status(session: Session, operator: Operator, day: dt.date | None = None
                    ) -> CompanyStatus:
     """Everything the public page shows about one published operator."""
-    day = day or utcnow().date()
+    day = day or clock.now().date()
     programme = operator.programme
     descriptions = {str(c["code"]): str(c.get("description") or c["code"])
                     for c in programme.categories or []}

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from hub import clock
 from hub.audit import record
-from hub.db import transactional, utcnow
+from hub.db import transactional
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Administration
 from hub.web import sessions
@@ -65,7 +66,7 @@ def authenticate(session: Session, username: str, password: str) -> DashboardUse
         return None
     if not check_password_hash(user.password_hash, password) or user.disabled_at is not None:
         return None
-    user.last_login_at = utcnow()
+    user.last_login_at = clock.now()
     return user
 
 
@@ -105,7 +106,7 @@ def get_user(session: Session, username: str) -> DashboardUser:
 def disable_user(session: Session, username: str) -> DashboardUser:
     """Disable a user and end every session they have."""
     user = get_user(session, username)
-    user.disabled_at = user.disabled_at or utcnow()
+    user.disabled_at = user.disabled_at or clock.now()
     sessions.end_all(session, user.id)
     return user
 

@@ -12,10 +12,10 @@ from flask import Flask
 from joserfc.jwk import RSAKey
 from sqlalchemy import update
 
-from hub import db
+from hub import clock, db
 from hub.auth.guard import principal_of
 from hub.auth.models import OAuthClient
-from hub.db import get_db, utcnow
+from hub.db import get_db
 from tests.auth.hubkit import Credentials, bearer, make_client
 
 GRANT = {"grant_type": "client_credentials"}
@@ -66,7 +66,7 @@ def test_a_rotated_secret_overlaps_then_the_old_one_is_refused(ref_app):
     # Once the overlap is over, the old secret is refused.
     with get_db(ref_app).session_scope(write=True) as session:
         session.execute(update(OAuthClient).values(
-            previous_secret_expires_at=utcnow() - dt.timedelta(seconds=1)))
+            previous_secret_expires_at=clock.now() - dt.timedelta(seconds=1)))
     assert _token(ref_app, creds.client_id, creds.secret).status_code == 401
     assert _token(ref_app, creds.client_id, new).status_code == 200
 

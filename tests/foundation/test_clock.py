@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from hub import clock as hub_clock
-from hub.db import utcnow
 from tests.waiting import TestClock
 
 MOMENT = dt.datetime(2031, 5, 4, 12, 0, tzinfo=dt.UTC)
@@ -22,7 +21,7 @@ def test_a_source_applies_in_every_thread_until_its_block_ends() -> None:
         thread.start()
         thread.join(5)
         assert seen == [MOMENT]
-        assert utcnow() == MOMENT and hub_clock.timestamp() == MOMENT.timestamp()
+        assert hub_clock.now() == MOMENT and hub_clock.timestamp() == MOMENT.timestamp()
         with hub_clock.use(lambda: MOMENT + dt.timedelta(days=1)):
             assert hub_clock.now() == MOMENT + dt.timedelta(days=1)
         assert hub_clock.now() == MOMENT

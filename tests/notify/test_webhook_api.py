@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from hub import clock
 from hub.audit.models import AuditEntry
-from hub.db import utcnow
 from hub.notify import signing
 from hub.notify.destinations import DestinationRefused, WebhookSettings, check_url
 from hub.notify.models import WebhookDelivery, WebhookSubscription
@@ -124,7 +124,7 @@ def test_cli_lists_and_resumes(ref_app, client, committed_db, receiver):
                        ["operator.suspended"])
     with committed_db.session_scope(write=True) as session:
         sub = session.scalars(select(WebhookSubscription)).one()
-        sub.status, sub.paused_reason, sub.paused_at = "paused", "too many failures", utcnow()
+        sub.status, sub.paused_reason, sub.paused_at = "paused", "too many failures", clock.now()
     runner = ref_app.test_cli_runner()
     listed = runner.invoke(args=["webhooks", "list"])
     assert listed.exit_code == 0 and sub_id in listed.output

@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from hub.db import get_db, utcnow
+from hub import clock
+from hub.db import get_db
 from hub.web import users
 from hub.web.models import DashboardSession
 from tests.web.conftest import csrf_of, sign_in
@@ -104,14 +105,14 @@ def test_idle_and_absolute_timeouts(app, admin, column):
     # Within both limits the session stays open (and its last use moves).
     with get_db(app).session_scope(write=True) as session:
         session.execute(update(DashboardSession).values(
-            last_seen_at=utcnow() - dt.timedelta(seconds=1700),
-            created_at=utcnow() - dt.timedelta(seconds=43000)))
+            last_seen_at=clock.now() - dt.timedelta(seconds=1700),
+            created_at=clock.now() - dt.timedelta(seconds=43000)))
     assert _opens(client)
     # Past the idle limit (no request for 31 minutes) or the absolute one (13 hours after
     # signing in, however busy), it is over.
     late = {"last_seen_at": dt.timedelta(minutes=31), "created_at": dt.timedelta(hours=13)}
     with get_db(app).session_scope(write=True) as session:
         session.execute(update(DashboardSession).values(
-            {column: utcnow() - late[column]}))
+            {column: clock.now() - late[column]}))
     assert not _opens(client)
     assert _sessions(app) == 0
