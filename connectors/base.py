@@ -189,7 +189,8 @@ class DeferredRecords(Sequence[CanonicalRecord]):
     operator) and skip it before any parsing. A connector using this promises that a
     record's fingerprint covers everything its parse depends on (the source row and the
     parsing configuration), and that ``programmes[i]`` is the parsed record's programme.
-    Reading an item parses it each time; it behaves as a tuple of records otherwise.
+    The three lists must be as long as each other (`ConnectorError` otherwise). Reading an
+    item parses it each time; it behaves as a tuple of records otherwise.
     """
 
     __slots__ = ("_parse", "_sources", "fingerprints", "programmes")
@@ -197,6 +198,9 @@ class DeferredRecords(Sequence[CanonicalRecord]):
     def __init__(self, sources: Sequence[Any], fingerprints: Sequence[str],
                  programmes: Sequence[str | None],
                  parse: Callable[[Any], CanonicalRecord]) -> None:
+        if not len(sources) == len(fingerprints) == len(programmes):
+            raise ConnectorError("the connector's batch gives a programme and a fingerprint "
+                                 "for some of its records only")
         self._sources = sources  # the source form of each record, handed to ``parse``
         self.fingerprints = fingerprints  # each record's fingerprint, without parsing
         self.programmes = programmes  # each record's programme code, without parsing

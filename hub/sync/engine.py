@@ -125,8 +125,10 @@ class _Quarantine:
 
 @dataclass
 class _Batch:
-    """A batch classified: per programme id, its items by key; what to quarantine."""
+    """A batch classified: per programme id, its items by key; what to quarantine; the
+    day its events are dated from."""
 
+    today: dt.date
     items: dict[int, dict[str, _Item]] = field(default_factory=dict)
     quarantine: list[_Quarantine] = field(default_factory=list)
     removals: dict[int, set[str]] = field(default_factory=dict)
@@ -321,10 +323,11 @@ class SyncJob:
         """Create the run row; False when this schedule slot was already claimed."""
         try:
             with self.database.session_scope(write=True) as session:
+                now = clock.now()
                 run = SyncRun(connection_id=self.connection_id, trigger=self.trigger,
                               status="running", dry_run=self.dry_run,
-                              scheduled_for=self.scheduled_for, started_at=clock.now(),
-                              heartbeat_at=clock.now(), counts=dict(self.counts),
+                              scheduled_for=self.scheduled_for, started_at=now,
+                              heartbeat_at=now, counts=dict(self.counts),
                               snapshot=self.snapshot, feed_id=feed_id)
                 session.add(run)
                 session.flush()
@@ -466,7 +469,7 @@ class SyncJob:
         records = batch.records
         deferred = records if isinstance(records, DeferredRecords) else None
         self.counts["read"] += len(records)
-        out = _Batch()
+        out = _Batch(clock.now().date())
         with self.database.session_scope() as session:
             marks = self._marks(records, deferred)
             known = self._known_fingerprints(session, marks)
@@ -516,9 +519,8 @@ class SyncJob:
                 entries = valid.get(prog.programme.id, [])
                 current = current_rows(session, prog.programme.id,
                                         [data.stable_key for data, _ in entries])
-                today = clock.now().date()
                 for data, position in entries:
-                    self._add(out, prog, plan_item(data, position, current, today))
+                    self._add(out, prog, plan_item(data, position, current, out.today))
             for deletion in batch.deletions:
                 prog = self._programme_of(deletion.programme)
                 if prog is None:
@@ -533,10 +535,7 @@ class SyncJob:
                ) -> list[tuple[_Programme | None, str]]:
         """Each record's programme and fingerprint ("" when it has none, or problems),
         read without parsing a deferred record."""
-        if deferred is not None:
-            if not len(deferred.programmes) == len(deferred.fingerprints) == len(records):
-                raise ConnectorError("the connector's batch gives a programme and a "
-                                     "fingerprint for some of its records only")
+        if deferred is not None:  # (its lengths agree: `DeferredRecords` checks them)
             return [(self._programme_of(code), fingerprint) for code, fingerprint
                     in zip(deferred.programmes, deferred.fingerprints, strict=True)]
         return [(self._programme_of(r.programme), "" if r.problems else r.fingerprint)
@@ -609,7 +608,6 @@ class SyncJob:
         """Write a classified batch's staged rows and quarantine entries."""
         self._fence(session)
         self.seq += 1
-        today = clock.now().date()
         records: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         identifiers: list[dict[str, Any]] = []
@@ -621,8 +619,8 @@ class SyncJob:
             for key in classified.removals.get(programme_id, ()):
                 items.setdefault(key, _Item(key, "remove", None))
             for item in items.values():
-                records.append(staged_row(self._run_id, self.seq, programme_id, item, today,
-                                          events, identifiers))
+                records.append(staged_row(self._run_id, self.seq, programme_id, item,
+                                          classified.today, events, identifiers))
         self.counts["unchanged"] += sum(1 for items in classified.items.values()
                                         for i in items.values() if i.action == "same")
         merge.stage(session, records, events, identifiers)
@@ -862,12 +860,11 @@ class SyncJob:
             run.status = "failed"
             run.error = message
             run.counts = dict(self.counts)
-            run.finished_at = clock.now()
+            run.finished_at = now = clock.now()
             if not self.dry_run:
                 connection = session.get(Connection, self.connection_id)
                 assert connection is not None
-                connection.last_run_at = clock.now()
-                connection.last_failure_at = clock.now()
+                connection.last_run_at = connection.last_failure_at = now
                 connection.consecutive_failures += 1
             if run.snapshot:
                 merge.drop_staged(session, self._run_id)
