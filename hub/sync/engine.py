@@ -56,6 +56,7 @@ from hub.sync.validate import (
     record_to_dict,
     safe_text,
     stable_key_of,
+    unknown_programme,
     validate,
 )
 
@@ -141,7 +142,7 @@ def _repeat_reason(key: str, scheme: str) -> dict[str, str]:
 
 
 #: The listed operators of a programme with one of a list of fingerprints.
-_KNOWN = ListQuery(select(Operator.fingerprint, Operator.stable_key).where(
+_KNOWN = ListQuery(select(Operator.fingerprint, Operator.stable_key, Operator.country).where(
     Operator.programme_id == bindparam("programme"), Operator.removed_at.is_(None)),
     Operator.fingerprint, "fingerprints")
 
@@ -472,7 +473,7 @@ class SyncJob:
         out = _Batch(clock.now().date())
         with self.database.session_scope() as session:
             marks = self._marks(records, deferred)
-            known = self._known_fingerprints(session, marks)
+            known = self._known_fingerprints(session, marks, self.scope)
             valid: dict[int, list[tuple[OperatorData, str | None]]] = {}
             rejected: list[tuple[_Programme, CanonicalRecord, Rejection]] = []
             for i, (marked, fingerprint) in enumerate(marks):
@@ -484,12 +485,12 @@ class SyncJob:
                 record = records[i]  # a deferred record is parsed here, and only here
                 prog = self._programme_of(record.programme)
                 if prog is None:
+                    raw = record_to_dict(record)
+                    # the entry's programme is a code (the record keeps what was read)
+                    given = raw["programme"]
                     out.quarantine.append(_Quarantine(
-                        record.programme, None, None, record_to_dict(record),
-                        [{"code": "unknown_programme", "field": "programme",
-                          "reason": f"{safe_text(str(record.programme))!r} is not a "
-                                    "programme of this connection "
-                                    f"({', '.join(self.programmes)})"}]))
+                        given if isinstance(given, str) and len(given) <= 32 else None,
+                        None, None, raw, unknown_programme(record, self.programmes)))
                     self.counts["untied"] += 1
                     continue
                 result = validate(record, prog.rules)
@@ -542,11 +543,13 @@ class SyncJob:
                 for r in records]
 
     @staticmethod
-    def _known_fingerprints(session: Session, marks: list[tuple[_Programme | None, str]]
-                            ) -> dict[tuple[int, str], str]:
-        """(programme id, fingerprint) -> stable key of the listed operators whose
-        fingerprint a record of the batch carries (per programme, one query per 2,000
-        records, the fingerprints bound as one list: `hub.db.ListQuery`)."""
+    def _known_fingerprints(session: Session, marks: list[tuple[_Programme | None, str]],
+                            scope: merge.Scope) -> dict[tuple[int, str], str]:
+        """(programme id, fingerprint) -> stable key of the listed operators of `scope`
+        whose fingerprint a record of the batch carries (per programme, one query per
+        2,000 records, the fingerprints bound as one list: `hub.db.ListQuery`). An
+        operator outside the scope (another connection's) is not this run's to call
+        unchanged: its record is validated, and refused as out of scope."""
         wanted: dict[int, list[str]] = {}
         for prog, fingerprint in marks:
             if fingerprint and prog is not None:
@@ -554,10 +557,11 @@ class SyncJob:
         found: dict[tuple[int, str], str] = {}
         for programme_id, fingerprints in wanted.items():
             for start in range(0, len(fingerprints), 2000):
-                for fingerprint, key in _KNOWN.rows(session, {
+                for fingerprint, key, country in _KNOWN.rows(session, {
                         "programme": programme_id,
                         "fingerprints": fingerprints[start:start + 2000]}):
-                    found[(programme_id, fingerprint)] = key
+                    if not scope.countries or country in scope.countries:
+                        found[(programme_id, fingerprint)] = key
         return found
 
     def _tie(self, session: Session, prog: _Programme, rejection: Rejection

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.base import CanonicalRecord
+from connectors.formats import DateParser, parse_categories, parse_identifiers
 from hub import clock
 from hub.db import transactional
 from hub.errors import InvalidInput, NotFound
@@ -19,7 +21,13 @@ from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
 from hub.sync import engine, merge
 from hub.sync.models import QuarantinedRecord, SyncRun
-from hub.sync.validate import ProgrammeRules, Rejection, record_from_dict, validate
+from hub.sync.validate import (
+    ProgrammeRules,
+    Rejection,
+    record_from_dict,
+    record_to_dict,
+    validate,
+)
 
 
 def get(session: Session, record_id: int) -> QuarantinedRecord:
@@ -43,6 +51,46 @@ def list_open(session: Session, connection_id: int | None = None, *, status: str
     return list(session.scalars(query.order_by(QuarantinedRecord.id).limit(limit)))
 
 
+#: The fields a correction may set: a record's own (not the connector's bookkeeping).
+CORRECTABLE = frozenset(CanonicalRecord.__slots__) - {"fingerprint", "position", "problems"}
+
+
+def corrected(corrections: Mapping[str, Any]) -> dict[str, Any]:
+    """Corrections in a stored record's form. `categories` and `identifiers` may be given
+    as a feed writes them (`AEOC:valid:2019-01-01|AEOS:valid:2019-01-01`,
+    `EORI:DE123:linked`), read by the connectors' own parser, or as lists of objects;
+    an unknown field, or a list that does not parse, is refused."""
+    unknown = sorted(set(corrections) - CORRECTABLE)
+    if unknown:
+        raise InvalidInput(
+            f"{', '.join(map(repr, unknown))}: not a field of a record (fields: "
+            f"{', '.join(sorted(CORRECTABLE))})",
+            fields=dict.fromkeys(unknown, "not a field of a record"))
+    out = dict(corrections)
+    for name, parse in (("categories", _categories), ("identifiers", _identifiers)):
+        value = out.get(name)
+        if isinstance(value, str):
+            problems: list[str] = []
+            out[name] = parse(value, problems)
+            if problems:
+                raise InvalidInput(f"{name}: {'; '.join(problems)}", fields={name: problems})
+        elif name in out and not (value is None or (isinstance(value, list) and all(
+                isinstance(item, Mapping) for item in value))):
+            raise InvalidInput(f"{name}: expected text such as the feed's, or a list of "
+                               "objects", fields={name: "invalid"})
+    return out
+
+
+def _categories(text: str, problems: list[str]) -> list[dict[str, Any]]:
+    entries = parse_categories(text, DateParser(), None, problems)
+    return list(record_to_dict(CanonicalRecord(categories=entries))["categories"])
+
+
+def _identifiers(text: str, problems: list[str]) -> list[dict[str, Any]]:
+    entries = parse_identifiers(text, None, problems)
+    return list(record_to_dict(CanonicalRecord(identifiers=entries))["identifiers"])
+
+
 @transactional
 def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | None = None,
            *, actor: str = "cli") -> QuarantinedRecord:
@@ -56,8 +104,8 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
     if programme is None:
         raise InvalidInput(f"record {record_id} names no known programme",
                            fields={"programme": "unknown"})
-    raw = {**row.record, **dict(corrections or {})}
-    if corrections:
+    raw = {**row.record, **corrected(corrections or {})}
+    if corrections:  # the connector's findings were about the record as read
         raw["problems"] = []
     raw["fingerprint"] = ""  # the source form is no longer what was read
     result = validate(record_from_dict(raw), ProgrammeRules.of(programme))

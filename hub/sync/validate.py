@@ -23,7 +23,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +38,10 @@ _FALSE = frozenset({"false", "0", "no", "n", "f"})
 _COUNTRY = re.compile(r"[A-Z]{2}")
 # Lone surrogates: bytes a connector could not decode in the source's encoding.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-# Those, and C0 controls and DEL other than tab, newline and carriage return: PostgreSQL
-# text cannot hold NUL at all, and the others are never part of a name or an address.
-_UNFIT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Those, C0 controls and DEL other than tab, newline and carriage return (PostgreSQL
+# text cannot hold NUL at all, and the others are never part of a name or an address),
+# and U+FFFD, which marks characters lost to a decoder before (or when) the hub read them.
+_UNFIT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffd]")
 #: The longest value a quarantined record keeps of one field (the rest is cut, said so).
 SHOWN_LIMIT = 1000
 
@@ -118,6 +119,9 @@ def _text(problems: _Problems, name: str, value: Any, *, required: bool,
         if _SURROGATE.search(value):
             problems.add("undecodable", name,
                          "holds bytes that are not valid in the source's encoding")
+        elif "\ufffd" in value:
+            problems.add("undecodable", name,
+                         "holds U+FFFD, the mark of characters lost in decoding")
         else:
             problems.add("control_characters", name,
                          "contains control characters (NUL or another C0 control)")
@@ -213,11 +217,26 @@ def _identifier(problems: _Problems, name: str, scheme: str, value: Any
                            for w in checked.warnings]
 
 
-def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | Rejection:
-    """Validate and normalise one record of `rules`' programme."""
+def _format_problems(record: CanonicalRecord) -> _Problems:
+    """The connector's own findings about the record as read: the real problem first."""
     problems = _Problems()
     for problem in record.problems:
         problems.add("format", "(record)", problem)
+    return problems
+
+
+def unknown_programme(record: CanonicalRecord, codes: Iterable[str]) -> list[dict[str, str]]:
+    """Why a record of none of the connection's programmes (`codes`) is refused."""
+    problems = _format_problems(record)
+    problems.add("unknown_programme", "programme",
+                 f"{safe_text(_shown(record.programme))!r} is not a programme of this "
+                 f"connection ({', '.join(codes)})")
+    return problems.reasons
+
+
+def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | Rejection:
+    """Validate and normalise one record of `rules`' programme."""
+    problems = _format_problems(record)
     if record.programme is not None and record.programme != rules.code:
         problems.add("wrong_programme", "programme",
                      f"{_shown(record.programme)!r} is not this connection's programme "

@@ -267,6 +267,34 @@ def test_a_second_connection_on_a_programme_needs_a_disjoint_scope(hub_app, feed
     assert entries(hub_app)[0].reason_code == "out_of_scope"
 
 
+def test_another_connections_operator_is_out_of_scope_even_unchanged(hub_app, feed,
+                                                                     connection_id, tmp_path):
+    """An operator of the DE connection, met unchanged (same fingerprint) in the FR
+    connection's feed, is refused as out of scope, not counted unchanged by FR."""
+    settings = conns.SyncSettings.from_config(hub_app.config)
+    fr_feed = tmp_path / "fr.csv"
+    with hub_app.app_context():
+        session = db.session()
+        conns.edit_connection(session, settings, conns.get_connection(session, connection_id),
+                              scope_countries=["DE"])
+        fr_id = conns.add_connection(
+            session, settings, name="eu-fr", connector_type="csv_snapshot",
+            programmes=["EU-AEO"], schedule="interval:1h",
+            config={"path": str(fr_feed), "programme": "EU-AEO"}, scope_countries=["FR"]).id
+        session.commit()
+    write_feed(feed, [eu_row(1)])
+    write_feed(fr_feed, [eu_row(1), eu_row(2, country="FR")])
+    assert sync(hub_app, connection_id).counts["created"] == 1
+    for unchanged in (0, 1):  # the FR operator: created, then unchanged
+        run = sync(hub_app, fr_id)
+        assert run.status == "succeeded", run.held_reason
+        assert (run.counts["unchanged"], run.counts["quarantined"]) == (unchanged, 1), (
+            run.counts)
+    (entry,) = entries(hub_app)
+    assert (entry.reason_code, entry.status) == ("out_of_scope", "open")
+    assert operators(hub_app)["DE000000000000001"].source == f"connection:{connection_id}"
+
+
 def test_a_slot_that_found_its_connection_busy_runs_once_when_it_is_free(
         hub_app, feed, connection_id):
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
