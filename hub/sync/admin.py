@@ -234,11 +234,9 @@ def create_connection(session: Session, settings: conns.SyncSettings, principal:
         programmes=list(payload["programmes"]), config=payload["config"],
         schedule=payload["schedule"], staleness_seconds=payload.get("staleness_seconds"),
         enabled=payload.get("enabled", True), scope_countries=payload.get("scope_countries"),
-        snapshot_schedule=payload.get("snapshot_schedule"))
-    for attr in ("max_removal_share", "max_change_share", "max_quarantine_share",
-                 "max_quarantined"):
-        if payload.get(attr) is not None:
-            setattr(connection, attr, payload[attr])
+        snapshot_schedule=payload.get("snapshot_schedule"),
+        **{attr: payload.get(attr) for attr in ("max_removal_share", "max_change_share",
+                                                 "max_quarantine_share", "max_quarantined")})
     session.flush()
     return connection
 

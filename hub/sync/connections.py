@@ -33,7 +33,7 @@ from connectors.base import (
 from connectors.base import load_config as load_connector_config
 from connectors.catalogue import available_connectors
 from hub import clock, versions
-from hub.db import transactional
+from hub.db import MAX_ID, transactional
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
@@ -42,6 +42,21 @@ from hub.sync.models import Connection
 
 CONNECTIONS = "connections"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The longest `interval:` a schedule may have. The scheduler counts fire times from an
+#: anchor in 2000 and looks a year back for a cron schedule's latest fire; an interval
+#: of centuries overflows its dates (and one of a year and a day is already a typo).
+MAX_INTERVAL = dt.timedelta(days=366)
+#: The longest staleness a connection may declare (about three years, as the API allows).
+MAX_STALENESS_SECONDS = 10**8
+#: The values each of a connection's limits accepts, bounds included: the guard shares
+#: are fractions (0.1 is 10 %), the counts whole numbers that fit the database's integer.
+LIMITS: dict[str, tuple[str, float, float]] = {
+    "max_removal_share": ("share", 0.0, 1.0),
+    "max_change_share": ("share", 0.0, 1.0),
+    "max_quarantine_share": ("share", 0.0, 1.0),
+    "max_quarantined": ("count", 0, MAX_ID),
+    "staleness_seconds": ("count", 1, MAX_STALENESS_SECONDS),
+}
 
 
 @dataclass(frozen=True)
@@ -75,11 +90,19 @@ def parse_schedule(text: str) -> tuple[str, Any]:
     if kind == "interval":
         unit = spec[-1:].lower()
         number = spec[:-1]
-        if unit not in _UNITS or not number.isdigit() or int(number) <= 0:
+        digits = number.lstrip("0")
+        if unit not in _UNITS or not number.isascii() or not number.isdigit() or not digits:
             raise InvalidInput(f"schedule {text!r}: an interval is a positive number with "
                                "a unit s, m, h or d, e.g. interval:1h",
                                fields={"schedule": "invalid interval"})
-        return "interval", int(number) * _UNITS[unit]
+        longest = int(MAX_INTERVAL.total_seconds())
+        # the length test first: int() refuses numbers of thousands of digits
+        if len(digits) > len(str(longest)) or int(digits) * _UNITS[unit] > longest:
+            raise InvalidInput(f"schedule {text!r}: an interval may be at most "
+                               f"{MAX_INTERVAL.days} days (interval:{MAX_INTERVAL.days}d)",
+                               fields={"schedule": f"interval longer than "
+                                                   f"{MAX_INTERVAL.days} days"})
+        return "interval", int(digits) * _UNITS[unit]
     if kind == "cron":
         try:
             parts = spec.split()
@@ -130,6 +153,29 @@ def checked_snapshot_schedule(text: str | None) -> str | None:
                            fields={"snapshot_schedule": exc.fields.get("schedule", [])}
                            ) from exc
     return text
+
+
+def check_limits(**limits: float | None) -> None:
+    """Refuse a connection's guard shares outside 0..1, a negative or huge quarantine
+    count and a staleness that is not a positive number of seconds (see `LIMITS`; None:
+    not given), naming every field that is wrong in one error. Every way of adding or
+    editing a connection passes here, so the command line cannot store a guard that
+    holds every sync ("more than the -100 % allowed")."""
+    problems: list[str] = []
+    errors: dict[str, str] = {}
+    for name, value in limits.items():
+        if value is None:
+            continue
+        kind, low, high = LIMITS[name]
+        if kind == "share" and not low <= value <= high:  # NaN fails too
+            problems.append(f"{name} {value:g} is not a share from 0 to 1 (0.1 is 10 %)")
+            errors[name] = "expected a share from 0 to 1"
+        elif kind == "count" and not (float(value).is_integer() and low <= value <= high):
+            problems.append(f"{name} {value} is not a whole number from {low:.0f} to "
+                            f"{high:.0f}")
+            errors[name] = f"expected a whole number from {low:.0f} to {high:.0f}"
+    if problems:
+        raise InvalidInput("; ".join(problems), fields=errors)
 
 
 def context_for(connection: Connection, settings: SyncSettings) -> ConnectorContext:
@@ -227,9 +273,18 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
                    connector_type: str, programmes: list[str], config: Mapping[str, Any],
                    schedule: str, staleness_seconds: int | None = None,
                    enabled: bool = True, scope_countries: list[str] | None = None,
-                   snapshot_schedule: str | None = None) -> Connection:
+                   snapshot_schedule: str | None = None,
+                   max_removal_share: float | None = None,
+                   max_change_share: float | None = None,
+                   max_quarantine_share: float | None = None,
+                   max_quarantined: int | None = None) -> Connection:
+    """Add a connection; a guard or staleness not given takes the hub's default."""
     if session.scalar(select(Connection).where(Connection.name == name)) is not None:
         raise Conflict(f"a connection named {name!r} exists", fields={"name": "taken"})
+    guards = {"max_removal_share": max_removal_share, "max_change_share": max_change_share,
+              "max_quarantine_share": max_quarantine_share,
+              "max_quarantined": max_quarantined}
+    check_limits(staleness_seconds=staleness_seconds, **guards)
     parse_schedule(schedule)
     snapshots = checked_snapshot_schedule(snapshot_schedule)
     rows = _programmes(session, programmes)
@@ -242,8 +297,10 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
         programmes=programmes, config=plain,
         secrets_encrypted=secrets.encrypt(settings.fernet, hidden), schedule=schedule,
         snapshot_schedule=snapshots, enabled=enabled, state={},
-        staleness_seconds=staleness_seconds or settings.default_staleness,
+        staleness_seconds=settings.default_staleness if staleness_seconds is None
+        else staleness_seconds,
         scope_countries=_countries(scope_countries),
+        **{attr: value for attr, value in guards.items() if value is not None},
     )
     check_overlap(session, connection)
     session.add(connection)
@@ -310,6 +367,9 @@ def edit_connection(session: Session, settings: SyncSettings, connection: Connec
                     snapshot_schedule: str | None = None) -> Connection:
     """Change what is given (None: unchanged); an empty `snapshot_schedule` (or `none`)
     stops the scheduled snapshots."""
+    check_limits(staleness_seconds=staleness_seconds, max_removal_share=max_removal_share,
+                 max_change_share=max_change_share,
+                 max_quarantine_share=max_quarantine_share, max_quarantined=max_quarantined)
     if schedule is not None:
         parse_schedule(schedule)
         connection.schedule = schedule

@@ -4,7 +4,9 @@
 sample of its records and runs the hub's whole validation on them without writing
 anything: it says how many would validate, the first problems of each reason, the values
 missing from the value maps and the columns holding data that no setting reads. A source
-whose header is right but whose records would not validate fails the check.
+whose header is right but whose records would not validate fails the check, and so does
+one that gives no record to sample (a header-only file, an empty view): the check cannot
+say that a sync would store anything. `--sample 0` only probes the source.
 """
 
 from __future__ import annotations
@@ -148,18 +150,47 @@ def _print_trial(found: dict[str, Any]) -> None:
         click.echo(f"columns with data that no setting reads: {', '.join(found['unread'])}")
 
 
+def _print_findings(shown: dict[str, Any], probed_ok: bool, verdict: str) -> None:
+    """The findings as text, ending with why the check failed (if it did)."""
+    click.echo(f"reachable: {shown['reachable']}, authenticated: {shown['authenticated']}, "
+               f"format as expected: {shown['format_ok']}")
+    if shown["reason"]:
+        click.echo(f"reason: {shown['reason']}")
+    sample = shown.get("sample")
+    if sample is None and probed_ok:
+        click.echo("sample: none read (--sample 0 only probes the source)")
+    elif sample is not None and "error" not in sample:  # an error: the verdict says it
+        _print_trial(sample)
+    if verdict:
+        click.echo(f"check failed: {verdict}")
+
+
+def _sample_verdict(found: dict[str, Any]) -> str:
+    """Why a sample fails the check ("" when it passes): it held no record, or none of
+    its records would validate, or it could not be read."""
+    if "error" in found:
+        return f"reading the sample failed: {found['error']}"
+    if found["read"] == 0:
+        return ("the source gave no record to sample (only a header, or no rows), so no "
+                "record would validate")
+    if found["would_validate"] == 0:
+        return f"none of the {found['read']} sampled records would validate"
+    return ""
+
+
 @connectors_group.command("check")
 @click.argument("connector_type")
 @click.option("--config", "config_text", required=True, help="Connector config as JSON.")
 @click.option("--sample", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Records to read and validate (0: only probe the source).")
+              help="Records to read and validate (0: only probe the source, validating "
+                   "nothing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 def connectors_check(connector_type: str, config_text: str, sample: int,
                      as_json: bool) -> None:
     """Probe a source with CONNECTOR_TYPE, then validate a sample of its records.
 
-    Exits 1 when the source fails its probe, or when none of the sampled records would
-    validate."""
+    Exits 1 when the source fails its probe, when it gives no record to sample, or when
+    none of the sampled records would validate."""
     if connector_type not in available_connectors():
         raise click.BadParameter(f"no connector named {connector_type!r}; available: "
                                  f"{', '.join(sorted(available_connectors()))}",
@@ -182,26 +213,16 @@ def connectors_check(connector_type: str, config_text: str, sample: int,
     result = connector.check()
     shown: dict[str, Any] = {**asdict(result),
                              "config": redact(connector.config, connector.config_schema)}
-    failed = not result.ok
+    verdict = ""
     if result.ok and sample:
         try:
             shown["sample"] = trial(connector, sample)
         except ConnectorError as exc:
             shown["sample"] = {"error": str(exc)}
-            failed = True
-        else:
-            failed = shown["sample"]["read"] > 0 and shown["sample"]["would_validate"] == 0
+        verdict = _sample_verdict(shown["sample"])
     if as_json:
         click.echo(json.dumps(shown, default=str))
     else:
-        click.echo(f"reachable: {result.reachable}, authenticated: {result.authenticated}, "
-                   f"format as expected: {result.format_ok}")
-        if result.reason:
-            click.echo(f"reason: {result.reason}")
-        if "sample" in shown:
-            if "error" in shown["sample"]:
-                click.echo(f"reading the sample failed: {shown['sample']['error']}")
-            else:
-                _print_trial(shown["sample"])
-    if failed:
+        _print_findings(shown, result.ok, verdict)
+    if not result.ok or verdict:
         raise SystemExit(1)
