@@ -78,3 +78,10 @@ US_STATES: frozenset[str] = frozenset(
         "VA", "WA", "WV", "WI", "WY", "DC", "AS", "GU", "MP", "PR", "VI"
     }
 )
+
+#: Kosovo's user-assigned code, as the EU's customs systems and the UN/CEFACT use it.
+KOSOVO = "XK"
+
+#: Country codes an operator's address (and a connection's scope) may carry: ISO's, with
+#: the user-assigned codes customs administrations use, Northern Ireland's and Kosovo's.
+ADDRESS_COUNTRIES: frozenset[str] = ISO_COUNTRIES | {NORTHERN_IRELAND, KOSOVO}

@@ -35,6 +35,7 @@ from connectors.catalogue import available_connectors
 from hub import clock, versions
 from hub.db import MAX_ID, transactional
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.identifiers.countries import ADDRESS_COUNTRIES
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
 from hub.sync import secrets
@@ -237,7 +238,7 @@ def _programmes(session: Session, codes: list[str]) -> list[Programme]:
 
 def _countries(countries: list[str] | None) -> list[str]:
     out = sorted({str(c).strip().upper() for c in countries or ()})
-    bad = [c for c in out if len(c) != 2 or not c.isalpha()]
+    bad = [c for c in out if c not in ADDRESS_COUNTRIES]
     if bad:
         raise InvalidInput(f"scope: {', '.join(bad)} are not ISO 3166 alpha-2 country codes",
                            fields={"scope_countries": "expected two-letter country codes"})

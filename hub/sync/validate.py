@@ -30,12 +30,12 @@ from typing import Any
 from connectors.base import CanonicalRecord, CategoryEntry, IdentifierEntry
 from connectors.mapping import DERIVED_SCHEME
 from hub.identifiers import IdentifierError, get_scheme, is_known_scheme
+from hub.identifiers.countries import ADDRESS_COUNTRIES
 from hub.registry.models import STATUSES, Programme
 from hub.registry.service import OperatorData
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
-_COUNTRY = re.compile(r"[A-Z]{2}")
 # Lone surrogates: bytes a connector could not decode in the source's encoding.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Those, C0 controls and DEL other than tab, newline and carriage return (PostgreSQL
@@ -275,7 +275,7 @@ def validate(record: CanonicalRecord, rules: ProgrammeRules) -> OperatorData | R
     country = record.country.strip().upper() if isinstance(record.country, str) else None
     if not country:
         problems.add("missing", "country", "a value is required")
-    elif not _COUNTRY.fullmatch(country):
+    elif country not in ADDRESS_COUNTRIES:
         problems.add("invalid_country", "country",
                      f"{_shown(record.country)!r} is not an ISO 3166 alpha-2 country code")
     status = record.status.strip().lower() if isinstance(record.status, str) else None

@@ -153,3 +153,20 @@ def test_the_longest_interval_is_scheduled() -> None:
     assert slot is not None and slot <= now
     following = trigger.get_next_fire_time(slot, now)
     assert following is not None and now < following <= now + conns.MAX_INTERVAL
+
+
+def test_a_scope_names_assigned_country_codes(hub_app: Flask, connection_id: int) -> None:
+    runner = hub_app.test_cli_runner()
+    refused = runner.invoke(args=["connections", "edit", "eu-csv", "--scope", "DE",
+                                  "--scope", "ZZ"])
+    assert refused.exit_code == 1, refused.output
+    assert "ZZ are not ISO 3166 alpha-2 country codes" in refused.output
+    with hub_app.app_context():
+        row = db.session().get(Connection, connection_id)
+        assert row is not None and row.scope_countries == []
+    accepted = runner.invoke(args=["connections", "edit", "eu-csv", "--scope", "de",
+                                   "--scope", "XK"])
+    assert accepted.exit_code == 0, accepted.output
+    with hub_app.app_context():
+        row = db.session().get(Connection, connection_id)
+        assert row is not None and row.scope_countries == ["DE", "XK"]

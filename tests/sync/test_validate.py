@@ -7,6 +7,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,6 +67,7 @@ BREAKS = {
     "legal_name": ("x" * 301, "too_long"),
     "street": ("Hafen\x00strasse", "control_characters"),
     "city": ("Ham\ud800burg", "undecodable"),
+    "issuing_authority": ("Zollamt M\ufffdnchen", "undecodable"),  # lost in decoding
     "trader_id_scheme": ("USCC", "wrong_scheme"),
     "consent_share": ("perhaps", "invalid_flag"),
     "changed_at": ("yesterday", "invalid_timestamp"),
@@ -102,6 +104,21 @@ def test_dates_out_of_order_are_refused():
                              valid_from="2024-01-02", valid_until="2024-01-01")
     result = validate(record, EU)
     assert isinstance(result, Rejection) and result.code == "dates_out_of_order"
+
+
+@pytest.mark.parametrize(("country", "code"), [
+    ("ZZ", "invalid_country"), ("QQ", "invalid_country"), ("D", "invalid_country"),
+    ("de", None), ("XI", None), ("XK", None)])
+def test_a_country_is_an_assigned_code(country, code):
+    """ISO 3166 codes, and the user-assigned ones customs use (XI, XK); not any pair."""
+    result = validate(CanonicalRecord(
+        programme="EU-AEO", authorisation_number="DEAEOF1/19", trader_id_scheme="EORI",
+        trader_id="DE123456789012345", legal_name="A GmbH", country=country,
+        status="valid"), EU)
+    if code is None:
+        assert isinstance(result, OperatorData) and result.values["country"] == country.upper()
+    else:
+        assert isinstance(result, Rejection) and result.code == code
 
 
 def test_identifiers_with_check_digits_are_checked():
