@@ -365,21 +365,11 @@ def list_quarantine(session: Session, principal: Principal, *,
                     connection_id: int | None = None, status: str = "open",
                     after: int | None = None, limit: int = 100) -> dict[str, Any]:
     """Quarantined records, oldest first; `next_after` continues the list."""
-    query = (select(QuarantinedRecord, Connection.name)
-             .join(Connection, Connection.id == QuarantinedRecord.connection_id)
-             .where(QuarantinedRecord.status == status)
-             .order_by(QuarantinedRecord.id).limit(limit + 1))
-    reach = _reach(principal)
-    if reach is not None:
-        query = query.where(Connection.administration_id == reach)
-    if connection_id is not None:
-        query = query.where(QuarantinedRecord.connection_id == connection_id)
-    if after is not None:
-        query = query.where(QuarantinedRecord.id > after)
-    rows = session.execute(query).all()
-    page = rows[:limit]
+    page, next_after = quarantine.list_page(
+        session, connection_id=connection_id, status=status,
+        administration_id=_reach(principal), after=after, limit=limit)
     return {"records": [quarantine_dict(row, name) for row, name in page],
-            "next_after": page[-1][0].id if len(rows) > limit else None}
+            "next_after": next_after}
 
 
 def get_quarantined(session: Session, principal: Principal, record_id: int

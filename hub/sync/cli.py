@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from connectors.catalogue import available_connectors
 from hub import db
+from hub.db import MAX_ID
 from hub.errors import HubError
 from hub.sync import admin, engine, quarantine
 from hub.sync import connections as conns
@@ -379,25 +380,32 @@ def quarantine_group() -> None:
 @click.option("--connection", help="Only this connection's records (name or id).")
 @click.option("--status", default="open", show_default=True,
               type=click.Choice(quarantine.STATUSES), help="Which records.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000),
+              help="At most this many records.")
+@click.option("--after", type=click.IntRange(0, MAX_ID),
+              help="Continue after this record id (the notice at the end gives it).")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
-def quarantine_list(connection: str | None, status: str, as_json: bool) -> None:
-    """Records refused by syncs, one entry per record and reason, with how often seen."""
+def quarantine_list(connection: str | None, status: str, limit: int, after: int | None,
+                    as_json: bool) -> None:
+    """Records refused by syncs, one entry per record and reason, with how often seen.
+    When more remain, the last line (on standard error) says how to go on."""
     session = db.session()
     try:
         conn_id = conns.get_connection(session, connection).id if connection else None
     except HubError as exc:
         raise _fail(exc) from exc
-    rows = quarantine.list_open(session, conn_id, status=status)
+    page, next_after = quarantine.list_page(session, connection_id=conn_id, status=status,
+                                            after=after, limit=limit)
     if as_json:
-        names = {int(cid): str(name) for cid, name in session.execute(
-            select(Connection.id, Connection.name))}
-        click.echo(json.dumps([admin.quarantine_dict(r, names[r.connection_id])
-                               for r in rows]))
-        return
-    for row in rows:
-        reasons = "; ".join(f"{r['field']}: {r['reason']}" for r in row.reasons)
+        click.echo(json.dumps([admin.quarantine_dict(row, name) for row, name in page]))
+    for row, _name in page if not as_json else ():
+        # one line per record, whatever line breaks a value held
+        reasons = " ".join("; ".join(f"{r['field']}: {r['reason']}"
+                                     for r in row.reasons).split())
         click.echo(f"{row.id:>5} {row.programme or '?':<10} {row.stable_key or '?':<20} "
                    f"x{row.seen_count:<3} {row.position or ''} {reasons}")
+    if next_after is not None:
+        click.echo(f"more records: --after {next_after}", err=True)
 
 
 @quarantine_group.command("show")

@@ -20,7 +20,7 @@ from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
 from hub.sync import audit as audit_hooks
 from hub.sync import engine, merge
-from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.sync.models import Connection, QuarantinedRecord, SyncRun
 from hub.sync.validate import (
     ProgrammeRules,
     Rejection,
@@ -40,15 +40,28 @@ def get(session: Session, record_id: int) -> QuarantinedRecord:
 STATUSES = ("open", "resolved", "replayed", "dismissed")
 
 
-def list_open(session: Session, connection_id: int | None = None, *, status: str = "open",
-              limit: int = 100) -> list[QuarantinedRecord]:
+def list_page(session: Session, *, connection_id: int | None = None, status: str = "open",
+              administration_id: int | None = None, after: int | None = None,
+              limit: int = 100) -> tuple[list[tuple[QuarantinedRecord, str]], int | None]:
+    """Quarantined records with their connection's name, oldest first, at most `limit`
+    after the entry `after`; with the id to continue after (None: the list is done).
+    `administration_id` limits it to one administration's connections."""
     if status not in STATUSES:
         raise InvalidInput(f"status {status!r} is not one of {', '.join(STATUSES)}",
                            fields={"status": "unknown"})
-    query = select(QuarantinedRecord).where(QuarantinedRecord.status == status)
+    query = (select(QuarantinedRecord, Connection.name)
+             .join(Connection, Connection.id == QuarantinedRecord.connection_id)
+             .where(QuarantinedRecord.status == status)
+             .order_by(QuarantinedRecord.id).limit(limit + 1))
+    if administration_id is not None:
+        query = query.where(Connection.administration_id == administration_id)
     if connection_id is not None:
         query = query.where(QuarantinedRecord.connection_id == connection_id)
-    return list(session.scalars(query.order_by(QuarantinedRecord.id).limit(limit)))
+    if after is not None:
+        query = query.where(QuarantinedRecord.id > after)
+    rows = [(row, str(name)) for row, name in session.execute(query)]
+    page = rows[:limit]
+    return page, (page[-1][0].id if len(rows) > limit else None)
 
 
 #: The fields a correction may set: a record's own (not the connector's bookkeeping).

@@ -120,3 +120,25 @@ def test_a_broken_row_names_the_connectors_finding_before_its_programme(
     assert first["code"] == "format" and "columns, expected 21" in first["reason"], first
     assert last["code"] == "unknown_programme", entry.reasons
     assert len(last["reason"]) < 200, last
+
+
+def test_the_list_pages_and_says_when_more_remain(hub_app, feed, connection_id):
+    write_feed(feed, [eu_row(i) for i in range(1, 31)]
+               + [eu_row(i, status="sleeping\nsoundly") for i in range(31, 36)])
+    assert sync(hub_app, connection_id).counts["quarantined"] == 5
+    runner = hub_app.test_cli_runner()
+    seen: list[str] = []
+    after: list[str] = []
+    for _ in range(3):
+        result = runner.invoke(args=["quarantine", "list", "--limit", "2", *after])
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert len(lines) <= 2 and all("is not a status" in line for line in lines)
+        seen += [line.split()[0] for line in lines]
+        more = [line for line in result.stderr.splitlines() if line.startswith("more")]
+        if not more:
+            break
+        after = ["--after", more[0].split()[-1]]
+    assert len(seen) == len(set(seen)) == 5 and not more
+    bad = runner.invoke(args=["quarantine", "list", "--limit", "0"])
+    assert bad.exit_code == 2 and "--limit" in bad.output
