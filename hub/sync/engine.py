@@ -113,6 +113,7 @@ class _Item:
     specs: list[history.EventSpec] = field(default_factory=list)  # an update's events
     last_effective: dt.date | None = None
     identifiers_changed: bool = False
+    clears_values: bool = False  # an update that empties a value the operator holds
 
 
 @dataclass
@@ -176,6 +177,15 @@ def current_rows(session: Session, programme_id: int, keys: list[str]
     return out
 
 
+#: The record values whose loss the change guard counts: what a feed that lost a column
+#: (or mapped it to nothing) would empty for every operator. Not the bookkeeping
+#: (fingerprint, warnings, the source's change time) nor the consent flags (a change of
+#: consent is counted as such).
+_HELD_VALUES = tuple(name for name in RECORD_COLUMNS if name not in (
+    "fingerprint", "warnings", "source_changed_at", "consent_share", "consent_publish"))
+_EMPTY: tuple[Any, ...] = (None, "", [])
+
+
 def plan_item(data: OperatorData, position: str | None,
              current: dict[str, tuple[dict[str, Any], set[tuple[str, str, str, bool]]]],
              today: dt.date) -> _Item:
@@ -194,8 +204,10 @@ def plan_item(data: OperatorData, position: str | None,
     last = values["_last_effective"]
     if specs:
         last = max([s.effective_date for s in specs] + ([last] if last else []))
+    clears = any(values.get(name) not in _EMPTY and data.values.get(name) in _EMPTY
+                 for name in _HELD_VALUES)
     return _Item(data.stable_key, "update", position, data, fingerprint, specs=specs,
-                 last_effective=last, identifiers_changed=changed)
+                 last_effective=last, identifiers_changed=changed, clears_values=clears)
 
 
 def staged_row(run_id: int, seq: int, programme_id: int, item: _Item, today: dt.date,
@@ -208,7 +220,8 @@ def staged_row(run_id: int, seq: int, programme_id: int, item: _Item, today: dt.
         return row
     values = item.data.values
     row.update(values)
-    row.update(status_change=False, identifiers_changed=False, has_events=False)
+    row.update(status_change=False, identifiers_changed=False, has_events=False,
+               clears_values=False)
     if item.action == "create":
         specs = history.creation_events(values, today)
         row["last_effective"] = max(s.effective_date for s in specs)
@@ -218,6 +231,7 @@ def staged_row(run_id: int, seq: int, programme_id: int, item: _Item, today: dt.
         row["status_change"] = any(
             s.kind in ("status_changed", "consent_changed") for s in specs)
         row["has_events"] = bool(specs)
+        row["clears_values"] = item.clears_values
         row["identifiers_changed"] = item.identifiers_changed
         row["last_effective"] = item.last_effective
     for spec in specs:
@@ -788,6 +802,14 @@ class SyncJob:
                     f"{changed} of {listed} {prog.rules.code} operators "
                     f"({changed / listed:.0%}) would change status or consent, more than "
                     f"the {self.limits.change_share:.0%} allowed")
+            emptied = diff.clearing.get(programme_id, 0) + (
+                0 if snapshot else self.counts.get("clearing", 0))
+            if emptied / listed > self.limits.change_share:
+                reasons.append(
+                    f"{emptied} of {listed} {prog.rules.code} operators "
+                    f"({emptied / listed:.0%}) would lose a value they hold (a column "
+                    "missing from the feed?), more than the "
+                    f"{self.limits.change_share:.0%} allowed")
         return "; ".join(reasons) or None
 
     def _count(self, diff: merge.Difference) -> None:
@@ -798,6 +820,7 @@ class SyncJob:
         self.counts["removed"] += diff.total("removed")
         self.counts["status_changes"] = (self.counts.get("status_changes", 0)
                                          + diff.total("status_changes"))
+        self.counts["clearing"] = self.counts.get("clearing", 0) + diff.total("clearing")
 
     def _fence(self, session: Session) -> None:
         """Every step a run commits renews its lease in the same transaction, and is
@@ -927,7 +950,7 @@ def confirm(database: Database, settings: SyncSettings, run_id: int) -> SyncRun:
             _held(session, run_id)  # still held now that this process has the lease
         job.run_id, job.snapshot = run_id, snapshot
         job.counts.update({k: int(v) for k, v in counts.items() if k in job.counts})
-        job.counts.update(created=0, updated=0, removed=0, status_changes=0)
+        job.counts.update(created=0, updated=0, removed=0, status_changes=0, clearing=0)
         if snapshot:
             job._switch(confirmed=True, final_state=staged_state)
         else:

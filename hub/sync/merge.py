@@ -146,6 +146,7 @@ class Difference:
     created: dict[int, int]
     updated: dict[int, int]
     status_changes: dict[int, int]
+    clearing: dict[int, int]  # updates that empty a value the operator holds
     removed: dict[int, int]
     kept: int
     unchanged: int
@@ -170,19 +171,22 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
     staged = session.execute(
         select(StagedRecord.programme_id, StagedRecord.action, func.count(),
                func.sum(case((StagedRecord.status_change.is_(True), 1), else_=0)),
-               func.count(StagedRecord.fingerprint))
+               func.count(StagedRecord.fingerprint),
+               func.sum(case((StagedRecord.clears_values.is_(True), 1), else_=0)))
         .where(StagedRecord.run_id == run_id)
         .group_by(StagedRecord.programme_id, StagedRecord.action)).all()
     created: dict[int, int] = {}
     updated: dict[int, int] = {}
     changes: dict[int, int] = {}
+    clearing: dict[int, int] = {}
     kept = unchanged = refreshed = 0
-    for programme_id, action, count, status_changes, fingerprints in staged:
+    for programme_id, action, count, status_changes, fingerprints, clears in staged:
         if action == "create":
             created[programme_id] = count
         elif action == "update":
             updated[programme_id] = count
             changes[programme_id] = int(status_changes or 0)
+            clearing[programme_id] = int(clears or 0)
         elif action == "keep":
             kept += count
         elif action == "same":
@@ -197,7 +201,8 @@ def difference(session: Session, run_id: int, scope: Scope, *, snapshot: bool) -
             .group_by(Operator.programme_id)):
         listed[programme_id] = count
         removed[programme_id] = int(removals or 0)
-    return Difference(created, updated, changes, removed, kept, unchanged, refreshed, listed)
+    return Difference(created, updated, changes, clearing, removed, kept, unchanged,
+                      refreshed, listed)
 
 
 # -- the merge -----------------------------------------------------------------------

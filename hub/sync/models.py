@@ -158,6 +158,8 @@ class StagedRecord(Base):
     identifiers_changed: Mapped[bool | None] = mapped_column(Boolean)
     # an update with history events (`updated_at` moves only then)
     has_events: Mapped[bool | None] = mapped_column(Boolean)
+    # an update that empties a value the operator holds (the change guard counts them)
+    clears_values: Mapped[bool | None] = mapped_column(Boolean)
     last_effective: Mapped[dt.date | None] = mapped_column(Date)
     # the operator's record columns (`hub.registry.service.RECORD_COLUMNS`)
     authorisation_number: Mapped[str | None] = mapped_column(String(64))

@@ -324,3 +324,21 @@ def test_a_slot_that_found_its_connection_busy_runs_once_when_it_is_free(
         scheduler.scheduler.shutdown(wait=True)
     assert [(r.trigger, r.status) for r in runs] == [("schedule", "succeeded")]
     assert runs[0].scheduled_for is not None
+
+
+def test_a_feed_that_lost_a_column_is_held(hub_app, feed, connection_id):
+    """Every city emptied at once is a column lost, not 20 moves: the run is held, and
+    a few emptied values pass."""
+    rows = [eu_row(i) for i in range(1, 21)]
+    write_feed(feed, rows)
+    sync(hub_app, connection_id)
+    write_feed(feed, [{**row, "city": ""} for row in rows])
+    held = sync(hub_app, connection_id)
+    assert held.status == "needs_confirmation"
+    assert "20 of 20 EU-AEO operators (100%) would lose a value" in held.held_reason
+    assert {o.city for o in operators(hub_app).values()} == {"Hamburg"}
+    write_feed(feed, [{**row, "city": ""} if i < 2 else row for i, row in enumerate(rows)])
+    run = sync(hub_app, connection_id)  # 2 of 20: 10%, not more than allowed
+    assert (run.status, run.counts["updated"]) == ("succeeded", 2), run.held_reason
+    assert sorted(o.city or "" for o in operators(hub_app).values())[:3] == [
+        "", "", "Hamburg"]
