@@ -56,7 +56,9 @@ ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
 OAUTH_ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
     "400": {"type": PROBLEM_TYPE + "oauth-unsupported-grant-type",
             "title": "Unsupported grant type", "status": 400,
-            "detail": "unsupported grant type", "error": "unsupported_grant_type",
+            "detail": "grant_type must be client_credentials",
+            "error": "unsupported_grant_type",
+            "error_description": "grant_type must be client_credentials",
             "request_id": REQUEST_ID},
     "401": {"type": PROBLEM_TYPE + "oauth-invalid-client", "title": "Invalid client",
             "status": 401, "detail": "client authentication failed",
@@ -66,8 +68,12 @@ OAUTH_ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
             "title": "Unauthorized client", "status": 403,
             "detail": "the client is disabled", "error": "unauthorized_client",
             "error_description": "the client is disabled", "request_id": REQUEST_ID},
-    "429": {**ERROR_EXAMPLES["429"], "error": "slow_down",
-            "error_description": "the client's rate limit is reached; retry in 12 s"},
+    "429": {"type": PROBLEM_TYPE + "oauth-temporarily-unavailable",
+            "title": "Temporarily unavailable", "status": 429,
+            "detail": "too many failed client authentications from this address; retry in "
+                      "12 s", "error": "temporarily_unavailable",
+            "error_description": "too many failed client authentications from this address; "
+                                 "retry in 12 s", "request_id": REQUEST_ID},
     "503": {"type": PROBLEM_TYPE + "oauth-temporarily-unavailable",
             "title": "Temporarily unavailable", "status": 503,
             "detail": "the hub is busy; nothing was changed, retry in 2 s",
@@ -104,15 +110,28 @@ DESCRIPTIONS = {
 }
 
 
-def _errors(examples: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+#: The OAuth endpoints answer RFC 6749 errors: no `errors` list, no RateLimit fields.
+OAUTH_DESCRIPTIONS = {
+    **DESCRIPTIONS,
+    "400": "An RFC 6749 error (`error`, `error_description`): a malformed request "
+           "(parameters in the URL query, repeated, or with a NUL character), an "
+           "unsupported grant or token type, a scope the client may not ask for",
+    "429": "Too many failed client authentications from this address: retry after "
+           "`Retry-After` seconds",
+}
+
+
+def _errors(examples: dict[str, dict[str, Any]], descriptions: dict[str, str] = DESCRIPTIONS,
+            headers: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     out = {code: {"description": text, **_problem(examples.get(code, ERROR_EXAMPLES[code]))}
-           for code, text in DESCRIPTIONS.items()}
-    out["429"]["headers"] = {**RETRY_AFTER, **RATELIMIT_HEADERS}
+           for code, text in descriptions.items()}
+    out["429"]["headers"] = headers if headers is not None else {**RETRY_AFTER,
+                                                                 **RATELIMIT_HEADERS}
     return out
 
 
 ERRORS = _errors(ERROR_EXAMPLES)
-OAUTH_ERRORS = _errors(OAUTH_ERROR_EXAMPLES)
+OAUTH_ERRORS = _errors(OAUTH_ERROR_EXAMPLES, OAUTH_DESCRIPTIONS, RETRY_AFTER)
 #: Every operation documents these answers, whatever else it may answer.
 ALWAYS = ("400", "401", "403", "429")
 

@@ -10,12 +10,18 @@
   section 2.3). Every failure is the same `invalid_client` answer, and an unknown client
   or a client without a secret costs the same scrypts as a wrong secret. After a rotation
   the previous secret is accepted too, until its overlap ends. A client
-  assertion's `jti` is remembered until it expires and a replay is refused.
+  assertion's `jti` is remembered until it expires and a replay is refused; an assertion
+  may expire at most `MAX_ASSERTION_SECONDS` ahead. A `client_id` in the form must name
+  the authenticated client (RFC 7521 4.2).
+- Requests (`refuse_malformed`, before Authlib reads them): parameters only in the form
+  body, each at most once, none with a NUL character (RFC 6749 3.2); anything else is
+  `invalid_request` naming the parameters.
 - Tokens: opaque, 256 random bits, stored as SHA-256 digests (`hub.auth.service`).
 - Introspection (RFC 7662): a client may introspect its own tokens, an `admin` client any.
   Revocation (RFC 7009): a client revokes its own tokens.
 - Errors: problem documents that also carry the OAuth `error` and `error_description`
-  members, so that standard OAuth clients read them.
+  members, so that standard OAuth clients read them; every error has a description, and
+  no description echoes a caller's text outside RFC 6749's error alphabet.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Flask, Response, current_app, g, json
+from flask import Flask, Request, Response, current_app, g, json
 from flask import request as flask_request
 from joserfc.jwk import KeySet
 from sqlalchemy import select
@@ -55,6 +61,20 @@ OAUTH_ERRORS = frozenset({"invalid_request", "invalid_client", "invalid_grant",
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 SIGNING_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
                 "ES512", "EdDSA"]
+#: The description of an error raised without one (Authlib raises most of its own bare).
+DEFAULT_DESCRIPTIONS = {
+    "invalid_request": "the request is malformed or lacks a required parameter",
+    "invalid_client": "client authentication failed",
+    "invalid_grant": "the token was not issued to this client",
+    "unauthorized_client": "the client may not use this grant type",
+    "unsupported_grant_type": "grant_type must be client_credentials",
+    "invalid_scope": "the request asks for a scope the client may not ask for",
+    "unsupported_token_type": "token_type_hint must be access_token or refresh_token",
+    "temporarily_unavailable": "the hub cannot answer now; retry later",
+}
+#: How far ahead a client assertion may expire (RFC 7523 3 lets the server limit it): its
+#: jti is kept until then, so a longer lifetime only costs storage and widens a leak.
+MAX_ASSERTION_SECONDS = 3600
 
 
 class ClientAdapter:
@@ -150,6 +170,57 @@ _LIMIT_NAMES = {"oauth_address": "address", "oauth_client": "client_address"}
 ASSERTION_FIELDS = ("client_assertion", "client_assertion_type")
 
 
+def printable(text: str) -> bool:
+    """Whether `text` keeps to RFC 6749's alphabet of error descriptions (printable ASCII
+    without `"` and `\\`): only such caller text is echoed in an error, which Authlib
+    refuses to build otherwise."""
+    return all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in text)
+
+
+def _names(names: Any) -> str:
+    return ", ".join(sorted({name if printable(name) and len(name) <= 40
+                             else "(unprintable name)" for name in names}))
+
+
+def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
+    """The client id and secret of an HTTP Basic Authorization header; (None, None) for
+    none or one that is not base64 of UTF-8 text (`refuse_malformed` answers that)."""
+    try:
+        client_id, secret = extract_basic_authorization(headers)
+    except UnicodeDecodeError:
+        return None, None
+    return client_id, secret
+
+
+def refuse_malformed(request: Request) -> None:
+    """Refuse, as `invalid_request`, what RFC 6749 3.2 does not allow in a token (or
+    introspection, or revocation) request and Authlib would take silently: parameters in
+    the URL query (Authlib merges them, the query winning), a parameter given more than
+    once (Authlib takes the first), a NUL character in a parameter or in HTTP Basic
+    credentials (a secret followed by NULs would hash like the secret)."""
+    if request.args:
+        raise InvalidRequestError(
+            description="parameters must be sent in the form body, not in the URL query: "
+            + _names(request.args.keys()))
+    repeated = [name for name in request.form if len(request.form.getlist(name)) > 1]
+    if repeated:
+        raise InvalidRequestError(
+            description="parameters must not be given more than once: " + _names(repeated))
+    with_nul = [name for name, value in request.form.items(multi=True)
+                if "\x00" in name or "\x00" in value]
+    try:
+        basic = extract_basic_authorization(request.headers)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(
+            description="the Authorization header's credentials are not UTF-8 text") from exc
+    with_nul += [f"{name} (Authorization header)"
+                 for name, value in zip(("client_id", "client_secret"), basic, strict=True)
+                 if value and "\x00" in value]
+    if with_nul:
+        raise InvalidRequestError(
+            description="parameters must not contain NUL characters: " + _names(with_nul))
+
+
 def presented_methods(request: Any) -> list[str]:
     """The client authentication methods a token, introspection or revocation request
     carries (credentials in the Authorization header, in the form, or an assertion)."""
@@ -187,7 +258,7 @@ def authenticate_client(request: Any, assertion: PrivateKeyJWT) -> ClientAdapter
             raise _auth_failed(f"assertion: {exc.description}") from exc
     else:
         if method == "client_secret_basic":
-            client_id, secret = extract_basic_authorization(request.headers)
+            client_id, secret = basic_credentials(request.headers)
         else:
             client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
         client = query_client(client_id) if isinstance(client_id, str) and client_id else None
@@ -199,6 +270,10 @@ def authenticate_client(request: Any, assertion: PrivateKeyJWT) -> ClientAdapter
             client = None
     if client is None or not client.check_endpoint_auth_method(method, "token"):
         raise _auth_failed(f"{method} refused")
+    # RFC 7521 4.2: a client_id beside HTTP Basic or an assertion names the same client.
+    named = request.form.get("client_id")
+    if named is not None and named != client.client_id:
+        raise _auth_failed(f"{method}: client_id names another client")
     request.auth_method = method
     return client
 
@@ -209,11 +284,17 @@ class HubClientCredentialsGrant(ClientCredentialsGrant):
     def validate_requested_scope(self) -> None:
         requested = set((self.request.payload.scope or "").split())
         held = set(self.request.client.row.scopes or [])
-        if requested - held:
+        refused = requested - held
+        if refused:
+            # A scope token is printable ASCII without `"` and `\\` (RFC 6749 3.3): only
+            # such names are echoed, the others are counted.
+            shown = sorted(s for s in refused if printable(s) and len(s) <= 40)
+            hidden = len(refused) - len(shown)
+            if hidden:
+                shown.append(f"{hidden} invalid scope name{'s' if hidden > 1 else ''}")
             raise InvalidScopeError(
-                description="the client does not hold the scopes: "
-                + " ".join(sorted(requested - held))
-            )
+                description="the request asks for scopes the client may not ask for: "
+                + ", ".join(shown))
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
@@ -226,6 +307,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return [token_endpoint()]
 
     def validate_jti(self, claims: Any, jti: Any) -> bool:
+        # Called after the claims' checks: `exp` is a finite number and not past.
+        latest = clock.now().timestamp() + MAX_ASSERTION_SECONDS + self.leeway
+        if claims["exp"] > latest:
+            raise InvalidClientError(description="the assertion expires more than "
+                                                 f"{MAX_ASSERTION_SECONDS} s ahead")
         client = query_client(str(claims["sub"]))
         if client is None or not isinstance(jti, str) or len(jti) > 255:
             return False
@@ -239,8 +325,24 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return KeySet.import_key_set(client.row.jwks)  # type: ignore[arg-type]
 
 
+class UnsupportedTokenType(OAuth2Error):
+    """RFC 7009 2.2.1's `unsupported_token_type`, a 400 (Authlib's is a 401 without
+    WWW-Authenticate)."""
+
+    error = "unsupported_token_type"
+
+
+def _require_token(request: Any) -> None:
+    if "token" not in request.form:
+        raise InvalidRequestError(description="the request has no token parameter")
+
+
 class HubIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def check_params(self, request: Any, client: ClientAdapter) -> None:
+        # RFC 7662 2.1: an unknown token_type_hint may be ignored; the hub has one type.
+        _require_token(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenAdapter | None:
         row = service.find_token(db.session(), token_string)
@@ -268,6 +370,13 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
 
 class HubRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def check_params(self, request: Any, client: ClientAdapter) -> None:
+        _require_token(request)
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            raise UnsupportedTokenType(description=DEFAULT_DESCRIPTIONS[
+                "unsupported_token_type"])
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenAdapter | None:
         row = service.find_token(db.session(), token_string)
@@ -309,6 +418,7 @@ class HubAuthorizationServer(AuthorizationServer):
                                     self.presented_client_id())
         g.pop(FAILED_KEY, None)
         try:
+            refuse_malformed(flask_request)
             writes.begin_bounded(db.session(), wait)
             throttled = throttle.refused(db.session(), limits, caller)
             if throttled is not None:
@@ -347,7 +457,7 @@ class HubAuthorizationServer(AuthorizationServer):
 
     def presented_client_id(self) -> str | None:
         """The client id a request names (unverified: a throttling key only)."""
-        client_id, _secret = extract_basic_authorization(flask_request.headers)
+        client_id, _secret = basic_credentials(flask_request.headers)
         client_id = client_id or flask_request.form.get("client_id")
         assertion = flask_request.form.get("client_assertion")
         if not client_id and assertion:
@@ -385,15 +495,15 @@ class HubAuthorizationServer(AuthorizationServer):
                 # Authlib's own codes (insecure_transport, ...) are not RFC 6749's: a
                 # standard client understands only those.
                 error = "invalid_request"
+            description = str(body.get("error_description") or DEFAULT_DESCRIPTIONS[error])
             problem = {
                 "type": PROBLEM_BASE + "oauth-" + error.replace("_", "-"),
                 "title": error.replace("_", " ").capitalize(),
                 "status": status_code,
-                "detail": body.get("error_description") or error.replace("_", " "),
+                "detail": description,
                 "error": error,
+                "error_description": description,
             }
-            if body.get("error_description"):
-                problem["error_description"] = body["error_description"]
 
             if current_request_id():  # as in every other error body (`hub.errors`)
                 problem["request_id"] = current_request_id()

@@ -46,7 +46,8 @@ UNMATCHABLE_HASH = (f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${'00' * 16}$" + "0
 
 
 def check_secret(stored: str | None, secret: str) -> bool:
-    """Whether `secret` matches the `stored` hash; always one scrypt, whatever the input."""
+    """Whether `secret` is exactly the secret of the `stored` hash; always one scrypt,
+    whatever the input."""
     if not stored:
         stored = UNMATCHABLE_HASH
     try:
@@ -57,7 +58,11 @@ def check_secret(stored: str | None, secret: str) -> bool:
         return False
     candidate = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
                                p=int(p))
-    return hmac.compare_digest(candidate.hex(), digest) and stored != UNMATCHABLE_HASH
+    # scrypt keys HMAC with the secret, and HMAC pads a short key with zero bytes: the
+    # secret followed by NULs gives the same digest. No secret holds a NUL, so a candidate
+    # with one is refused (after the same scrypt).
+    return (hmac.compare_digest(candidate.hex(), digest) and stored != UNMATCHABLE_HASH
+            and "\x00" not in secret)
 
 
 def token_digest(token: str) -> str:
