@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from hub import db, gcpause
-from hub.api import admin_routes, docs, schemas, service, usage_hooks, verification
+from hub.api import admin_routes, docs, queries, schemas, service, usage_hooks, verification
 from hub.api.openapi import build_spec
 from hub.auth import policy, shared
 from hub.auth.guard import QUOTA_KEY, charge, current_principal, require_scope
@@ -69,6 +69,7 @@ def init_app(app: Flask) -> None:
     """Register the API's blueprints and its request hooks."""
     app.after_request(ratelimit_fields)
     app.before_request(refuse_nul_paths)
+    app.before_request(queries.check_query)
     app.register_blueprint(bp)
     app.register_blueprint(admin_routes.bp)
     app.register_blueprint(docs.bp)

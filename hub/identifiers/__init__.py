@@ -2,7 +2,8 @@
 
 Pure Python, no database. The public API:
 
-* schemes: :data:`SCHEMES`, :func:`validate`, :func:`normalise`, :func:`is_known_scheme`,
+* schemes: :data:`SCHEMES`, :func:`validate`, :func:`normalise`,
+  :func:`normalise_reference` (a number as typed or declared), :func:`is_known_scheme`,
   :func:`get_scheme`, :class:`Scheme`, :class:`Validated`; helpers :func:`parse_eu_aeo`
   (:class:`EuAeoNumber`), :func:`cn_partner_code`, :func:`cn_aeo_code`;
 * MID: :func:`build_mid`, :func:`explain_mid` (:class:`MidParts`), :func:`validate_mid`;
@@ -33,6 +34,7 @@ from hub.identifiers.schemes import (
     get_scheme,
     is_known_scheme,
     normalise,
+    normalise_reference,
     validate,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "normalise_city",
     "normalise_name",
     "normalise_postcode",
+    "normalise_reference",
     "normalise_street",
     "parse_eu_aeo",
     "validate",

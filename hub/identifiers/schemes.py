@@ -466,3 +466,17 @@ def validate(scheme: str, value: object) -> Validated:
 def normalise(scheme: str, value: object) -> str:
     """The normalised form of ``value`` in ``scheme``; raises :class:`IdentifierError`."""
     return get_scheme(scheme).normalise(value)
+
+
+def normalise_reference(scheme: str, value: object) -> str:
+    """The normalised form of a number a person typed or a partner declared, to look it
+    up: whitespace anywhere is presentation in every scheme (a MID copied as
+    ``USDHL EXP1304ERL``), then the scheme's own rules apply. Raises
+    :class:`IdentifierError`.
+
+    :func:`normalise` stays strict where a scheme is: a feed's MID holding a space is
+    refused, so that a registry's stored forms are exactly its own.
+    """
+    if isinstance(value, str):
+        value = "".join(value.split())
+    return get_scheme(scheme).normalise(value)

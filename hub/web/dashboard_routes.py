@@ -25,9 +25,11 @@ from hub import clock, db
 from hub.errors import HubError
 from hub.sync import admin, engine
 from hub.sync.connections import SyncSettings
-from hub.web import charts, dashboard, pages, security, users
+from hub.web import charts, dashboard, ids, pages, security, users
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+# `<id:...>`: every id in an address is checked against what a row can hold, at once.
+bp.record_once(ids.install)
 pages.register(bp)
 
 
@@ -141,7 +143,7 @@ def overview() -> ResponseReturnValue:
         freshness_chart=freshness, volume_chart=volumes, recognised_chart=recognised)
 
 
-@bp.get("/connections/<int:connection_id>")
+@bp.get("/connections/<id:connection_id>")
 @security.login_required
 def connection(connection_id: int) -> ResponseReturnValue:
     user = _user()
@@ -191,7 +193,7 @@ def _back(connection_id: int) -> ResponseReturnValue:
     return redirect(url_for("dashboard.connection", connection_id=connection_id))
 
 
-@bp.get("/runs/<int:run_id>/difference")
+@bp.get("/runs/<id:run_id>/difference")
 @security.login_required
 def run_difference(run_id: int) -> ResponseReturnValue:
     """What a run changed, or (held and dry runs) would change, one kind at a time."""
@@ -207,7 +209,7 @@ def run_difference(run_id: int) -> ResponseReturnValue:
                            kinds=admin.DIFFERENCE_KINDS)
 
 
-@bp.post("/runs/<int:run_id>/<any(confirm, discard):action>")
+@bp.post("/runs/<id:run_id>/<any(confirm, discard):action>")
 @security.login_required
 def run_action(run_id: int, action: str) -> ResponseReturnValue:
     session = db.session()
@@ -238,7 +240,7 @@ def _corrections(text: str) -> dict[str, str]:
     return corrections
 
 
-@bp.post("/quarantine/<int:record_id>/<any(replay, dismiss):action>")
+@bp.post("/quarantine/<id:record_id>/<any(replay, dismiss):action>")
 @security.login_required
 def quarantine_action(record_id: int, action: str) -> ResponseReturnValue:
     user = _user()

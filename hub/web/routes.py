@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -23,8 +24,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from hub import db
+from hub.auth.oauth2 import issuer
 from hub.errors import problem_response, wants_problem
 from hub.identifiers import IdentifierError, explain_mid
 from hub.identifiers.countries import CANADIAN_PROVINCES
@@ -52,6 +55,24 @@ def _is_web_page() -> bool:
     return request.path == "/" or request.path.startswith(WEB_PREFIXES)
 
 
+def public_url(endpoint: str, **values: Any) -> str:
+    """A page's address as the public knows it: `ISSUER` and the page's path, never the
+    request's Host header, which any caller chooses (docs/security.md)."""
+    return issuer() + url_for(endpoint, **values).removeprefix(request.script_root)
+
+
+def relative_redirects() -> None:
+    """Werkzeug's redirect to a route's own address (`/dashboard` to `/dashboard/`) is
+    absolute, built from the request's Host header: it keeps only the path and query."""
+    found = request.routing_exception
+    if isinstance(found, RequestRedirect):
+        target = urlsplit(found.new_url)
+        # one leading slash: `//host/...` would name another host
+        path = "/" + target.path.lstrip("/")
+        request.routing_exception = RequestRedirect(
+            f"{path}?{target.query}" if target.query else path)
+
+
 def _format_time(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
@@ -59,6 +80,7 @@ def _format_time(value: dt.datetime | None) -> str:
 def init_app(app: Flask) -> None:
     app.session_interface = security.CookieSessions()
     security.init_app(app)
+    app.before_request(relative_redirects)
 
     # Flask's defaults leave SameSite unset; the dashboard wants Lax (CSRF defence in depth).
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
@@ -132,7 +154,8 @@ def status() -> ResponseReturnValue:
         return render_template("status/neutral.html")
     statuses = [company_status(session, operator) for operator in operators]
     return render_template("status/company.html", statuses=statuses,
-                           answer_meanings=ANSWER_MEANINGS, status_meanings=STATUS_MEANINGS)
+                           answer_meanings=ANSWER_MEANINGS, status_meanings=STATUS_MEANINGS,
+                           live_url=public_url("public.status", q=query))
 
 
 @bp.get("/mid")

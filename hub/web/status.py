@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from hub import clock
 from hub.errors import HubError
-from hub.identifiers import IdentifierError, validate
+from hub.identifiers import IdentifierError, normalise_reference
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.reasons import FLOW_NOT_COVERED
 from hub.recognition.rules import CachedReference, DirectionRule, cached_reference
@@ -156,8 +156,10 @@ class CompanyStatus:
 
 
 def _normalised(scheme: str, text: str) -> str | None:
+    # What a company typed is a reference, as a partner's declaration is: whitespace is
+    # presentation in every scheme, the MID's included ("Spaces do not matter").
     try:
-        return validate(scheme, text).value
+        return normalise_reference(scheme, text)
     except (IdentifierError, ValueError):
         return None
 

@@ -1,0 +1,89 @@
+"""Edges an exploratory tester found in the web pages: absolute URLs taken from the Host
+header, ids beyond a database row's reach, and a MID typed with spaces."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from hub.db import MAX_ID
+from hub.identifiers import IdentifierError, normalise, normalise_reference
+from tests.web.conftest import csrf_of
+from tests.web.seed import LINKED_MID, PUBLISHED_EORI, UNLINKED_MID, Seeded
+
+ISSUER = "https://aeohub.example.org"
+EVIL = "evil.example"
+#: Just beyond a row id, beyond a BIGINT, and beyond anything SQLite stores.
+HUGE_IDS = [MAX_ID + 1, 2**63, 10**20 - 1]
+
+
+def test_the_printed_live_link_comes_from_the_issuer_not_the_host_header(
+        app: Flask, client: FlaskClient, seeded: Seeded) -> None:
+    app.config["ISSUER"] = ISSUER + "/"
+    response = client.get("/status", query_string={"q": PUBLISHED_EORI},
+                          headers={"Host": EVIL})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"Check it live at {ISSUER}/status?q={PUBLISHED_EORI}<" in page
+    assert EVIL not in page
+
+
+def test_a_redirect_to_the_slashed_address_is_relative(client: FlaskClient) -> None:
+    response = client.get("/dashboard", query_string={"next": "x"}, headers={"Host": EVIL})
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/dashboard/?next=x"
+
+
+@pytest.mark.parametrize("huge", HUGE_IDS)
+@pytest.mark.parametrize("path", ["/dashboard/connections/{}",
+                                  "/dashboard/runs/{}/difference"])
+def test_ids_beyond_a_row_are_no_page(admin_client: FlaskClient, path: str,
+                                      huge: int) -> None:
+    response = admin_client.get(path.format(huge))
+    assert response.status_code == 404
+    assert b"There is no page at this address." in response.data
+
+
+@pytest.mark.parametrize("path", ["/dashboard/runs/{}/confirm", "/dashboard/runs/{}/discard",
+                                  "/dashboard/quarantine/{}/replay",
+                                  "/dashboard/quarantine/{}/dismiss"])
+def test_actions_on_ids_beyond_a_row_are_no_page(admin_client: FlaskClient,
+                                                 path: str) -> None:
+    token = csrf_of(admin_client, "/dashboard/")
+    for huge in HUGE_IDS:
+        response = admin_client.post(path.format(huge), data={"csrf_token": token})
+        assert response.status_code == 404, (path, huge)
+
+
+def test_ids_within_reach_still_lead_to_their_page(admin_client: FlaskClient,
+                                                   seeded: Seeded) -> None:
+    assert admin_client.get(
+        f"/dashboard/connections/{seeded.eu_connection}").status_code == 200
+    assert admin_client.get(f"/dashboard/runs/{seeded.held_run}/difference").status_code == 200
+    assert admin_client.get(f"/dashboard/connections/{MAX_ID}").status_code == 404
+
+
+@pytest.mark.parametrize("query", [
+    f"{LINKED_MID[:8]} {LINKED_MID[8:]}", " ".join(LINKED_MID.lower()),
+    f"{LINKED_MID[:4]}\u3000{LINKED_MID[4:]}"])
+def test_a_linked_mid_typed_with_spaces_is_found(client: FlaskClient, seeded: Seeded,
+                                                 query: str) -> None:
+    response = client.get("/status", query_string={"q": query})
+    assert response.status_code == 200
+    assert "Muster Logistik 1 GmbH" in response.get_data(as_text=True)
+    unlinked = client.get("/status", query_string={
+        "q": f"{UNLINKED_MID[:8]} {UNLINKED_MID[8:]}"})
+    neutral = client.get("/status", query_string={"q": "nothing at all"})
+    assert unlinked.data == neutral.data
+
+
+def test_a_reference_drops_whitespace_for_every_scheme_while_stored_forms_stay_strict(
+        ) -> None:
+    assert normalise_reference("MID", "usdhl exp1304 erl") == "USDHLEXP1304ERL"
+    assert normalise_reference("EU_AEO", "DE AEOF 00025/08") == "DEAEOF00025/08"
+    assert normalise_reference("EORI", " ie 2025292w ") == "IE2025292W"
+    with pytest.raises(IdentifierError):
+        normalise("MID", "US DHLEXP1304ERL")  # a feed's MID with a space is refused
+    with pytest.raises(IdentifierError):
+        normalise_reference("MID", "US-DHL")
