@@ -906,8 +906,10 @@ def _sync_admin_paths() -> dict[str, dict[str, Any]]:
                                                   params=[run], errors=one)},
         "/api/v1/admin/runs/{run_id}/difference": {"get": op("getRunDifference",
             "The operators a run creates, updates or removes (a held or dry run: would), "
-            "or the records it rejected", "Difference", params=[run],
-            query=schemas.DifferenceQuerySchema, errors=one)},
+            "or the records it rejected; 409 when that is no longer known (the staged "
+            "rows of a run that was not applied are gone) or never kept (a dry run's "
+            "rejected records)", "Difference", params=[run],
+            query=schemas.DifferenceQuerySchema, errors=("400", *one, "409"))},
         "/api/v1/admin/runs/{run_id}/confirm": {"post": op("confirmRun",
             "Apply a run held by a guard, as it was staged", "Run", params=[run],
             errors=("400", "401", "403", "404", "409", "429"))},

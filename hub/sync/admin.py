@@ -104,6 +104,15 @@ def difference(session: Session, run: SyncRun, kind: str, *, after: str | None =
     limit = max(1, min(limit, 1000))
     staged = session.scalar(select(StagedRecord.run_id).where(
         StagedRecord.run_id == run.id).limit(1)) is not None
+    if kind == "rejected" and run.dry_run:
+        raise Conflict(f"run {run.id} is a dry run: it counts the records it would refuse "
+                       "but quarantines none; `aeohub connectors check` lists the problems "
+                       "of a sample", fields={"kind": "not kept for a dry run"})
+    if kind != "rejected" and not staged and not applied(run):
+        raise Conflict(f"run {run.id} is {'a dry run' if run.dry_run else run.status} and "
+                       "its staged rows are gone (deleted when it ended, or when a later "
+                       "run of its connection started): what it would have done is no "
+                       "longer known", fields={"kind": "no longer known"})
     items: list[dict[str, Any]]
     if kind == "rejected":
         query: Any = select(QuarantinedRecord).where(QuarantinedRecord.run_id == run.id)

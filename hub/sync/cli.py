@@ -319,7 +319,8 @@ def sync_runs(connection: str | None, limit: int, as_json: bool) -> None:
 @click.option("--kind", type=click.Choice(admin.DIFFERENCE_KINDS), multiple=True,
               help="What to list (default: all).")
 @click.option("--after", help="Continue after this key (the previous page's last).")
-@click.option("--limit", default=100, show_default=True, help="Rows per kind.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000),
+              help="Rows per kind.")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def sync_diff(run_id: int, kind: tuple[str, ...], after: str | None, limit: int,
               as_json: bool) -> None:
@@ -329,12 +330,19 @@ def sync_diff(run_id: int, kind: tuple[str, ...], after: str | None, limit: int,
     run = session.get(SyncRun, run_id)
     if run is None:
         raise click.ClickException(f"no sync run {run_id}")
-    pages = [admin.difference(session, run, k, after=after, limit=limit)
-             for k in kind or admin.DIFFERENCE_KINDS]
+    pages: list[dict[str, Any]] = []
+    for name in kind or admin.DIFFERENCE_KINDS:
+        try:
+            pages.append(admin.difference(session, run, name, after=after, limit=limit))
+        except HubError as exc:  # not known for this run: said, for this kind only
+            pages.append({"kind": name, "error": exc.detail})
     if as_json:
         click.echo(json.dumps(pages))
         return
     for page in pages:
+        if "error" in page:
+            click.echo(f"{page['kind']}: {page['error']}")
+            continue
         verb = page["kind"] if page["applied"] or page["kind"] == "rejected" \
             else f"would {page['kind']}"
         click.echo(f"{verb}: {len(page['items'])}"

@@ -203,7 +203,11 @@ def run_difference(run_id: int) -> ResponseReturnValue:
     if kind not in admin.DIFFERENCE_KINDS:
         kind = "remove"
     after = (request.args.get("after") or "")[:80] or None
-    page = admin.difference(session, run, kind, after=after, limit=100)
+    try:
+        page = admin.difference(session, run, kind, after=after, limit=100)
+    except HubError as exc:  # no longer known (or never kept): said, not shown as none
+        page = {"kind": kind, "items": [], "next_after": None, "applied": admin.applied(run),
+                "error": exc.detail}
     return render_template("dashboard/difference.html", user=_user(), run=run, page=page,
                            summary=admin.run_summary(run), counts_text=admin.counts_text,
                            kinds=admin.DIFFERENCE_KINDS)

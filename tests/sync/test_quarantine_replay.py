@@ -79,7 +79,7 @@ def test_a_category_correction_is_read_as_a_feed_writes_it(hub_app, feed, connec
     write_feed(feed, rows)
     sync(hub_app, connection_id)
     entry = _entry(hub_app)
-    with pytest.raises(InvalidInput, match="categories: .*matches none of the date formats"):
+    with pytest.raises(InvalidInput, match=r"categories: .*matches none of the date formats"):
         _replay(hub_app, entry, {"categories": "AEOC:valid:first of May"})
     with pytest.raises(InvalidInput, match="categories: expected text"):
         _replay(hub_app, entry, {"categories": 7})

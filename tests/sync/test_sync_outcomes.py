@@ -218,6 +218,15 @@ def test_held_and_dry_runs_list_their_difference(hub_app, feed, connection_id):
     runner = hub_app.test_cli_runner()
     shown = runner.invoke(args=["sync", "diff", str(run.id), "--kind", "remove"])
     assert shown.exit_code == 0 and "would remove: 5" in shown.output
+    rejected = runner.invoke(args=["sync", "diff", str(run.id), "--kind", "rejected"])
+    assert "rejected: 1" in rejected.output and "status" in rejected.output
+    # the dry run's staged rows went when the held run started: not shown as nothing
+    dry = runner.invoke(args=["sync", "diff", str(run.id - 1), "--json"])
+    assert dry.exit_code == 0, dry.output
+    errors = {page["kind"]: page.get("error", "") for page in json.loads(dry.output)}
+    assert all("no longer known" in errors[k] for k in ("create", "update", "remove"))
+    assert "a dry run: it counts the records it would refuse" in errors["rejected"]
+    assert runner.invoke(args=["sync", "diff", str(run.id), "--limit", "0"]).exit_code == 2
 
 
 def test_exit_codes_say_held_busy_and_failed(hub_app, feed, connection_id):

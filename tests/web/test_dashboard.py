@@ -311,3 +311,15 @@ def test_connection_page_feed_age_in_human_units(eu_client: FlaskClient,
     chart = page[page.index('id="fresh-h"'):page.index('id="runs-h"')]
     assert 'class="chart-threshold"' in chart and ">stale beyond " in chart
     assert "0.0 h" not in chart and re.search(r": \d+ (s|min)</title>", chart)
+
+
+def test_a_discarded_runs_difference_is_said_to_be_gone(
+        app: Flask, eu_client: FlaskClient, seeded: Seeded) -> None:
+    url = f"/dashboard/runs/{seeded.held_run}/difference?kind=remove"
+    assert "Would remove" in eu_client.get(url).get_data(as_text=True)
+    token = csrf_of(eu_client, "/dashboard/")
+    eu_client.post(f"/dashboard/runs/{seeded.held_run}/discard", data={"csrf_token": token})
+    answer = eu_client.get(url)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert "is discarded and its staged rows are gone" in page and "<table>" not in page
