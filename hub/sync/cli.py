@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import current_app
@@ -108,7 +108,7 @@ def connections_show(connection: str, as_json: bool) -> None:
         row = conns.get_connection(db.session(), connection)
     except HubError as exc:
         raise _fail(exc) from exc
-    summary = admin.connection_summary(row)
+    summary = admin.connection_dict(row)  # as the admin API shows it, guards included
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -146,6 +146,11 @@ def connections_edit(connection: str, config_text: str | None, schedule: str | N
                      max_quarantine_share: float | None, max_quarantined: int | None,
                      scope: tuple[str, ...], replace_config: bool) -> None:
     """Change a connection; prints what the configuration's change was."""
+    if config_text is None and not scope and all(value is None for value in (
+            schedule, snapshot_schedule, enabled, staleness, max_removal_share,
+            max_change_share, max_quarantine_share, max_quarantined)):
+        raise click.UsageError("nothing to change: give at least one setting "
+                               "(see --help)")
     session = db.session()
     settings = _settings()
     try:
@@ -233,16 +238,15 @@ def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> N
         run = engine.run_sync(db.get_db(app), _settings(), connection_id, trigger="manual",
                               dry_run=dry_run, progress=spinner.update, snapshot=snapshot)
     except engine.LeaseBusy as exc:
-        spinner.finish()
-        click.echo(f"busy: {exc.detail}", err=True)
-        raise SystemExit(EXIT_BUSY) from exc
+        spinner.finish(read=False)
+        _busy(name, exc.detail, as_json)
     except HubError as exc:
         spinner.finish()
         raise _fail(exc) from exc
-    spinner.finish()
     if run is None:
-        click.echo("busy: this schedule slot was already run", err=True)
-        raise SystemExit(EXIT_BUSY)
+        spinner.finish(read=False)
+        _busy(name, "this schedule slot was already run", as_json)
+    spinner.finish()
     summary = admin.run_summary(run)
     if as_json:
         click.echo(json.dumps(summary))
@@ -265,6 +269,14 @@ def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> N
         raise SystemExit(EXIT_FAILED)
 
 
+def _busy(name: str, detail: str, as_json: bool) -> NoReturn:
+    """Exit 4 (busy), saying why; with --json, the same as JSON on standard output."""
+    click.echo(f"busy: {detail}", err=True)
+    if as_json:
+        click.echo(json.dumps({"connection": name, "status": "busy", "detail": detail}))
+    raise SystemExit(EXIT_BUSY)
+
+
 class _Spinner:
     """A spinner and the number of records read, on standard error; on a terminal it
     redraws one line, elsewhere only the final count is written (one line, before the
@@ -285,9 +297,13 @@ class _Spinner:
             frame = self.FRAMES[self.ticks % len(self.FRAMES)]
             click.echo(f"\r{frame} {self.label}: {self.read} records read", nl=False, err=True)
 
-    def finish(self) -> None:
-        click.echo(("\r" if self.live else "") + f"{self.label}: {self.read} records read",
-                   err=True)
+    def finish(self, *, read: bool = True) -> None:
+        """The final count (`read`), or only the spinner's line cleared (nothing ran)."""
+        if read:
+            click.echo(("\r" if self.live else "") + f"{self.label}: {self.read} records "
+                       "read", err=True)
+        elif self.live:
+            click.echo("\r\033[K", nl=False, err=True)
 
 
 @sync_group.command("runs")

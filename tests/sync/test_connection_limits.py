@@ -170,3 +170,18 @@ def test_a_scope_names_assigned_country_codes(hub_app: Flask, connection_id: int
     with hub_app.app_context():
         row = db.session().get(Connection, connection_id)
         assert row is not None and row.scope_countries == ["DE", "XK"]
+
+
+def test_show_gives_the_guards_and_edit_needs_a_setting(hub_app: Flask,
+                                                        connection_id: int) -> None:
+    runner = hub_app.test_cli_runner()
+    shown = runner.invoke(args=["connections", "show", "eu-csv"])
+    assert shown.exit_code == 0, shown.output
+    shown_values = dict(line.split(":", 1) for line in shown.output.splitlines())
+    assert shown_values["max_removal_share"].strip() == "0.1"
+    assert shown_values["max_quarantined"].strip() == "20"
+    assert shown_values["staleness_seconds"].strip().isdigit()
+    before = stored(hub_app, connection_id)
+    nothing = runner.invoke(args=["connections", "edit", "eu-csv"])
+    assert nothing.exit_code == 2 and "nothing to change" in nothing.output
+    assert "updated" not in nothing.output and stored(hub_app, connection_id) == before

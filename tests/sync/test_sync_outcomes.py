@@ -238,6 +238,9 @@ def test_exit_codes_say_held_busy_and_failed(hub_app, feed, connection_id):
     assert held.exit_code == 3 and "would remove" in held.output
     assert lease.acquire(db.get_db(hub_app), connection_id, "another-process")
     assert runner.invoke(args=["sync", "run", "eu-csv"]).exit_code == 4
+    busy = runner.invoke(args=["sync", "run", "eu-csv", "--json"])
+    assert busy.exit_code == 4 and "records read" not in busy.stderr
+    assert json.loads(busy.stdout)["status"] == "busy"
     lease.release(db.get_db(hub_app), connection_id, "another-process")
     feed.unlink()
     assert runner.invoke(args=["sync", "run", "eu-csv"]).exit_code == 1
