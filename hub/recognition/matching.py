@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from hub.identifiers import (
     IdentifierError,
     is_known_scheme,
-    normalise,
+    normalise_reference,
 )
 from hub.recognition import reasons as rc
 from hub.recognition.entities import same_company_pairs
@@ -57,7 +57,7 @@ def normalise_reference_identifier(reference: DeclaredTrader) -> tuple[str, str]
     if not is_known_scheme(scheme):
         # As the sync stores them: schemes without rules are compared without spaces.
         return scheme, "".join(reference.value.split()).upper()
-    return scheme, normalise(scheme, reference.value)
+    return scheme, normalise_reference(scheme, reference.value)
 
 
 def identifier_hits(session: Session, pairs: Collection[tuple[str, str]], *,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from hub.identifiers import IdentifierError
 from hub.recognition import reasons as rc
-from hub.recognition.matching import match
+from hub.recognition.matching import match, normalise_reference_identifier
 from hub.recognition.scoring import compare, prepare
 from hub.recognition.service import verify, warm
 from hub.recognition.trader import DeclaredTrader
@@ -193,3 +196,12 @@ def test_verify_and_match_resolve_a_reference_alike(session, add_operator):
             assert got == want, reference
     assert [match(session, r).decision for r in references] == [
         "match", "ambiguous", "ambiguous", "match", "ambiguous"]
+
+
+def test_a_declared_number_is_read_whatever_its_spaces() -> None:
+    """As the company page reads it (`normalise_reference`): a MID copied with spaces
+    is the MID; malformed stays malformed."""
+    assert normalise_reference_identifier(DeclaredTrader("mid", "atbeclog 37wie")) == (
+        "MID", "ATBECLOG37WIE")
+    with pytest.raises(IdentifierError):
+        normalise_reference_identifier(DeclaredTrader("MID", "ZZ ABC 123"))
