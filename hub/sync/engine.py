@@ -788,28 +788,19 @@ class SyncJob:
             listed = diff.listed.get(programme_id, 0)
             if listed == 0:
                 continue
-            removed = diff.removed.get(programme_id, 0) + (
-                0 if snapshot else self.counts["removed"])
-            if removed / listed > self.limits.removal_share:
-                reasons.append(
-                    f"{removed} of {listed} {prog.rules.code} operators "
-                    f"({removed / listed:.0%}) would be removed, more than the "
-                    f"{self.limits.removal_share:.0%} allowed")
-            changed = diff.status_changes.get(programme_id, 0) + (
-                0 if snapshot else self.counts.get("status_changes", 0))
-            if changed / listed > self.limits.change_share:
-                reasons.append(
-                    f"{changed} of {listed} {prog.rules.code} operators "
-                    f"({changed / listed:.0%}) would change status or consent, more than "
-                    f"the {self.limits.change_share:.0%} allowed")
-            emptied = diff.clearing.get(programme_id, 0) + (
-                0 if snapshot else self.counts.get("clearing", 0))
-            if emptied / listed > self.limits.change_share:
-                reasons.append(
-                    f"{emptied} of {listed} {prog.rules.code} operators "
-                    f"({emptied / listed:.0%}) would lose a value they hold (a column "
-                    "missing from the feed?), more than the "
-                    f"{self.limits.change_share:.0%} allowed")
+            for figures, count_name, share, what in (
+                    (diff.removed, "removed", self.limits.removal_share, "would be removed"),
+                    (diff.status_changes, "status_changes", self.limits.change_share,
+                     "would change status or consent"),
+                    (diff.clearing, "clearing", self.limits.change_share,
+                     "would lose a value they hold (a column missing from the feed?)")):
+                # an incremental run: with the pages it already applied
+                found = figures.get(programme_id, 0) + (
+                    0 if snapshot else self.counts.get(count_name, 0))
+                if found / listed > share:
+                    reasons.append(f"{found} of {listed} {prog.rules.code} operators "
+                                   f"({found / listed:.0%}) {what}, more than the "
+                                   f"{share:.0%} allowed")
         return "; ".join(reasons) or None
 
     def _count(self, diff: merge.Difference) -> None:
