@@ -25,11 +25,10 @@ from hub import clock, db
 from hub.errors import HubError
 from hub.sync import admin, engine
 from hub.sync.connections import SyncSettings
-from hub.web import charts, dashboard, ids, pages, security, users
+from hub.web import charts, dashboard, pages, security, users
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-# `<id:...>`: every id in an address is checked against what a row can hold, at once.
-bp.record_once(ids.install)
+# `<id:...>` (`hub.urls`): every id in an address is checked against what a row can hold.
 pages.register(bp)
 
 

@@ -64,6 +64,21 @@ def test_ids_within_reach_still_lead_to_their_page(admin_client: FlaskClient,
     assert admin_client.get(f"/dashboard/connections/{MAX_ID}").status_code == 404
 
 
+def test_an_id_in_other_digits_is_no_address(client: FlaskClient, admin_client: FlaskClient,
+                                             seeded: Seeded) -> None:
+    """Full-width or Arabic-Indic digits would read as the same number: one row, many
+    addresses. Only ASCII digits name a row, in the pages and the API alike."""
+    def written(number: int, zero: int) -> str:
+        return "".join(chr(zero + int(d)) for d in str(number))
+
+    for zero in (0xFF10, 0x0660):  # FULLWIDTH DIGIT ZERO, ARABIC-INDIC DIGIT ZERO
+        digits = written(seeded.eu_connection, zero)
+        assert admin_client.get(f"/dashboard/connections/{digits}").status_code == 404
+        # the API's route matches (then asks for a token) only for ASCII digits
+        assert client.get(f"/api/v1/operators/{digits}").status_code == 404
+    assert client.get("/api/v1/operators/1").status_code == 401
+
+
 @pytest.mark.parametrize("query", [
     f"{LINKED_MID[:8]} {LINKED_MID[8:]}", " ".join(LINKED_MID.lower()),
     f"{LINKED_MID[:4]}\u3000{LINKED_MID[4:]}"])
