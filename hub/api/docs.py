@@ -8,6 +8,8 @@ machine-readable spec.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -20,10 +22,7 @@ from hub.auth.oauth2 import issuer
 
 bp = Blueprint("api_docs", __name__)
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ spec.info.title }}</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;
+STYLE = """body{font-family:system-ui,sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;
 color:#1b1f24;line-height:1.45}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccd}
 .op{border:1px solid #dde;border-radius:6px;padding:.6rem 1rem;margin:.8rem 0}
@@ -33,7 +32,16 @@ code{background:#f3f4f7;padding:0 .25rem}
 pre{background:#f6f7f9;padding:.6rem;overflow:auto;font-size:.85rem}
 .small{font-size:.85rem;color:#555}table{border-collapse:collapse;font-size:.9rem}
 td,th{border-bottom:1px solid #e4e6eb;padding:.2rem .5rem;text-align:left;vertical-align:top}
-</style></head><body>
+"""
+#: The page's policy: nothing but its own inline stylesheet, named by its digest.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+    + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ spec.info.title }}</title>
+<style>{{ style }}</style></head><body>
 <h1>{{ spec.info.title }} <small>{{ spec.info.version }}</small></h1>
 <p>{{ spec.info.description }}</p>
 <p>Authenticate with OAuth 2.0 client credentials at <code>POST /oauth/token</code>
@@ -123,7 +131,9 @@ def docs() -> ResponseReturnValue:
     operations = [(path, method, op) for path, ops in spec["paths"].items()
                   for method, op in ops.items()]
     tags = list(dict.fromkeys(op["tags"][0] for _path, _method, op in operations))
-    return render_template_string(PAGE, spec=spec, tags=tags, operations=operations,
-                                  errors=_error_examples(operations),
+    page = render_template_string(PAGE, spec=spec, tags=tags, operations=operations,
+                                  errors=_error_examples(operations), style=STYLE,
                                   link=_link, params=_params,
                                   dump=lambda s: json.dumps(s, indent=2))
+    return page, {"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                  "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}

@@ -3,6 +3,8 @@ the hub serves, and the parts a generated client needs on every operation."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 
@@ -67,6 +69,17 @@ def test_the_docs_page_shows_fields_and_examples_without_a_cdn(app):
     assert not re.search(r"""(src|href)=["']https?://""", page)
     # Each error example once (the API's and OAuth's), not once per operation.
     assert page.count("Example 403:") == 2 and "the token does not carry the scope" in page
+
+
+def test_the_docs_page_allows_only_its_own_stylesheet(app):
+    response = app.test_client().get("/docs")
+    policy = response.headers["Content-Security-Policy"]
+    style = re.search(r"<style>(.*?)</style>", response.get_data(as_text=True), re.S)
+    assert style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def _examples(spec) -> list[tuple[str, dict, object]]:
