@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.catalogue import available_connectors
@@ -145,8 +145,8 @@ def difference(session: Session, run: SyncRun, kind: str, *, after: str | None =
         kinds = {"create": ["created"], "remove": ["removed"]}.get(kind)
         event_kind = (OperatorEvent.kind.in_(kinds) if kinds
                       else OperatorEvent.kind.not_in(["created", "removed"]))
-        query = (select(distinct(Operator.stable_key), Operator.id, Operator.legal_name,
-                        Operator.country, Operator.status)
+        query = (select(Operator.stable_key, Operator.id, Operator.legal_name,
+                        Operator.country, Operator.status).distinct()
                  .join(OperatorEvent, OperatorEvent.operator_id == Operator.id)
                  .where(OperatorEvent.sync_run_id == run.id, event_kind))
         if after:

@@ -218,6 +218,12 @@ def test_held_and_dry_runs_list_their_difference(hub_app, feed, connection_id):
     runner = hub_app.test_cli_runner()
     shown = runner.invoke(args=["sync", "diff", str(run.id), "--kind", "remove"])
     assert shown.exit_code == 0 and "would remove: 5" in shown.output
+    confirmed = runner.invoke(args=["sync", "confirm", str(run.id)])
+    assert confirmed.exit_code == 0, confirmed.output
+    applied = runner.invoke(args=["sync", "diff", str(run.id), "--kind", "create",
+                                  "--kind", "remove"])  # from the events it wrote
+    assert "create: 1\n  DE000000000000030" in applied.output
+    assert "remove: 5\n  DE000000000000016" in applied.output
     rejected = runner.invoke(args=["sync", "diff", str(run.id), "--kind", "rejected"])
     assert "rejected: 1" in rejected.output and "status" in rejected.output
     # the dry run's staged rows went when the held run started: not shown as nothing
