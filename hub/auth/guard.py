@@ -143,6 +143,7 @@ def _admit(principal: Principal | None) -> Principal:
             headers={"WWW-Authenticate": 'Bearer realm="aeohub", error="invalid_token"'})
     _spend(principal, int(current_app.config.get("RATE_LIMIT_REQUEST_COST", 1)))
     g.principal = principal
+    g.audit_actor = f"client:{principal.client_id}"  # who the audit log names
     return principal
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from connectors.base import CanonicalRecord
 from connectors.formats import DateParser, parse_categories, parse_identifiers
 from hub import clock
+from hub.audit import current_actor
 from hub.db import transactional
 from hub.errors import InvalidInput, NotFound
 from hub.registry.models import Programme
@@ -106,7 +107,7 @@ def _identifiers(text: str, problems: list[str]) -> list[dict[str, Any]]:
 
 @transactional
 def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | None = None,
-           *, actor: str = "cli") -> QuarantinedRecord:
+           *, actor: str | None = None) -> QuarantinedRecord:
     """Validate the record again (with corrections) and, when it passes, stage and merge
     it through the sync's own path (`hub.sync.merge`), as a run of its own (`replay`)."""
     row = get(session, record_id)
@@ -150,21 +151,21 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
     row.record = raw
     row.status = "replayed"
     row.resolved_at = now
-    row.resolved_by = actor
+    row.resolved_by = actor = current_actor(actor)
     audit_hooks.quarantine_decision(session, row, "replayed", actor)
     return row
 
 
 @transactional
 def dismiss(session: Session, record_id: int, *, note: str | None = None,
-            actor: str = "cli") -> QuarantinedRecord:
+            actor: str | None = None) -> QuarantinedRecord:
     row = get(session, record_id)
     if row.status != "open":
         raise InvalidInput(f"quarantined record {record_id} is {row.status}",
                            fields={"id": row.status})
     row.status = "dismissed"
     row.resolved_at = clock.now()
-    row.resolved_by = actor
+    row.resolved_by = actor = current_actor(actor)
     row.resolution_note = note
     audit_hooks.quarantine_decision(session, row, "dismissed", actor)
     return row

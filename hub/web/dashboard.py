@@ -81,8 +81,7 @@ def replay(session: Session, user: DashboardUser, record_id: int,
            corrections: Mapping[str, Any]) -> QuarantinedRecord:
     """Validate a record the user may see again (with `corrections`) and apply it."""
     visible_record(session, user, record_id)
-    return quarantine.replay(session, record_id, corrections or None,
-                             actor=f"web:{user.username}")
+    return quarantine.replay(session, record_id, corrections or None)
 
 
 @transactional
@@ -90,7 +89,7 @@ def dismiss(session: Session, user: DashboardUser, record_id: int, note: str | N
             ) -> QuarantinedRecord:
     """Dismiss a record the user may see (with a note)."""
     visible_record(session, user, record_id)
-    return quarantine.dismiss(session, record_id, note=note, actor=f"web:{user.username}")
+    return quarantine.dismiss(session, record_id, note=note)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import flask_login
-from flask import Flask, abort, current_app, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 from itsdangerous import URLSafeTimedSerializer
@@ -130,8 +130,10 @@ def current_user() -> DashboardUser | None:
 def login_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if current_user() is None:
+        user = current_user()
+        if user is None:
             return redirect(url_for("dashboard.login", next=request.path))
+        g.audit_actor = f"user:{user.username}"  # who the audit log names
         return view(*args, **kwargs)
 
     return cast(F, wrapped)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from hub.audit.models import AuditEntry
 from hub.db import Database
 from hub.registry.models import Operator
 from hub.sync import connections as conns
@@ -315,3 +316,18 @@ def test_a_run_names_the_columns_with_data_that_nothing_reads(kit):
     write_feed(feed, [eu_row(1), eu_row(2)])
     again = sync(kit, conn_id)
     assert admin("GET", f"/runs/{again.id}").json["unread"] == []
+
+
+def test_the_audit_log_names_the_client_that_acted(ref_app, committed_db: Database,
+                                                   tmp_path: Path) -> None:
+    """Not `system`: the client whose token made the change."""
+    credentials = make_client(committed_db, "EU-AEO", "node:admin")
+    eu = Caller(ref_app.test_client(), bearer(committed_db, credentials))
+    conn_id = csv_connection(eu, "eu-audited", tmp_path / "eu.csv")
+    assert eu("PATCH", f"/connections/{conn_id}", {"staleness_seconds": 7200}).status_code == 200
+    with committed_db.session_scope() as session:
+        actors = {str(action): str(actor) for action, actor in session.execute(
+            select(AuditEntry.action, AuditEntry.actor).where(
+                AuditEntry.subject == f"connection:{conn_id}"))}
+    assert actors == {"connection.added": f"client:{credentials.client_id}",
+                      "connection.edited": f"client:{credentials.client_id}"}

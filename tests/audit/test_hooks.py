@@ -148,7 +148,8 @@ def test_quarantine_decisions_are_audited(hub_app, feed, connection_id):
         first, second = session.scalars(select(QuarantinedRecord)
                                         .order_by(QuarantinedRecord.id)).all()
         quarantine.replay(session, first.id, {"status": "valid"}, actor="user:ops")
-        quarantine.dismiss(session, second.id, note="test row")
+        with acting_as("cli"):  # as inside an aeohub command
+            quarantine.dismiss(session, second.id, note="test row")
         session.commit()
         replayed, dismissed = _entries(session, "quarantine.")
         assert replayed.action == "quarantine.replayed" and replayed.actor == "user:ops"

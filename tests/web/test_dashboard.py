@@ -12,6 +12,7 @@ from itsdangerous import BadSignature
 from sqlalchemy import select
 
 from hub import db, usage
+from hub.audit.models import AuditEntry
 from hub.auth.models import OAuthClient
 from hub.notify.models import WebhookDelivery, WebhookSubscription
 from hub.registry.models import Operator, Programme
@@ -137,7 +138,7 @@ def test_quarantine_replay_with_corrections_and_dismiss(
         session = db.session()
         record = session.get(QuarantinedRecord, seeded.quarantined)
         assert record is not None and record.status == "replayed"
-        assert record.resolved_by == "web:eu-staff"
+        assert record.resolved_by == "user:eu-staff"
         operator = session.scalars(select(Operator).where(
             Operator.trader_id == "DE000000000000005")).one()
         assert operator.status == "suspended"
@@ -323,3 +324,7 @@ def test_a_discarded_runs_difference_is_said_to_be_gone(
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200
     assert "is discarded and its staged rows are gone" in page and "<table>" not in page
+    with app.app_context():  # the audit log names who discarded it
+        actor = db.session().scalar(select(AuditEntry.actor).where(
+            AuditEntry.action == "sync.discarded"))
+    assert actor == "user:eu-staff"
