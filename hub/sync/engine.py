@@ -186,6 +186,19 @@ _HELD_VALUES = tuple(name for name in RECORD_COLUMNS if name not in (
 _EMPTY: tuple[Any, ...] = (None, "", [])
 
 
+def in_scope(result: OperatorData | Rejection, countries: Sequence[str]
+             ) -> OperatorData | Rejection:
+    """A valid record of a country outside a connection's scope (`countries`; empty:
+    every country) is refused: another connection answers for it."""
+    if isinstance(result, Rejection) or not countries or (
+            result.values["country"] in countries):
+        return result
+    return Rejection([{"code": "out_of_scope", "field": "country",
+                       "reason": f"{result.values['country']} is outside this connection's "
+                                 f"scope ({', '.join(countries)})"}],
+                     stable_key=result.stable_key)
+
+
 def plan_item(data: OperatorData, position: str | None,
              current: dict[str, tuple[dict[str, Any], set[tuple[str, str, str, bool]]]],
              today: dt.date) -> _Item:
@@ -507,15 +520,7 @@ class SyncJob:
                         None, None, raw, unknown_programme(record, self.programmes)))
                     self.counts["untied"] += 1
                     continue
-                result = validate(record, prog.rules)
-                countries = self.scope.countries
-                if (not isinstance(result, Rejection) and countries
-                        and result.values["country"] not in countries):
-                    result = Rejection([{
-                        "code": "out_of_scope", "field": "country",
-                        "reason": f"{result.values['country']} is outside this "
-                                  f"connection's scope ({', '.join(countries)})"}],
-                        stable_key=result.stable_key)
+                result = in_scope(validate(record, prog.rules), self.scope.countries)
                 if isinstance(result, Rejection):
                     rejected.append((prog, record, result))
                 else:

@@ -115,14 +115,19 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
         raise InvalidInput(f"quarantined record {record_id} is {row.status}",
                            fields={"id": row.status})
     programme = session.scalar(select(Programme).where(Programme.code == row.programme))
-    if programme is None:
-        raise InvalidInput(f"record {record_id} names no known programme",
-                           fields={"programme": "unknown"})
+    connection = session.get(Connection, row.connection_id)
+    assert connection is not None  # (an entry goes with its connection)
+    if programme is None or programme.code not in connection.programmes:
+        raise InvalidInput(f"record {record_id} names no programme of connection "
+                           f"{connection.name} ({', '.join(connection.programmes)})",
+                           fields={"programme": "not a programme of the connection"})
     raw = {**row.record, **corrected(corrections or {})}
     if corrections:  # the connector's findings were about the record as read
         raw["problems"] = []
     raw["fingerprint"] = ""  # the source form is no longer what was read
-    result = validate(record_from_dict(raw), ProgrammeRules.of(programme))
+    # as a run of its connection would: the same validation and the same scope
+    result = engine.in_scope(validate(record_from_dict(raw), ProgrammeRules.of(programme)),
+                             tuple(connection.scope_countries or ()))
     if isinstance(result, Rejection):
         raise InvalidInput(
             f"record {record_id} still fails: "

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from hub import db
 from hub.errors import InvalidInput
+from hub.sync import connections as conns
 from hub.sync import quarantine
 from hub.sync.models import QuarantinedRecord
 from tests.sync.feeds import eu_row, write_feed
@@ -142,3 +143,20 @@ def test_the_list_pages_and_says_when_more_remain(hub_app, feed, connection_id):
     assert len(seen) == len(set(seen)) == 5 and not more
     bad = runner.invoke(args=["quarantine", "list", "--limit", "0"])
     assert bad.exit_code == 2 and "--limit" in bad.output
+
+
+def test_a_replay_keeps_to_its_connections_scope(hub_app, feed, connection_id):
+    with hub_app.app_context():
+        session = db.session()
+        conns.edit_connection(session, conns.SyncSettings.from_config(hub_app.config),
+                              conns.get_connection(session, connection_id),
+                              scope_countries=["DE"])
+        session.commit()
+    write_feed(feed, [eu_row(1), eu_row(2, country="FR")])
+    assert sync(hub_app, connection_id).counts["quarantined"] == 1
+    entry = _entry(hub_app)
+    with pytest.raises(InvalidInput, match="FR is outside this connection's scope"):
+        _replay(hub_app, entry)
+    assert "DE000000000000002" not in operators(hub_app)
+    _replay(hub_app, entry, {"country": "DE"})
+    assert operators(hub_app)["DE000000000000002"].country == "DE"
