@@ -49,7 +49,10 @@ def _user() -> Any:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/dashboard") and not target.startswith("//"):
+    """Where to go after signing in: a dashboard path, printable ASCII (a line break
+    cannot go in a Location header), else the overview."""
+    if (target and target.startswith("/dashboard") and target.isascii()
+            and target.isprintable() and "\\" not in target):
         return target
     return url_for("dashboard.overview")
 

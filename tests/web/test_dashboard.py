@@ -328,3 +328,14 @@ def test_a_discarded_runs_difference_is_said_to_be_gone(
         actor = db.session().scalar(select(AuditEntry.actor).where(
             AuditEntry.action == "sync.discarded"))
     assert actor == "user:eu-staff"
+
+
+@pytest.mark.parametrize("target", ["/dashboard\n", "/dashboard\r\nSet-Cookie: x=1",
+                                    "/dashboard\\..\\evil", "https://evil.example/"])
+def test_sign_in_goes_on_only_to_a_plain_dashboard_path(app: Flask, seeded: Seeded,
+                                                         target: str) -> None:
+    client = app.test_client()
+    answer = client.post("/dashboard/login", data={
+        "csrf_token": csrf_of(client), "username": "eu-staff", "password": PASSWORD,
+        "next": target})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/dashboard/"
