@@ -100,6 +100,33 @@ def validate_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
     return {"keys": [dict(k) for k in keys]}
 
 
+#: A client's name is for people: 1 to this many characters (the column's length).
+NAME_MAX_LENGTH = 200
+#: The largest `rate_limit` a client may have (quota units per window; at least 1: a
+#: client of 0 would be refused on every request).
+RATE_LIMIT_MAX = 10**9
+#: The longest overlap a rotated secret may keep (a year and a day is already a typo).
+OVERLAP_MAX_SECONDS = 366 * 86400
+
+
+def check_client_fields(*, name: str, rate_limit: int | None) -> None:
+    """Refuse a name or rate limit the client cannot have, every wrong field at once,
+    whoever asks (the admin API's schema checks the same; the command line has only this)."""
+    problems: list[str] = []
+    errors: dict[str, str] = {}
+    if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX_LENGTH:
+        problems.append(f"name {name!r} is not 1 to {NAME_MAX_LENGTH} characters")
+        errors["name"] = f"expected 1 to {NAME_MAX_LENGTH} characters"
+    if rate_limit is not None and (isinstance(rate_limit, bool)
+                                   or not isinstance(rate_limit, int)
+                                   or not 1 <= rate_limit <= RATE_LIMIT_MAX):
+        problems.append(f"rate_limit {rate_limit} is not a whole number from 1 to "
+                        f"{RATE_LIMIT_MAX}")
+        errors["rate_limit"] = f"expected a whole number from 1 to {RATE_LIMIT_MAX}"
+    if problems:
+        raise InvalidInput("; ".join(problems), fields=errors)
+
+
 @dataclass
 class CreatedClient:
     client: OAuthClient
@@ -115,6 +142,7 @@ def create_client(session: Session, *, name: str, programme: str | None,
 
     A client registered with a JWK set gets no secret: it authenticates only with
     private_key_jwt, so that a leaked secret can never bypass its keys."""
+    check_client_fields(name=name, rate_limit=rate_limit)
     scope_list = parse_scopes(scopes)
     if not scope_list:
         raise InvalidInput("a client needs at least one scope", fields={"scopes": "empty"})
@@ -237,6 +265,10 @@ def rotate_secret(session: Session, client_id: str, *, overlap_seconds: int = 86
     if overlap_seconds < 0:
         raise InvalidInput("the overlap cannot be negative",
                            fields={"overlap_seconds": "negative"})
+    if overlap_seconds > OVERLAP_MAX_SECONDS:
+        raise InvalidInput(f"overlap_seconds {overlap_seconds} is more than "
+                           f"{OVERLAP_MAX_SECONDS} (366 days)",
+                           fields={"overlap_seconds": f"at most {OVERLAP_MAX_SECONDS}"})
     secret = secrets.token_urlsafe(32)
     now = clock.now()
     keep_old = overlap_seconds > 0 and client.secret_hash is not None

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from hub import db
+from hub.cli import ROW_ID
 from hub.errors import HubError
 from hub.exitcodes import VERIFY_EXIT
 from hub.recognition.crosswalk import crosswalk
@@ -50,6 +51,19 @@ def _reference(kwargs: dict[str, Any]) -> DeclaredTrader:
     return DeclaredTrader(**{k: kwargs.pop(k) for k in
                               ("scheme", "value", "name", "street", "city", "postcode",
                                "country")})
+
+
+def _operator_ref(ctx: click.Context, param: click.Parameter,
+                  value: str | None) -> int | str | None:
+    """An operator by id or as PROGRAMME:STABLE_KEY. An id is checked as every row id is
+    (`ROW_ID`): a number no row can have is a usage error, not a query."""
+    if value is None or not value.isdigit():
+        return value
+    if not value.isascii():  # digits of another script: neither an id nor a key
+        raise click.BadParameter(f"{value!r} is not an operator id or PROGRAMME:STABLE_KEY",
+                                 ctx, param)
+    # click's number types convert the command line's text, though typed for numbers
+    return int(ROW_ID.convert(value, param, ctx))  # type: ignore[arg-type]
 
 
 def _fail(exc: HubError) -> click.ClickException:
@@ -139,7 +153,8 @@ def match_command(limit: int, as_json: bool, **kwargs: Any) -> None:
 
 
 @click.command("crosswalk")
-@click.option("--operator", "operator_id", required=True, type=int, help="Operator id.")
+@click.option("--operator", "operator_id", required=True, type=ROW_ID,
+              help="Operator id.")
 @click.option("--declared-in", required=True, help="Declaring administration (US, EU, CN...).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def crosswalk_command(operator_id: int, declared_in: str, as_json: bool) -> None:
@@ -168,7 +183,7 @@ def entities_group() -> None:
 
 
 @entities_group.command("show")
-@click.argument("operator_id", type=int)
+@click.argument("operator_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def entities_show(operator_id: int, as_json: bool) -> None:
     """The entity holding OPERATOR_ID (an entity's id is its smallest operator id)."""
@@ -196,13 +211,14 @@ def judgements_group() -> None:
 
 
 @judgements_group.command("add")
-@click.argument("left")
-@click.argument("right")
+@click.argument("left", callback=_operator_ref)
+@click.argument("right", callback=_operator_ref)
 @click.option("--verdict", required=True, type=click.Choice(["same", "different"]),
               help="Whether they are the same company.")
 @click.option("--by", "actor", required=True, help="Who judged.")
 @click.option("--reason", required=True, help="Why.")
-def judgements_add(left: str, right: str, verdict: str, actor: str, reason: str) -> None:
+def judgements_add(left: int | str, right: int | str, verdict: str, actor: str,
+                   reason: str) -> None:
     """Judge LEFT and RIGHT (operator ids or PROGRAMME:STABLE_KEY) the same or different."""
     session = db.session()
     try:
@@ -215,9 +231,10 @@ def judgements_add(left: str, right: str, verdict: str, actor: str, reason: str)
 
 
 @judgements_group.command("list")
-@click.option("--operator", help="Only judgements on this operator (id or PROGRAMME:KEY).")
+@click.option("--operator", callback=_operator_ref,
+              help="Only judgements on this operator (id or PROGRAMME:KEY).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def judgements_list(operator: str | None, as_json: bool) -> None:
+def judgements_list(operator: int | str | None, as_json: bool) -> None:
     """Judgements, oldest first (the latest on a pair wins)."""
     try:
         rows = list_judgements(db.session(), operator)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from connectors.catalogue import available_connectors
 from hub import db
+from hub.cli import ROW_ID
 from hub.db import MAX_ID
 from hub.errors import HubError
 from hub.sync import admin, engine, quarantine
@@ -308,7 +309,8 @@ class _Spinner:
 
 @sync_group.command("runs")
 @click.option("--connection", help="Only this connection's runs (name or id).")
-@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000),
+              help="How many runs, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def sync_runs(connection: str | None, limit: int, as_json: bool) -> None:
     """Recent runs with their counts (held and dry runs: what they would do)."""
@@ -331,7 +333,7 @@ def sync_runs(connection: str | None, limit: int, as_json: bool) -> None:
 
 
 @sync_group.command("diff")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 @click.option("--kind", type=click.Choice(admin.DIFFERENCE_KINDS), multiple=True,
               help="What to list (default: all).")
 @click.option("--after", help="Continue after this key (the previous page's last).")
@@ -374,7 +376,7 @@ def sync_diff(run_id: int, kind: tuple[str, ...], after: str | None, limit: int,
 
 
 @sync_group.command("confirm")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 def sync_confirm(run_id: int) -> None:
     """Apply a held run."""
     try:
@@ -385,7 +387,7 @@ def sync_confirm(run_id: int) -> None:
 
 
 @sync_group.command("discard")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ROW_ID)
 def sync_discard(run_id: int) -> None:
     """Drop a held run without applying it."""
     try:
@@ -433,7 +435,7 @@ def quarantine_list(connection: str | None, status: str, limit: int, after: int 
 
 
 @quarantine_group.command("show")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON.")
 def quarantine_show(record_id: int, as_json: bool) -> None:
     """One quarantined record: its reasons and the record as read."""
@@ -455,7 +457,7 @@ def quarantine_show(record_id: int, as_json: bool) -> None:
 
 
 @quarantine_group.command("replay")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=ROW_ID)
 @click.option("--set", "corrections", multiple=True,
               help="field=value correction (repeat for several).")
 def quarantine_replay(record_id: int, corrections: tuple[str, ...]) -> None:
@@ -473,7 +475,7 @@ def quarantine_replay(record_id: int, corrections: tuple[str, ...]) -> None:
 
 
 @quarantine_group.command("dismiss")
-@click.argument("record_id", type=int)
+@click.argument("record_id", type=ROW_ID)
 @click.option("--note", help="Why it is dismissed (kept with the entry).")
 def quarantine_dismiss(record_id: int, note: str | None) -> None:
     """Set a record aside: it stays dismissed until the record changes."""

@@ -224,6 +224,15 @@ def _programmes(session: Session, codes: list[str]) -> list[Programme]:
     if not codes:
         raise InvalidInput("a connection needs at least one programme",
                            fields={"programme": "required"})
+    # a programme given twice is a mistake in the request, not a wish to store it twice
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for code in codes:
+        (repeated if code in seen else seen).add(code)
+    if repeated:
+        listed = ", ".join(sorted(repeated))
+        raise InvalidInput(f"programmes: {listed} given more than once",
+                           fields={"programmes": f"repeated: {listed}"})
     rows = {p.code: p for p in session.scalars(select(Programme).where(Programme.code.in_(codes)))}
     missing = [c for c in codes if c not in rows]
     if missing:
@@ -418,12 +427,16 @@ def remove_connection(session: Session, connection: Connection) -> None:
 
 
 def get_connection(session: Session, ref: str | int) -> Connection:
-    query = select(Connection)
-    if isinstance(ref, int) or str(ref).isdigit():
-        query = query.where((Connection.id == int(ref)) | (Connection.name == str(ref)))
-    else:
-        query = query.where(Connection.name == ref)
-    connection = session.scalar(query)
+    """The connection named `ref`, or whose id it is. Only ASCII digits from 1 to `MAX_ID`
+    can be an id: any other number names no row (and one beyond the database's integer
+    would fail in the driver), so it is looked up as a name only."""
+    text = str(ref)
+    # the length test first: int() refuses numbers of thousands of digits
+    is_id = (text.isascii() and text.isdigit() and len(text.lstrip("0")) <= len(str(MAX_ID))
+             and 1 <= int(text) <= MAX_ID)
+    condition = Connection.name == text
+    connection = session.scalar(select(Connection).where(
+        (Connection.id == int(text)) | condition if is_id else condition))
     if connection is None:
         raise NotFound(f"no connection {ref!r}", fields={"connection": "unknown"})
     return connection
