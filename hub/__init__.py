@@ -36,7 +36,7 @@ def create_app(config: str | Mapping[str, Any] | None = None, *, http: bool = Tr
     # Every `import hub.<anything>` runs this module first: the app's modules (SQLAlchemy,
     # cryptography, the commands) load only when an app is built, so that `aeohub
     # --version` and `--help` stay light. hub.cli also imports this module.
-    from hub import db, errors, jsonio, logs, urls  # noqa: PLC0415
+    from hub import db, errors, ids, jsonio, logs  # noqa: PLC0415
     from hub.cli import install_commands  # noqa: PLC0415
     from hub.settings import load_config  # noqa: PLC0415
 
@@ -61,7 +61,7 @@ def create_app(config: str | Mapping[str, Any] | None = None, *, http: bool = Tr
         logs.configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     logs.init_app(app)
     errors.init_app(app)
-    urls.init_app(app)
+    ids.init_app(app)
     db.init_app(app)
     install_commands(app)
     if http:

@@ -27,24 +27,7 @@ from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 from werkzeug.serving import run_simple
 
 from hub import __version__, create_app, init_http
-from hub.db import MAX_ID
 from hub.settings import ConfigurationError, check_config
-
-
-class RowId(click.IntRange):
-    """A row id: a whole number from 1 to `MAX_ID`. Any other number names no row, and
-    one beyond the database's integer would fail in the driver (a traceback); click
-    refuses it as a usage error (exit status 2) naming the argument or option."""
-
-    name = "id"
-
-    def __init__(self) -> None:
-        super().__init__(1, MAX_ID)
-
-
-#: The type of every argument and option that takes a row id (hub.settings imports
-#: hub.db already, so this costs `--help` nothing).
-ROW_ID = RowId()
 
 
 class Listed(NamedTuple):

@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from hub import db
-from hub.cli import ROW_ID
 from hub.errors import HubError
 from hub.exitcodes import VERIFY_EXIT
+from hub.ids import ROW_ID
 from hub.recognition.crosswalk import crosswalk
 from hub.recognition.entities import add_judgement, entity_of, list_judgements
 from hub.recognition.matching import match

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from connectors.catalogue import available_connectors
 from hub import db
-from hub.cli import ROW_ID
 from hub.db import MAX_ID
 from hub.errors import HubError
+from hub.ids import ROW_ID
 from hub.sync import admin, engine, quarantine
 from hub.sync import connections as conns
 from hub.sync.models import Connection, SyncRun

@@ -28,7 +28,7 @@ from hub.sync.connections import SyncSettings
 from hub.web import charts, dashboard, pages, security, users
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-# `<id:...>` (`hub.urls`): every id in an address is checked against what a row can hold.
+# `<id:...>` (`hub.ids`): every id in an address is checked against what a row can hold.
 pages.register(bp)
 
 

@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 
 from hub import db
 from hub.arrangements.service import load_reference_data
-from hub.cli import COMMANDS, RowId, package_commands
+from hub.cli import COMMANDS, package_commands
 from hub.db import MAX_ID, Database
+from hub.ids import RowIdParam
 from hub.sync import connections as conns
 from hub.sync.models import Connection
 from tests.auth.hubkit import bearer, make_client
@@ -133,7 +134,7 @@ def test_every_numeric_id_parameter_is_a_row_id() -> None:
              for param in command.params
              if param.name and (param.name.endswith("_id") or param.name == "operator")
              and isinstance(param.type, click.types._NumberParamTypeBase)
-             and not isinstance(param.type, RowId)]
+             and not isinstance(param.type, RowIdParam)]
     assert wrong == []
 
 

@@ -1,4 +1,4 @@
-"""Numbers in the hub's addresses.
+"""Row ids and numbers as people write them: in the hub's addresses and on its command line.
 
 - `int` (Werkzeug's own name, so every route has it): ASCII digits only. Werkzeug's
   `\\d` also takes other scripts' digits, and Python reads a full-width one (U+FF11) as
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import click
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
@@ -33,3 +34,19 @@ class RowId(AsciiInteger):
 def init_app(app: Flask) -> None:
     """Install the converters; before any route is added (they are read then)."""
     app.url_map.converters.update(int=AsciiInteger, id=RowId)
+
+
+class RowIdParam(click.IntRange):
+    """A row id on the command line: a whole number from 1 to `MAX_ID`. Any other number
+    names no row, and one beyond the database's integer would fail in the driver (a
+    traceback); click refuses it as a usage error (exit status 2) naming the argument or
+    option."""
+
+    name = "id"
+
+    def __init__(self) -> None:
+        super().__init__(1, MAX_ID)
+
+
+#: The type of every command-line argument and option that takes a row id.
+ROW_ID = RowIdParam()
