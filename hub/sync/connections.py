@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -109,6 +110,15 @@ def parse_schedule(text: str) -> tuple[str, Any]:
             parts = spec.split()
             if len(parts) == 5:  # else from_crontab says what is wrong
                 parts[4] = crontab_weekdays(parts[4])
+                minute, hour, days, month, weekdays = parts
+                if not days.startswith("*") and not weekdays.startswith("*"):
+                    # crontab runs on either day when both are restricted; APScheduler's
+                    # CronTrigger only on days that are both
+                    return "cron", OrTrigger([
+                        CronTrigger.from_crontab(f"{minute} {hour} {days} {month} *",
+                                                 timezone="UTC"),
+                        CronTrigger.from_crontab(f"{minute} {hour} * {month} {weekdays}",
+                                                 timezone="UTC")])
             return "cron", CronTrigger.from_crontab(" ".join(parts), timezone="UTC")
         except ValueError as exc:
             raise InvalidInput(f"schedule {text!r}: {exc}",

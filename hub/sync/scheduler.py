@@ -29,7 +29,6 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy import select, update
@@ -60,7 +59,7 @@ def trigger_for(schedule: str) -> BaseTrigger:
     kind, value = parse_schedule(schedule)
     if kind == "interval":
         return IntervalTrigger(seconds=value, start_date=ANCHOR, timezone=dt.UTC)
-    trigger: CronTrigger = value
+    trigger: BaseTrigger = value
     return trigger
 
 

@@ -185,3 +185,24 @@ def test_show_gives_the_guards_and_edit_needs_a_setting(hub_app: Flask,
     nothing = runner.invoke(args=["connections", "edit", "eu-csv"])
     assert nothing.exit_code == 2 and "nothing to change" in nothing.output
     assert "updated" not in nothing.output and stored(hub_app, connection_id) == before
+
+
+def test_a_cron_schedule_restricting_both_days_runs_on_either_as_crontab() -> None:
+    """`0 2 1 * 1`: crontab runs on the 1st of every month and on every Monday."""
+    trigger = trigger_for("cron:0 2 1 * 1")
+    fires: list[dt.datetime] = []
+    current = None
+    now = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)  # a Monday
+    while len(fires) < 6:
+        current = trigger.get_next_fire_time(current, now)
+        assert current is not None
+        fires.append(current)
+        now = current + dt.timedelta(seconds=1)
+    assert [f.strftime("%a %d %H:%M") for f in fires] == [
+        "Mon 07 02:00", "Mon 14 02:00", "Mon 21 02:00", "Mon 28 02:00",
+        "Fri 01 02:00", "Mon 04 02:00"]
+    assert latest_fire(trigger, dt.datetime(2027, 1, 2, tzinfo=dt.UTC)) == dt.datetime(
+        2027, 1, 1, 2, tzinfo=dt.UTC)
+    only_mondays = trigger_for("cron:0 2 * * 1")  # one day field: as before
+    assert only_mondays.get_next_fire_time(None, dt.datetime(
+        2026, 12, 31, tzinfo=dt.UTC)) == dt.datetime(2027, 1, 4, 2, tzinfo=dt.UTC)
