@@ -323,7 +323,7 @@ def sync_runs(connection: str | None, limit: int, as_json: bool) -> None:
         except HubError as exc:
             raise _fail(exc) from exc
         query = query.where(SyncRun.connection_id == conn_id)
-    runs = [{**admin.run_summary(r), "connection": n} for r, n in session.execute(query)]
+    runs = [admin.run_dict(r, n) for r, n in session.execute(query)]  # as the API gives it
     if as_json:
         click.echo(json.dumps(runs))
         return

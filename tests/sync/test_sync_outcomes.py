@@ -244,6 +244,8 @@ def test_exit_codes_say_held_busy_and_failed(hub_app, feed, connection_id):
     assert held.exit_code == 3 and "would remove" in held.output
     assert lease.acquire(db.get_db(hub_app), connection_id, "another-process")
     assert runner.invoke(args=["sync", "run", "eu-csv"]).exit_code == 4
+    listed = json.loads(runner.invoke(args=["sync", "runs", "--json"]).stdout)
+    assert listed[0]["snapshot"] is True and listed[0]["connection"] == "eu-csv"
     busy = runner.invoke(args=["sync", "run", "eu-csv", "--json"])
     assert busy.exit_code == 4 and "records read" not in busy.stderr
     assert json.loads(busy.stdout)["status"] == "busy"
