@@ -207,6 +207,11 @@ def plan_item(data: OperatorData, position: str | None,
     if data.stable_key not in current:
         return _Item(data.stable_key, "create", position, data, fingerprint)
     values, identifiers = current[data.stable_key]
+    held, given = values.get("source_changed_at"), data.values.get("source_changed_at")
+    if held is not None and given is not None and given < held and values["listed"]:
+        # an older version than the one held (a record sent again after a resume from an
+        # older cursor): the latest change time wins (docs/node-protocol.md)
+        return _Item(data.stable_key, "same", position, None, None)
     specs = history.update_events(values, data.values, today)
     other = any(history.to_event_values({n: data.values.get(n)})
                 != history.to_event_values({n: values.get(n)})

@@ -362,3 +362,19 @@ def test_a_feed_that_lost_a_column_is_held(hub_app, feed, connection_id):
     assert (run.status, run.counts["updated"]) == ("succeeded", 2), run.held_reason
     assert sorted(o.city or "" for o in operators(hub_app).values())[:3] == [
         "", "", "Hamburg"]
+
+
+def test_an_older_version_of_a_record_does_not_overwrite_a_newer_one(
+        hub_app, feed, connection_id):
+    write_feed(feed, [eu_row(1), eu_row(2, legal_name="New Name GmbH",
+                                         changed_at="2026-06-01T00:00:00Z")])
+    sync(hub_app, connection_id)
+    write_feed(feed, [eu_row(1), eu_row(2, legal_name="Old Name GmbH",
+                                         changed_at="2020-01-01T00:00:00Z")])
+    run = sync(hub_app, connection_id)
+    assert (run.counts["updated"], run.counts["unchanged"]) == (0, 2), run.counts
+    assert operators(hub_app)["DE000000000000002"].legal_name == "New Name GmbH"
+    write_feed(feed, [eu_row(1), eu_row(2, legal_name="Newest Name GmbH",
+                                         changed_at="2026-07-01T00:00:00Z")])
+    assert sync(hub_app, connection_id).counts["updated"] == 1
+    assert operators(hub_app)["DE000000000000002"].legal_name == "Newest Name GmbH"
