@@ -618,7 +618,8 @@ class RunSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(RUN_STATUS_VALUES))
     dry_run = fields.Boolean(required=True)
     applied = fields.Boolean(required=True, metadata={
-        "description": "False for a held or dry run: its counts say what it would do"})
+        "description": "False for a dry run, a held one, or one discarded or superseded "
+                       "while held: its counts say what it would do"})
     snapshot = fields.Boolean(required=True)
     scheduled_for = fields.DateTime(allow_none=True, required=True)
     started_at = fields.DateTime(required=True)

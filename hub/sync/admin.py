@@ -62,8 +62,11 @@ def connection_summary(connection: Connection) -> dict[str, Any]:
 
 
 def applied(run: SyncRun) -> bool:
-    """Whether a run's counts happened (False: what it would do, held or dry)."""
-    return run.status == "succeeded" and not run.dry_run
+    """Whether a run's counts happened (False: what it would do: a dry run, a held one,
+    or one discarded or superseded while held). A failed incremental run counts the
+    pages it committed; a failed snapshot applied nothing and counts nothing."""
+    return not run.dry_run and run.status not in ("needs_confirmation", "discarded",
+                                                   "superseded")
 
 
 def run_summary(run: SyncRun) -> dict[str, Any]:

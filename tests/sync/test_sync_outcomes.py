@@ -3,6 +3,7 @@ itself, every run ends in a terminal status, held and dry runs show their differ
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
 import time
@@ -378,3 +379,16 @@ def test_an_older_version_of_a_record_does_not_overwrite_a_newer_one(
                                          changed_at="2026-07-01T00:00:00Z")])
     assert sync(hub_app, connection_id).counts["updated"] == 1
     assert operators(hub_app)["DE000000000000002"].legal_name == "Newest Name GmbH"
+
+
+def test_a_failed_incremental_run_counts_the_pages_it_applied():
+    run = SyncRun(connection_id=1, trigger="manual", status="failed", dry_run=False,
+                  snapshot=False, counts={"read": 500, "created": 500},
+                  started_at=dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+    summary = admin.run_summary(run)
+    assert summary["applied"] and "created 500" in admin.counts_text(summary)
+    for status in ("needs_confirmation", "discarded", "superseded"):
+        run.status = status
+        assert not admin.applied(run)
+    run.status, run.dry_run = "succeeded", True
+    assert not admin.applied(run)
