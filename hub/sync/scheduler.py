@@ -260,16 +260,20 @@ class HubScheduler:
         self.retry_missed()
         self.poll_notifications()
 
-    def run_forever(self, *, once: bool = False) -> None:
+    def run_once(self) -> list[SyncRun]:
+        """Run every enabled connection's current slot now (`aeohub scheduler --once`);
+        the runs that started (a slot already claimed, or a busy connection, has none)."""
+        self.reload()
+        now = clock.now()
+        runs = [self._run(connection_id, "schedule", slot_for(trigger, now))
+                for connection_id, trigger in self.triggers.items()]
+        return [run for run in runs if run is not None]
+
+    def run_forever(self) -> None:
         self.reload()
         # Jobs of other packages (SCHEDULER_JOBS: the notify package's view changes).
         for name in self.app.config.get("SCHEDULER_JOBS", ()):
             import_string(name)(self.scheduler, self.database)
-        if once:
-            now = clock.now()
-            for connection_id, trigger in self.triggers.items():
-                self._run(connection_id, "schedule", slot_for(trigger, now))
-            return
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         self.scheduler.start()

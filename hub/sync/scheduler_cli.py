@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 
-from hub import clock
+from hub import clock, exitcodes
 from hub.sync.scheduler import HubScheduler
 
 
@@ -18,7 +18,20 @@ def register(cli: click.Group) -> None:
 @click.option("--poll", default=2.0, show_default=True,
               help="Seconds between checks for changed connections and node notifications.")
 def scheduler_command(once: bool, poll: float) -> None:
-    """Run the scheduler (its own process; never inside web workers)."""
+    """Run the scheduler (its own process; never inside web workers). With --once, the
+    exit status is 1 when a run failed, else 3 when one was held, else 0."""
     scheduler = HubScheduler(current_app._get_current_object(), poll_seconds=poll)  # type: ignore[attr-defined]
     click.echo(f"scheduler started at {clock.now().isoformat()} ({scheduler.holder})")
-    scheduler.run_forever(once=once)
+    if not once:
+        scheduler.run_forever()
+        return
+    statuses = set()
+    for run in scheduler.run_once():
+        statuses.add(run.status)
+        click.echo(f"run {run.id} of connection {run.connection_id}: {run.status}"
+                   + (f" ({run.error or run.held_reason})" if run.error or run.held_reason
+                      else ""))
+    if "failed" in statuses:
+        raise SystemExit(exitcodes.ERROR)
+    if "needs_confirmation" in statuses:
+        raise SystemExit(exitcodes.HELD)

@@ -392,3 +392,13 @@ def test_a_failed_incremental_run_counts_the_pages_it_applied():
         assert not admin.applied(run)
     run.status, run.dry_run = "succeeded", True
     assert not admin.applied(run)
+
+
+def test_scheduler_once_exits_with_its_runs_outcome(hub_app, feed, connection_id):
+    runner = hub_app.test_cli_runner()
+    feed.unlink()
+    failed = runner.invoke(args=["scheduler", "--once"])
+    assert failed.exit_code == 1, failed.output
+    assert f"of connection {connection_id}: failed (" in failed.output
+    again = runner.invoke(args=["scheduler", "--once"])  # the slot ran: nothing to do
+    assert again.exit_code == 0 and "of connection" not in again.output
