@@ -48,6 +48,10 @@ def register(bp: Any) -> None:
     bp.register_error_handler(Exception, web_unexpected)
 
 
+#: What each bucket counts, as its 429 page says it.
+_COUNTED = {"lookup": "look-ups", "login": "sign-in attempts"}
+
+
 def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: int,
                  default_window: int) -> None:
     """Abort with 429 when this client went over the bucket's limit."""
@@ -58,8 +62,8 @@ def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: in
                                 int(config.get(window_key, default_window)))
     if retry_after is not None:
         response = current_app.make_response((render_template(
-            "errors/error.html", status=429, title="Too many look-ups",
-            message=f"You have made too many look-ups in a short time. Try again in "
-                    f"{retry_after} seconds."), 429))
+            "errors/error.html", status=429, title=f"Too many {_COUNTED[bucket]}",
+            message=f"You have made too many {_COUNTED[bucket]} in a short time. Try "
+                    f"again in {retry_after} seconds."), 429))
         response.headers["Retry-After"] = str(retry_after)
         abort(response)

@@ -339,3 +339,12 @@ def test_sign_in_goes_on_only_to_a_plain_dashboard_path(app: Flask, seeded: Seed
         "csrf_token": csrf_of(client), "username": "eu-staff", "password": PASSWORD,
         "next": target})
     assert answer.status_code == 302 and answer.headers["Location"] == "/dashboard/"
+
+
+def test_too_many_sign_ins_are_named_as_such(app: Flask, seeded: Seeded) -> None:
+    app.config["WEB_LOGIN_LIMIT"] = 1
+    client = app.test_client()
+    sign_in(client, "eu-staff", "wrong password")
+    limited = sign_in(client, "eu-staff")
+    assert limited.status_code == 429
+    assert b"Too many sign-in attempts" in limited.data and b"look-ups" not in limited.data
