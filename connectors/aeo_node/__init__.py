@@ -217,12 +217,15 @@ def deletion_from_json(obj: Any, position: str, programme: str | None) -> Deleti
         for name in ("programme", "trader_id_scheme", "trader_id", "authorisation_number",
                      "deleted_at")
     }
-    if problems or not (values["trader_id"] or values["authorisation_number"]):
-        # A tombstone we cannot attribute must not be guessed at: refuse the page.
-        raise FormatError(
-            f"{position}: deletion names neither trader_id nor authorisation_number"
-            + (f" ({'; '.join(problems)})" if problems else "")
-        )
+    missing = [name for name in ("trader_id_scheme", "trader_id") if not values[name]]
+    if problems or missing:
+        # The hub removes an operator by its scheme and identifier (the protocol requires
+        # both); a tombstone we cannot attribute must not be guessed at, nor passed on to
+        # be skipped: refuse the page, so the cursor stays before it.
+        why = [f"it lacks {' and '.join(missing)}, which the hub needs to know the operator "
+               "to remove (the protocol requires trader_id_scheme and trader_id)"] \
+            if missing else []
+        raise FormatError(f"{position}: deletion refused: {'; '.join(why + problems)}")
     return Deletion(
         programme=values["programme"] or programme,
         trader_id_scheme=values["trader_id_scheme"],
@@ -381,6 +384,7 @@ class AeoNodeConnector(Connector):
             raise ConnectorError(f"saved state has a cursor of type {type(cursor).__name__}")
         programme = self.config["programme"]
         page_no = 0
+        seen = {cursor}  # a cursor met again would page through the same changes forever
         with self._client() as client:
             while True:
                 page = client.get_json(
@@ -412,6 +416,13 @@ class AeoNodeConnector(Connector):
                         f"page {page_no}: cursor did not advance (still {cursor!r}) although "
                         "the feed is not complete"
                     )
+                if not complete and next_cursor in seen:
+                    raise FormatError(
+                        f"page {page_no}: next_cursor {next_cursor!r} was already read in this "
+                        "sync (the node's cursors go round in a cycle) although the feed is "
+                        "not complete"
+                    )
+                seen.add(next_cursor)
                 self.log.debug(
                     "%s page %d: %d records, %d deletions, complete=%s", self.name, page_no,
                     len(records), len(deletions), complete,

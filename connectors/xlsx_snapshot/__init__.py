@@ -6,8 +6,10 @@ Everything else is as for ``csv_snapshot``: ``columns``, the value mapping, batc
 ``batch_size`` with state ``{"offset": rows_done}``.
 
 The workbook is read with openpyxl in read-only mode, which streams the sheet's XML row by
-row, so a large workbook is read in bounded memory. Cells become text the way a person
-reads them:
+row, so a large workbook is read in bounded memory. The sheet's ``<dimension>`` tag (the
+used range a writer records) is ignored, as Excel ignores it: a writer that records a
+stale range must not make rows beyond it vanish. A chart sheet holds no cells and is
+refused by name. Cells become text the way a person reads them:
 
 - a number stored for an identifier keeps the leading zeros its number format shows
   (``00012345`` under the format ``00000000``), and never gains float artefacts or
@@ -29,6 +31,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 from openpyxl import load_workbook
+from openpyxl.chartsheet import Chartsheet
 from openpyxl.utils.datetime import from_excel
 from openpyxl.utils.exceptions import InvalidFileException
 
@@ -143,18 +146,30 @@ class XlsxSnapshotConnector(TabularConnector):
                 workbook.close()
 
     def _sheet(self, workbook: Any) -> Any:
+        """The configured worksheet, its recorded dimensions dropped (see the module's
+        docstring); a missing sheet or a chart sheet is a `FormatError`."""
         names = list(workbook.sheetnames)
         label = source_label(self.config)
         if self.config["sheet"]:
             if self.config["sheet"] not in names:
                 raise FormatError(f"{label} has no sheet {self.config['sheet']!r}; its sheets "
                                   f"are {', '.join(names)}")
-            return workbook[self.config["sheet"]]
-        position = self.config["sheet_position"]
-        if position > len(names):
-            raise FormatError(f"{label} has {len(names)} sheet(s), not {position}: "
-                              f"{', '.join(names)}")
-        return workbook[names[position - 1]]
+            sheet = workbook[self.config["sheet"]]
+        else:
+            position = self.config["sheet_position"]
+            if position > len(names):
+                raise FormatError(f"{label} has {len(names)} sheet(s), not {position}: "
+                                  f"{', '.join(names)}")
+            sheet = workbook[names[position - 1]]
+        if isinstance(sheet, Chartsheet):
+            cells = [ws.title for ws in workbook.worksheets]
+            raise FormatError(
+                f"{label}: sheet {sheet.title!r} is a chart sheet, which holds no rows; set "
+                f"sheet or sheet_position to the sheet with the register (worksheets: "
+                f"{', '.join(cells) or 'none'})")
+        # Excel ignores <dimension>; a stale one would cut the sheet short.
+        sheet.reset_dimensions()
+        return sheet
 
     def _rows(self, workbook: Any) -> tuple[list[str], Iterator[tuple[int, list[str] | str]]]:
         """The header and an iterator of (row number, the row's cells as text)."""

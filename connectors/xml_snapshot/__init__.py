@@ -19,7 +19,9 @@ The document is parsed as a stream with defusedxml's ``iterparse``, each record 
 cleared once read, so memory stays flat. A DTD is refused outright: that shuts out
 entity expansion ("billion laughs") and external entities (XXE) before any is resolved.
 Batches carry state ``{"offset": records_done}`` like the CSV connector; a record with
-format problems (a date in no configured format, ...) is carried with ``problems``.
+format problems (a date in no configured format, elements nested more than
+`MAX_RECORD_DEPTH` levels deep, ...) is carried with ``problems``. Configured element paths
+are compiled when the config is loaded, so a malformed one is a configuration error.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 import defusedxml
 import defusedxml.ElementTree as DET
-from marshmallow import fields
+from marshmallow import ValidationError, fields, validates_schema
 
 from connectors.base import (
     Batch,
@@ -62,7 +64,8 @@ from connectors.formats import (
 )
 from connectors.mapping import CATEGORY_TEXT, Unread, ValueMapper, report_unread, unread_state
 
-__all__ = ["DEFAULT_NAMESPACE", "XmlSnapshotConfig", "XmlSnapshotConnector"]
+__all__ = ["DEFAULT_NAMESPACE", "XmlSnapshotConfig", "XmlSnapshotConnector", "element_path",
+           "path_problem"]
 
 DEFAULT_NAMESPACE = "urn:aeohub:node:1"
 
@@ -76,10 +79,25 @@ _SCALARS = (
 #: Changes whenever the parse of a record changes, so that stored fingerprints stop matching.
 _FINGERPRINT_VERSION = "xml-2"
 
+#: Deepest element nesting inside a record that is read; a record nested deeper is carried
+#: with a problem (serialising it, or walking it for unread data, would recurse too deep).
+MAX_RECORD_DEPTH = 100
+
 
 def _local(tag: Any) -> str:
     """An element's name without its namespace."""
     return str(tag).rpartition("}")[2]
+
+
+def _deeper_than(record: ET.Element, limit: int) -> bool:
+    """Whether ``record`` holds elements more than ``limit`` levels below it (looked at
+    level by level, without recursion)."""
+    level = list(record)
+    for _ in range(limit):
+        if not level:
+            return False
+        level = [child for node in level for child in node]
+    return bool(level)
 
 
 def _whole(container: ET.Element) -> list[Any]:
@@ -103,6 +121,48 @@ def _note_unread(record: ET.Element, used: set[Any], unread: Unread) -> None:
     walk(record, "")
 
 
+def element_path(path: str, namespace: str | None) -> tuple[str | None, str | None]:
+    """(ElementTree path of the elements, attribute name) of a configured path.
+
+    ``name`` is looked up anywhere inside the record (``.//name``); a path with a
+    slash (``address/city``) is relative to the record element; a last step
+    ``@attr`` reads an attribute (``@id`` of the record itself, ``address/@city``).
+    Steps may carry ElementTree predicates (``name[@lang='en']``).
+    """
+    attribute = None
+    steps = [step for step in path.strip().split("/") if step]
+    if steps and steps[-1].startswith("@"):
+        attribute = steps.pop()[1:]
+    if not steps:
+        return None, attribute
+    qualified = []
+    for step in steps:
+        tag, bracket, predicate = step.partition("[")
+        name = f"{{{namespace}}}{tag}" if namespace and tag not in (".", "..", "*") else tag
+        qualified.append(f"{name}{bracket}{predicate}")
+    prefix = "" if "/" in path.strip().rstrip("/").removesuffix(f"@{attribute}").rstrip("/") \
+        else ".//"
+    return prefix + "/".join(qualified), attribute
+
+
+def path_problem(path: str, namespace: str | None) -> str | None:
+    """Why ``path`` is no element path ElementTree can follow (None when it is one).
+
+    ElementTree compiles a path only when it is first used, and a malformed predicate
+    then fails with a bare TypeError or KeyError; compiling it here turns that into a
+    configuration error."""
+    where, _attribute = element_path(path, namespace)
+    if where is None:
+        return None
+    try:
+        ET.Element("record").findall(where)
+    except (SyntaxError, TypeError, KeyError, ValueError, IndexError, StopIteration) as exc:
+        detail = str(exc) if isinstance(exc, SyntaxError) else "malformed expression"
+        return (f"{path!r} is not a usable element path ({detail}); write a name, "
+                "a/b/c, an @attribute last, or a predicate such as name[@lang='en']")
+    return None
+
+
 class XmlSnapshotConfig(FileSourceConfig):
     """Configuration of an ``xml_snapshot`` connection."""
 
@@ -117,6 +177,23 @@ class XmlSnapshotConfig(FileSourceConfig):
     elements = FieldMapping(
         metadata={"description": "canonical field -> element name (null: do not read)"},
     )
+
+    @validates_schema
+    def _paths(self, data: Mapping[str, Any], **_kwargs: Any) -> None:
+        """Every configured element path compiles (see `path_problem`)."""
+        namespace = data.get("namespace")
+        errors: dict[str, Any] = {}
+        for setting in ("elements", "category_columns", "identifier_columns"):
+            for name, path in (data.get(setting) or {}).items():
+                problem = path and path_problem(path, namespace)
+                if problem:
+                    errors.setdefault(setting, {})[name] = [problem]
+        tier = data.get("tier_column")
+        problem = tier and path_problem(tier, namespace)
+        if problem:
+            errors["tier_column"] = [problem]
+        if errors:
+            raise ValidationError(errors)
 
 
 class XmlSnapshotConnector(Connector):
@@ -140,27 +217,8 @@ class XmlSnapshotConnector(Connector):
         return f"{{{ns}}}{local}" if ns else local
 
     def _path(self, path: str) -> tuple[str | None, str | None]:
-        """(ElementTree path of the elements, attribute name) of a configured path.
-
-        ``name`` is looked up anywhere inside the record (``.//name``); a path with a
-        slash (``address/city``) is relative to the record element; a last step
-        ``@attr`` reads an attribute (``@id`` of the record itself, ``address/@city``).
-        Steps may carry ElementTree predicates (``name[@lang='en']``).
-        """
-        attribute = None
-        steps = [step for step in path.strip().split("/") if step]
-        if steps and steps[-1].startswith("@"):
-            attribute = steps.pop()[1:]
-        if not steps:
-            return None, attribute
-        qualified = []
-        for step in steps:
-            tag, bracket, predicate = step.partition("[")
-            qualified.append(f"{self._tag(tag) if tag not in ('.', '..', '*') else tag}"
-                             f"{bracket}{predicate}")
-        prefix = "" if "/" in path.strip().rstrip("/").removesuffix(f"@{attribute}").rstrip("/") \
-            else ".//"
-        return prefix + "/".join(qualified), attribute
+        """(ElementTree path of the elements, attribute name) of a configured path."""
+        return element_path(path, self.config["namespace"])
 
     def _values(self, elem: ET.Element, path: str, used: set[Any]) -> list[str | None]:
         """Every value ``path`` finds in the record, in document order; what it reads is
@@ -184,6 +242,10 @@ class XmlSnapshotConnector(Connector):
     ) -> CanonicalRecord:
         position = f"{self.config['record_element']} {index}"
         problems: list[str] = []
+        too_deep = _deeper_than(elem, MAX_RECORD_DEPTH)
+        if too_deep:
+            problems.append(f"{position}: elements nested more than {MAX_RECORD_DEPTH} levels "
+                            "deep; the record is refused")
         mapping: Mapping[str, str | None] = self.config["elements"]
         mapper = self.mapper
         used: set[Any] = set()
@@ -242,11 +304,12 @@ class XmlSnapshotConnector(Connector):
             identifiers=tuple(identifiers),
             consent_share=as_bool(text("consent_share")),
             consent_publish=as_bool(text("consent_publish")),
-            fingerprint=fingerprint_text(self._salt + ET.tostring(elem, encoding="unicode")),
+            fingerprint=fingerprint_text(self._salt + ("".join(elem.itertext()) if too_deep
+                                                       else ET.tostring(elem, encoding="unicode"))),
             position=position,
             problems=tuple(problems),
         )
-        if unread is not None:
+        if unread is not None and not too_deep:
             _note_unread(elem, used, unread)
         return mapper.apply(record, extra) if mapper.active else record
 

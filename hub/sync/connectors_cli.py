@@ -66,6 +66,15 @@ def connectors_list(as_json: bool) -> None:
         click.echo(f"{name:<14} {cls.title}\n{'':<14} config: {fields}")
 
 
+def check_context(settings: SyncSettings) -> ConnectorContext:
+    """The context a check runs in: the host policy of a connection
+    (`hub.sync.connections.context_for`) without an administration, so only the hub's
+    `NODE_HOSTS_ALLOWED`; an empty list allows no host, as it does for a connection."""
+    return ConnectorContext(allowed_hosts=frozenset(settings.extra_hosts),
+                            import_dir=settings.import_dir, user_agent="aeohub-sync/1",
+                            refused_databases=frozenset(filter(None, [settings.database_url])))
+
+
 def _batches(connector: Connector, sample: int) -> Iterator[Batch]:
     """The connector's batches until ``sample`` records were read; the read is closed
     (files and cursors released) when the sample is complete."""
@@ -201,10 +210,7 @@ def connectors_check(connector_type: str, config_text: str, sample: int,
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--config") from exc
     if not isinstance(config, dict):
         raise click.BadParameter("expected a JSON object", param_hint="--config")
-    settings = SyncSettings.from_config(current_app.config)
-    context = ConnectorContext(allowed_hosts=settings.extra_hosts or None,
-                               import_dir=settings.import_dir,
-                               refused_databases=frozenset(filter(None, [settings.database_url])))
+    context = check_context(SyncSettings.from_config(current_app.config))
     try:
         connector = build_connector(connector_type, config, context)
     except ConfigError as exc:
