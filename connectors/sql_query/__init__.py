@@ -374,8 +374,8 @@ class SqlQueryConnector(TabularConnector):
         except ValueError:
             raise FormatError(f"{self.label}: change_column value {last[change_at]!r} is not "
                               "a time stamp") from None
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        if value.tzinfo is not None:  # kept with its zone: a time without one would be
+            value = value.astimezone(dt.UTC)  # read in the database session's zone
         return value.isoformat()
 
     def check(self) -> CheckResult:

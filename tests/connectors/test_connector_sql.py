@@ -116,6 +116,22 @@ def test_incremental_reads_start_an_overlap_before_the_checkpoint(
     assert conn.discover().incremental is True
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_change_time_with_a_zone_is_compared_as_such(source: str, import_dir: Path) -> None:
+    """A session in another zone than UTC: a checkpoint kept without its zone would be
+    read as New York time, five hours late, and a change an hour after it never read."""
+    conn = connector(f"{source}?options=-c%20timezone%3DAmerica/New_York", import_dir,
+                     view=None, change_column="changed_utc", overlap_seconds=0,
+                     query="SELECT *, changed AT TIME ZONE 'UTC' AS changed_utc "
+                           "FROM aeo_register_v")
+    _, states = read_all(conn)
+    assert states[-1]["since"] == "2026-11-30T09:10:00+00:00"
+    execute(source, "UPDATE aeo_holder SET changed = '2026-11-30 10:10:00', "
+                    "firm_name = 'Renamed SARL' WHERE holder_id = 1")
+    again, _ = read_all(conn, states[-1])
+    assert [r.legal_name for r in again] == ["Logistique du Nord SA", "Renamed SARL"]
+
+
 def test_the_transaction_is_read_only(source: str, import_dir: Path) -> None:
     conn = connector(source, import_dir)
     with conn._connection() as database, pytest.raises((psycopg.Error, sqlite3.Error),
