@@ -21,6 +21,7 @@ from marshmallow import (
 from hub.db import MAX_ID
 from hub.errors import flatten_messages
 from hub.schemas import StrictSchema
+from hub.sync import quarantine
 
 MAX_BATCH = 10_000
 #: The largest row id a table holds (ids are INTEGER columns, 32-bit on PostgreSQL):
@@ -706,4 +707,5 @@ class ReplaySchema(StrictSchema):
 
 
 class DismissSchema(StrictSchema):
-    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+    note = fields.String(load_default=None,
+                         validate=validate.Length(max=quarantine.NOTE_MAX_LENGTH))

@@ -39,6 +39,8 @@ def get(session: Session, record_id: int) -> QuarantinedRecord:
 
 
 STATUSES = ("open", "resolved", "replayed", "dismissed")
+#: The longest note a dismissal keeps (the admin API's schema documents the same).
+NOTE_MAX_LENGTH = 2000
 
 
 def list_page(session: Session, *, connection_id: int | None = None, status: str = "open",
@@ -164,6 +166,9 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
 @transactional
 def dismiss(session: Session, record_id: int, *, note: str | None = None,
             actor: str | None = None) -> QuarantinedRecord:
+    if note is not None and len(note) > NOTE_MAX_LENGTH:
+        raise InvalidInput(f"the note has {len(note):,} characters; at most "
+                           f"{NOTE_MAX_LENGTH:,} are kept", fields={"note": "too long"})
     row = get(session, record_id)
     if row.status != "open":
         raise InvalidInput(f"quarantined record {record_id} is {row.status}",

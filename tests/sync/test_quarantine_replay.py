@@ -160,3 +160,17 @@ def test_a_replay_keeps_to_its_connections_scope(hub_app, feed, connection_id):
     assert "DE000000000000002" not in operators(hub_app)
     _replay(hub_app, entry, {"country": "DE"})
     assert operators(hub_app)["DE000000000000002"].country == "DE"
+
+
+def test_a_dismissal_keeps_a_note_of_at_most_2000_characters(hub_app, feed, connection_id):
+    write_feed(feed, [eu_row(1), eu_row(2, status="sleeping")])
+    sync(hub_app, connection_id)
+    entry = _entry(hub_app)
+    with hub_app.app_context():
+        session = db.session()
+        with pytest.raises(InvalidInput, match="the note has 2,001 characters"):
+            quarantine.dismiss(session, entry, note="x" * 2001)
+        session.rollback()
+        quarantine.dismiss(session, entry, note="x" * 2000)
+        session.commit()
+        assert session.get(QuarantinedRecord, entry).status == "dismissed"
