@@ -1,7 +1,8 @@
 """Fixed-window request counters per client, shared through the database.
 
 `LookupWindow` holds the count of one (bucket, client digest, window start). The company
-page's look-ups and the dashboard's sign-ins (`hub.web.routes`, through `hit`) and the
+page's look-ups (`hub.web.routes`, through `hit`), the dashboard's failed sign-ins (`full`
+before, `hit` after a failure) and the
 OAuth failure throttle (`hub.auth.throttle`) count here, so that every worker and every
 host counts against the same number: enumeration cannot be spread over workers. A client
 is stored as a keyed digest of its address (`client_digest`), never the address itself.
@@ -44,13 +45,30 @@ def client_digest(secret: str, address: str) -> str:
     return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()
 
 
-def hit(database: Database, bucket: str, client_key: str, limit: int, window_seconds: int,
-        now: float | None = None) -> int | None:
-    """Count one request; None when allowed, else the seconds until the window ends."""
+def _window(window_seconds: int, now: float | None) -> tuple[int, int]:
+    """(start of the window holding `now`, seconds until it ends)."""
     now = clock.timestamp() if now is None else now
     window_seconds = max(1, window_seconds)
     window = int(now // window_seconds) * window_seconds
-    retry_after = max(1, int(window + window_seconds - now + 0.999))
+    return window, max(1, int(window + window_seconds - now + 0.999))
+
+
+def full(database: Database, bucket: str, client_key: str, limit: int, window_seconds: int,
+         now: float | None = None) -> int | None:
+    """Without counting: None while the client has room for one more, else the seconds
+    until the window ends (a bucket that counts failures only, such as sign-ins)."""
+    window, retry_after = _window(window_seconds, now)
+    with database.session_scope() as session:
+        used = session.scalar(select(LookupWindow.used).where(
+            LookupWindow.bucket == bucket, LookupWindow.client_key == client_key,
+            LookupWindow.window_start == window)) or 0
+    return retry_after if used >= limit else None
+
+
+def hit(database: Database, bucket: str, client_key: str, limit: int, window_seconds: int,
+        now: float | None = None) -> int | None:
+    """Count one request; None when allowed, else the seconds until the window ends."""
+    window, retry_after = _window(window_seconds, now)
     where = (LookupWindow.bucket == bucket, LookupWindow.client_key == client_key,
              LookupWindow.window_start == window)
     used = 0

@@ -61,12 +61,15 @@ def _safe_next(target: str | None) -> str:
 def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":
-        pages.limit_client("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
+        # failed sign-ins are counted per address; successful ones are not
+        limits = ("login", "WEB_LOGIN_LIMIT", "WEB_LOGIN_WINDOW_SECONDS", 10, 300)
+        pages.limit_client(*limits, count=False)
         user = users.sign_in(db.session(), request.form.get("username", ""),
                              request.form.get("password", ""), request.remote_addr)
         if user is not None:
             security.sign_in(user)
             return redirect(_safe_next(request.form.get("next")))
+        pages.limit_client(*limits)
         error = "The user name or password is not right."
     status = 401 if error else 200
     return render_template("dashboard/login.html", error=error,

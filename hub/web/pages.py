@@ -53,13 +53,14 @@ _COUNTED = {"lookup": "look-ups", "login": "sign-in attempts"}
 
 
 def limit_client(bucket: str, limit_key: str, window_key: str, default_limit: int,
-                 default_window: int) -> None:
-    """Abort with 429 when this client went over the bucket's limit."""
+                 default_window: int, *, count: bool = True) -> None:
+    """Abort with 429 when this client went over the bucket's limit. `count=False` only
+    looks (a bucket of failures: the caller counts one when it fails)."""
     config = current_app.config
     key = windows.client_digest(str(config["SECRET_KEY"]), request.remote_addr or "unknown")
-    retry_after = windows.hit(db.get_db(), bucket, key,
-                                int(config.get(limit_key, default_limit)),
-                                int(config.get(window_key, default_window)))
+    check = windows.hit if count else windows.full
+    retry_after = check(db.get_db(), bucket, key, int(config.get(limit_key, default_limit)),
+                        int(config.get(window_key, default_window)))
     if retry_after is not None:
         response = current_app.make_response((render_template(
             "errors/error.html", status=429, title=f"Too many {_COUNTED[bucket]}",

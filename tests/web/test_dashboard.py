@@ -341,6 +341,17 @@ def test_sign_in_goes_on_only_to_a_plain_dashboard_path(app: Flask, seeded: Seed
     assert answer.status_code == 302 and answer.headers["Location"] == "/dashboard/"
 
 
+def test_only_failed_sign_ins_count_against_an_address(app: Flask, seeded: Seeded) -> None:
+    """Staff behind one office address do not lock each other out by signing in."""
+    app.config["WEB_LOGIN_LIMIT"] = 2
+    for _ in range(4):
+        assert sign_in(app.test_client(), "eu-staff").status_code == 302
+    client = app.test_client()
+    assert [sign_in(client, "eu-staff", "wrong password").status_code
+            for _ in range(2)] == [401, 401]
+    assert sign_in(client, "eu-staff").status_code == 429  # two failures: the limit
+
+
 def test_too_many_sign_ins_are_named_as_such(app: Flask, seeded: Seeded) -> None:
     app.config["WEB_LOGIN_LIMIT"] = 1
     client = app.test_client()
