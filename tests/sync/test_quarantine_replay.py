@@ -173,4 +173,5 @@ def test_a_dismissal_keeps_a_note_of_at_most_2000_characters(hub_app, feed, conn
         session.rollback()
         quarantine.dismiss(session, entry, note="x" * 2000)
         session.commit()
-        assert session.get(QuarantinedRecord, entry).status == "dismissed"
+        row = session.get(QuarantinedRecord, entry)
+        assert row is not None and row.status == "dismissed"
