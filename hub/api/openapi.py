@@ -64,10 +64,6 @@ OAUTH_ERROR_EXAMPLES: dict[str, dict[str, Any]] = {
             "status": 401, "detail": "client authentication failed",
             "error": "invalid_client", "error_description": "client authentication failed",
             "request_id": REQUEST_ID},
-    "403": {"type": PROBLEM_TYPE + "oauth-unauthorized-client",
-            "title": "Unauthorized client", "status": 403,
-            "detail": "the client is disabled", "error": "unauthorized_client",
-            "error_description": "the client is disabled", "request_id": REQUEST_ID},
     "429": {"type": PROBLEM_TYPE + "oauth-temporarily-unavailable",
             "title": "Temporarily unavailable", "status": 429,
             "detail": "too many failed client authentications from this address; retry in "
@@ -761,7 +757,8 @@ def _oauth_op(summary: str, description: str, operation_id: str,
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {
                 "schema": response, "example": example}}},
-            **{code: OAUTH_ERRORS[code] for code in sorted(set(ALWAYS) | {"503"})},
+            # no 403: a disabled or unknown client is 401 invalid_client (RFC 6749 5.2)
+            **{code: OAUTH_ERRORS[code] for code in ("400", "401", "429", "503")},
         },
     }
 
