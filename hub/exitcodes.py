@@ -6,6 +6,8 @@ Scripts branch on these numbers, so they never change meaning: 0 is success, 1 a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: Success (`verify`: the trader is recognised; `sync run`: the run succeeded).
 OK = 0
 #: An error: the command could not do its job (bad data, a failed run, a broken chain).
@@ -20,3 +22,12 @@ UNKNOWN = BUSY = 4
 #: `aeohub verify`'s exit status for each decision.
 VERIFY_EXIT = {"recognised": OK, "not_recognised": NOT_RECOGNISED,
                "unknown_trader": UNKNOWN, "ambiguous": UNKNOWN}
+
+
+def of_runs(statuses: Iterable[str]) -> int:
+    """The exit status of a command that ran syncs (`sync run`, `scheduler --once`):
+    ERROR when one did not succeed and was not held, else HELD when one was held."""
+    found = set(statuses)
+    if found - {"succeeded", "needs_confirmation"}:
+        return ERROR
+    return HELD if "needs_confirmation" in found else OK

@@ -22,6 +22,7 @@ from hub.db import MAX_ID
 from hub.errors import flatten_messages
 from hub.schemas import StrictSchema
 from hub.sync import quarantine
+from hub.sync.connections import MAX_STALENESS_SECONDS
 
 MAX_BATCH = 10_000
 #: The largest row id a table holds (ids are INTEGER columns, 32-bit on PostgreSQL):
@@ -521,6 +522,7 @@ _COUNTRIES = fields.List(fields.String(validate=validate.Regexp(r"^[A-Za-z]{2}$"
                              "description": "ISO countries of the programme's operators this "
                                             "connection answers for (empty: all)"})
 _SHARE = validate.Range(min=0, max=1)
+_STALENESS = validate.Range(min=1, max=MAX_STALENESS_SECONDS)
 _ID = validate.Range(min=1, max=MAX_ID)
 
 
@@ -542,7 +544,7 @@ class ConnectionCreateSchema(StrictSchema):
                            "rows deleted at the source are removed (same syntax as "
                            "schedule; none clears it)."})
     staleness_seconds = fields.Integer(load_default=None,
-                                       validate=validate.Range(min=1, max=10**8))
+                                       validate=_STALENESS)
     enabled = fields.Boolean(load_default=True)
     max_removal_share = fields.Float(load_default=None, validate=_SHARE)
     max_change_share = fields.Float(load_default=None, validate=_SHARE)
@@ -563,7 +565,7 @@ class ConnectionEditSchema(StrictSchema):
                            "schedule; none clears it)."})
     enabled = fields.Boolean(load_default=None)
     staleness_seconds = fields.Integer(load_default=None,
-                                       validate=validate.Range(min=1, max=10**8))
+                                       validate=_STALENESS)
     max_removal_share = fields.Float(load_default=None, validate=_SHARE)
     max_change_share = fields.Float(load_default=None, validate=_SHARE)
     max_quarantine_share = fields.Float(load_default=None, validate=_SHARE)

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from connectors.catalogue import available_connectors
-from hub import db
+from hub import db, exitcodes
 from hub.db import MAX_ID
 from hub.errors import HubError
 from hub.ids import ROW_ID
@@ -204,7 +204,6 @@ def connections_remove(connection: str) -> None:
 
 
 #: `aeohub sync run` exit codes (docs/sync.md).
-EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_HELD, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 @click.group("sync")
@@ -264,10 +263,8 @@ def sync_run(connection: str, dry_run: bool, snapshot: bool, as_json: bool) -> N
         if summary["unread"]:
             click.echo(f"  columns with data that no setting reads: "
                        f"{', '.join(summary['unread'])}")
-    if run.status == "needs_confirmation":
-        raise SystemExit(EXIT_HELD)
-    if run.status != "succeeded":
-        raise SystemExit(EXIT_FAILED)
+    if status := exitcodes.of_runs([run.status]):
+        raise SystemExit(status)
 
 
 def _busy(name: str, detail: str, as_json: bool) -> NoReturn:
@@ -275,7 +272,7 @@ def _busy(name: str, detail: str, as_json: bool) -> NoReturn:
     click.echo(f"busy: {detail}", err=True)
     if as_json:
         click.echo(json.dumps({"connection": name, "status": "busy", "detail": detail}))
-    raise SystemExit(EXIT_BUSY)
+    raise SystemExit(exitcodes.BUSY)
 
 
 class _Spinner:
@@ -424,12 +421,13 @@ def quarantine_list(connection: str | None, status: str, limit: int, after: int 
                                             after=after, limit=limit)
     if as_json:
         click.echo(json.dumps([admin.quarantine_dict(row, name) for row, name in page]))
-    for row, _name in page if not as_json else ():
-        # one line per record, whatever line breaks a value held
-        reasons = " ".join("; ".join(f"{r['field']}: {r['reason']}"
-                                     for r in row.reasons).split())
-        click.echo(f"{row.id:>5} {row.programme or '?':<10} {row.stable_key or '?':<20} "
-                   f"x{row.seen_count:<3} {row.position or ''} {reasons}")
+    else:
+        for row, _name in page:
+            # one line per record, whatever line breaks a value held
+            reasons = " ".join("; ".join(f"{r['field']}: {r['reason']}"
+                                         for r in row.reasons).split())
+            click.echo(f"{row.id:>5} {row.programme or '?':<10} {row.stable_key or '?':<20} "
+                       f"x{row.seen_count:<3} {row.position or ''} {reasons}")
     if next_after is not None:
         click.echo(f"more records: --after {next_after}", err=True)
 

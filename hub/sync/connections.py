@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,11 +189,17 @@ def check_limits(**limits: float | None) -> None:
         raise InvalidInput("; ".join(problems), fields=errors)
 
 
-def context_for(connection: Connection, settings: SyncSettings) -> ConnectorContext:
-    hosts = set(connection.administration.allowed_hosts or []) | set(settings.extra_hosts)
-    return ConnectorContext(allowed_hosts=frozenset(hosts), import_dir=settings.import_dir,
-                            user_agent="aeohub-sync/1",
+def connector_context(settings: SyncSettings, hosts: Iterable[str] = ()) -> ConnectorContext:
+    """What a connector may reach: `hosts` (an administration's) and the hub's
+    `NODE_HOSTS_ALLOWED`, no other (an empty list allows no host); files under the
+    import directory; never the hub's own database."""
+    return ConnectorContext(allowed_hosts=frozenset({*hosts, *settings.extra_hosts}),
+                            import_dir=settings.import_dir, user_agent="aeohub-sync/1",
                             refused_databases=frozenset(filter(None, [settings.database_url])))
+
+
+def context_for(connection: Connection, settings: SyncSettings) -> ConnectorContext:
+    return connector_context(settings, connection.administration.allowed_hosts or ())
 
 
 def _check_access(cls: type[Connector], config: Mapping[str, Any],

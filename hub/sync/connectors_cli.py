@@ -25,7 +25,6 @@ from connectors.base import (
     Batch,
     ConfigError,
     Connector,
-    ConnectorContext,
     ConnectorError,
     redact,
 )
@@ -33,7 +32,7 @@ from connectors.catalogue import available_connectors, build_connector, config_j
 from connectors.mapping import unmapped_value
 from hub import db
 from hub.registry.models import Programme
-from hub.sync.connections import SyncSettings
+from hub.sync.connections import SyncSettings, connector_context
 from hub.sync.validate import ProgrammeRules, Rejection, validate
 
 #: Problems shown per reason code.
@@ -64,15 +63,6 @@ def connectors_list(as_json: bool) -> None:
             f"{' (secret)' if spec.get('secret') else ''}"
             for key, spec in schema["properties"].items())
         click.echo(f"{name:<14} {cls.title}\n{'':<14} config: {fields}")
-
-
-def check_context(settings: SyncSettings) -> ConnectorContext:
-    """The context a check runs in: the host policy of a connection
-    (`hub.sync.connections.context_for`) without an administration, so only the hub's
-    `NODE_HOSTS_ALLOWED`; an empty list allows no host, as it does for a connection."""
-    return ConnectorContext(allowed_hosts=frozenset(settings.extra_hosts),
-                            import_dir=settings.import_dir, user_agent="aeohub-sync/1",
-                            refused_databases=frozenset(filter(None, [settings.database_url])))
 
 
 def _batches(connector: Connector, sample: int) -> Iterator[Batch]:
@@ -210,7 +200,8 @@ def connectors_check(connector_type: str, config_text: str, sample: int,
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--config") from exc
     if not isinstance(config, dict):
         raise click.BadParameter("expected a JSON object", param_hint="--config")
-    context = check_context(SyncSettings.from_config(current_app.config))
+    # a connection's host policy, without an administration's hosts
+    context = connector_context(SyncSettings.from_config(current_app.config))
     try:
         connector = build_connector(connector_type, config, context)
     except ConfigError as exc:

@@ -48,7 +48,14 @@ from hub.registry.service import RECORD_COLUMNS, OperatorData
 from hub.sync import audit as audit_hooks
 from hub.sync import lease, merge
 from hub.sync.connections import SyncSettings, build
-from hub.sync.models import Connection, QuarantinedRecord, StagedRecord, SyncLease, SyncRun
+from hub.sync.models import (
+    PROGRAMME_CODE,
+    Connection,
+    QuarantinedRecord,
+    StagedRecord,
+    SyncLease,
+    SyncRun,
+)
 from hub.sync.validate import (
     ProgrammeRules,
     Rejection,
@@ -186,16 +193,14 @@ _HELD_VALUES = tuple(name for name in RECORD_COLUMNS if name not in (
 _EMPTY: tuple[Any, ...] = (None, "", [])
 
 
-def in_scope(result: OperatorData | Rejection, countries: Sequence[str]
-             ) -> OperatorData | Rejection:
-    """A valid record of a country outside a connection's scope (`countries`; empty:
-    every country) is refused: another connection answers for it."""
-    if isinstance(result, Rejection) or not countries or (
-            result.values["country"] in countries):
+def in_scope(result: OperatorData | Rejection, scope: merge.Scope) -> OperatorData | Rejection:
+    """A valid record of a country outside a connection's scope is refused: another
+    connection answers for it."""
+    if isinstance(result, Rejection) or scope.covers(result.values["country"]):
         return result
     return Rejection([{"code": "out_of_scope", "field": "country",
                        "reason": f"{result.values['country']} is outside this connection's "
-                                 f"scope ({', '.join(countries)})"}],
+                                 f"scope ({', '.join(scope.countries)})"}],
                      stable_key=result.stable_key)
 
 
@@ -521,11 +526,12 @@ class SyncJob:
                     # the entry's programme is a code (the record keeps what was read)
                     given = raw["programme"]
                     out.quarantine.append(_Quarantine(
-                        given if isinstance(given, str) and len(given) <= 32 else None,
+                        given if isinstance(given, str) and len(given) <= PROGRAMME_CODE
+                        else None,
                         None, None, raw, unknown_programme(record, self.programmes)))
                     self.counts["untied"] += 1
                     continue
-                result = in_scope(validate(record, prog.rules), self.scope.countries)
+                result = in_scope(validate(record, prog.rules), self.scope)
                 if isinstance(result, Rejection):
                     rejected.append((prog, record, result))
                 else:
@@ -584,7 +590,7 @@ class SyncJob:
                 for fingerprint, key, country in _KNOWN.rows(session, {
                         "programme": programme_id,
                         "fingerprints": fingerprints[start:start + 2000]}):
-                    if not scope.countries or country in scope.countries:
+                    if scope.covers(country):
                         found[(programme_id, fingerprint)] = key
         return found
 

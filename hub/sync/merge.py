@@ -59,6 +59,10 @@ class Scope:
     programme_ids: tuple[int, ...]
     countries: tuple[str, ...] = ()
 
+    def covers(self, country: str | None) -> bool:
+        """Whether an operator of `country` is this scope's (no countries: every one)."""
+        return not self.countries or country in self.countries
+
     def condition(self) -> Any:
         clause: Any = Operator.programme_id.in_(self.programme_ids)
         if self.countries:

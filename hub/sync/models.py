@@ -23,6 +23,10 @@ from hub import clock
 from hub.db import Base, UTCDateTime
 from hub.registry.models import Administration
 
+#: The longest programme code a quarantine entry keeps (a record naming a longer one
+#: names no programme: the entry keeps it in its record only).
+PROGRAMME_CODE = 32
+
 #: running; then succeeded, failed, needs_confirmation (held); a held run ends
 #: confirmed (succeeded), discarded or superseded (a newer run started); a run that died
 #: and will not resume is abandoned.
@@ -240,7 +244,7 @@ class QuarantinedRecord(Base):
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
     # the run that last met it
     run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_run.id", ondelete="SET NULL"))
-    programme: Mapped[str | None] = mapped_column(String(32))
+    programme: Mapped[str | None] = mapped_column(String(PROGRAMME_CODE))
     stable_key: Mapped[str | None] = mapped_column(String(64))
     record_key: Mapped[str] = mapped_column(String(80))
     reason_code: Mapped[str] = mapped_column(String(32))

@@ -128,8 +128,9 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
         raw["problems"] = []
     raw["fingerprint"] = ""  # the source form is no longer what was read
     # as a run of its connection would: the same validation and the same scope
+    scope = merge.Scope((programme.id,), tuple(connection.scope_countries or ()))
     result = engine.in_scope(validate(record_from_dict(raw), ProgrammeRules.of(programme)),
-                             tuple(connection.scope_countries or ()))
+                             scope)
     if isinstance(result, Rejection):
         raise InvalidInput(
             f"record {record_id} still fails: "
@@ -146,7 +147,6 @@ def replay(session: Session, record_id: int, corrections: Mapping[str, Any] | No
     identifiers: list[dict[str, Any]] = []
     staged = engine.staged_row(run.id, 1, programme.id, item, now.date(), events, identifiers)
     merge.stage(session, [staged], events, identifiers)
-    scope = merge.Scope((programme.id,))
     diff = merge.difference(session, run.id, scope, snapshot=False)
     merge.merge(session, run.id, scope, diff, snapshot=False, now=now,
                 source=f"quarantine:{record_id}")

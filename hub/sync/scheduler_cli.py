@@ -25,13 +25,10 @@ def scheduler_command(once: bool, poll: float) -> None:
     if not once:
         scheduler.run_forever()
         return
-    statuses = set()
-    for run in scheduler.run_once():
-        statuses.add(run.status)
+    runs = scheduler.run_once()
+    for run in runs:
+        why = run.error or run.held_reason
         click.echo(f"run {run.id} of connection {run.connection_id}: {run.status}"
-                   + (f" ({run.error or run.held_reason})" if run.error or run.held_reason
-                      else ""))
-    if "failed" in statuses:
-        raise SystemExit(exitcodes.ERROR)
-    if "needs_confirmation" in statuses:
-        raise SystemExit(exitcodes.HELD)
+                   + (f" ({why})" if why else ""))
+    if status := exitcodes.of_runs(run.status for run in runs):
+        raise SystemExit(status)
