@@ -580,7 +580,8 @@ class NodeServer:
             self.app.warm()
         self._server = make_server(self.host, self.port, self.app, threaded=True,
                                    request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # A short poll interval lets `stop()` return promptly (the default waits 0.5 s).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name=f"aeo-node-{self._server.server_port}",
                                         daemon=True)
         self._thread.start()

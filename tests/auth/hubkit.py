@@ -8,7 +8,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from hub.identifiers.schemes import normalise
 from hub.registry.models import Operator, Programme
 from hub.registry.service import RECORD_COLUMNS, OperatorData, apply_operator
 from hub.sim.numbers import scheme_value
+from tests.serving import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,17 +142,11 @@ def free_port() -> int:
 def live_server(app: Flask) -> Iterator[str]:
     """The app served by werkzeug on an ephemeral loopback port, in a thread."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     # As `aeohub serve` does: without a configured issuer, the server's own address.
     app.config["ISSUER"] = app.config.get("ISSUER") or base
-    try:
+    with serving(server):
         yield base
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @contextmanager

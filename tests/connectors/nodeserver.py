@@ -18,12 +18,15 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.serving import serving
 
 TOKEN = "tok-S3cr3t-7c1f9a"  # the test node's bearer token; must never leak
 #: The longest a request is held (so that a failing test cannot hang), in seconds.
@@ -285,16 +288,14 @@ class RunningServer:
     def __init__(self, app: Any) -> None:
         self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._serving = ExitStack()
+        self._serving.enter_context(serving(self.server))
 
     def stop(self) -> None:
         release = getattr(self.server.app, "release", None)
         if callable(release):
             release()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self._serving.close()
 
 
 def xml_text(records: Sequence[dict[str, Any]], namespace: str | None = "urn:aeohub:node:1",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import http.server
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from connectors.catalogue import available_connectors
 from connectors.xlsx_snapshot import XlsxSnapshotConnector, cell_text
 from tests.connectors.examples import FIXTURES, example, install
 from tests.connectors.workbooks import HEADER, write_workbook
+from tests.serving import serving
 
 EPOCH = dt.datetime(1899, 12, 30)
 
@@ -120,16 +120,10 @@ def test_a_workbook_from_a_url(context: ConnectorContext) -> None:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler,
                                 directory=str(FIXTURES))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         config = {**example("workbook")["config"], "path": None,
                   "url": f"http://127.0.0.1:{server.server_address[1]}/workbook.xlsx"}
         found, _ = read_all(XlsxSnapshotConnector(config, context))
         assert [r.trader_id for r in found] == ["04595257", "04595263", "04595278"]
         missing = {**config, "url": config["url"].replace("workbook", "nothing")}
         assert XlsxSnapshotConnector(missing, context).check().ok is False
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

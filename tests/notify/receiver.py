@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hub.notify import signing
+from tests.serving import serving
 
 
 @dataclass
@@ -98,12 +99,6 @@ def running_receiver(path: str = "/hooks/aeo") -> Iterator[Receiver]:
     receiver = Receiver()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-    try:
+    with serving(server):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

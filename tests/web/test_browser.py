@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from hub import create_app
 from hub.db import Database
 from hub.migrate import upgrade
+from tests.serving import serving
 from tests.web.seed import (
     LINKED_MID,
     PASSWORD,
@@ -82,14 +82,10 @@ def live(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
                       "WEB_LOOKUP_LIMIT": 10_000})
     seeded = seed(app, directory)
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
     try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", seeded)
+        with serving(server):
+            yield Live(f"http://127.0.0.1:{server.server_port}", seeded)
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
         app.extensions["aeohub.db"].dispose()
 
 
