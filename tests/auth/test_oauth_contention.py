@@ -27,6 +27,9 @@ from tests.auth.hubkit import live_server, load_reference, make_client
 from tests.sync.feeds import eu_row, write_feed
 
 GRANT = {"grant_type": "client_credentials"}
+#: operators renamed by every sync round of the real-sync test: enough for a switch that
+#: holds the write lock while tokens are issued and revoked
+OPERATORS = 500
 
 
 @pytest.fixture
@@ -130,7 +133,7 @@ def test_real_syncs_alongside_never_make_a_500_or_a_false_revocation(committed_d
     app = create_app({"ENV": "testing", "DATABASE_URL": committed_db.url,
                       "IMPORT_DIR": str(tmp_path), "OAUTH_WRITE_WAIT_SECONDS": 0.3})
     settings = conns.SyncSettings.from_config(app.config)
-    feed = write_feed(tmp_path / "eu.csv", [eu_row(n) for n in range(1, 1501)])
+    feed = write_feed(tmp_path / "eu.csv", [eu_row(n) for n in range(1, OPERATORS + 1)])
     with committed_db.session_scope(write=True) as session:
         connection = conns.add_connection(
             session, settings, name="eu-csv", connector_type="csv_snapshot",
@@ -148,7 +151,7 @@ def test_real_syncs_alongside_never_make_a_500_or_a_false_revocation(committed_d
             round_ += 1
             # Every round changes every operator's name: real writes for the switch.
             write_feed(feed, [eu_row(n, legal_name=f"Muster {round_} {n} GmbH")
-                              for n in range(1, 1501)])
+                              for n in range(1, OPERATORS + 1)])
             engine.run_sync(committed_db, settings, connection_id)
             runs.append(round_)
 
