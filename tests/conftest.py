@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 
 from hub import clock as hub_clock
 from hub import create_app
+from hub.auth import service as auth_service
 from hub.db import Database
 from hub.migrate import upgrade
 from hub.models import metadata
+from hub.web import users
 from tests.waiting import TestClock
 
 BACKENDS = ("sqlite", "postgresql")
@@ -127,6 +129,17 @@ def _close_pools() -> Iterator[None]:
     yield
     for database in list(Database.instances):
         database.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passwords and client secrets are hashed at a low scrypt cost in tests: the same
+    code, 16 to 32 times cheaper, since hundreds of tests create users and clients and
+    sign in. The production costs are checked by the two tests that undo this,
+    `test_passwords_are_hashed_at_the_production_cost` and
+    `test_secrets_are_hashed_at_the_production_cost`."""
+    monkeypatch.setattr(users, "PASSWORD_METHOD", "scrypt:1024:8:1")
+    monkeypatch.setattr(auth_service, "SCRYPT_N", 2**10)
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,20 @@ def test_a_secret_is_checked_exactly():
     assert not service.check_secret(stored, secret + "\x00" * 20)
 
 
+def test_secrets_are_hashed_at_the_production_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite hashes client secrets cheaply (tests/conftest.py); the hub itself uses
+    scrypt at N=2**14, r=8, p=1 with a salt of its own for every secret."""
+    monkeypatch.undo()
+    first, second = service.hash_secret("s3cret-value"), service.hash_secret("s3cret-value")
+    for stored in (first, second):
+        scheme, n, r, p, salt, digest = stored.split("$")
+        assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
+        assert len(salt) == 32 and len(digest) == 128
+        assert service.check_secret(stored, "s3cret-value")
+    assert first != second
+    assert service.UNMATCHABLE_HASH.startswith("scrypt$16384$8$1$")
+
+
 def test_basic_credentials_that_are_not_utf8_are_invalid_request(ref_app):
     header = "Basic " + base64.b64encode(b"\xff:\xfe").decode()
     answer = ref_app.test_client().post("/oauth/token", headers={"Authorization": header},

@@ -25,3 +25,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:
             if "benchmarks" in str(item.fspath):
                 item.add_marker(pytest.mark.timeout(7200))
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes() -> None:
+    """Benchmarks hash passwords and secrets at the production cost, as the hub does
+    (this replaces the suite's cheap-hashing fixture of the same name)."""

@@ -10,8 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from itsdangerous import BadSignature
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hub import db, usage
+from hub.arrangements.service import load_reference_data
 from hub.audit.models import AuditEntry
 from hub.auth.models import OAuthClient
 from hub.notify.models import WebhookDelivery, WebhookSubscription
@@ -19,6 +21,7 @@ from hub.registry.models import Operator, Programme
 from hub.sync import engine
 from hub.sync.connections import SyncSettings
 from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.web import users
 from hub.web.models import DashboardUser
 from hub.web.security import CookieSessions
 from tests.web.conftest import csrf_of, sign_in
@@ -152,6 +155,23 @@ def test_sign_out_needs_csrf_and_ends_the_session(eu_client: FlaskClient) -> Non
     token = csrf_of(eu_client, "/dashboard/")
     assert eu_client.post("/dashboard/logout", data={"csrf_token": token}).status_code == 302
     assert eu_client.get("/dashboard/").status_code == 302
+
+
+def test_passwords_are_hashed_at_the_production_cost(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite hashes passwords cheaply (tests/conftest.py); the hub itself uses
+    werkzeug's scrypt at N=2**15, r=8, p=1, and a salt of its own for every password."""
+    monkeypatch.undo()
+    assert users.PASSWORD_METHOD == "scrypt"
+    load_reference_data(session)
+    first = users.create_user(session, "eu-one", PASSWORD, administration="EU")
+    second = users.create_user(session, "eu-two", PASSWORD, administration="EU")
+    for user in (first, second):
+        method, salt, digest = user.password_hash.split("$")
+        assert method == "scrypt:32768:8:1" and len(salt) == 16 and len(digest) == 128
+        assert PASSWORD not in user.password_hash
+    assert first.password_hash != second.password_hash
+    assert users.authenticate(session, "eu-one", PASSWORD) is not None
 
 
 def test_users_cli(app: Flask, runner: FlaskCliRunner, seeded: Seeded) -> None:
