@@ -43,7 +43,7 @@ def _time(args: list[str], env: dict[str, str], runs: int) -> tuple[float, float
 
 
 def test_cli_start(tmp_path: Path, bench_scale: str) -> None:
-    runs = 10 if bench_scale == "full" else 3
+    runs = 10 if bench_scale == "full" else 1
     env = {key: value for key, value in os.environ.items()
            if key != "PYTHONDONTWRITEBYTECODE"}
     env.update(AEOHUB_DATABASE_URL=f"sqlite:///{tmp_path}/hub.sqlite3",

@@ -46,7 +46,7 @@ from tests.notify.receiver import Receiver, running_receiver
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 # (suspensions under load, idle baseline suspensions, node size)
-SIZES = {"smoke": (4, 2, 100), "full": (120, 30, 2000)}
+SIZES = {"smoke": (2, 1, 100), "full": (120, 30, 2000)}
 VERIFY_THREADS = 4
 POLL = "0.5"
 
