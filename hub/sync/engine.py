@@ -204,6 +204,33 @@ def in_scope(result: OperatorData | Rejection, scope: merge.Scope) -> OperatorDa
                      stable_key=result.stable_key)
 
 
+def latest_versions(entries: list[tuple[OperatorData, str | None]]
+                    ) -> tuple[list[tuple[OperatorData, str | None]], int]:
+    """An incremental page's valid records with only the latest version of each operator,
+    and how many earlier versions were left out. A change log may list one operator more
+    than once, and the latest `changed_at` wins (docs/node-protocol.md), as it does across
+    pages. Versions that cannot be ordered (one without a change time, or different ones
+    with the same time) are all kept: the batch quarantines them as `duplicate_key`, and
+    the operator keeps its state. Identical repeats count once."""
+    by_key: dict[str, list[tuple[OperatorData, str | None]]] = {}
+    for entry in entries:
+        by_key.setdefault(entry[0].stable_key, []).append(entry)
+    kept: list[tuple[OperatorData, str | None]] = []
+    for versions in by_key.values():
+        times: list[dt.datetime | None] = [data.values.get("source_changed_at")
+                                            for data, _ in versions]
+        ordered = [time for time in times if time is not None]
+        if len(versions) == 1 or len(ordered) < len(times):
+            kept.extend(versions)
+            continue
+        latest = max(ordered)
+        newest = [entry for entry, time in zip(versions, times, strict=True) if time == latest]
+        forms = {repr((sorted((k, v) for k, v in data.values.items() if k != "fingerprint"),
+                       sorted(data.identifiers))) for data, _ in newest}
+        kept.extend(newest[-1:] if len(forms) == 1 else newest)
+    return kept, len(entries) - len(kept)
+
+
 def plan_item(data: OperatorData, position: str | None,
              current: dict[str, tuple[dict[str, Any], set[tuple[str, str, str, bool]]]],
              today: dt.date) -> _Item:
@@ -514,7 +541,9 @@ class SyncJob:
             valid: dict[int, list[tuple[OperatorData, str | None]]] = {}
             rejected: list[tuple[_Programme, CanonicalRecord, Rejection]] = []
             for i, (marked, fingerprint) in enumerate(marks):
-                if marked is not None and fingerprint:
+                # An incremental page may carry several versions of one operator: each is
+                # validated, so that its change time can be compared (`latest_versions`).
+                if marked is not None and fingerprint and self.snapshot:
                     key = known.get((marked.programme.id, fingerprint))
                     if key is not None:
                         self._add(out, marked, _Item(key, "same", None))
@@ -548,6 +577,9 @@ class SyncJob:
                           reasons=rejection.reasons, operator_id=operator[0])
             for prog in self.programmes.values():
                 entries = valid.get(prog.programme.id, [])
+                if not self.snapshot:
+                    entries, superseded = latest_versions(entries)
+                    self.counts["unchanged"] += superseded
                 current = current_rows(session, prog.programme.id,
                                         [data.stable_key for data, _ in entries])
                 for data, position in entries:

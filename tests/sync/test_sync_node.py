@@ -15,6 +15,8 @@ from hub.sim.server import NodeServer
 from hub.sync import connections as conns
 from hub.sync import engine
 from hub.sync.models import Connection, QuarantinedRecord, SyncLease
+from tests.connectors.nodeserver import TOKEN, RunningServer, make_record
+from tests.connectors.nodeserver import NodeServer as ScriptedNode
 
 
 @pytest.fixture
@@ -23,20 +25,25 @@ def node():
         yield server
 
 
-@pytest.fixture
-def setup(app, node):
+def add_node_connection(app, url: str, token: str, *, page_size: int, share: float) -> int:
+    """An incremental connection to the node at `url`, with reference data loaded."""
     with app.app_context():
         session = db.session()
         load_reference_data(session)
         row = conns.add_connection(
             session, conns.SyncSettings.from_config(app.config), name="eu-node",
             connector_type="aeo_node", programmes=["EU-AEO"],
-            config={"base_url": node.url, "token": "sim-token", "programme": "EU-AEO",
-                    "page_size": 40, "backoff_base": 0.01, "max_retries": 6},
+            config={"base_url": url, "token": token, "programme": "EU-AEO",
+                    "page_size": page_size, "backoff_base": 0.01, "max_retries": 6},
             schedule="interval:1h")
-        row.max_change_share = row.max_removal_share = 0.5
+        row.max_change_share = row.max_removal_share = share
         session.commit()
-        return app, row.id
+        return row.id
+
+
+@pytest.fixture
+def setup(app, node):
+    return app, add_node_connection(app, node.url, "sim-token", page_size=40, share=0.5)
 
 
 def run(app, connection_id):
@@ -122,7 +129,9 @@ def test_retries_through_5xx_and_429(setup, node):
     assert run2.status == "succeeded", run2.error
 
 
-def test_malformed_rows_and_duplicates_are_quarantined(setup, node):
+def test_malformed_rows_are_quarantined_and_repeated_ids_resolve_by_change_time(setup, node):
+    """The simulator's twin records share a trader id within a page: in a change log two
+    records of one key are two versions, and the latest `changed_at` wins."""
     app, connection_id = setup
     node.set_faults(malformed_rate=0.05, duplicate_ids=2)
     result = run(app, connection_id)
@@ -130,10 +139,60 @@ def test_malformed_rows_and_duplicates_are_quarantined(setup, node):
     # one entry per record key and reason: a key met twice is one entry, counted twice
     quarantined = count(app, QuarantinedRecord)
     assert result.counts["quarantined"] >= quarantined >= 4
+    assert result.counts["read"] == (result.counts["created"] + result.counts["unchanged"]
+                                     + result.counts["quarantined"])
+
+
+@pytest.fixture
+def scripted(app):
+    """An incremental connection to a node whose change log the test writes."""
+    server = ScriptedNode()
+    running = RunningServer(server)
+    server.url = running.url
+    connection_id = add_node_connection(app, server.url, TOKEN, page_size=100, share=1.0)
+    try:
+        yield app, connection_id, server
+    finally:
+        running.stop()
+
+
+def operator_of(app, number: int) -> Operator:
     with app.app_context():
-        reasons = [r for q in db.session().scalars(select(QuarantinedRecord))
-                   for r in q.reasons]
-    assert any("more than once" in r["reason"] for r in reasons)
+        return db.session().scalars(select(Operator).where(
+            Operator.trader_id == f"DE{100000 + number}")).one()
+
+
+def test_a_page_with_several_versions_of_an_operator_applies_the_latest(scripted):
+    """A node resent an operator's held version beside its newer suspension (at least
+    once delivery, docs/node-protocol.md): the suspension is applied whichever comes
+    first in the page. Two different versions at one change time cannot be ordered:
+    both are quarantined and the operator keeps its state. An identical repeat is one."""
+    app, connection_id, log = scripted
+    for number in (1, 2):
+        log.log.append(("record", make_record(number)))
+    first = run(app, connection_id)
+    assert first.status == "succeeded" and first.counts["created"] == 2, first.error
+
+    held = make_record(1)
+    suspended = {**held, "status": "suspended", "status_effective": "2024-06-01",
+                 "changed_at": "2024-06-01T09:00:00Z"}
+    renamed = [{**make_record(2), "legal_name": name, "changed_at": "2024-06-02T09:00:00Z"}
+               for name in ("Muster A GmbH", "Muster B GmbH")]
+    log.log.extend([("record", suspended), ("record", held), ("record", renamed[0]),
+                    ("record", renamed[1]), ("record", make_record(3)),
+                    ("record", make_record(3))])
+    second = run(app, connection_id)
+    assert second.status == "succeeded", second.error
+    assert operator_of(app, 1).status == "suspended"
+    assert operator_of(app, 2).legal_name == make_record(2)["legal_name"]
+    assert operator_of(app, 3).status == "valid"
+    assert second.counts["read"] == 6 and second.counts["created"] == 1
+    assert second.counts["updated"] == 1 and second.counts["quarantined"] == 2
+    assert second.counts["unchanged"] == 2  # the held version resent, the repeat of 3
+    with app.app_context():
+        entries = db.session().scalars(select(QuarantinedRecord)).all()
+        assert {e.stable_key for e in entries} == {"DE100002"}
+        assert {r["code"] for e in entries for r in e.reasons} == {"duplicate_key"}
 
 
 def test_node_down_fails_the_run_and_keeps_the_data(setup, node):
