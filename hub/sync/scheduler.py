@@ -6,9 +6,10 @@ changes. Exactly once: every fire computes its schedule slot (the latest fire ti
 connection's trigger, anchored so that every scheduler computes the same slots) and claims
 (connection, slot) with a unique row before running, on top of the per-connection lease;
 two schedulers on one database therefore run each due sync once, even when one finishes
-before the other fires. Failing connections back off exponentially. Node notifications
-(`Connection.notify_requested_at`) start an immediate run; notifications that arrive
-during a run coalesce into one follow-up run.
+before the other fires. A scheduler that starts runs once, at once, each connection whose
+latest slot passed unclaimed while no scheduler ran. Failing connections back off
+exponentially. Node notifications (`Connection.notify_requested_at`) start an immediate
+run; notifications that arrive during a run coalesce into one follow-up run.
 
 A connection with a `snapshot_schedule` is read whole, as a snapshot, at the first
 scheduled sync at or after each slot of that schedule (unless a snapshot run already
@@ -251,6 +252,39 @@ class HubScheduler:
                                    replace_existing=True,
                                    args=(connection_id, "schedule", slot))
 
+    def missed_while_down(self) -> list[int]:
+        """The enabled connections whose latest slot came after they were added and was
+        never claimed: it passed while no scheduler ran. Only the latest slot counts,
+        however many were missed."""
+        now = clock.now()
+        due: list[int] = []
+        with self.database.session_scope() as session:
+            rows = session.execute(select(Connection.id, Connection.created_at).where(
+                Connection.enabled.is_(True))).all()
+            added = {row.id: row.created_at for row in rows}
+            for connection_id, trigger in self.triggers.items():
+                slot = latest_fire(trigger, now)
+                if slot is None or connection_id not in added or slot < added[connection_id]:
+                    continue
+                claimed = session.scalar(select(SyncRun.id).where(
+                    SyncRun.connection_id == connection_id,
+                    SyncRun.scheduled_for == slot).limit(1))
+                if claimed is None:
+                    due.append(connection_id)
+        return due
+
+    def catch_up(self) -> None:
+        """Queue one scheduled run, at once, for each slot missed while no scheduler ran:
+        a daily sync missed at 02:00 runs when a scheduler starts again, not a day late.
+        It claims its slot as any fire does, so schedulers starting together run it
+        once, and a failing connection still backs off (`fire`)."""
+        for connection_id in self.missed_while_down():
+            log.info("connection %s: its latest slot passed while no scheduler ran; "
+                     "running it now", connection_id)
+            self.scheduler.add_job(self.fire, id=f"catch-up-{connection_id}",
+                                   replace_existing=True,
+                                   kwargs={"connection_id": connection_id})
+
     def tick(self) -> None:
         with self.database.session_scope() as session:
             current = versions.version(session, CONNECTIONS)
@@ -271,6 +305,7 @@ class HubScheduler:
 
     def run_forever(self) -> None:
         self.reload()
+        self.catch_up()
         # Jobs of other packages (SCHEDULER_JOBS: the notify package's view changes).
         for name in self.app.config.get("SCHEDULER_JOBS", ()):
             import_string(name)(self.scheduler, self.database)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import threading
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from hub.sync.models import QuarantinedRecord, SyncRun
 from hub.sync.scheduler import HubScheduler
 from tests.sync.feeds import eu_row, write_feed
 from tests.sync.test_sync_engine import operators, sync
+from tests.waiting import wait_until
 
 
 def entries(app):
@@ -402,3 +404,36 @@ def test_scheduler_once_exits_with_its_runs_outcome(hub_app, feed, connection_id
     assert f"of connection {connection_id}: failed (" in failed.output
     again = runner.invoke(args=["scheduler", "--once"])  # the slot ran: nothing to do
     assert again.exit_code == 0 and "of connection" not in again.output
+
+
+def test_a_slot_missed_while_no_scheduler_ran_runs_once_when_one_starts(
+        hub_app, feed, connection_id, clock):
+    """The connection was added, then no scheduler ran for three hours: the scheduler
+    that starts runs the latest slot at once (not the three missed ones, and not an hour
+    late). A slot from before the connection existed was never missed."""
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    assert scheduler.missed_while_down() == []  # its latest slot came before it
+    clock.advance(3 * 3600)
+    assert scheduler.missed_while_down() == [connection_id]
+    thread = threading.Thread(target=scheduler.run_forever, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: [run.status for run in runs_of(hub_app)] == ["succeeded"],
+                          timeout=20, interval=0.05)
+    finally:
+        scheduler.stopping.set()
+        thread.join(20)
+    (run,) = runs_of(hub_app)
+    assert run.trigger == "schedule" and run.counts["created"] == 3
+    assert run.scheduled_for == clock.now().replace(minute=0, second=0, microsecond=0)
+    assert scheduler.missed_while_down() == []  # claimed: a second start runs nothing
+
+
+def runs_of(app) -> list[SyncRun]:
+    with app.app_context():
+        runs = db.session().scalars(select(SyncRun).order_by(SyncRun.id)).all()
+        db.session().expunge_all()
+        db.session().close()
+        return list(runs)
