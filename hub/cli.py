@@ -70,8 +70,8 @@ COMMANDS: dict[str, Listed] = {
     "clients": Listed("hub.auth.cli", "Manage partner OAuth clients."),
     "audit": Listed("hub.audit.cli", "The hash-chained audit log: verify it, export it, show "
                     "the signed head."),
-    "users": Listed("hub.web.cli", "Dashboard users: create, list, disable, change passwords, "
-                    "end sessions."),
+    "users": Listed("hub.web.cli", "Dashboard users: create, list, disable and enable, "
+                    "change passwords, end sessions."),
     "worker": Listed("hub.notify.cli", "Run the webhook worker: derive events, sign and post "
                      "deliveries, retry."),
     "webhooks": Listed("hub.notify.cli", "Webhook subscriptions of every client (the hub "

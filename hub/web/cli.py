@@ -1,11 +1,13 @@
-"""`aeohub users create|list|disable|set-password|sign-out`: dashboard accounts."""
+"""`aeohub users create|list|disable|enable|set-password|sign-out`: dashboard accounts."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 import click
+from sqlalchemy.orm import Session
 
 from hub import db
 from hub.errors import HubError
@@ -23,7 +25,7 @@ def _fail(exc: HubError) -> click.ClickException:
 
 @click.group("users")
 def users_group() -> None:
-    """Dashboard users: create, list, disable, change passwords, end sessions."""
+    """Dashboard users: create, list, disable and enable, change passwords, end sessions."""
 
 
 @users_group.command("create")
@@ -65,16 +67,27 @@ def users_list(as_json: bool) -> None:
                    f"{'disabled' if row['disabled'] else 'active'}")
 
 
+def _set_enabled(username: str, change: Callable[[Session, str], object], done: str) -> None:
+    session = db.session()
+    try:
+        change(session, username)
+    except HubError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"user {username} {done}")
+
+
 @users_group.command("disable")
 @click.argument("username")
 def users_disable(username: str) -> None:
     """Stop USERNAME from signing in (their open sessions end now)."""
-    session = db.session()
-    try:
-        users.disable_user(session, username)
-    except HubError as exc:
-        raise _fail(exc) from exc
-    click.echo(f"user {username} disabled")
+    _set_enabled(username, users.disable_user, "disabled")
+
+
+@users_group.command("enable")
+@click.argument("username")
+def users_enable(username: str) -> None:
+    """Let a disabled USERNAME sign in again."""
+    _set_enabled(username, users.enable_user, "enabled")
 
 
 @users_group.command("set-password")

@@ -1,14 +1,15 @@
-"""Dashboard users: create, authenticate, list, disable, change a password.
+"""Dashboard users: create, authenticate, list, disable and enable, change a password.
 
-Passwords are hashed with werkzeug's scrypt; a failed sign-in takes the same time whether
-the user exists or not (a dummy hash is checked), so user names cannot be probed. Every
-sign-in attempt is audited (`user.login`, `user.login_failed`). The functions that write
-are transactions of their own (`hub.db.transactional`).
+User names are matched whatever their case. Passwords follow one rule
+(`password_problem`) and are hashed with werkzeug's scrypt; a failed sign-in takes the
+same time whether the user exists or not (a dummy hash is checked), so user names cannot
+be probed. Every sign-in attempt is audited (`user.login`, `user.login_failed`). The
+functions that write are transactions of their own (`hub.db.transactional`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -22,7 +23,33 @@ from hub.web.models import DashboardUser
 
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - the hashing method, not a password
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+#: fewer different characters than this is a pattern, not a password ("aaaa...", "abab...")
+MIN_DISTINCT_CHARACTERS = 4
 _DUMMY_HASH = generate_password_hash("not a real password", method=PASSWORD_METHOD)
+
+
+def password_problem(password: str, username: str) -> str | None:
+    """What is wrong with `password` for `username`, or None: the one password rule, for
+    new users and new passwords alike. Length is what makes a password strong (NIST SP
+    800-63B), so there is no rule on character classes; a repeated pattern or one
+    containing the user's own name is refused."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"at most {MAX_PASSWORD_LENGTH} characters"
+    if len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        return f"at least {MIN_DISTINCT_CHARACTERS} different characters"
+    if len(username) >= 3 and username.casefold() in password.casefold():
+        return "must not contain the user name"
+    return None
+
+
+def _named(session: Session, username: str) -> DashboardUser | None:
+    """The user of this name, whatever its case: `Eu-Staff` and `eu-staff` are one user
+    (the database lowers both sides, so the comparison follows one rule)."""
+    return session.scalar(select(DashboardUser).where(
+        func.lower(DashboardUser.username) == func.lower(username.strip())))
 
 
 @transactional
@@ -33,8 +60,9 @@ def create_user(session: Session, username: str, password: str, *,
     username = username.strip()
     if not username or len(username) > 120 or any(c.isspace() for c in username):
         fields["username"] = "1 to 120 characters without spaces"
-    if len(password) < MIN_PASSWORD_LENGTH:
-        fields["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
+    problem = password_problem(password, username)
+    if problem:
+        fields["password"] = problem
     if bool(administration) == hub_admin:
         fields["role"] = "give either an administration or hub administrator, not both"
     admin_row = None
@@ -45,7 +73,7 @@ def create_user(session: Session, username: str, password: str, *,
             fields["administration"] = f"no administration {administration!r}"
     if fields:
         raise InvalidInput("the user cannot be created", fields=fields)
-    if session.scalar(select(DashboardUser.id).where(DashboardUser.username == username)):
+    if _named(session, username) is not None:
         raise Conflict(f"a user {username!r} already exists", fields={"username": "taken"})
     user = DashboardUser(
         username=username,
@@ -60,7 +88,7 @@ def create_user(session: Session, username: str, password: str, *,
 
 def authenticate(session: Session, username: str, password: str) -> DashboardUser | None:
     """The user with these credentials, or None (unknown, wrong password, disabled)."""
-    user = session.scalar(select(DashboardUser).where(DashboardUser.username == username.strip()))
+    user = _named(session, username)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
@@ -96,7 +124,7 @@ def list_users(session: Session) -> list[DashboardUser]:
 
 
 def get_user(session: Session, username: str) -> DashboardUser:
-    user = session.scalar(select(DashboardUser).where(DashboardUser.username == username))
+    user = _named(session, username)
     if user is None:
         raise NotFound(f"no user {username!r}", fields={"username": "unknown"})
     return user
@@ -112,13 +140,21 @@ def disable_user(session: Session, username: str) -> DashboardUser:
 
 
 @transactional
+def enable_user(session: Session, username: str) -> DashboardUser:
+    """Let a disabled user sign in again (with the password they had)."""
+    user = get_user(session, username)
+    user.disabled_at = None
+    return user
+
+
+@transactional
 def set_password(session: Session, username: str, password: str) -> DashboardUser:
     """Give a user a new password and end every session they have (a stolen session
     should not outlive the password it was opened with)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("the password is too short",
-                           fields={"password": f"at least {MIN_PASSWORD_LENGTH} characters"})
     user = get_user(session, username)
+    problem = password_problem(password, user.username)
+    if problem:
+        raise InvalidInput("the password cannot be used", fields={"password": problem})
     user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
     sessions.end_all(session, user.id)
     return user

@@ -16,6 +16,7 @@ from hub import db, usage
 from hub.arrangements.service import load_reference_data
 from hub.audit.models import AuditEntry
 from hub.auth.models import OAuthClient
+from hub.errors import InvalidInput
 from hub.notify.models import WebhookDelivery, WebhookSubscription
 from hub.registry.models import Operator, Programme
 from hub.sync import engine
@@ -172,6 +173,44 @@ def test_passwords_are_hashed_at_the_production_cost(
         assert PASSWORD not in user.password_hash
     assert first.password_hash != second.password_hash
     assert users.authenticate(session, "eu-one", PASSWORD) is not None
+
+
+@pytest.mark.parametrize(("password", "problem"), [
+    ("short pass", "at least 12 characters"),
+    (" " * 12, "at least 4 different characters"),
+    ("abababababababab", "at least 4 different characters"),
+    ("my name is EU-Three, ok", "must not contain the user name"),
+    ("x" * 1000 + "yz01" + "x" * 21, "at most 1024 characters"),
+])
+def test_one_password_rule_for_new_users_and_new_passwords(
+        session: Session, password: str, problem: str) -> None:
+    load_reference_data(session)
+    with pytest.raises(InvalidInput) as created:
+        users.create_user(session, "eu-three", password, administration="EU")
+    assert created.value.fields == {"password": [problem]}
+    users.create_user(session, "eu-three", PASSWORD, administration="EU")
+    with pytest.raises(InvalidInput) as changed:
+        users.set_password(session, "eu-three", password)
+    assert changed.value.fields == {"password": [problem]}
+    assert users.authenticate(session, "eu-three", PASSWORD) is not None
+
+
+def test_user_names_are_one_whatever_their_case_and_a_disabled_user_can_be_enabled(
+        app: Flask, runner: FlaskCliRunner, seeded: Seeded) -> None:
+    taken = runner.invoke(args=["users", "create", "EU-Staff", "--administration", "EU",
+                                "--password-stdin"], input="a long enough password\n")
+    assert taken.exit_code != 0 and "already exists" in taken.output
+    assert sign_in(app.test_client(), "EU-STAFF").status_code == 302
+    assert runner.invoke(args=["users", "disable", "Eu-Staff"]).exit_code == 0
+    assert sign_in(app.test_client(), "eu-staff").status_code == 401
+    enabled = runner.invoke(args=["users", "enable", "eu-staff"])
+    assert enabled.exit_code == 0 and "enabled" in enabled.output
+    assert sign_in(app.test_client(), "eu-staff").status_code == 302
+    unknown = runner.invoke(args=["users", "enable", "nobody"])
+    assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output
+    with app.app_context():
+        assert [u.username for u in users.list_users(db.session())] == [
+            "eu-staff", "hub-admin", "uk-staff"]
 
 
 def test_users_cli(app: Flask, runner: FlaskCliRunner, seeded: Seeded) -> None:
