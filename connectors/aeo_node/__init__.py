@@ -494,7 +494,11 @@ class AeoNodeConnector(Connector):
         if trailer.get("complete") is not True:
             raise FormatError("snapshot trailer says the snapshot is not complete")
         count = trailer.get("count")
-        if isinstance(count, int) and count != done:
+        if type(count) is not int or count < 0:  # (a JSON true is not a count)
+            # without its count the trailer cannot tell a whole snapshot from a cut one
+            raise FormatError("snapshot trailer gives no count of its records: the "
+                              'protocol\'s trailer is {"complete": true, "count": N}')
+        if count != done:
             raise FormatError(
                 f"snapshot trailer says {count} records but {done} were sent"
             )

@@ -155,7 +155,8 @@ class NodeServer:
     log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # change log
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     require_token: bool = True
-    ndjson_trailer: bool = True
+    # True: the protocol's trailer; False: none; a dict: that object as the trailer
+    ndjson_trailer: bool | dict[str, Any] = True
     protocol: str = "aeo-node/1"
     # deliberate protocol breaches: "missing_field", "ignore_limit", "stuck_cursor"
     breakage: set[str] = field(default_factory=set)
@@ -265,7 +266,9 @@ class NodeServer:
         records = [e for kind, e in self.log if kind == "record"]
         for rec in records:
             yield (json.dumps(rec) + "\n").encode()
-        if self.ndjson_trailer:
+        if isinstance(self.ndjson_trailer, dict):
+            yield (json.dumps(self.ndjson_trailer) + "\n").encode()
+        elif self.ndjson_trailer:
             yield (json.dumps({"complete": True, "count": len(records)}) + "\n").encode()
 
 

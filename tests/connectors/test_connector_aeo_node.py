@@ -282,6 +282,21 @@ def test_snapshot_without_trailer_is_truncated(
     assert not any(b.complete for b in batches)
 
 
+@pytest.mark.parametrize(("trailer", "problem"), [
+    ({"complete": True}, "gives no count"),
+    ({"complete": True, "count": True}, "gives no count"),
+    ({"complete": True, "count": -1}, "gives no count"),
+    ({"complete": True, "count": 24}, "says 24 records but 25 were sent"),
+    ({"complete": False, "count": 25}, "not complete"),
+])
+def test_a_trailer_that_cannot_vouch_for_the_snapshot_fails_it(
+    node: NodeServer, context: ConnectorContext, trailer: dict[str, Any], problem: str
+) -> None:
+    node.ndjson_trailer = trailer
+    with pytest.raises(FormatError, match=problem):
+        read_all(connector(node, context, mode="snapshot"))
+
+
 # -- access and secrets ------------------------------------------------------------------
 
 
