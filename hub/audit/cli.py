@@ -70,10 +70,18 @@ def audit_export(administration: str, since: str | None, until: str | None,
                  output: IO[str]) -> None:
     """Entries about one administration's data and clients, as NDJSON (one per line)."""
     written = 0
-    for item in service.export(db.session(), administration.upper(),
+    code = administration.strip().upper()
+    for item in service.export(db.session(), code,
                                since=_moment(since, "--since"), until=_moment(until, "--until")):
         output.write(service.to_ndjson_line(item) + "\n")
         written += 1
+    if not written:
+        named = service.administrations_named(db.session())
+        if code not in named:  # a typo reads as "nothing happened" otherwise
+            raise click.BadParameter(
+                f"no entry of the log concerns {code!r} (it names "
+                f"{', '.join(named) or 'no administration yet'})",
+                param_hint="'--administration'")
     click.echo(f"{written} entries exported", err=True)
 
 

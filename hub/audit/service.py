@@ -265,6 +265,12 @@ def export(session: Session, administration: str, *, since: dt.datetime | None =
         yield as_json(row)
 
 
+def administrations_named(session: Session) -> list[str]:
+    """Every administration code that some entry concerns, sorted."""
+    return list(session.scalars(select(AuditEntryAdministration.administration).distinct()
+                                .order_by(AuditEntryAdministration.administration)))
+
+
 def as_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """An entry in its exported form (the fields its hash covers, plus id and hash)."""
     return {"seq": row["seq"], "recorded_at": chain.format_time(row["recorded_at"]),

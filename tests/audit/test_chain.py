@@ -211,6 +211,9 @@ def test_export_filters_by_administration_and_date(committed_db, runner, tmp_pat
     assert day.exit_code == 0 and day.stdout.strip() == ""
     bad = runner.invoke(args=["audit", "export", "-a", "US", "--since", "yesterday"])
     assert bad.exit_code == 2 and "--since" in bad.output
+    typo = runner.invoke(args=["audit", "export", "-a", "ZZ"])
+    assert typo.exit_code == 2 and typo.stdout == ""
+    assert "no entry of the log concerns 'ZZ' (it names EU, JP, US)" in typo.output
 
 
 def test_signed_head_verifies_with_the_published_key(app, client, committed_db):
