@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from hub import clock
@@ -22,17 +22,8 @@ from hub.db import transactional
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.notify.audit import audit
 from hub.sync import lease
+from hub.sync.connections import get_connection
 from hub.sync.models import Connection
-
-
-def _find(session: Session, ref: str | int) -> Connection | None:
-    query = select(Connection)
-    text = str(ref)
-    if text.isdigit():
-        query = query.where((Connection.id == int(text)) | (Connection.name == text))
-    else:
-        query = query.where(Connection.name == text)
-    return session.scalar(query)
 
 
 @transactional
@@ -41,7 +32,10 @@ def request_sync(session: Session, principal: Principal, ref: str | int) -> dict
     if not principal.is_admin and principal.administration_id is None:
         raise Forbidden("this client belongs to no administration, so it has no "
                         "connections to notify about")
-    connection = _find(session, ref)
+    try:
+        connection: Connection | None = get_connection(session, ref)
+    except NotFound:
+        connection = None
     if connection is None or (not principal.is_admin
                               and connection.administration_id != principal.administration_id):
         raise NotFound(f"no connection {ref!r} of this client's administration",

@@ -169,6 +169,27 @@ def test_push_is_limited_to_the_clients_administration(ref_app, client, committe
         assert session.scalar(select(Connection.notify_requested_at)) is None
 
 
+#: another script's digits, which Python's int() reads as numbers
+OTHER_DIGITS = {"arabic-indic": 0x0660, "fullwidth": 0xFF10}
+
+
+@pytest.mark.parametrize("form", ["beyond the integer", "zero", *OTHER_DIGITS])
+def test_a_connection_reference_that_is_no_id_names_no_connection(
+        ref_app, client, committed_db, node, form):
+    """Ids are ASCII digits within the database's integer (`hub.ids`): a number beyond it
+    answered 500 on PostgreSQL, and the connection's id in another script's digits named
+    the connection."""
+    connection_id = add_eu_connection(ref_app, node)
+    ref = {"beyond the integer": "9" * 30, "zero": "0"}.get(form) or "".join(
+        chr(OTHER_DIGITS[form] + int(digit)) for digit in str(connection_id))
+    answer = client.post("/api/v1/nodes/notify",
+                         headers=partner(committed_db, "EU-AEO", "node:admin"),
+                         json={"connection": ref})
+    assert answer.status_code == 404, answer.get_json()
+    with committed_db.session_scope() as session:
+        assert session.scalar(select(Connection.notify_requested_at)) is None
+
+
 def test_node_admin_webhooks_stay_in_their_administration(ref_app, client, committed_db,
                                                           node, worker):
     connection_id = add_eu_connection(ref_app, node)
