@@ -7,6 +7,9 @@ and has outages), so every connector that speaks HTTP goes through `HttpClient`:
   checked with `ConnectorContext.check_url`;
 - 5xx answers, connection errors, timeouts and (for JSON) truncated or invalid bodies are
   retried with exponential back-off and full jitter, at most ``max_retries`` times;
+- ``timeout`` bounds each wait for the server; a JSON document must also arrive whole
+  within ``DOCUMENT_TIMEOUTS`` times that (a server sending a byte now and then would
+  otherwise hold a sync for ever) and be at most ``MAX_DOCUMENT_BYTES`` long;
 - ``429 Too Many Requests`` is honoured: the client sleeps for ``Retry-After`` (seconds or
   an HTTP date) unless that exceeds ``max_retry_after``, in which case it gives up;
 - requests are spaced so that at most ``rate_limit`` start per second;
@@ -38,6 +41,10 @@ from connectors.base import (
 __all__ = ["HttpClient", "RetryPolicy", "parse_retry_after"]
 
 MAX_REDIRECTS = 5
+#: a JSON document must arrive whole within this many `timeout`s
+DOCUMENT_TIMEOUTS = 6
+#: the largest JSON document read (a page of 5,000 records is a few MB)
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -170,8 +177,7 @@ class HttpClient:
 
         def parse(response: requests.Response) -> Any:
             try:
-                body = response.content  # a body cut short raises here
-                return json.loads(body)
+                return json.loads(self._document(url, response))
             except requests.exceptions.RequestException as exc:
                 raise _Retry(f"the body of {_path(url)} was cut short ({type(exc).__name__})") \
                     from exc
@@ -181,6 +187,23 @@ class HttpClient:
                 response.close()
 
         return self._with_retries(url, parse, params=params, stream=True, accept="application/json")
+
+    def _document(self, url: str, response: requests.Response) -> bytes:
+        """The whole body, read within `DOCUMENT_TIMEOUTS` timeouts and at most
+        `MAX_DOCUMENT_BYTES` (a body cut short raises requests' error)."""
+        deadline = time.monotonic() + DOCUMENT_TIMEOUTS * self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_DOCUMENT_BYTES:
+                raise FormatError(f"{_path(url)} answered more than "
+                                  f"{MAX_DOCUMENT_BYTES:,} bytes")
+            if time.monotonic() > deadline:
+                raise _Retry(f"{_path(url)} did not send its whole answer within "
+                             f"{DOCUMENT_TIMEOUTS * self.timeout:g} s")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _with_retries(
         self,

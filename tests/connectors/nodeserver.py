@@ -4,7 +4,8 @@ It speaks enough of ``aeo-node/1`` (info, paged feed with cursors, NDJSON snapsh
 serves arbitrary files under ``/files/NAME``. ``node.script(path, *actions)`` queues
 actions consumed one per request to that path: ``("status", 503)``,
 ``("retry_after", "1")``, ``("truncate",)``, ``("hold", Hold())`` (no answer until the
-test releases it), ``("redirect", url)``, ``("html",)``. Every request is recorded in
+test releases it), ``("redirect", url)``, ``("html",)``, ``("drip", seconds)`` (the
+answer 64 bytes at a time, `seconds` apart). Every request is recorded in
 ``node.hits``. `Gate` holds the requests of any WSGI app (the simulator's node) the same
 way, and `RunningServer.stop()` releases whatever is still held.
 """
@@ -221,6 +222,14 @@ class NodeServer:
             if kind == "html":
                 return Response("<html>hello</html>", content_type="text/html")
             truncate = kind == "truncate"
+        response = self._respond(request, truncate)
+        if action is not None and action[0] == "drip":
+            body, pause = response.get_data(), action[1]
+            return Response(_slowly(body, pause), status=response.status_code,
+                            content_type=response.content_type)
+        return response
+
+    def _respond(self, request: Request, truncate: bool) -> Response:
         if request.path.startswith("/files/"):
             name = request.path.removeprefix("/files/")
             if name not in self.files:
@@ -275,6 +284,13 @@ class NodeServer:
 def problem(status: int, title: str) -> Response:
     return Response(json.dumps({"title": title, "status": status}), status=status,
                     content_type="application/problem+json")
+
+
+def _slowly(body: bytes, pause: float) -> Iterator[bytes]:
+    """`body` 64 bytes at a time, `pause` seconds apart."""
+    for start in range(0, len(body), 64):
+        time.sleep(pause)
+        yield body[start:start + 64]
 
 
 def json_response(doc: Any, truncate: bool = False) -> Response:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from connectors import transport
 from connectors.aeo_node import AeoNodeConnector, protocol_document_text
 from connectors.base import (
     AccessDenied,
@@ -120,6 +121,28 @@ def test_timeout_is_retried(node: NodeServer, context: ConnectorContext) -> None
     batches = read_all(connector(node, context, timeout=0.2))
     assert sum(len(b.records) for b in batches) == 25
     assert len(node.hits_to(OPS)) == 1 + 3
+
+
+def test_a_page_sent_a_little_at_a_time_is_cut_off_and_retried(
+    node: NodeServer, context: ConnectorContext
+) -> None:
+    """Each byte arrives within the timeout, but the whole page must arrive within six
+    timeouts: a node dripping its answer cannot hold a sync for ever."""
+    node.script(OPS, ("drip", 0.1))  # about 6 KB, 64 bytes every 0.1 s: some 10 s
+    started = time.monotonic()
+    batches = read_all(connector(node, context, timeout=0.2))
+    assert time.monotonic() - started < 5
+    assert sum(len(b.records) for b in batches) == 25
+    assert len(node.hits_to(OPS)) == 1 + 3
+
+
+def test_a_page_too_large_to_be_one_is_refused(
+    node: NodeServer, context: ConnectorContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport, "MAX_DOCUMENT_BYTES", 4096)
+    with pytest.raises(FormatError, match=r"/aeo/v1/operators answered more than 4,096 bytes"):
+        read_all(connector(node, context))
+    assert len(node.hits_to(OPS)) == 1  # not retried: the node would send it again
 
 
 def test_connection_refused_is_retried_then_unavailable(context: ConnectorContext) -> None:
