@@ -45,7 +45,6 @@ BASELINE = {
     "hub/sync/validate.py": {"C901", "PLR0912", "PLR0915"},
     "tests/api/test_api_schemathesis.py": {"C901"},
     "tests/benchmarks/bench_match_quality.py": {"C901"},
-    "tests/connectors/nodeserver.py": {"C901"},
 }
 
 
