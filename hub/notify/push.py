@@ -33,11 +33,12 @@ def request_sync(session: Session, principal: Principal, ref: str | int) -> dict
         raise Forbidden("this client belongs to no administration, so it has no "
                         "connections to notify about")
     try:
-        connection: Connection | None = get_connection(session, ref)
+        connection: Connection | None = get_connection(
+            session, ref,
+            administration_id=None if principal.is_admin else principal.administration_id)
     except NotFound:
         connection = None
-    if connection is None or (not principal.is_admin
-                              and connection.administration_id != principal.administration_id):
+    if connection is None:
         raise NotFound(f"no connection {ref!r} of this client's administration",
                        fields={"connection": "unknown"})
     if not connection.enabled:

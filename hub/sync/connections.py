@@ -304,9 +304,8 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
                    max_change_share: float | None = None,
                    max_quarantine_share: float | None = None,
                    max_quarantined: int | None = None) -> Connection:
-    """Add a connection; a guard or staleness not given takes the hub's default."""
-    if session.scalar(select(Connection).where(Connection.name == name)) is not None:
-        raise Conflict(f"a connection named {name!r} exists", fields={"name": "taken"})
+    """Add a connection; a guard or staleness not given takes the hub's default. Its name
+    is unique within its administration (that of its programmes)."""
     guards = {"max_removal_share": max_removal_share, "max_change_share": max_change_share,
               "max_quarantine_share": max_quarantine_share,
               "max_quarantined": max_quarantined}
@@ -314,6 +313,10 @@ def add_connection(session: Session, settings: SyncSettings, *, name: str,
     parse_schedule(schedule)
     snapshots = checked_snapshot_schedule(snapshot_schedule)
     rows = _programmes(session, programmes)
+    if session.scalar(select(Connection.id).where(
+            Connection.administration_id == rows[0].administration_id,
+            Connection.name == name)) is not None:
+        raise Conflict(f"a connection named {name!r} exists", fields={"name": "taken"})
     cls = _validated(connector_type, config)
     secret_names = secret_fields(cls.config_schema)
     plain = {k: v for k, v in config.items() if k not in secret_names}
@@ -442,20 +445,32 @@ def remove_connection(session: Session, connection: Connection) -> None:
     versions.bump(session, CONNECTIONS)
 
 
-def get_connection(session: Session, ref: str | int) -> Connection:
-    """The connection named `ref`, or whose id it is. Only ASCII digits from 1 to `MAX_ID`
-    can be an id: any other number names no row (and one beyond the database's integer
-    would fail in the driver), so it is looked up as a name only."""
+def get_connection(session: Session, ref: str | int, *,
+                   administration_id: int | None = None) -> Connection:
+    """The connection named `ref`, or whose id it is; only among `administration_id`'s
+    when given. Only ASCII digits from 1 to `MAX_ID` can be an id: any other number names
+    no row (and one beyond the database's integer would fail in the driver), so it is
+    looked up as a name only. Names are unique within an administration: a name that
+    several administrations use is ambiguous across the hub (give the id)."""
     text = str(ref)
     # the length test first: int() refuses numbers of thousands of digits
     is_id = (text.isascii() and text.isdigit() and len(text.lstrip("0")) <= len(str(MAX_ID))
              and 1 <= int(text) <= MAX_ID)
-    condition = Connection.name == text
-    connection = session.scalar(select(Connection).where(
-        (Connection.id == int(text)) | condition if is_id else condition))
-    if connection is None:
+    query = select(Connection).order_by(Connection.id)
+    if administration_id is not None:
+        query = query.where(Connection.administration_id == administration_id)
+    if is_id:
+        by_id = session.scalar(query.where(Connection.id == int(text)))
+        if by_id is not None:
+            return by_id
+    named = session.scalars(query.where(Connection.name == text)).all()
+    if not named:
         raise NotFound(f"no connection {ref!r}", fields={"connection": "unknown"})
-    return connection
+    if len(named) > 1:
+        which = ", ".join(f"{row.id} ({row.administration.code})" for row in named)
+        raise InvalidInput(f"{len(named)} connections are named {text!r}: give the id of "
+                           f"the one meant ({which})", fields={"connection": "ambiguous"})
+    return named[0]
 
 
 def full_config(connection: Connection, settings: SyncSettings) -> dict[str, Any]:

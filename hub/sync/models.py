@@ -43,9 +43,12 @@ class Connection(Base):
     """
 
     __tablename__ = "connection"
+    # A name is unique within its administration: another administration's names are
+    # not this one's to learn (a global name would answer "taken" to anyone).
+    __table_args__ = (UniqueConstraint("administration_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
     administration_id: Mapped[int] = mapped_column(ForeignKey("administration.id"))
     connector_type: Mapped[str] = mapped_column(String(64))
     programmes: Mapped[list[Any]] = mapped_column(JSON, default=list)

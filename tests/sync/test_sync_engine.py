@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import Result
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 
 from hub import db
 from hub.errors import InvalidInput
-from hub.registry.models import Operator, OperatorEvent, Programme
+from hub.registry.models import Administration, Operator, OperatorEvent, Programme
 from hub.sync import connections as conns
 from hub.sync import engine, quarantine
 from hub.sync.models import QuarantinedRecord, StagedRecord, SyncLease
@@ -318,3 +319,37 @@ def test_a_run_whose_lease_was_taken_over_applies_nothing_more(hub_app, feed, co
     assert "taken over by another process" in run.error
     assert {k: o.legal_name for k, o in operators(hub_app).items()} == before
     assert _lease_holder(hub_app, connection_id) == "other-host:1:abcd"
+
+
+def test_a_connection_name_is_unique_within_its_administration_only(hub_app, feed, tmp_path):
+    """Another administration's names are not this one's to learn: both may name a
+    connection `registry`. Across the hub the name is then ambiguous, and the command
+    line asks for the id."""
+    write_feed(feed, [eu_row(1)])
+    runner = hub_app.test_cli_runner()
+
+    def add(programme: str) -> Result:
+        return runner.invoke(args=[
+            "connections", "add", "--name", "registry", "--type", "csv_snapshot",
+            "--programme", programme, "--config",
+            json.dumps({"path": str(feed), "programme": programme}),
+            "--schedule", "interval:1h"])
+
+    assert add("EU-AEO").exit_code == 0
+    assert add("UK-AEO").exit_code == 0
+    again = add("EU-AEO")
+    assert again.exit_code == 1 and "a connection named 'registry' exists" in again.output
+    with hub_app.app_context():
+        session = db.session()
+        eu, uk = (conns.get_connection(session, "registry", administration_id=session.scalar(
+            select(Administration.id).where(Administration.code == code))) for code in ("EU", "UK"))
+        assert (eu.administration.code, uk.administration.code) == ("EU", "UK")
+        with pytest.raises(InvalidInput) as ambiguous:
+            conns.get_connection(session, "registry")
+        assert f"{min(eu.id, uk.id)} (" in ambiguous.value.detail
+        ids = {eu.administration.code: eu.id, uk.administration.code: uk.id}
+    shown = runner.invoke(args=["connections", "show", "registry"])
+    assert shown.exit_code == 1
+    assert "2 connections are named 'registry': give the id" in shown.output
+    by_id = runner.invoke(args=["connections", "show", str(ids["UK"])])
+    assert by_id.exit_code == 0 and "UK-AEO" in by_id.output
