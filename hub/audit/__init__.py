@@ -15,7 +15,8 @@ API for the other packages
 
     - `action`: "<noun>.<verb in the past>": `token.issued`, `token.revoked`,
       `registry.read`, `client.created`, `client.secret_rotated`, `client.disabled`,
-      `judgement.added`, `user.login`, `user.login_failed`, `sync.succeeded`, ...
+      `judgement.added`, `user.login`, `user.login_failed`, `user.created`,
+      `user.disabled`, `user.enabled`, `user.password_changed`, `sync.succeeded`, ...
     - `actor`: `client:<client_id>`, `user:<name>`, `cli` or `system`;
       `current_actor()` picks one from the context (see `hub.audit.actors`).
     - `subject`: what it was about, `<kind>:<id>` (`client:abc`, `connection:3`,

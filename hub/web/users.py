@@ -3,8 +3,10 @@
 User names are matched whatever their case. Passwords follow one rule
 (`password_problem`) and are hashed with werkzeug's scrypt; a failed sign-in takes the
 same time whether the user exists or not (a dummy hash is checked), so user names cannot
-be probed. Every sign-in attempt is audited (`user.login`, `user.login_failed`). The
-functions that write are transactions of their own (`hub.db.transactional`).
+be probed. Every sign-in attempt is audited (`user.login`, `user.login_failed`), and so
+is every change to an account (`user.created`, `user.disabled`, `user.enabled`,
+`user.password_changed`). The functions that write are transactions of their own
+(`hub.db.transactional`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from hub import clock
 from hub.audit import record
+from hub.audit.actors import current_actor
 from hub.db import transactional
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import Administration
@@ -83,7 +86,17 @@ def create_user(session: Session, username: str, password: str, *,
     )
     session.add(user)
     session.flush()
+    _audit(session, "user.created", user, {"hub_admin": hub_admin})
     return user
+
+
+def _audit(session: Session, action: str, user: DashboardUser,
+           details: dict[str, object] | None = None) -> None:
+    """A change to an account, in the audit log, concerning the user's administration
+    (never the password or its hash)."""
+    code = user.administration.code if user.administration is not None else None
+    record(session, action, actor=current_actor(), subject=f"user:{user.username}",
+           administrations=[code] if code else [], details=details)
 
 
 def authenticate(session: Session, username: str, password: str) -> DashboardUser | None:
@@ -134,7 +147,9 @@ def get_user(session: Session, username: str) -> DashboardUser:
 def disable_user(session: Session, username: str) -> DashboardUser:
     """Disable a user and end every session they have."""
     user = get_user(session, username)
-    user.disabled_at = user.disabled_at or clock.now()
+    if user.disabled_at is None:
+        user.disabled_at = clock.now()
+        _audit(session, "user.disabled", user)
     sessions.end_all(session, user.id)
     return user
 
@@ -143,7 +158,9 @@ def disable_user(session: Session, username: str) -> DashboardUser:
 def enable_user(session: Session, username: str) -> DashboardUser:
     """Let a disabled user sign in again (with the password they had)."""
     user = get_user(session, username)
-    user.disabled_at = None
+    if user.disabled_at is not None:
+        user.disabled_at = None
+        _audit(session, "user.enabled", user)
     return user
 
 
@@ -157,4 +174,5 @@ def set_password(session: Session, username: str, password: str) -> DashboardUse
         raise InvalidInput("the password cannot be used", fields={"password": problem})
     user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
     sessions.end_all(session, user.id)
+    _audit(session, "user.password_changed", user)
     return user

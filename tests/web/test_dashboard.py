@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from hub import db, usage
 from hub.arrangements.service import load_reference_data
-from hub.audit.models import AuditEntry
+from hub.audit.models import AuditEntry, AuditEntryAdministration
 from hub.auth.models import OAuthClient
 from hub.errors import InvalidInput
 from hub.notify.models import WebhookDelivery, WebhookSubscription
@@ -208,9 +208,23 @@ def test_user_names_are_one_whatever_their_case_and_a_disabled_user_can_be_enabl
     assert sign_in(app.test_client(), "eu-staff").status_code == 302
     unknown = runner.invoke(args=["users", "enable", "nobody"])
     assert unknown.exit_code != 0 and "no user 'nobody'" in unknown.output
+    assert runner.invoke(args=["users", "set-password", "EU-staff", "--password-stdin"],
+                         input="another long password\n").exit_code == 0
     with app.app_context():
         assert [u.username for u in users.list_users(db.session())] == [
             "eu-staff", "hub-admin", "uk-staff"]
+        changes = db.session().execute(
+            select(AuditEntry.action, AuditEntry.actor, AuditEntry.details)
+            .where(AuditEntry.subject == "user:eu-staff",
+                   AuditEntry.action.not_in(("user.login", "user.login_failed")))
+            .order_by(AuditEntry.seq)).all()
+        assert [(action, actor) for action, actor, _ in changes] == [
+            ("user.created", "system"), ("user.disabled", "cli"), ("user.enabled", "cli"),
+            ("user.password_changed", "cli")]
+        assert "another long password" not in repr(changes)
+        assert {a.administration for a in db.session().scalars(
+            select(AuditEntryAdministration).join(AuditEntry).where(
+                AuditEntry.subject == "user:eu-staff"))} == {"EU"}
 
 
 def test_users_cli(app: Flask, runner: FlaskCliRunner, seeded: Seeded) -> None:
