@@ -41,8 +41,20 @@ def web_unexpected(exc: Exception) -> Response:
     return render_error(500, "The hub could not show this page. The error has been logged.")
 
 
+def refuse_nul() -> None:
+    """Abort with 400 when the query or the form holds a NUL character: no field of the
+    hub can hold one (PostgreSQL's text cannot), so it is the request's error, refused
+    before any view passes it to the database."""
+    for where, values in (("address", request.args), ("form", request.form)):
+        for name, value in values.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                abort(400, description=f"The {where} holds a NUL character, which no field "
+                                       "of the hub can hold.")
+
+
 def register(bp: Any) -> None:
-    """Give a blueprint's views HTML error pages."""
+    """Give a blueprint's views HTML error pages, and refuse NUL characters first."""
+    bp.before_request(refuse_nul)
     bp.register_error_handler(HTTPException, web_error)
     bp.register_error_handler(HubError, web_hub_error)
     bp.register_error_handler(Exception, web_unexpected)

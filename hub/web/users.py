@@ -48,11 +48,22 @@ def password_problem(password: str, username: str) -> str | None:
     return None
 
 
+def _possible_name(username: str) -> bool:
+    """Whether a user could have this (stripped) name: 1 to 120 printable characters
+    without spaces (NUL, which PostgreSQL's text cannot hold, is not printable)."""
+    return (0 < len(username) <= 120 and username.isprintable()
+            and not any(c.isspace() for c in username))
+
+
 def _named(session: Session, username: str) -> DashboardUser | None:
     """The user of this name, whatever its case: `Eu-Staff` and `eu-staff` are one user
-    (the database lowers both sides, so the comparison follows one rule)."""
+    (the database lowers both sides, so the comparison follows one rule). A name no user
+    can have is not looked up."""
+    username = username.strip()
+    if not _possible_name(username):
+        return None
     return session.scalar(select(DashboardUser).where(
-        func.lower(DashboardUser.username) == func.lower(username.strip())))
+        func.lower(DashboardUser.username) == func.lower(username)))
 
 
 @transactional
@@ -61,8 +72,8 @@ def create_user(session: Session, username: str, password: str, *,
     """Create a user for one administration's staff, or a hub administrator."""
     fields: dict[str, str] = {}
     username = username.strip()
-    if not username or len(username) > 120 or any(c.isspace() for c in username):
-        fields["username"] = "1 to 120 characters without spaces"
+    if not _possible_name(username):
+        fields["username"] = "1 to 120 printable characters without spaces"
     problem = password_problem(password, username)
     if problem:
         fields["password"] = problem
@@ -117,8 +128,9 @@ def sign_in(session: Session, username: str, password: str, address: str | None
     """`authenticate`, with the attempt in the audit log (from `address`)."""
     user = authenticate(session, username, password)
     if user is None:
+        shown = "".join(c if c.isprintable() else "\ufffd" for c in username[:64])
         record(session, "user.login_failed", actor="system",
-               subject=f"user:{username[:64]}", details={"address": address})
+               subject=f"user:{shown}", details={"address": address})
         return None
     record(session, "user.login", actor=f"user:{user.username}",
            subject=f"user:{user.username}", details={"address": address})

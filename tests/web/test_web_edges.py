@@ -6,10 +6,14 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from hub.arrangements.service import load_reference_data
 from hub.db import MAX_ID
+from hub.errors import InvalidInput
 from hub.identifiers import IdentifierError, normalise, normalise_reference
-from tests.web.conftest import csrf_of
+from hub.web import users
+from tests.web.conftest import csrf_of, sign_in
 from tests.web.seed import LINKED_MID, PUBLISHED_EORI, UNLINKED_MID, Seeded
 
 ISSUER = "https://aeohub.example.org"
@@ -102,3 +106,42 @@ def test_a_reference_drops_whitespace_for_every_scheme_while_stored_forms_stay_s
         normalise("MID", "US DHLEXP1304ERL")  # a feed's MID with a space is refused
     with pytest.raises(IdentifierError):
         normalise_reference("MID", "US-DHL")
+
+
+NUL = "a\x00b"
+
+
+@pytest.mark.parametrize("where", ["status", "mid", "difference", "dismiss", "sign-in"])
+def test_a_nul_character_in_a_page_request_is_a_400(app: Flask, seeded: Seeded,
+                                                    where: str) -> None:
+    """No field of the hub can hold NUL (PostgreSQL's text cannot): the public status
+    search, a difference's paging key and a dismissal note each answered 500 there."""
+    client = app.test_client()
+    token = csrf_of(client)
+    if where not in ("status", "mid", "sign-in"):
+        assert sign_in(client, "eu-staff").status_code == 302
+        token = csrf_of(client, "/dashboard/")
+    answer = {
+        "status": lambda: client.get(f"/status?q={NUL}"),
+        "mid": lambda: client.get(f"/mid?name={NUL}&country=DE"),
+        "difference": lambda: client.get(
+            f"/dashboard/runs/{seeded.held_run}/difference?after={NUL}"),
+        "dismiss": lambda: client.post(f"/dashboard/quarantine/{seeded.quarantined}/dismiss",
+                                       data={"csrf_token": token, "note": NUL}),
+        "sign-in": lambda: client.post("/dashboard/login", data={
+            "csrf_token": token, "username": "eu\x00staff", "password": "x"}),
+    }[where]()
+    assert answer.status_code == 400
+    assert b"holds a NUL character" in answer.data
+
+
+def test_a_user_name_no_user_can_have_is_not_looked_up(session: Session) -> None:
+    load_reference_data(session)
+    users.create_user(session, "eu-four", "a long enough password", administration="EU")
+    for name in ("eu\x00four", "eu-four\x07", "eu four", ""):
+        assert users.authenticate(session, name, "a long enough password") is None
+        with pytest.raises(InvalidInput) as refused:
+            users.create_user(session, name, "a long enough password", administration="EU")
+        assert refused.value.fields == {
+            "username": ["1 to 120 printable characters without spaces"]}
+    assert users.authenticate(session, "EU-FOUR", "a long enough password") is not None
