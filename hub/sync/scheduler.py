@@ -133,7 +133,10 @@ class HubScheduler:
         self.schedules: dict[int, str] = {}
         self.version = -1
         self.stopping = threading.Event()
-        self.notify_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
+        # Runs started outside the schedule's own jobs: notified runs, catch-ups and
+        # retries of missed slots. A pool rather than APScheduler date jobs, whose removal
+        # after running races with the scheduler's shutdown (JobLookupError).
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync")
         self.notify_running: set[int] = set()
         # slots that found their connection busy (another process, possibly one that
         # died): tried again once, when the lease is free
@@ -221,7 +224,7 @@ class HubScheduler:
                 if connection_id in self.notify_running:
                     continue  # coalesced: the follow-up starts when this run ends
                 self.notify_running.add(connection_id)
-            self.notify_pool.submit(self._notified_run, connection_id)
+            self.pool.submit(self._notified_run, connection_id)
 
     def _notified_run(self, connection_id: int) -> None:
         try:
@@ -248,9 +251,7 @@ class HubScheduler:
                 continue
             with self.lock:
                 self.missed.pop(connection_id, None)
-            self.scheduler.add_job(self._run, id=f"missed-{connection_id}",
-                                   replace_existing=True,
-                                   args=(connection_id, "schedule", slot))
+            self.pool.submit(self._run, connection_id, "schedule", slot)
 
     def missed_while_down(self) -> list[int]:
         """The enabled connections whose latest slot came after they were added and was
@@ -281,9 +282,7 @@ class HubScheduler:
         for connection_id in self.missed_while_down():
             log.info("connection %s: its latest slot passed while no scheduler ran; "
                      "running it now", connection_id)
-            self.scheduler.add_job(self.fire, id=f"catch-up-{connection_id}",
-                                   replace_existing=True,
-                                   kwargs={"connection_id": connection_id})
+            self.pool.submit(self.fire, connection_id)
 
     def tick(self) -> None:
         with self.database.session_scope() as session:
@@ -322,4 +321,4 @@ class HubScheduler:
             pass
         finally:
             self.scheduler.shutdown(wait=True)
-            self.notify_pool.shutdown(wait=True)
+            self.pool.shutdown(wait=True)

@@ -161,7 +161,7 @@ def test_trigger_leaves_the_run_to_the_scheduler(kit):
 
     scheduler = HubScheduler(kit["app"], poll_seconds=0.1)
     scheduler.poll_notifications()
-    scheduler.notify_pool.shutdown(wait=True)
+    scheduler.pool.shutdown(wait=True)
     runs = admin("GET", "/runs", connection=conn_id).json["runs"]
     assert [(r["trigger"], r["status"], r["created"]) for r in runs] == [
         ("notify", "succeeded", 5)]
