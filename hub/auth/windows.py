@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from sqlalchemy import Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +54,12 @@ def _window(window_seconds: int, now: float | None) -> tuple[int, int]:
     return window, max(1, int(window + window_seconds - now + 0.999))
 
 
+def _row(bucket: str, client_key: str, window: int) -> tuple[Any, ...]:
+    """The condition selecting one client's counter of one window."""
+    return (LookupWindow.bucket == bucket, LookupWindow.client_key == client_key,
+            LookupWindow.window_start == window)
+
+
 def full(database: Database, bucket: str, client_key: str, limit: int, window_seconds: int,
          now: float | None = None) -> int | None:
     """Without counting: None while the client has room for one more, else the seconds
@@ -60,8 +67,7 @@ def full(database: Database, bucket: str, client_key: str, limit: int, window_se
     window, retry_after = _window(window_seconds, now)
     with database.session_scope() as session:
         used = session.scalar(select(LookupWindow.used).where(
-            LookupWindow.bucket == bucket, LookupWindow.client_key == client_key,
-            LookupWindow.window_start == window)) or 0
+            *_row(bucket, client_key, window))) or 0
     return retry_after if used >= limit else None
 
 
@@ -69,8 +75,7 @@ def hit(database: Database, bucket: str, client_key: str, limit: int, window_sec
         now: float | None = None) -> int | None:
     """Count one request; None when allowed, else the seconds until the window ends."""
     window, retry_after = _window(window_seconds, now)
-    where = (LookupWindow.bucket == bucket, LookupWindow.client_key == client_key,
-             LookupWindow.window_start == window)
+    where = _row(bucket, client_key, window)
     used = 0
     for _attempt in range(3):
         with database.session_scope(write=True) as session:

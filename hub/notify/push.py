@@ -33,14 +33,12 @@ def request_sync(session: Session, principal: Principal, ref: str | int) -> dict
         raise Forbidden("this client belongs to no administration, so it has no "
                         "connections to notify about")
     try:
-        connection: Connection | None = get_connection(
+        connection = get_connection(
             session, ref,
             administration_id=None if principal.is_admin else principal.administration_id)
-    except NotFound:
-        connection = None
-    if connection is None:
+    except NotFound as exc:
         raise NotFound(f"no connection {ref!r} of this client's administration",
-                       fields={"connection": "unknown"})
+                       fields={"connection": "unknown"}) from exc
     if not connection.enabled:
         raise Conflict(f"connection {connection.name!r} is disabled; enable it first",
                        fields={"connection": "disabled"})

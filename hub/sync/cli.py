@@ -203,8 +203,6 @@ def connections_remove(connection: str) -> None:
     click.echo(f"connection {connection} removed")
 
 
-#: `aeohub sync run` exit codes (docs/sync.md).
-
 
 @click.group("sync")
 def sync_group() -> None:

@@ -225,10 +225,15 @@ def latest_versions(entries: list[tuple[OperatorData, str | None]]
             continue
         latest = max(ordered)
         newest = [entry for entry, time in zip(versions, times, strict=True) if time == latest]
-        forms = {repr((sorted((k, v) for k, v in data.values.items() if k != "fingerprint"),
-                       sorted(data.identifiers))) for data, _ in newest}
-        kept.extend(newest[-1:] if len(forms) == 1 else newest)
+        identical = all(_content(data) == _content(newest[0][0]) for data, _ in newest)
+        kept.extend(newest[-1:] if identical else newest)
     return kept, len(entries) - len(kept)
+
+
+def _content(data: OperatorData) -> tuple[dict[str, Any], list[tuple[str, str, str, bool]]]:
+    """What a version says, apart from the fingerprint of its source form."""
+    return ({k: v for k, v in data.values.items() if k != "fingerprint"},
+            sorted(data.identifiers))
 
 
 def plan_item(data: OperatorData, position: str | None,

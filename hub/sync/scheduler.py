@@ -258,21 +258,19 @@ class HubScheduler:
         never claimed: it passed while no scheduler ran. Only the latest slot counts,
         however many were missed."""
         now = clock.now()
-        due: list[int] = []
+        slots = {connection_id: slot for connection_id, trigger in self.triggers.items()
+                 if (slot := latest_fire(trigger, now)) is not None}
         with self.database.session_scope() as session:
-            rows = session.execute(select(Connection.id, Connection.created_at).where(
-                Connection.enabled.is_(True))).all()
-            added = {row.id: row.created_at for row in rows}
-            for connection_id, trigger in self.triggers.items():
-                slot = latest_fire(trigger, now)
-                if slot is None or connection_id not in added or slot < added[connection_id]:
-                    continue
-                claimed = session.scalar(select(SyncRun.id).where(
-                    SyncRun.connection_id == connection_id,
-                    SyncRun.scheduled_for == slot).limit(1))
-                if claimed is None:
-                    due.append(connection_id)
-        return due
+            added = {row.id: row.created_at for row in session.execute(
+                select(Connection.id, Connection.created_at).where(
+                    Connection.id.in_(slots), Connection.enabled.is_(True)))}
+            claimed = {(row.connection_id, row.scheduled_for) for row in session.execute(
+                select(SyncRun.connection_id, SyncRun.scheduled_for).where(
+                    SyncRun.connection_id.in_(slots),
+                    SyncRun.scheduled_for.in_(set(slots.values()))))}
+        return [connection_id for connection_id, slot in slots.items()
+                if connection_id in added and slot >= added[connection_id]
+                and (connection_id, slot) not in claimed]
 
     def catch_up(self) -> None:
         """Queue one scheduled run, at once, for each slot missed while no scheduler ran:
