@@ -14,6 +14,7 @@ PostgreSQL stages through COPY (psycopg 3); SQLite through `executemany`.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,21 +88,37 @@ def stage(session: Session, records: Sequence[dict[str, Any]],
 
 
 def _write(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk-load rows through the driver: PostgreSQL's COPY, SQLite's `executemany`. The
+    values are converted as SQLAlchemy would bind them (the columns' bind processors),
+    without its per-row parameter handling, which cost more than the load itself."""
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), list(rows))
+    dialect = connection.dialect
+    columns = [c for c in table.columns if c.name in rows[0]]
+    names = [c.name for c in columns]
+    values = operator.itemgetter(*names)
+    if dialect.name == "postgresql":
+        json_columns = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                line = list(values(row))
+                for i in json_columns:
+                    if line[i] is not None:
+                        line[i] = Json(line[i])
+                copy.write_row(line)
         return
-
-    columns = [c.name for c in table.columns if c.name in rows[0]]
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    names = ", ".join(columns)
-    with driver.cursor() as cursor, cursor.copy(
-            f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([Json(row[c]) if c in json_columns and row[c] is not None
-                            else row[c] for c in columns])
+    converters = [(i, process) for i, c in enumerate(columns)
+                  if (process := c.type.dialect_impl(dialect).bind_processor(dialect))]
+    params = []
+    for row in rows:
+        line = list(values(row))
+        for i, process in converters:
+            line[i] = process(line[i])
+        params.append(tuple(line))
+    statement = insert(table).compile(dialect=dialect, column_keys=names)
+    connection.exec_driver_sql(str(statement), params)
 
 
 def drop_staged(session: Session, run_id: int) -> None:
