@@ -53,7 +53,6 @@ from hub.sync.models import (
     Connection,
     QuarantinedRecord,
     StagedRecord,
-    SyncLease,
     SyncRun,
 )
 from hub.sync.validate import (
@@ -1035,10 +1034,10 @@ def abandon_dead_runs(database: Database) -> list[int]:
     staged rows are left for the next run of their connection to resume or abandon."""
     now = clock.now()
     with database.session_scope(write=True) as session:
-        live = select(SyncLease.connection_id).where(SyncLease.expires_at >= now)
         staged = select(StagedRecord.run_id).distinct()
         runs = session.scalars(select(SyncRun).where(
-            SyncRun.status == "running", SyncRun.connection_id.not_in(live),
+            SyncRun.status == "running",
+            SyncRun.connection_id.not_in(lease.live_connections(now)),
             SyncRun.id.not_in(staged))).all()
         for run in runs:
             run.status = "abandoned"

@@ -14,7 +14,7 @@ import socket
 import threading
 import uuid
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,6 +56,12 @@ def busy(database: Database, connection_id: int, now: dt.datetime | None = None)
     """Whether a live lease holds the connection."""
     with database.session_scope() as session:
         return held(session, connection_id, now)
+
+
+def live_connections(now: dt.datetime) -> Select[int]:
+    """The connections a live lease holds at `now` (as a subquery: a run of any other
+    connection still `running` is one whose process died)."""
+    return select(SyncLease.connection_id).where(SyncLease.expires_at >= now)
 
 
 def held(session: Session, connection_id: int, now: dt.datetime | None = None) -> bool:

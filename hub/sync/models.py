@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -89,11 +90,14 @@ class Connection(Base):
 
 class SyncRun(Base):
     """One run of a connection. `scheduled_for` is the schedule slot it claims: unique per
-    connection, so two schedulers never run the same slot twice."""
+    connection among runs that were not abandoned, so two schedulers never run the same
+    slot twice, and a slot whose run died can be run again."""
 
     __tablename__ = "sync_run"
     __table_args__ = (
-        UniqueConstraint("connection_id", "scheduled_for"),
+        Index("uq_sync_run_slot", "connection_id", "scheduled_for", unique=True,
+              sqlite_where=text("status != 'abandoned'"),
+              postgresql_where=text("status != 'abandoned'")),
         Index("ix_sync_run_connection_started", "connection_id", "started_at"),
     )
 

@@ -6,8 +6,9 @@ changes. Exactly once: every fire computes its schedule slot (the latest fire ti
 connection's trigger, anchored so that every scheduler computes the same slots) and claims
 (connection, slot) with a unique row before running, on top of the per-connection lease;
 two schedulers on one database therefore run each due sync once, even when one finishes
-before the other fires. A scheduler that starts runs once, at once, each connection whose
-latest slot passed unclaimed while no scheduler ran. Failing connections back off
+before the other fires. A run whose process died is abandoned and gives its slot up: a
+scheduler runs once, at once, each connection's latest slot that passed while no scheduler
+ran, or whose run died (it resumes that run when the feed is the same). Failing connections back off
 exponentially. Node notifications (`Connection.notify_requested_at`) start an immediate
 run; notifications that arrive during a run coalesce into one follow-up run.
 
@@ -141,6 +142,8 @@ class HubScheduler:
         # slots that found their connection busy (another process, possibly one that
         # died): tried again once, when the lease is free
         self.missed: dict[int, dt.datetime] = {}
+        # connections with a catch-up queued or running (`catch_up`)
+        self.catching_up: set[int] = set()
         self.lock = threading.Lock()
 
     # -- jobs -----------------------------------------------------------------------------
@@ -253,34 +256,66 @@ class HubScheduler:
                 self.missed.pop(connection_id, None)
             self.pool.submit(self._run, connection_id, "schedule", slot)
 
-    def missed_while_down(self) -> list[int]:
-        """The enabled connections whose latest slot came after they were added and was
-        never claimed: it passed while no scheduler ran. Only the latest slot counts,
-        however many were missed."""
+    def unserved_slots(self) -> dict[int, tuple[dt.datetime, bool]]:
+        """Each enabled connection's latest slot that no run stands for, with whether a
+        run claimed it and died (abandoned, or still `running` with no live lease). A slot
+        that no run claimed passed while no scheduler ran; it counts only when it came
+        after the connection was added. A connection backing off from failures has none.
+        Only the latest slot counts, however many were missed."""
         now = clock.now()
         slots = {connection_id: slot for connection_id, trigger in self.triggers.items()
                  if (slot := latest_fire(trigger, now)) is not None}
         with self.database.session_scope() as session:
-            added = {row.id: row.created_at for row in session.execute(
-                select(Connection.id, Connection.created_at).where(
-                    Connection.id.in_(slots), Connection.enabled.is_(True)))}
-            claimed = {(row.connection_id, row.scheduled_for) for row in session.execute(
-                select(SyncRun.connection_id, SyncRun.scheduled_for).where(
+            added = {connection.id: connection.created_at for connection in session.scalars(
+                select(Connection).where(Connection.id.in_(slots),
+                                         Connection.enabled.is_(True)))
+                     if (retry_at := backoff_until(connection)) is None or now >= retry_at}
+            live = set(session.scalars(lease.live_connections(now)))
+            claims = session.execute(
+                select(SyncRun.connection_id, SyncRun.scheduled_for, SyncRun.status).where(
                     SyncRun.connection_id.in_(slots),
-                    SyncRun.scheduled_for.in_(set(slots.values()))))}
-        return [connection_id for connection_id, slot in slots.items()
-                if connection_id in added and slot >= added[connection_id]
-                and (connection_id, slot) not in claimed]
+                    SyncRun.scheduled_for.in_(set(slots.values())))).all()
+        standing: set[int] = set()
+        died: set[int] = set()
+        for connection_id, slot, status in claims:
+            if slots[connection_id] != slot:
+                continue
+            if status == "abandoned" or (status == "running" and connection_id not in live):
+                died.add(connection_id)
+            else:
+                standing.add(connection_id)
+        return {connection_id: (slot, connection_id in died)
+                for connection_id, slot in slots.items()
+                if connection_id in added and connection_id not in standing
+                and (connection_id in died or slot >= added[connection_id])}
 
-    def catch_up(self) -> None:
-        """Queue one scheduled run, at once, for each slot missed while no scheduler ran:
-        a daily sync missed at 02:00 runs when a scheduler starts again, not a day late.
-        It claims its slot as any fire does, so schedulers starting together run it
-        once, and a failing connection still backs off (`fire`)."""
-        for connection_id in self.missed_while_down():
-            log.info("connection %s: its latest slot passed while no scheduler ran; "
-                     "running it now", connection_id)
-            self.pool.submit(self.fire, connection_id)
+    def catch_up(self, *, died_only: bool = False) -> None:
+        """Queue one scheduled run, at once, for each latest slot that no run stands for
+        (`unserved_slots`): a daily sync missed at 02:00, or whose process was killed,
+        runs now rather than a day late. A scheduler does this when it starts, and on
+        every tick for slots whose run died (another scheduler was killed). The run
+        resumes the dead run when it can, and claims the slot as any fire does, so
+        schedulers catching up together run it once."""
+        for connection_id, (slot, died) in self.unserved_slots().items():
+            if died_only and not died:
+                continue
+            with self.lock:
+                if connection_id in self.catching_up:
+                    continue
+                self.catching_up.add(connection_id)
+            log.info("connection %s: %s; running it now", connection_id,
+                     f"the run of slot {slot.isoformat()} died" if died else
+                     "its latest slot passed while no scheduler ran")
+            self.pool.submit(self._catch_up_run, connection_id)
+
+    def _catch_up_run(self, connection_id: int) -> None:
+        try:
+            self.fire(connection_id)
+        except Exception:
+            log.exception("catch-up sync of connection %s failed", connection_id)
+        finally:
+            with self.lock:
+                self.catching_up.discard(connection_id)
 
     def tick(self) -> None:
         with self.database.session_scope() as session:
@@ -288,6 +323,7 @@ class HubScheduler:
         if current != self.version:
             self.reload()
         abandon_dead_runs(self.database)
+        self.catch_up(died_only=True)
         self.retry_missed()
         self.poll_notifications()
 

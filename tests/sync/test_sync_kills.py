@@ -25,6 +25,7 @@ from hub.registry.models import Operator, OperatorEvent
 from hub.sync import connections as conns
 from hub.sync import engine
 from hub.sync.models import StagedRecord, SyncRun
+from hub.sync.scheduler import HubScheduler
 from tests.sync.feeds import eu_row, write_feed
 
 BIN = Path(sys.executable).parent
@@ -156,3 +157,49 @@ def test_a_feed_changed_after_a_kill_starts_again(app, feeds, size):
     assert _registry(app) == frozenset(
         (f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, size + 1))
     assert old != _registry(app)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("feed_changed", [False, True])
+def test_a_scheduled_run_killed_mid_run_is_run_again_in_its_slot(app, feeds, size,
+                                                                 feed_changed):
+    """`aeohub scheduler --once` killed after its first staged batch: its slot is not
+    lost until the next one. A scheduler starting (the same feed: the dead run resumes)
+    or ticking (another feed: the dead run is abandoned and gives its slot up) runs it
+    again at once, and once."""
+    path, old, new = feeds
+    killed = subprocess.run([BIN / "aeohub", "scheduler", "--once"],
+                            env=_env(app, AEOHUB_SYNC_TEST_HOOK="batch-1"),
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr
+    (first_id, _), (killed_id, status) = _runs(app)
+    assert status == "running" and _registry(app) == old
+    with db.get_db(app).session_scope() as session:
+        dead = session.get(SyncRun, killed_id)
+        assert dead is not None and dead.scheduled_for is not None
+        slot, connection_id = dead.scheduled_for, dead.connection_id
+    if feed_changed:
+        new = frozenset((f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, size + 1))
+        write_feed(path, [eu_row(i, legal_name=f"Dritte {i} AG")
+                          for i in range(1, size + 1)])
+    time.sleep(LEASE + 0.2)  # the dead process's lease expires
+
+    scheduler = HubScheduler(app, poll_seconds=0.1)
+    scheduler.reload()
+    assert scheduler.unserved_slots() == {connection_id: (slot, True)}
+    try:
+        if feed_changed:
+            scheduler.tick()  # a running scheduler notices the dead run
+        else:
+            scheduler.catch_up()  # as a scheduler starting does
+    finally:
+        scheduler.pool.shutdown(wait=True)
+    with db.get_db(app).session_scope() as session:
+        runs = [(r.id, r.status, r.scheduled_for)
+                for r in session.scalars(select(SyncRun).order_by(SyncRun.id))]
+    if feed_changed:
+        assert runs[1:] == [(killed_id, "abandoned", slot), (runs[2][0], "succeeded", slot)]
+    else:
+        assert runs[1:] == [(killed_id, "succeeded", slot)]  # resumed: the same run
+    assert runs[0][0] == first_id and _registry(app) == new and _staged(app) == 0
+    assert scheduler.unserved_slots() == {}  # served: nothing more to run

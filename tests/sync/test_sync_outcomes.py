@@ -403,9 +403,9 @@ def test_a_slot_missed_while_no_scheduler_ran_runs_once_when_one_starts(
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
-    assert scheduler.missed_while_down() == []  # its latest slot came before it
+    assert scheduler.unserved_slots() == {}  # its latest slot came before it
     clock.advance(3 * 3600)
-    assert scheduler.missed_while_down() == [connection_id]
+    assert list(scheduler.unserved_slots()) == [connection_id]
     thread = threading.Thread(target=scheduler.run_forever, daemon=True)
     thread.start()
     try:
@@ -417,7 +417,7 @@ def test_a_slot_missed_while_no_scheduler_ran_runs_once_when_one_starts(
     (run,) = runs_of(hub_app)
     assert run.trigger == "schedule" and run.counts["created"] == 3
     assert run.scheduled_for == clock.now().replace(minute=0, second=0, microsecond=0)
-    assert scheduler.missed_while_down() == []  # claimed: a second start runs nothing
+    assert scheduler.unserved_slots() == {}  # claimed: a second start runs nothing
 
 
 def runs_of(app) -> list[SyncRun]:
