@@ -45,6 +45,7 @@ ENV_PREFIX = "AEOHUB_"
 NOT_SETTINGS = frozenset({"ENV", "BENCH_SCALE", "WITH_BENCHMARKS", "SYNC_TEST_HOOK",
                           "NODE_TOKEN"})
 MIN_SECRET_KEY_LENGTH = 32
+MAX_SCHEDULER_WORKERS = 64
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -375,6 +376,10 @@ def _numbers(settings: Mapping[str, Any]) -> list[str]:
         if kind in (int, float) and isinstance(value, int | float) \
                 and not isinstance(value, bool) and value < 0:
             problems.append(f"AEOHUB_{name}: must not be negative")
+    workers = settings.get("SCHEDULER_WORKERS")
+    if isinstance(workers, int) and not 1 <= workers <= MAX_SCHEDULER_WORKERS:
+        problems.append(f"AEOHUB_SCHEDULER_WORKERS: must be 1 to {MAX_SCHEDULER_WORKERS} "
+                        "(threads of the scheduler process)")
     return problems
 
 

@@ -137,7 +137,8 @@ class HubScheduler:
         # Runs started outside the schedule's own jobs: notified runs, catch-ups and
         # retries of missed slots. A pool rather than APScheduler date jobs, whose removal
         # after running races with the scheduler's shutdown (JobLookupError).
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync")
+        self.pool = ThreadPoolExecutor(max_workers=int(app.config["SCHEDULER_WORKERS"]),
+                                       thread_name_prefix="sync")
         self.notify_running: set[int] = set()
         # slots that found their connection busy (another process, possibly one that
         # died): tried again once, when the lease is free

@@ -7,6 +7,7 @@ import os
 import runpy
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from config import default as default_config
 from hub import create_app, gcpause
 from hub.db import get_db
 from hub.settings import ConfigurationError, check_config, load_config
+from hub.sync.scheduler import HubScheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -243,3 +245,24 @@ def test_the_collector_pause_is_scoped_and_leaves_a_callers_setting_alone():
         assert not gc.isenabled()  # paused by the caller: still paused afterwards
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "-1"])
+def test_the_scheduler_workers_are_checked(tmp_path, workers):
+    with pytest.raises(ConfigurationError, match="AEOHUB_SCHEDULER_WORKERS: must"):
+        load_config("testing", instance_path=tmp_path,
+                    environ={"AEOHUB_SCHEDULER_WORKERS": workers})
+
+
+def test_the_scheduler_runs_as_many_syncs_at_once_as_it_has_workers(tmp_path):
+    """Three tasks that each wait for the other two finish only in a pool of three."""
+    app = create_app({"ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path}/hub.db",
+                      "SCHEDULER_WORKERS": 3})
+    scheduler = HubScheduler(app)
+    meeting = threading.Barrier(3, timeout=10)
+    try:
+        futures = [scheduler.pool.submit(meeting.wait) for _ in range(3)]
+        assert sorted(f.result(timeout=15) for f in futures) == [0, 1, 2]
+    finally:
+        scheduler.pool.shutdown(wait=True)
+        get_db(app).dispose()
