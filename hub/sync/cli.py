@@ -203,7 +203,6 @@ def connections_remove(connection: str) -> None:
     click.echo(f"connection {connection} removed")
 
 
-
 @click.group("sync")
 def sync_group() -> None:
     """Run syncs and review runs."""

@@ -7,10 +7,11 @@ connection's trigger, anchored so that every scheduler computes the same slots) 
 (connection, slot) with a unique row before running, on top of the per-connection lease;
 two schedulers on one database therefore run each due sync once, even when one finishes
 before the other fires. A run whose process died is abandoned and gives its slot up: a
-scheduler runs once, at once, each connection's latest slot that passed while no scheduler
-ran, or whose run died (it resumes that run when the feed is the same). Failing connections back off
-exponentially. Node notifications (`Connection.notify_requested_at`) start an immediate
-run; notifications that arrive during a run coalesce into one follow-up run.
+scheduler runs once, at once, each connection's latest slot that passed while no
+scheduler ran, or whose run died (it resumes that run when the feed is the same).
+Failing connections back off exponentially. Node notifications
+(`Connection.notify_requested_at`) start an immediate run; notifications that arrive
+during a run coalesce into one follow-up run.
 
 A connection with a `snapshot_schedule` is read whole, as a snapshot, at the first
 scheduled sync at or after each slot of that schedule (unless a snapshot run already
@@ -49,8 +50,11 @@ log = logging.getLogger(__name__)
 ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_MAX = dt.timedelta(hours=6)
-#: How far back a cron schedule's latest fire is looked for (daily, monthly, yearly).
-LOOKBACKS = (dt.timedelta(days=2), dt.timedelta(days=32), dt.timedelta(days=367))
+#: How far back a cron schedule's latest fire is looked for, nearest first: the search
+#: walks every fire time from there to now, so a schedule of minutes is found within the
+#: hour rather than by walking two days of it (every tick asks, `unserved_slots`).
+LOOKBACKS = (dt.timedelta(hours=1), dt.timedelta(days=2), dt.timedelta(days=32),
+             dt.timedelta(days=367))
 #: Snapshot runs that stand for their slot: applied, held, or ended by a decision on the
 #: held run. A failed or abandoned one is read again at the next scheduled sync, and so
 #: is one still `running` then (its process died; a live one holds the lease: busy).
