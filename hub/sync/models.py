@@ -201,8 +201,9 @@ class StagedEvent(Base):
     (`hub.registry.history`); written with the operator's id at the merge."""
 
     __tablename__ = "sync_staged_event"
-    __table_args__ = (Index("ix_sync_staged_event_run", "run_id", "programme_id",
-                            "stable_key"),)
+    # by run only: the merge joins on the operator's own (programme, key) index, and
+    # rows of one run come back in insertion order (`id`) without a sort
+    __table_args__ = (Index("ix_sync_staged_event_run", "run_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
@@ -218,8 +219,7 @@ class StagedIdentifier(Base):
     """An identifier of a staged creation, or of an update whose identifiers changed."""
 
     __tablename__ = "sync_staged_identifier"
-    __table_args__ = (Index("ix_sync_staged_identifier_run", "run_id", "programme_id",
-                            "stable_key"),)
+    __table_args__ = (Index("ix_sync_staged_identifier_run", "run_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
