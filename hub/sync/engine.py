@@ -401,9 +401,19 @@ class SyncJob:
                 session.add(run)
                 session.flush()
                 self.run_id = run.id
+                self._take_notification(session)
             return True
         except IntegrityError:
             return False
+
+    def _take_notification(self, session: Session) -> None:
+        """A notified run answers its connection's pending notification once it holds the
+        lease and has its run row: a notification after this asks for a follow-up run,
+        and one before it is never dropped by a run that could not start (another process
+        held the connection). If this run dies, `abandon_dead_runs` gives it back."""
+        if self.trigger == "notify":
+            session.execute(update(Connection).where(Connection.id == self.connection_id)
+                            .values(notify_requested_at=None))
 
     def _settle(self, feed_id: str | None) -> dict[str, Any] | None:
         """End the connection's earlier unfinished runs before this one starts.
@@ -439,6 +449,7 @@ class SyncJob:
                         if action == "keep":
                             self.kept.setdefault(programme_id, set()).add(key)
                     run.heartbeat_at = clock.now()
+                    self._take_notification(session)
                     log.info("run %s of connection %s resumes after batch %s", run.id,
                              self.connection_id, self.seq)
                     continue
@@ -1029,22 +1040,41 @@ def discard(database: Database, run_id: int) -> SyncRun:
 
 
 def abandon_dead_runs(database: Database) -> list[int]:
-    """Mark `abandoned` the runs still `running` whose process is gone (no live lease on
-    their connection) and that have nothing to resume; returns their ids. Runs with
-    staged rows are left for the next run of their connection to resume or abandon."""
+    """Settle the runs still `running` whose process is gone (no live lease on their
+    connection); returns the ids of those marked `abandoned`.
+
+    A dead run that staged nothing is abandoned: there is nothing to resume. One with
+    staged rows is left for the next run of its connection to resume or abandon. A dead
+    run started by a notification, and still its connection's latest run, gives the
+    notification back (`SyncJob._take_notification` took it): the follow-up run serves
+    the node's change, resuming the dead run when it can, instead of the next slot."""
     now = clock.now()
     with database.session_scope(write=True) as session:
-        staged = select(StagedRecord.run_id).distinct()
-        runs = session.scalars(select(SyncRun).where(
+        dead = session.scalars(select(SyncRun).where(
             SyncRun.status == "running",
-            SyncRun.connection_id.not_in(lease.live_connections(now)),
-            SyncRun.id.not_in(staged))).all()
-        for run in runs:
+            SyncRun.connection_id.not_in(lease.live_connections(now)))).all()
+        staged = set(session.scalars(select(StagedRecord.run_id).distinct().where(
+            StagedRecord.run_id.in_([run.id for run in dead]))))
+        latest = set(session.scalars(select(func.max(SyncRun.id)).where(
+            SyncRun.connection_id.in_({run.connection_id for run in dead}))
+            .group_by(SyncRun.connection_id)))
+        abandoned = []
+        for run in dead:
+            if run.trigger == "notify" and run.id in latest and session.execute(
+                    update(Connection).where(Connection.id == run.connection_id,
+                                             Connection.enabled.is_(True),
+                                             Connection.notify_requested_at.is_(None))
+                    .values(notify_requested_at=run.started_at)).rowcount:  # type: ignore[attr-defined]
+                log.info("notified run %s of connection %s died; its notification is "
+                         "given back", run.id, run.connection_id)
+            if run.id in staged:
+                continue
             run.status = "abandoned"
             run.finished_at = now
             run.error = "the process running it stopped before it staged anything"
             audit_hooks.sync_outcome(session, run.id, "abandoned", trigger=run.trigger)
-        return [run.id for run in runs]
+            abandoned.append(run.id)
+        return abandoned
 
 
 __all__ = ["COUNT_NAMES", "LeaseBusy", "LeaseLost", "abandon_dead_runs", "confirm",

@@ -11,7 +11,8 @@ scheduler runs once, at once, each connection's latest slot that passed while no
 scheduler ran, or whose run died (it resumes that run when the feed is the same).
 Failing connections back off exponentially. Node notifications
 (`Connection.notify_requested_at`) start an immediate run; notifications that arrive
-during a run coalesce into one follow-up run.
+during a run coalesce into one follow-up run, and a notified run that died gives its
+notification back, so that a follow-up run serves it.
 
 A connection with a `snapshot_schedule` is read whole, as a snapshot, at the first
 scheduled sync at or after each slot of that schedule (unless a snapshot run already
@@ -34,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
@@ -223,10 +224,14 @@ class HubScheduler:
     # -- notifications --------------------------------------------------------------------
 
     def poll_notifications(self) -> None:
+        """Start a run for each notified connection. A connection that a run holds waits
+        for it to end: its notification is taken only by a run that starts
+        (`SyncJob._take_notification`), so it is never dropped."""
         with self.database.session_scope() as session:
             due = session.scalars(select(Connection.id).where(
                 Connection.notify_requested_at.is_not(None),
-                Connection.enabled.is_(True))).all()
+                Connection.enabled.is_(True),
+                Connection.id.not_in(lease.live_connections(clock.now())))).all()
         for connection_id in due:
             with self.lock:
                 if connection_id in self.notify_running:
@@ -236,9 +241,6 @@ class HubScheduler:
 
     def _notified_run(self, connection_id: int) -> None:
         try:
-            with self.database.session_scope(write=True) as session:
-                session.execute(update(Connection).where(Connection.id == connection_id)
-                                .values(notify_requested_at=None))
             self._run(connection_id, "notify", None)
         except Exception:
             log.exception("notified sync of connection %s failed", connection_id)

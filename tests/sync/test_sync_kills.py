@@ -17,14 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from hub import clock as hub_clock
 from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.registry.models import Operator, OperatorEvent
 from hub.sync import connections as conns
 from hub.sync import engine
-from hub.sync.models import StagedRecord, SyncRun
+from hub.sync.models import Connection, StagedRecord, SyncRun
 from hub.sync.scheduler import HubScheduler
 from tests.sync.feeds import eu_row, write_feed
 
@@ -98,6 +99,23 @@ def feeds(app, size):
     return path, old, new
 
 
+def _third_feed(path, size):
+    """Another feed written over the one a killed run was reading (every name changed
+    again); the registry a reader should see once it is synced."""
+    write_feed(path, [eu_row(i, legal_name=f"Dritte {i} AG") for i in range(1, size + 1)])
+    return frozenset((f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, size + 1))
+
+
+def _tick(app):
+    """One poll of a scheduler starting in this process, its runs to their end."""
+    scheduler = HubScheduler(app, poll_seconds=0.1)
+    scheduler.reload()
+    try:
+        scheduler.tick()
+    finally:
+        scheduler.pool.shutdown(wait=True)
+
+
 class Reader(threading.Thread):
     """Reads the registry over and over while a run goes on, keeping what it saw."""
 
@@ -145,8 +163,7 @@ def test_a_killed_snapshot_resumes_and_readers_never_see_a_mix(app, feeds, size,
 def test_a_feed_changed_after_a_kill_starts_again(app, feeds, size):
     path, old, _new = feeds
     assert _sync(app, hook="staged").returncode == -9
-    third = [eu_row(i, legal_name=f"Dritte {i} AG") for i in range(1, size + 1)]
-    write_feed(path, third)
+    third = _third_feed(path, size)
     time.sleep(LEASE + 0.2)
     again = _sync(app)
     assert again.returncode == 0, again.stderr
@@ -154,9 +171,7 @@ def test_a_feed_changed_after_a_kill_starts_again(app, feeds, size):
     assert (result["read"], result["updated"], result["created"], result["removed"]) == (
         size, size, 0, 0)
     assert [status for _, status in _runs(app)] == ["succeeded", "abandoned", "succeeded"]
-    assert _registry(app) == frozenset(
-        (f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, size + 1))
-    assert old != _registry(app)
+    assert _registry(app) == third and old != third
 
 
 @pytest.mark.slow
@@ -179,9 +194,7 @@ def test_a_scheduled_run_killed_mid_run_is_run_again_in_its_slot(app, feeds, siz
         assert dead is not None and dead.scheduled_for is not None
         slot, connection_id = dead.scheduled_for, dead.connection_id
     if feed_changed:
-        new = frozenset((f"DE{i:015d}", f"Dritte {i} AG") for i in range(1, size + 1))
-        write_feed(path, [eu_row(i, legal_name=f"Dritte {i} AG")
-                          for i in range(1, size + 1)])
+        new = _third_feed(path, size)
     time.sleep(LEASE + 0.2)  # the dead process's lease expires
 
     scheduler = HubScheduler(app, poll_seconds=0.1)
@@ -203,3 +216,38 @@ def test_a_scheduled_run_killed_mid_run_is_run_again_in_its_slot(app, feeds, siz
         assert runs[1:] == [(killed_id, "succeeded", slot)]  # resumed: the same run
     assert runs[0][0] == first_id and _registry(app) == new and _staged(app) == 0
     assert scheduler.unserved_slots() == {}  # served: nothing more to run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("feed_changed", [False, True])
+def test_a_notified_run_killed_mid_run_is_followed_up(app, feeds, size, feed_changed):
+    """A scheduler killed in a node's notified run, after its first staged batch: the
+    notification is not lost until the node's next push or the next slot. The next tick
+    of a scheduler gives it back, and the follow-up run resumes the dead run (the same
+    feed) or abandons it and reads the feed again (another feed)."""
+    path, old, new = feeds
+    with db.get_db(app).session_scope(write=True) as session:
+        connection_id = session.scalars(select(Connection.id)).one()
+        session.execute(update(Connection).values(notify_requested_at=hub_clock.now()))
+    killed = subprocess.run([BIN / "aeohub", "scheduler", "--poll", "0.1"],
+                            env=_env(app, AEOHUB_SYNC_TEST_HOOK="batch-1"),
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr
+    (first_id, _), (killed_id, status) = _runs(app)
+    assert status == "running" and _registry(app) == old and _staged(app) > 0
+    if feed_changed:
+        new = _third_feed(path, size)
+    time.sleep(LEASE + 0.2)  # the dead process's lease expires
+
+    _tick(app)
+    with db.get_db(app).session_scope() as session:
+        runs = [(r.id, r.trigger, r.status)
+                for r in session.scalars(select(SyncRun).order_by(SyncRun.id))]
+        assert session.scalar(select(Connection.notify_requested_at).where(
+            Connection.id == connection_id)) is None
+    if feed_changed:
+        assert runs[1:] == [(killed_id, "notify", "abandoned"),
+                            (runs[2][0], "notify", "succeeded")]
+    else:
+        assert runs[1:] == [(killed_id, "notify", "succeeded")]  # resumed: the same run
+    assert runs[0][0] == first_id and _registry(app) == new and _staged(app) == 0

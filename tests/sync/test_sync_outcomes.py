@@ -9,15 +9,16 @@ import json
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.base import Batch, DeferredRecords
 from connectors.csv_snapshot import CsvSnapshotConnector
+from hub import clock as hub_clock
 from hub import db
 from hub.errors import Conflict
 from hub.sync import admin, engine, lease, quarantine
 from hub.sync import connections as conns
-from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.sync.models import Connection, QuarantinedRecord, SyncRun
 from hub.sync.scheduler import HubScheduler
 from tests.sync.feeds import eu_row, write_feed
 from tests.sync.test_sync_engine import operators, sync
@@ -336,6 +337,76 @@ def test_a_slot_that_found_its_connection_busy_runs_once_when_it_is_free(
     runs = runs_of(hub_app)
     assert [(r.trigger, r.status) for r in runs] == [("schedule", "succeeded")]
     assert runs[0].scheduled_for is not None
+
+
+def _notify(app, connection_id, when):
+    with db.get_db(app).session_scope(write=True) as session:
+        session.execute(update(Connection).where(Connection.id == connection_id)
+                        .values(notify_requested_at=when))
+
+
+def _step(app, step="poll_notifications"):
+    """One step of a scheduler starting in this process, its runs to their end."""
+    scheduler = HubScheduler(app, poll_seconds=0.1)
+    try:
+        getattr(scheduler, step)()
+    finally:
+        scheduler.pool.shutdown(wait=True)
+
+
+def _notification(app, connection_id):
+    with db.get_db(app).session_scope() as session:
+        return session.scalar(select(Connection.notify_requested_at).where(
+            Connection.id == connection_id))
+
+
+def test_a_notification_waits_while_another_process_holds_the_connection(
+        hub_app, feed, connection_id):
+    """The scheduler took a notification before its run had the lease: a node's push
+    during another process's run (`aeohub sync run`, another scheduler's slot) was
+    dropped with the busy run. It now waits, and runs when the connection is free."""
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    _notify(hub_app, connection_id, hub_clock.now())
+    assert lease.acquire(db.get_db(hub_app), connection_id, "a-sync-run-elsewhere")
+    _step(hub_app)
+    assert runs_of(hub_app) == [] and _notification(hub_app, connection_id) is not None
+    lease.release(db.get_db(hub_app), connection_id, "a-sync-run-elsewhere")
+    _step(hub_app)
+    assert [(r.trigger, r.status) for r in runs_of(hub_app)] == [("notify", "succeeded")]
+    assert _notification(hub_app, connection_id) is None
+
+
+def test_a_notified_run_that_fails_answers_its_notification(hub_app, feed, connection_id):
+    """A run that starts takes the notification even when it fails (the source cannot be
+    read): the next poll does not start it again; the schedule and its backoff retry."""
+    feed.unlink()
+    _notify(hub_app, connection_id, hub_clock.now())
+    _step(hub_app, "tick")
+    _step(hub_app, "tick")  # a second poll starts nothing
+    assert [(r.trigger, r.status) for r in runs_of(hub_app)] == [("notify", "failed")]
+    assert _notification(hub_app, connection_id) is None
+
+
+def test_a_dead_notified_run_gives_its_notification_back(hub_app, connection_id):
+    """A notified run whose process died (nothing staged: abandoned) asks for its
+    follow-up run, once, when it is still its connection's latest run; a dead run of
+    another trigger, or one that a later run followed, does not."""
+    started = hub_clock.now() - dt.timedelta(minutes=5)
+    with db.get_db(hub_app).session_scope(write=True) as session:
+        session.add(SyncRun(connection_id=connection_id, trigger="notify",
+                            status="running", counts={}, started_at=started))
+    assert len(engine.abandon_dead_runs(db.get_db(hub_app))) == 1
+    assert _notification(hub_app, connection_id) == started
+    _notify(hub_app, connection_id, None)
+    with db.get_db(hub_app).session_scope(write=True) as session:
+        session.add_all([
+            SyncRun(connection_id=connection_id, trigger="notify", status="running",
+                    counts={}),
+            SyncRun(connection_id=connection_id, trigger="manual", status="running",
+                    counts={})])
+    assert len(engine.abandon_dead_runs(db.get_db(hub_app))) == 2
+    assert _notification(hub_app, connection_id) is None
+    assert engine.abandon_dead_runs(db.get_db(hub_app)) == []
 
 
 def test_a_feed_that_lost_a_column_is_held(hub_app, feed, connection_id):
