@@ -90,14 +90,14 @@ class Connection(Base):
 
 class SyncRun(Base):
     """One run of a connection. `scheduled_for` is the schedule slot it claims: unique per
-    connection among runs that were not abandoned, so two schedulers never run the same
-    slot twice, and a slot whose run died can be run again."""
+    connection among runs that were not abandoned or failed, so two schedulers never run
+    the same slot twice, and a slot whose run died or failed can be run again."""
 
     __tablename__ = "sync_run"
     __table_args__ = (
         Index("uq_sync_run_slot", "connection_id", "scheduled_for", unique=True,
-              sqlite_where=text("status != 'abandoned'"),
-              postgresql_where=text("status != 'abandoned'")),
+              sqlite_where=text("status NOT IN ('abandoned', 'failed')"),
+              postgresql_where=text("status NOT IN ('abandoned', 'failed')")),
         Index("ix_sync_run_connection_started", "connection_id", "started_at"),
     )
 

@@ -6,10 +6,11 @@ changes. Exactly once: every fire computes its schedule slot (the latest fire ti
 connection's trigger, anchored so that every scheduler computes the same slots) and claims
 (connection, slot) with a unique row before running, on top of the per-connection lease;
 two schedulers on one database therefore run each due sync once, even when one finishes
-before the other fires. A run whose process died is abandoned and gives its slot up: a
-scheduler runs once, at once, each connection's latest slot that passed while no
-scheduler ran, or whose run died (it resumes that run when the feed is the same).
-Failing connections back off exponentially. Node notifications
+before the other fires. A run that failed, or whose process died (it is then abandoned),
+gives its slot up: a scheduler runs once, at once, each connection's latest slot that
+passed while no scheduler ran, or whose run died (it resumes that run when the feed is the
+same) or failed. Failing connections back off exponentially: a slot that failed, or whose
+fire the backoff skipped, is run when the backoff has passed. Node notifications
 (`Connection.notify_requested_at`) start an immediate run; notifications that arrive
 during a run coalesce into one follow-up run, and a notified run that died gives its
 notification back, so that a follow-up run serves it.
@@ -29,7 +30,6 @@ import logging
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -180,23 +180,26 @@ class HubScheduler:
                                    kwargs={"connection_id": conn_id}, replace_existing=True)
         log.info("scheduler has %d connection job(s)", len(self.schedules))
 
-    def fire(self, connection_id: int) -> None:
+    def fire(self, connection_id: int) -> SyncRun | None:
+        """Run the connection's current slot, unless it backs off from failures; the run
+        (None when none started)."""
         trigger = self.triggers.get(connection_id)
         if trigger is None:
-            return
+            return None
         now = clock.now()
         slot = slot_for(trigger, now)
         with self.database.session_scope() as session:
             connection = session.get(Connection, connection_id)
             if connection is None or not connection.enabled:
-                return
+                return None
             retry_at = backoff_until(connection)
         if retry_at is not None and now < retry_at:
             log.info("connection %s backs off until %s", connection_id, retry_at.isoformat())
-            return
-        self._run(connection_id, "schedule", slot)
+            return None
+        return self._run(connection_id, "schedule", slot)
 
-    def _run(self, connection_id: int, trigger: str, slot: dt.datetime | None) -> Any:
+    def _run(self, connection_id: int, trigger: str, slot: dt.datetime | None
+             ) -> SyncRun | None:
         snapshot = False
         if trigger == "schedule":
             with self.database.session_scope() as session:
@@ -263,12 +266,15 @@ class HubScheduler:
                 self.missed.pop(connection_id, None)
             self.pool.submit(self._run, connection_id, "schedule", slot)
 
-    def unserved_slots(self) -> dict[int, tuple[dt.datetime, bool]]:
-        """Each enabled connection's latest slot that no run stands for, with whether a
-        run claimed it and died (abandoned, or still `running` with no live lease). A slot
-        that no run claimed passed while no scheduler ran; it counts only when it came
-        after the connection was added. A connection backing off from failures has none.
-        Only the latest slot counts, however many were missed."""
+    def unserved_slots(self) -> dict[int, tuple[dt.datetime, str | None]]:
+        """Each enabled connection's latest slot that no run stands for, with what became
+        of the run that claimed it: `died` (abandoned, or still `running` with no live
+        lease), `failed`, or None (no run claimed it: it passed while no scheduler ran, or
+        its fire was skipped while the connection backed off; it counts only when it came
+        after the connection was added). A connection backing off from failures has none
+        until its backoff has passed, nor has one that a live lease holds (a run is going:
+        its slot is asked again when it ends). Only the latest slot counts, however many
+        were missed."""
         now = clock.now()
         slots = {connection_id: slot for connection_id, trigger in self.triggers.items()
                  if (slot := latest_fire(trigger, now)) is not None}
@@ -283,36 +289,36 @@ class HubScheduler:
                     SyncRun.connection_id.in_(slots),
                     SyncRun.scheduled_for.in_(set(slots.values())))).all()
         standing: set[int] = set()
-        died: set[int] = set()
+        ended: dict[int, str] = {}
         for connection_id, slot, status in claims:
             if slots[connection_id] != slot:
                 continue
-            if status == "abandoned" or (status == "running" and connection_id not in live):
-                died.add(connection_id)
+            if status == "failed":
+                ended[connection_id] = "failed"
+            elif status == "abandoned" or (status == "running" and connection_id not in live):
+                ended[connection_id] = "died"
             else:
                 standing.add(connection_id)
-        return {connection_id: (slot, connection_id in died)
+        return {connection_id: (slot, ended.get(connection_id))
                 for connection_id, slot in slots.items()
-                if connection_id in added and connection_id not in standing
-                and (connection_id in died or slot >= added[connection_id])}
+                if connection_id in added and connection_id not in standing | live
+                and (connection_id in ended or slot >= added[connection_id])}
 
-    def catch_up(self, *, died_only: bool = False) -> None:
+    def catch_up(self) -> None:
         """Queue one scheduled run, at once, for each latest slot that no run stands for
-        (`unserved_slots`): a daily sync missed at 02:00, or whose process was killed,
-        runs now rather than a day late. A scheduler does this when it starts, and on
-        every tick for slots whose run died (another scheduler was killed). The run
-        resumes the dead run when it can, and claims the slot as any fire does, so
+        (`unserved_slots`): a daily sync missed at 02:00 (no scheduler ran, or the
+        connection was backing off), or whose run was killed or failed, runs now rather
+        than a day late. A scheduler does this when it starts and on every tick. The run
+        resumes a dead run when it can, and claims the slot as any fire does, so
         schedulers catching up together run it once."""
-        for connection_id, (slot, died) in self.unserved_slots().items():
-            if died_only and not died:
-                continue
+        for connection_id, (slot, ended) in self.unserved_slots().items():
             with self.lock:
                 if connection_id in self.catching_up:
                     continue
                 self.catching_up.add(connection_id)
             log.info("connection %s: %s; running it now", connection_id,
-                     f"the run of slot {slot.isoformat()} died" if died else
-                     "its latest slot passed while no scheduler ran")
+                     f"the run of slot {slot.isoformat()} {ended}" if ended else
+                     f"no run served its latest slot, {slot.isoformat()}")
             self.pool.submit(self._catch_up_run, connection_id)
 
     def _catch_up_run(self, connection_id: int) -> None:
@@ -330,17 +336,16 @@ class HubScheduler:
         if current != self.version:
             self.reload()
         abandon_dead_runs(self.database)
-        self.catch_up(died_only=True)
+        self.catch_up()
         self.retry_missed()
         self.poll_notifications()
 
     def run_once(self) -> list[SyncRun]:
         """Run every enabled connection's current slot now (`aeohub scheduler --once`);
-        the runs that started (a slot already claimed, or a busy connection, has none)."""
+        the runs that started (a slot already served, a busy connection or one backing off
+        from failures has none)."""
         self.reload()
-        now = clock.now()
-        runs = [self._run(connection_id, "schedule", slot_for(trigger, now))
-                for connection_id, trigger in self.triggers.items()]
+        runs = [self.fire(connection_id) for connection_id in self.triggers]
         return [run for run in runs if run is not None]
 
     def run_forever(self) -> None:

@@ -199,7 +199,7 @@ def test_a_scheduled_run_killed_mid_run_is_run_again_in_its_slot(app, feeds, siz
 
     scheduler = HubScheduler(app, poll_seconds=0.1)
     scheduler.reload()
-    assert scheduler.unserved_slots() == {connection_id: (slot, True)}
+    assert scheduler.unserved_slots() == {connection_id: (slot, "died")}
     try:
         if feed_changed:
             scheduler.tick()  # a running scheduler notices the dead run

@@ -491,6 +491,55 @@ def test_a_slot_missed_while_no_scheduler_ran_runs_once_when_one_starts(
     assert scheduler.unserved_slots() == {}  # claimed: a second start runs nothing
 
 
+def test_a_failed_slot_is_tried_again_after_the_backoff_until_it_is_served(
+        hub_app, feed, connection_id, clock):
+    """The node was down at the hourly slot: the failed run gives its slot up, and the
+    slot is tried again each time the backoff has passed (30 s, then 60 s), not an hour
+    later; once a run succeeds in it, the slot is served and nothing more runs."""
+    rows = [eu_row(i) for i in range(1, 4)]
+    clock.advance(3600)
+    feed.unlink()
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    failed = scheduler.fire(connection_id)
+    assert failed is not None and failed.status == "failed"
+    slot = failed.scheduled_for
+    assert scheduler.unserved_slots() == {}  # backing off
+    clock.advance(31)
+    assert scheduler.unserved_slots() == {connection_id: (slot, "failed")}
+    _step(hub_app, "tick")  # the node is still down
+    clock.advance(31)
+    assert scheduler.unserved_slots() == {}  # the second failure backs off 60 s
+    clock.advance(30)
+    write_feed(feed, rows)
+    _step(hub_app, "tick")
+    _step(hub_app, "tick")  # served: nothing more
+    runs = runs_of(hub_app)
+    assert [(r.status, r.scheduled_for) for r in runs] == [
+        ("failed", slot), ("failed", slot), ("succeeded", slot)]
+    assert runs[-1].counts["created"] == 3 and scheduler.unserved_slots() == {}
+
+
+def test_a_fire_skipped_by_the_backoff_runs_once_the_backoff_has_passed(
+        hub_app, feed, connection_id, clock):
+    """After seven failures the connection backs off 32 minutes: the hourly fire in that
+    time is skipped, and its slot runs when the backoff has passed, not an hour later."""
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    clock.advance(3600)
+    with db.get_db(hub_app).session_scope(write=True) as session:
+        session.execute(update(Connection).where(Connection.id == connection_id).values(
+            consecutive_failures=7, last_failure_at=clock.now()))
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    assert scheduler.fire(connection_id) is None and scheduler.unserved_slots() == {}
+    clock.advance(32 * 60 + 1)
+    (slot, ended), = scheduler.unserved_slots().values()
+    assert ended is None and slot <= clock.now() - dt.timedelta(minutes=32)
+    _step(hub_app, "tick")
+    (run,) = runs_of(hub_app)
+    assert (run.status, run.scheduled_for) == ("succeeded", slot)
+
+
 def runs_of(app) -> list[SyncRun]:
     with app.app_context():
         runs = db.session().scalars(select(SyncRun).order_by(SyncRun.id)).all()
