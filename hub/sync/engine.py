@@ -348,6 +348,8 @@ class SyncJob:
         return self._result()
 
     def _run(self) -> None:
+        if self._slot_served():
+            return
         try:
             connector = self._load()
             discovery = connector.discover()
@@ -406,6 +408,20 @@ class SyncJob:
         except IntegrityError:
             return False
 
+    def _slot_served(self) -> bool:
+        """Whether another run already serves this job's schedule slot (two fires of one
+        slot, from two schedulers or a fire and a catch-up, one after the other). Asked
+        with the lease held, before `_settle`, so that a fire that will not claim its slot
+        never supersedes a held run or resumes a dead one."""
+        if self.scheduled_for is None:
+            return False
+        with self.database.session_scope() as session:
+            return session.scalar(select(SyncRun.id).where(
+                SyncRun.connection_id == self.connection_id,
+                SyncRun.scheduled_for == self.scheduled_for,
+                SyncRun.status.not_in(("running", "abandoned", "failed"))).limit(1)
+            ) is not None
+
     def _take_notification(self, session: Session) -> None:
         """A notified run answers its connection's pending notification once it holds the
         lease and has its run row: a notification after this asks for a follow-up run,
@@ -449,6 +465,8 @@ class SyncJob:
                         if action == "keep":
                             self.kept.setdefault(programme_id, set()).add(key)
                     run.heartbeat_at = clock.now()
+                    if self.scheduled_for is not None:  # it serves this job's slot now
+                        run.scheduled_for = self.scheduled_for
                     self._take_notification(session)
                     log.info("run %s of connection %s resumes after batch %s", run.id,
                              self.connection_id, self.seq)

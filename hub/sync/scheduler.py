@@ -139,15 +139,12 @@ class HubScheduler:
         self.schedules: dict[int, str] = {}
         self.version = -1
         self.stopping = threading.Event()
-        # Runs started outside the schedule's own jobs: notified runs, catch-ups and
-        # retries of missed slots. A pool rather than APScheduler date jobs, whose removal
-        # after running races with the scheduler's shutdown (JobLookupError).
+        # Runs started outside the schedule's own jobs: notified runs and catch-ups. A
+        # pool rather than APScheduler date jobs, whose removal after running races with
+        # the scheduler's shutdown (JobLookupError).
         self.pool = ThreadPoolExecutor(max_workers=int(app.config["SCHEDULER_WORKERS"]),
                                        thread_name_prefix="sync")
         self.notify_running: set[int] = set()
-        # slots that found their connection busy (another process, possibly one that
-        # died): tried again once, when the lease is free
-        self.missed: dict[int, dt.datetime] = {}
         # connections with a catch-up queued or running (`catch_up`)
         self.catching_up: set[int] = set()
         self.lock = threading.Lock()
@@ -213,12 +210,10 @@ class HubScheduler:
             run = run_sync(self.database, self.settings, connection_id, trigger=trigger,
                            scheduled_for=slot, snapshot=snapshot)
         except LeaseBusy:
-            log.info("connection %s is busy elsewhere; slot %s is tried again when it is "
-                     "free", connection_id, slot)
-            if slot is not None:
-                with self.lock:
-                    self.missed[connection_id] = max(slot, self.missed.get(connection_id,
-                                                                           slot))
+            # a slot that found its connection busy is unserved once the lease is free,
+            # and the next tick catches it up (`catch_up`)
+            log.info("connection %s is busy elsewhere; %s when it is free", connection_id,
+                     f"slot {slot.isoformat()} runs" if slot else "its notification waits")
             return None
         if run is None:
             log.info("slot %s of connection %s was already claimed", slot, connection_id)
@@ -252,19 +247,6 @@ class HubScheduler:
                 self.notify_running.discard(connection_id)
 
     # -- loop -----------------------------------------------------------------------------
-
-    def retry_missed(self) -> None:
-        """Run once each slot that found its connection busy, now that it is free (the
-        slot's unique claim keeps it from running twice)."""
-        now = clock.now()
-        with self.lock:
-            due = dict(self.missed)
-        for connection_id, slot in due.items():
-            if lease.busy(self.database, connection_id, now):
-                continue
-            with self.lock:
-                self.missed.pop(connection_id, None)
-            self.pool.submit(self._run, connection_id, "schedule", slot)
 
     def unserved_slots(self) -> dict[int, tuple[dt.datetime, str | None]]:
         """Each enabled connection's latest slot that no run stands for, with what became
@@ -306,10 +288,11 @@ class HubScheduler:
 
     def catch_up(self) -> None:
         """Queue one scheduled run, at once, for each latest slot that no run stands for
-        (`unserved_slots`): a daily sync missed at 02:00 (no scheduler ran, or the
-        connection was backing off), or whose run was killed or failed, runs now rather
-        than a day late. A scheduler does this when it starts and on every tick. The run
-        resumes a dead run when it can, and claims the slot as any fire does, so
+        (`unserved_slots`): a daily sync missed at 02:00 (no scheduler ran, the
+        connection was busy elsewhere or backing off), or whose run was killed or failed,
+        runs now rather than a day late. A scheduler does this when it starts and on every
+        tick. The run claims the slot as any fire does (a run it resumes takes the slot),
+        and a run whose slot another run already serves stops before doing anything, so
         schedulers catching up together run it once."""
         for connection_id, (slot, ended) in self.unserved_slots().items():
             with self.lock:
@@ -337,7 +320,6 @@ class HubScheduler:
             self.reload()
         abandon_dead_runs(self.database)
         self.catch_up()
-        self.retry_missed()
         self.poll_notifications()
 
     def run_once(self) -> list[SyncRun]:

@@ -318,25 +318,77 @@ def test_another_connections_operator_is_out_of_scope_even_unchanged(hub_app, fe
     assert operators(hub_app)["DE000000000000001"].source == f"connection:{connection_id}"
 
 
+def _next_hour(clock):
+    """Move the test clock to just after the next full hour: an hourly connection's next
+    slot, with the hour ahead of it (a test then stays in that slot however long it
+    advances, whatever time it runs at)."""
+    now = clock.now()
+    clock.advance(3600 - now.minute * 60 - now.second - now.microsecond / 1e6 + 1)
+
+
 def test_a_slot_that_found_its_connection_busy_runs_once_when_it_is_free(
-        hub_app, feed, connection_id):
+        hub_app, feed, connection_id, clock):
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    _next_hour(clock)
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
-    assert lease.acquire(db.get_db(hub_app), connection_id, "a-scheduler-that-died")
-    scheduler.fire(connection_id)
-    assert connection_id in scheduler.missed
-    scheduler.retry_missed()  # still busy: kept
-    assert connection_id in scheduler.missed
-    lease.release(db.get_db(hub_app), connection_id, "a-scheduler-that-died")
-    try:
-        scheduler.retry_missed()
-        assert scheduler.missed == {}
-    finally:
-        scheduler.pool.shutdown(wait=True)  # the retried slot's run, to its end
-    runs = runs_of(hub_app)
-    assert [(r.trigger, r.status) for r in runs] == [("schedule", "succeeded")]
-    assert runs[0].scheduled_for is not None
+    assert lease.acquire(db.get_db(hub_app), connection_id, "another-process")
+    assert scheduler.fire(connection_id) is None
+    assert scheduler.unserved_slots() == {}  # a run is going: its end is awaited
+    lease.release(db.get_db(hub_app), connection_id, "another-process")
+    ((slot, ended),) = scheduler.unserved_slots().values()
+    assert ended is None
+    _step(hub_app, "tick")
+    _step(hub_app, "tick")  # served: nothing more
+    assert [(r.trigger, r.status, r.scheduled_for) for r in runs_of(hub_app)] == [
+        ("schedule", "succeeded", slot)]
+
+
+def test_a_second_fire_of_a_slot_leaves_its_held_run_alone(hub_app, feed, connection_id,
+                                                          clock):
+    """The same slot fired again after its run was held (by another scheduler, or a
+    catch-up that lost the race to the fire): it stops before doing anything. It used to
+    supersede the held run, then find the slot claimed, so nothing was left to confirm."""
+    write_feed(feed, [eu_row(i) for i in range(1, 41)])
+    assert sync(hub_app, connection_id).status == "succeeded"
+    _next_hour(clock)
+    write_feed(feed, [eu_row(i) for i in range(1, 21)])  # half of them gone: held
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    held = scheduler.fire(connection_id)
+    assert held is not None and held.status == "needs_confirmation"
+    assert scheduler.fire(connection_id) is None
+    assert [r.status for r in runs_of(hub_app)] == ["succeeded", "needs_confirmation"]
+
+
+class _Stop(BaseException):
+    """The process stops here: what a kill -9 leaves, in this process (the run stays
+    `running`, its staged rows stay)."""
+
+
+def test_a_scheduled_run_that_resumes_a_dead_run_serves_its_slot(
+        hub_app, feed, connection_id, clock, monkeypatch):
+    """A manual run died after its first batch; the next slot's fire resumes it, and the
+    resumed run takes the slot: no second read of the source at the next tick."""
+    write_feed(feed, [eu_row(i) for i in range(1, 7)])
+
+    def stop(name):
+        if name == "batch-1":
+            raise _Stop
+
+    monkeypatch.setattr(engine, "kill_point", stop)
+    with pytest.raises(_Stop):
+        engine.run_sync(db.get_db(hub_app), conns.SyncSettings.from_config(hub_app.config),
+                        connection_id)
+    monkeypatch.undo()
+    _next_hour(clock)
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    run = scheduler.fire(connection_id)
+    assert run is not None and (run.trigger, run.status) == ("manual", "succeeded")
+    assert run.scheduled_for is not None and scheduler.unserved_slots() == {}
+    _step(hub_app, "tick")
+    assert [r.id for r in runs_of(hub_app)] == [run.id]
 
 
 def _notify(app, connection_id, when):
@@ -497,7 +549,7 @@ def test_a_failed_slot_is_tried_again_after_the_backoff_until_it_is_served(
     slot is tried again each time the backoff has passed (30 s, then 60 s), not an hour
     later; once a run succeeds in it, the slot is served and nothing more runs."""
     rows = [eu_row(i) for i in range(1, 4)]
-    clock.advance(3600)
+    _next_hour(clock)
     feed.unlink()
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
@@ -525,7 +577,7 @@ def test_a_fire_skipped_by_the_backoff_runs_once_the_backoff_has_passed(
     """After seven failures the connection backs off 32 minutes: the hourly fire in that
     time is skipped, and its slot runs when the backoff has passed, not an hour later."""
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
-    clock.advance(3600)
+    _next_hour(clock)
     with db.get_db(hub_app).session_scope(write=True) as session:
         session.execute(update(Connection).where(Connection.id == connection_id).values(
             consecutive_failures=7, last_failure_at=clock.now()))
