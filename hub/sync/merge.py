@@ -128,16 +128,13 @@ def drop_staged(session: Session, run_id: int) -> None:
 
 def keep_instead(session: Session, run_id: int, programme_id: int, keys: Sequence[str]
                  ) -> None:
-    """Turn staged rows into keep markers (a key met again later in the same feed)."""
+    """Turn staged rows into keep markers (a key met again later in the same feed). Their
+    staged events and identifiers stay staged and are not written: the merge writes those
+    of creations and updates only (`_write_history`)."""
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        for table in (_EVENTS, _IDENTIFIERS):
-            session.execute(delete(table).where(
-                table.c.run_id == run_id, table.c.programme_id == programme_id,
-                table.c.stable_key.in_(chunk)))
         session.execute(update(StagedRecord).where(
             StagedRecord.run_id == run_id, StagedRecord.programme_id == programme_id,
-            StagedRecord.stable_key.in_(chunk)).values(action="keep"))
+            StagedRecord.stable_key.in_(keys[start:start + 500])).values(action="keep"))
 
 
 # -- what a merge would do -----------------------------------------------------------
@@ -308,6 +305,15 @@ def _update(connection: Connection, run_id: int, *, now: dt.datetime, source: st
         OperatorIdentifier.operator_id.in_(replaced)))
 
 
+def _created_or_updated(table: Table) -> Any:
+    """Join a staged events or identifiers row to its staged record, when the merge
+    creates or updates it (a row turned into a keep marker leaves its own staged)."""
+    return and_(StagedRecord.run_id == table.c.run_id,
+                StagedRecord.programme_id == table.c.programme_id,
+                StagedRecord.stable_key == table.c.stable_key,
+                StagedRecord.action.in_(("create", "update")))
+
+
 def _write_history(connection: Connection, run_id: int, *, now: dt.datetime,
                    source: str) -> None:
     """The staged identifiers and events of the run's creations and updates."""
@@ -317,14 +323,15 @@ def _write_history(connection: Connection, run_id: int, *, now: dt.datetime,
         ["operator_id", "scheme", "value", "origin", "linked"],
         select(Operator.id, StagedIdentifier.scheme, StagedIdentifier.value,
                StagedIdentifier.origin, StagedIdentifier.linked)
-        .join(Operator, joined).where(StagedIdentifier.run_id == run_id)
-        .order_by(StagedIdentifier.id)))
+        .join(StagedRecord, _created_or_updated(_IDENTIFIERS)).join(Operator, joined)
+        .where(StagedIdentifier.run_id == run_id).order_by(StagedIdentifier.id)))
     connection.execute(insert(OperatorEvent).from_select(
         ["operator_id", "kind", "effective_date", "recorded_at", "changes", "previous",
          "source", "sync_run_id"],
         select(Operator.id, StagedEvent.kind, StagedEvent.effective_date,
                literal(now, UTCDateTime()), StagedEvent.changes, StagedEvent.previous,
                literal(source, String), literal(run_id, Integer))
+        .join(StagedRecord, _created_or_updated(_EVENTS))
         .join(Operator, and_(Operator.programme_id == StagedEvent.programme_id,
                              Operator.stable_key == StagedEvent.stable_key))
         .where(StagedEvent.run_id == run_id).order_by(StagedEvent.id)))

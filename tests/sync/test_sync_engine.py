@@ -11,7 +11,13 @@ from sqlalchemy.engine import CursorResult
 
 from hub import db
 from hub.errors import InvalidInput
-from hub.registry.models import Administration, Operator, OperatorEvent, Programme
+from hub.registry.models import (
+    Administration,
+    Operator,
+    OperatorEvent,
+    OperatorIdentifier,
+    Programme,
+)
 from hub.sync import connections as conns
 from hub.sync import engine, quarantine
 from hub.sync.models import QuarantinedRecord, StagedRecord, SyncLease
@@ -119,6 +125,32 @@ def test_duplicate_stable_keys_are_quarantined_not_merged(hub_app, feed, connect
     assert counts(run)["quarantined"] == 2
     assert counts(run)["removed"] == 0
     assert operators(hub_app)["DE000000000000003"].legal_name == "Muster Logistik 3 GmbH"
+
+
+def test_a_key_met_again_in_a_later_batch_writes_none_of_its_staged_history(
+        hub_app, feed, connection_id):
+    """A renamed operator and a new one, each listed again two batches later: both were
+    staged with their events and identifiers, then turned into keep markers. The renamed
+    operator keeps its state and history, and the new one is not created; another
+    renamed operator, listed once, is updated with its one event."""
+    rows = [eu_row(i) for i in range(1, 21)]
+    write_feed(feed, rows)
+    sync(hub_app, connection_id)
+    before = events(hub_app)
+    rows[9] = eu_row(10, legal_name="Also Renamed GmbH")
+    changed = [eu_row(3, legal_name="Renamed GmbH"), eu_row(25)]
+    write_feed(feed, [*changed, *rows[3:], *rows[:2], *changed])
+    run = sync(hub_app, connection_id)
+    assert (counts(run)["quarantined"], counts(run)["created"], counts(run)["updated"]) == (
+        4, 0, 1)
+    known = operators(hub_app)
+    assert "DE000000000000025" not in known
+    assert known["DE000000000000003"].legal_name == "Muster Logistik 3 GmbH"
+    assert known["DE000000000000010"].legal_name == "Also Renamed GmbH"
+    assert events(hub_app) == before + 1
+    with hub_app.app_context():
+        assert db.session().scalar(select(func.count()).select_from(
+            OperatorIdentifier).where(OperatorIdentifier.value == "DE000000000000025")) == 0
 
 
 def test_mass_removal_is_held_then_confirmed(hub_app, feed, connection_id):
