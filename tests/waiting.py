@@ -52,3 +52,10 @@ class TestClock:
         with self._lock:
             self._offset += dt.timedelta(seconds=seconds)
         return self.now()
+
+    def next_hour(self) -> dt.datetime:
+        """Move the clock to just after the next full hour: an hourly schedule's next slot,
+        with the hour ahead of it (a test then stays in that slot however far it advances
+        within the hour, whatever time it runs at)."""
+        now = self.now()
+        return self.advance(3601 - now.minute * 60 - now.second - now.microsecond / 1e6)

@@ -49,6 +49,7 @@ from hub.sync import audit as audit_hooks
 from hub.sync import lease, merge
 from hub.sync.connections import SyncSettings, build
 from hub.sync.models import (
+    KEEPS_SLOT,
     PROGRAMME_CODE,
     Connection,
     QuarantinedRecord,
@@ -79,6 +80,10 @@ class LeaseBusy(Conflict):
 
 class LeaseLost(Conflict):
     title = "Sync lease lost"
+
+
+class GuardStopped(ConnectorError):
+    """An incremental run past its quarantine limits: it fails, and keeps its slot."""
 
 
 def kill_point(name: str) -> None:
@@ -419,8 +424,7 @@ class SyncJob:
             return session.scalar(select(SyncRun.id).where(
                 SyncRun.connection_id == self.connection_id,
                 SyncRun.scheduled_for == self.scheduled_for,
-                SyncRun.status.not_in(("running", "abandoned", "failed"))).limit(1)
-            ) is not None
+                SyncRun.status != "running", KEEPS_SLOT).limit(1)) is not None
 
     def _take_notification(self, session: Session) -> None:
         """A notified run answers its connection's pending notification once it holds the
@@ -527,8 +531,8 @@ class SyncJob:
             self._stage(session, classified, batch)
             if self._too_many_quarantined():
                 session.rollback()
-                raise ConnectorError(self._quarantine_message() + "; the pages before "
-                                     "were applied, this one was not")
+                raise GuardStopped(self._quarantine_message() + "; the pages before "
+                                   "were applied, this one was not")
             diff = merge.difference(session, self._run_id, self.scope, snapshot=False)
             reason = self._guard(diff, snapshot=False)
             if reason and not self.dry_run:
@@ -957,6 +961,7 @@ class SyncJob:
             run = session.get(SyncRun, self.run_id)
             assert run is not None
             run.status = "failed"
+            run.stopped_by_guard = isinstance(exc, GuardStopped)
             run.error = message
             run.counts = dict(self.counts)
             run.finished_at = now = clock.now()

@@ -16,7 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
+    and_,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -90,16 +91,11 @@ class Connection(Base):
 
 class SyncRun(Base):
     """One run of a connection. `scheduled_for` is the schedule slot it claims: unique per
-    connection among runs that were not abandoned or failed, so two schedulers never run
-    the same slot twice, and a slot whose run died or failed can be run again."""
+    connection among the runs that keep their slot (`KEEPS_SLOT`), so two schedulers never
+    run the same slot twice, and a slot whose run died or failed can be run again."""
 
     __tablename__ = "sync_run"
-    __table_args__ = (
-        Index("uq_sync_run_slot", "connection_id", "scheduled_for", unique=True,
-              sqlite_where=text("status NOT IN ('abandoned', 'failed')"),
-              postgresql_where=text("status NOT IN ('abandoned', 'failed')")),
-        Index("ix_sync_run_connection_started", "connection_id", "started_at"),
-    )
+    __table_args__ = (Index("ix_sync_run_connection_started", "connection_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
@@ -120,8 +116,20 @@ class SyncRun(Base):
     held_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a failed run that a guard stopped (an incremental feed past its quarantine limits)
+    stopped_by_guard: Mapped[bool] = mapped_column(Boolean, default=False)
 
     connection: Mapped[Connection] = relationship()
+
+
+#: The runs that keep the schedule slot they claimed: all but an abandoned run and one
+#: that failed for its source (down, unreadable), whose slot is tried again after the
+#: backoff. A run that a guard stopped keeps it: trying again would wear the guard down,
+#: one more page of a bad feed each time.
+KEEPS_SLOT = and_(SyncRun.status != "abandoned",
+                  or_(SyncRun.status != "failed", SyncRun.stopped_by_guard.is_(True)))
+Index("uq_sync_run_slot", SyncRun.connection_id, SyncRun.scheduled_for, unique=True,
+      sqlite_where=KEEPS_SLOT, postgresql_where=KEEPS_SLOT)
 
 
 class SyncLease(Base):

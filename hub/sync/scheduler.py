@@ -45,7 +45,7 @@ from hub.errors import InvalidInput
 from hub.sync import lease
 from hub.sync.connections import CONNECTIONS, SyncSettings, parse_schedule
 from hub.sync.engine import LeaseBusy, abandon_dead_runs, run_sync
-from hub.sync.models import Connection, SyncRun
+from hub.sync.models import KEEPS_SLOT, Connection, SyncRun
 
 log = logging.getLogger(__name__)
 ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -267,18 +267,19 @@ class HubScheduler:
                      if (retry_at := backoff_until(connection)) is None or now >= retry_at}
             live = set(session.scalars(lease.live_connections(now)))
             claims = session.execute(
-                select(SyncRun.connection_id, SyncRun.scheduled_for, SyncRun.status).where(
+                select(SyncRun.connection_id, SyncRun.scheduled_for, SyncRun.status,
+                       KEEPS_SLOT).where(
                     SyncRun.connection_id.in_(slots),
                     SyncRun.scheduled_for.in_(set(slots.values())))).all()
         standing: set[int] = set()
         ended: dict[int, str] = {}
-        for connection_id, slot, status in claims:
+        for connection_id, slot, status, keeps in claims:
             if slots[connection_id] != slot:
                 continue
-            if status == "failed":
-                ended[connection_id] = "failed"
-            elif status == "abandoned" or (status == "running" and connection_id not in live):
+            if status == "abandoned" or (status == "running" and connection_id not in live):
                 ended[connection_id] = "died"
+            elif not keeps:
+                ended[connection_id] = "failed"
             else:
                 standing.add(connection_id)
         return {connection_id: (slot, ended.get(connection_id))

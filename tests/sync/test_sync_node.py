@@ -15,6 +15,7 @@ from hub.sim.server import NodeServer
 from hub.sync import connections as conns
 from hub.sync import engine
 from hub.sync.models import Connection, QuarantinedRecord, SyncLease
+from hub.sync.scheduler import HubScheduler
 from tests.connectors.nodeserver import TOKEN, RunningServer, make_record
 from tests.connectors.nodeserver import NodeServer as ScriptedNode
 
@@ -260,3 +261,24 @@ def test_a_snapshot_of_an_incremental_feed_reconciles_it(setup, node):
         cursor = connection(connection_id).state.get("cursor")
     assert cursor
     assert run(app, connection_id).counts["read"] == 0  # goes on from the snapshot's end
+
+
+def test_an_incremental_run_stopped_by_its_quarantine_limits_keeps_its_slot(scripted,
+                                                                             clock):
+    """A page past the quarantine limits fails the run without applying the page. Unlike
+    a run whose node was down, its slot is not tried again after the backoff: each try
+    would apply one more page of a bad feed, wearing the guard down."""
+    app, connection_id, log = scripted
+    with db.get_db(app).session_scope(write=True) as session:
+        session.execute(update(Connection).values(max_quarantined=2))
+    log.log.extend(("record", make_record(number)) for number in range(1, 11))
+    log.log.extend(("record", {**make_record(number), "status": "dormant"})
+                   for number in range(11, 16))
+    clock.next_hour()
+    scheduler = HubScheduler(app, poll_seconds=0.1)
+    scheduler.reload()
+    failed = scheduler.fire(connection_id)
+    assert failed is not None and failed.status == "failed" and failed.stopped_by_guard
+    assert "this one was not" in (failed.error or "") and count(app, Operator) == 0
+    clock.advance(31)  # past the backoff
+    assert scheduler.unserved_slots() == {}

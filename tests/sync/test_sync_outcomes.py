@@ -318,18 +318,10 @@ def test_another_connections_operator_is_out_of_scope_even_unchanged(hub_app, fe
     assert operators(hub_app)["DE000000000000001"].source == f"connection:{connection_id}"
 
 
-def _next_hour(clock):
-    """Move the test clock to just after the next full hour: an hourly connection's next
-    slot, with the hour ahead of it (a test then stays in that slot however long it
-    advances, whatever time it runs at)."""
-    now = clock.now()
-    clock.advance(3600 - now.minute * 60 - now.second - now.microsecond / 1e6 + 1)
-
-
 def test_a_slot_that_found_its_connection_busy_runs_once_when_it_is_free(
         hub_app, feed, connection_id, clock):
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
-    _next_hour(clock)
+    clock.next_hour()
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
     assert lease.acquire(db.get_db(hub_app), connection_id, "another-process")
@@ -351,7 +343,7 @@ def test_a_second_fire_of_a_slot_leaves_its_held_run_alone(hub_app, feed, connec
     supersede the held run, then find the slot claimed, so nothing was left to confirm."""
     write_feed(feed, [eu_row(i) for i in range(1, 41)])
     assert sync(hub_app, connection_id).status == "succeeded"
-    _next_hour(clock)
+    clock.next_hour()
     write_feed(feed, [eu_row(i) for i in range(1, 21)])  # half of them gone: held
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
@@ -381,7 +373,7 @@ def test_a_scheduled_run_that_resumes_a_dead_run_serves_its_slot(
         engine.run_sync(db.get_db(hub_app), conns.SyncSettings.from_config(hub_app.config),
                         connection_id)
     monkeypatch.undo()
-    _next_hour(clock)
+    clock.next_hour()
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
     run = scheduler.fire(connection_id)
@@ -549,7 +541,7 @@ def test_a_failed_slot_is_tried_again_after_the_backoff_until_it_is_served(
     slot is tried again each time the backoff has passed (30 s, then 60 s), not an hour
     later; once a run succeeds in it, the slot is served and nothing more runs."""
     rows = [eu_row(i) for i in range(1, 4)]
-    _next_hour(clock)
+    clock.next_hour()
     feed.unlink()
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
@@ -577,7 +569,7 @@ def test_a_fire_skipped_by_the_backoff_runs_once_the_backoff_has_passed(
     """After seven failures the connection backs off 32 minutes: the hourly fire in that
     time is skipped, and its slot runs when the backoff has passed, not an hour later."""
     write_feed(feed, [eu_row(i) for i in range(1, 4)])
-    _next_hour(clock)
+    clock.next_hour()
     with db.get_db(hub_app).session_scope(write=True) as session:
         session.execute(update(Connection).where(Connection.id == connection_id).values(
             consecutive_failures=7, last_failure_at=clock.now()))
