@@ -110,6 +110,7 @@ GLOSSARY: dict[str, str] = {
     "resolved_at": "When it was resolved",
     "resolved_by": "Who resolved it",
     "revoke_tokens": "Also revoke the tokens issued with the previous secret",
+    "retry_after": "When a failing connection's backoff ends",
     "run": "The run's id",
     "run_id": "The run's id",
     "runs": "Sync runs",

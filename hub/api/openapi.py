@@ -246,7 +246,8 @@ CONNECTION = {
     "config": {"path": "/srv/aeohub/feeds/eu-aeo.csv", "programme": "EU-AEO"},
     "max_removal_share": 0.1, "max_change_share": 0.1, "max_quarantine_share": 0.1,
     "max_quarantined": 20, "scope_countries": [], "staleness_seconds": 129600,
-    "last_run_at": NOW, "last_failure_at": None, "sync_requested_at": None}
+    "last_run_at": NOW, "last_failure_at": None, "retry_after": None,
+    "sync_requested_at": None}
 HELD = ("1 of 1,204 EU-AEO operators would be removed and 61 updated (5.1%), more than "
         "the 5% allowed")
 RUN = {

@@ -599,6 +599,9 @@ class ConnectionSchema(Schema):
     staleness_seconds = fields.Integer(required=True)
     last_run_at = fields.DateTime(allow_none=True, required=True)
     last_failure_at = fields.DateTime(allow_none=True, required=True)
+    retry_after = fields.DateTime(allow_none=True, required=True, metadata={
+        "description": "When a failing connection's backoff ends: the scheduler starts "
+                       "none of its scheduled runs before (null: it is not backing off)."})
     sync_requested_at = fields.DateTime(allow_none=True, required=True, metadata={
         "description": "A sync was asked for and the scheduler has not started it yet."})
 

@@ -508,3 +508,21 @@ def feed_age(connection: Connection, now: dt.datetime | None = None) -> float | 
 def is_stale(connection: Connection, now: dt.datetime | None = None) -> bool:
     age = feed_age(connection, now)
     return age is None or age > connection.staleness_seconds
+
+
+#: A failing connection waits 30 s after its first failure, doubling with each failure
+#: in a row, at most 6 h.
+BACKOFF_BASE = dt.timedelta(seconds=30)
+BACKOFF_MAX = dt.timedelta(hours=6)
+
+
+def backoff_until(connection: Connection, now: dt.datetime | None = None
+                  ) -> dt.datetime | None:
+    """When a failing connection may be tried again: None when it is not backing off at
+    `now` (exponential, capped; the scheduler's fires and catch-ups wait for it)."""
+    if connection.consecutive_failures <= 0 or connection.last_failure_at is None:
+        return None
+    delay: dt.timedelta = min(BACKOFF_BASE * (2 ** (connection.consecutive_failures - 1)),
+                              BACKOFF_MAX)
+    until = connection.last_failure_at + delay
+    return until if until > (now or clock.now()) else None

@@ -43,14 +43,12 @@ from hub import clock, versions
 from hub.db import Database, get_db
 from hub.errors import InvalidInput
 from hub.sync import lease
-from hub.sync.connections import CONNECTIONS, SyncSettings, parse_schedule
+from hub.sync.connections import CONNECTIONS, SyncSettings, backoff_until, parse_schedule
 from hub.sync.engine import LeaseBusy, abandon_dead_runs, run_sync
 from hub.sync.models import KEEPS_SLOT, Connection, SyncRun
 
 log = logging.getLogger(__name__)
 ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-BACKOFF_BASE = dt.timedelta(seconds=30)
-BACKOFF_MAX = dt.timedelta(hours=6)
 #: How far back a cron schedule's latest fire is looked for, nearest first: the search
 #: walks every fire time from there to now, so a schedule of minutes is found within the
 #: hour rather than by walking two days of it (every tick asks, `unserved_slots`).
@@ -113,15 +111,6 @@ def snapshot_due(session: Session, connection: Connection, now: dt.datetime) -> 
         SyncRun.dry_run.is_(False), SyncRun.started_at >= slot,
         SyncRun.status.in_(STANDING)).limit(1))
     return since is None
-
-
-def backoff_until(connection: Connection) -> dt.datetime | None:
-    """When a failing connection may be tried again (exponential, capped)."""
-    if connection.consecutive_failures <= 0 or connection.last_failure_at is None:
-        return None
-    delay: dt.timedelta = min(BACKOFF_BASE * (2 ** (connection.consecutive_failures - 1)),
-                              BACKOFF_MAX)
-    return connection.last_failure_at + delay
 
 
 class HubScheduler:
@@ -189,8 +178,8 @@ class HubScheduler:
             connection = session.get(Connection, connection_id)
             if connection is None or not connection.enabled:
                 return None
-            retry_at = backoff_until(connection)
-        if retry_at is not None and now < retry_at:
+            retry_at = backoff_until(connection, now)
+        if retry_at is not None:
             log.info("connection %s backs off until %s", connection_id, retry_at.isoformat())
             return None
         return self._run(connection_id, "schedule", slot)
@@ -264,7 +253,7 @@ class HubScheduler:
             added = {connection.id: connection.created_at for connection in session.scalars(
                 select(Connection).where(Connection.id.in_(slots),
                                          Connection.enabled.is_(True)))
-                     if (retry_at := backoff_until(connection)) is None or now >= retry_at}
+                     if backoff_until(connection, now) is None}
             live = set(session.scalars(lease.live_connections(now)))
             claims = session.execute(
                 select(SyncRun.connection_id, SyncRun.scheduled_for, SyncRun.status,

@@ -101,6 +101,7 @@ class ConnectionRow:
     held: int
     open_quarantine: int
     age_seconds: float | None = None
+    retry_after: dt.datetime | None = None  # a failing connection's backoff ends
 
 
 def connection_rows(session: Session, connections: Sequence[Connection],
@@ -127,7 +128,8 @@ def connection_rows(session: Session, connections: Sequence[Connection],
         rows.append(ConnectionRow(
             connection, round(age / 3600, 1) if age is not None else None,
             conns.is_stale(connection, now), latest.get(connection.id),
-            held[connection.id], quarantined[connection.id], age))
+            held[connection.id], quarantined[connection.id], age,
+            conns.backoff_until(connection, now)))
     return rows
 
 

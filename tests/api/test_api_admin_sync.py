@@ -7,6 +7,7 @@ picked up by the real scheduler's notification poll.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,25 @@ def test_trigger_leaves_the_run_to_the_scheduler(kit):
 
     admin("PATCH", f"/connections/{conn_id}", {"enabled": False})
     assert admin("POST", f"/connections/{conn_id}/sync").status_code == 409
+
+
+def test_a_failing_connection_says_when_its_backoff_ends(kit):
+    """30 s after the first failure, 60 s after the second; none once a run succeeds."""
+    admin = kit["admin"]
+    feed = write_feed(kit["dir"] / "eu.csv", [eu_row(i) for i in range(1, 4)])
+    conn_id = csv_connection(admin, "eu-csv", feed)
+    assert admin("GET", f"/connections/{conn_id}").json["retry_after"] is None
+    feed.unlink()
+    for failures, wait in ((1, 30), (2, 60)):
+        assert sync(kit, conn_id).status == "failed"
+        shown = admin("GET", f"/connections/{conn_id}").json
+        assert shown["consecutive_failures"] == failures
+        ends = dt.datetime.fromisoformat(shown["retry_after"])
+        assert ends - dt.datetime.fromisoformat(shown["last_failure_at"]) == dt.timedelta(
+            seconds=wait)
+    write_feed(feed, [eu_row(1)])
+    assert sync(kit, conn_id).status == "succeeded"
+    assert admin("GET", f"/connections/{conn_id}").json["retry_after"] is None
 
 
 def test_runs_held_confirmed_discarded_and_quarantine_reviewed(kit):

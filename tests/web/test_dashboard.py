@@ -12,7 +12,7 @@ from itsdangerous import BadSignature
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import db, usage
+from hub import clock, db, usage
 from hub.arrangements.service import load_reference_data
 from hub.audit.models import AuditEntry, AuditEntryAdministration
 from hub.auth.models import OAuthClient
@@ -21,7 +21,7 @@ from hub.notify.models import WebhookDelivery, WebhookSubscription
 from hub.registry.models import Operator, Programme
 from hub.sync import engine
 from hub.sync.connections import SyncSettings
-from hub.sync.models import QuarantinedRecord, SyncRun
+from hub.sync.models import Connection, QuarantinedRecord, SyncRun
 from hub.web import users
 from hub.web.models import DashboardUser
 from hub.web.security import CookieSessions
@@ -382,9 +382,23 @@ def test_connection_page_feed_age_in_human_units(eu_client: FlaskClient,
     page = eu_client.get(f"/dashboard/connections/{seeded.eu_connection}").get_data(
         as_text=True)
     assert re.search(r"<dt>Feed age</dt><dd>\d+ (s|min) ", page)
+    assert "Backing off" not in page
     chart = page[page.index('id="fresh-h"'):page.index('id="runs-h"')]
     assert 'class="chart-threshold"' in chart and ">stale beyond " in chart
     assert "0.0 h" not in chart and re.search(r": \d+ (s|min)</title>", chart)
+
+
+def test_a_failing_connection_page_says_when_its_backoff_ends(
+        app: Flask, eu_client: FlaskClient, seeded: Seeded) -> None:
+    with app.app_context():
+        connection = db.session().get(Connection, seeded.eu_connection)
+        assert connection is not None
+        connection.consecutive_failures, connection.last_failure_at = 3, clock.now()
+        db.session().commit()
+    page = eu_client.get(f"/dashboard/connections/{seeded.eu_connection}").get_data(
+        as_text=True)
+    assert re.search(r"<dt>Backing off</dt><dd>no scheduled run before [^<]+</dd>", page)
+    assert "(3 in a row)" in page
 
 
 def test_a_discarded_runs_difference_is_said_to_be_gone(
