@@ -506,8 +506,10 @@ def test_scheduler_once_exits_with_its_runs_outcome(hub_app, feed, connection_id
     failed = runner.invoke(args=["scheduler", "--once"])
     assert failed.exit_code == 1, failed.output
     assert f"of connection {connection_id}: failed (" in failed.output
-    again = runner.invoke(args=["scheduler", "--once"])  # the slot ran: nothing to do
+    again = runner.invoke(args=["scheduler", "--once"])  # backing off: nothing runs
     assert again.exit_code == 0 and "of connection" not in again.output
+    assert (f"connection {connection_id} (eu-csv) backs off after 1 failure(s) in a row"
+            in again.output)
 
 
 def test_a_slot_missed_while_no_scheduler_ran_runs_once_when_one_starts(
