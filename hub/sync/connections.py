@@ -522,7 +522,8 @@ def backoff_until(connection: Connection, now: dt.datetime | None = None
     `now` (exponential, capped; the scheduler's fires and catch-ups wait for it)."""
     if connection.consecutive_failures <= 0 or connection.last_failure_at is None:
         return None
-    delay: dt.timedelta = min(BACKOFF_BASE * (2 ** (connection.consecutive_failures - 1)),
-                              BACKOFF_MAX)
+    # (the doubling stops at 2**16, past the cap: a node down for weeks overflows nothing)
+    doubled = BACKOFF_BASE * 2 ** min(connection.consecutive_failures - 1, 16)
+    delay: dt.timedelta = min(doubled, BACKOFF_MAX)
     until = connection.last_failure_at + delay
     return until if until > (now or clock.now()) else None

@@ -359,9 +359,13 @@ class SyncJob:
             connector = self._load()
             discovery = connector.discover()
         except Exception:
-            if self._claim(None):
-                raise
-            return
+            if not self._claim(None):
+                # The slot is still held by a dead run, which resumes once the source
+                # answers (`_slot_served` found no other run serving it): this failure is
+                # a run of its own without the slot, so that the backoff applies.
+                self.scheduled_for = None
+                self._claim(None)
+            raise
         self.incremental_source = discovery.incremental
         self.snapshot = self.force_snapshot or not discovery.incremental
         state = None if self.dry_run else self._settle(discovery.snapshot_id)
@@ -426,12 +430,13 @@ class SyncJob:
                 SyncRun.scheduled_for == self.scheduled_for,
                 SyncRun.status != "running", KEEPS_SLOT).limit(1)) is not None
 
-    def _take_notification(self, session: Session) -> None:
+    def _take_notification(self, session: Session, resumed: str | None = None) -> None:
         """A notified run answers its connection's pending notification once it holds the
         lease and has its run row: a notification after this asks for a follow-up run,
         and one before it is never dropped by a run that could not start (another process
-        held the connection). If this run dies, `abandon_dead_runs` gives it back."""
-        if self.trigger == "notify":
+        held the connection). If this run dies, `abandon_dead_runs` gives it back; a run
+        that resumes a dead notified run (`resumed`, its trigger) takes it too."""
+        if "notify" in (self.trigger, resumed):
             session.execute(update(Connection).where(Connection.id == self.connection_id)
                             .values(notify_requested_at=None))
 
@@ -471,7 +476,7 @@ class SyncJob:
                     run.heartbeat_at = clock.now()
                     if self.scheduled_for is not None:  # it serves this job's slot now
                         run.scheduled_for = self.scheduled_for
-                    self._take_notification(session)
+                    self._take_notification(session, run.trigger)
                     log.info("run %s of connection %s resumes after batch %s", run.id,
                              self.connection_id, self.seq)
                     continue

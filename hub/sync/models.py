@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
     or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -117,7 +118,8 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[bool] = mapped_column(Boolean, default=False)
     # a failed run that a guard stopped (an incremental feed past its quarantine limits)
-    stopped_by_guard: Mapped[bool] = mapped_column(Boolean, default=False)
+    stopped_by_guard: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
 
     connection: Mapped[Connection] = relationship()
 

@@ -39,7 +39,7 @@ def scheduler_command(once: bool, poll: float) -> None:
                 Connection.id.in_(scheduler.triggers)).order_by(Connection.id)):
             if (until := backoff_until(connection)) is not None:
                 click.echo(f"connection {connection.id} ({connection.name}) backs off after "
-                           f"{connection.consecutive_failures} failure(s) in a row: its "
-                           f"slot runs at the first --once after {until.isoformat()}")
+                           f"{connection.consecutive_failures} failure(s) in a row, until "
+                           f"{until.isoformat()}")
     if status := exitcodes.of_runs(run.status for run in runs):
         raise SystemExit(status)

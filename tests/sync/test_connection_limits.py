@@ -206,3 +206,18 @@ def test_a_cron_schedule_restricting_both_days_runs_on_either_as_crontab() -> No
     only_mondays = trigger_for("cron:0 2 * * 1")  # one day field: as before
     assert only_mondays.get_next_fire_time(None, dt.datetime(
         2026, 12, 31, tzinfo=dt.UTC)) == dt.datetime(2027, 1, 4, 2, tzinfo=dt.UTC)
+
+
+def test_the_backoff_doubles_caps_and_ends():
+    """30 s after one failure, doubling, at most 6 h however long the node has been down
+    (a hundred failures in a row once overflowed the doubling); none once it has passed."""
+    failed_at = dt.datetime(2026, 12, 8, 2, 0, tzinfo=dt.UTC)
+    connection = Connection(consecutive_failures=1, last_failure_at=failed_at)
+    assert conns.backoff_until(connection, failed_at) == failed_at + dt.timedelta(seconds=30)
+    assert conns.backoff_until(connection, failed_at + dt.timedelta(seconds=30)) is None
+    connection.consecutive_failures = 3
+    assert conns.backoff_until(connection, failed_at) == failed_at + dt.timedelta(minutes=2)
+    connection.consecutive_failures = 100
+    assert conns.backoff_until(connection, failed_at) == failed_at + dt.timedelta(hours=6)
+    connection.consecutive_failures = 0
+    assert conns.backoff_until(connection, failed_at) is None

@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import select, update
 
-from connectors.base import Batch, DeferredRecords
+from connectors.base import Batch, ConnectorError, DeferredRecords
 from connectors.csv_snapshot import CsvSnapshotConnector
 from hub import clock as hub_clock
 from hub import db
@@ -19,7 +19,7 @@ from hub.errors import Conflict
 from hub.sync import admin, engine, lease, quarantine
 from hub.sync import connections as conns
 from hub.sync.models import Connection, QuarantinedRecord, SyncRun
-from hub.sync.scheduler import HubScheduler
+from hub.sync.scheduler import HubScheduler, latest_fire
 from tests.sync.feeds import eu_row, write_feed
 from tests.sync.test_sync_engine import operators, sync
 from tests.waiting import wait_until
@@ -363,16 +363,7 @@ def test_a_scheduled_run_that_resumes_a_dead_run_serves_its_slot(
     """A manual run died after its first batch; the next slot's fire resumes it, and the
     resumed run takes the slot: no second read of the source at the next tick."""
     write_feed(feed, [eu_row(i) for i in range(1, 7)])
-
-    def stop(name):
-        if name == "batch-1":
-            raise _Stop
-
-    monkeypatch.setattr(engine, "kill_point", stop)
-    with pytest.raises(_Stop):
-        engine.run_sync(db.get_db(hub_app), conns.SyncSettings.from_config(hub_app.config),
-                        connection_id)
-    monkeypatch.undo()
+    _die_after_first_batch(hub_app, connection_id, monkeypatch)
     clock.next_hour()
     scheduler = HubScheduler(hub_app, poll_seconds=0.1)
     scheduler.reload()
@@ -584,6 +575,65 @@ def test_a_fire_skipped_by_the_backoff_runs_once_the_backoff_has_passed(
     _step(hub_app, "tick")
     (run,) = runs_of(hub_app)
     assert (run.status, run.scheduled_for) == ("succeeded", slot)
+
+
+def _die_after_first_batch(app, connection_id, monkeypatch, **options):
+    """A run of the connection whose process stops after its first staged batch."""
+    def stop(name):
+        if name == "batch-1":
+            raise _Stop
+
+    monkeypatch.setattr(engine, "kill_point", stop)
+    with pytest.raises(_Stop):
+        engine.run_sync(db.get_db(app), conns.SyncSettings.from_config(app.config),
+                        connection_id, **options)
+    monkeypatch.undo()
+
+
+def test_a_dead_slot_whose_source_is_down_backs_off(hub_app, feed, connection_id, clock,
+                                                    monkeypatch):
+    """The slot's run died with staged rows, and the source is down when a scheduler comes
+    back: each try is a failed run of its own, so the backoff applies, and the dead run
+    keeps the slot and resumes once the source answers. It used to lose its claim to the
+    dead run quietly, recording nothing, and read the source again at every poll."""
+    write_feed(feed, [eu_row(i) for i in range(1, 7)])
+    clock.next_hour()
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    slot = latest_fire(scheduler.triggers[connection_id], clock.now())
+    _die_after_first_batch(hub_app, connection_id, monkeypatch, trigger="schedule",
+                           scheduled_for=slot)
+
+    def down(connector):
+        raise ConnectorError("the source does not answer")
+
+    monkeypatch.setattr(CsvSnapshotConnector, "discover", down)
+    assert scheduler.unserved_slots() == {connection_id: (slot, "died")}
+    _step(hub_app, "tick")
+    assert scheduler.unserved_slots() == {}  # backing off
+    monkeypatch.undo()
+    clock.advance(31)
+    _step(hub_app, "tick")
+    assert [(r.status, r.scheduled_for) for r in runs_of(hub_app)] == [
+        ("succeeded", slot), ("failed", None)]
+    assert scheduler.unserved_slots() == {}
+
+
+def test_a_scheduled_run_that_resumes_a_dead_notified_run_answers_the_notification(
+        hub_app, feed, connection_id, clock, monkeypatch):
+    """The dead notified run gave its notification back; the next slot's fire resumes
+    that run, and so answers the notification: no second read of the source follows."""
+    write_feed(feed, [eu_row(i) for i in range(1, 7)])
+    _notify(hub_app, connection_id, hub_clock.now())
+    _die_after_first_batch(hub_app, connection_id, monkeypatch, trigger="notify")
+    engine.abandon_dead_runs(db.get_db(hub_app))
+    assert _notification(hub_app, connection_id) is not None
+    clock.next_hour()
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    run = scheduler.fire(connection_id)
+    assert run is not None and (run.trigger, run.status) == ("notify", "succeeded")
+    assert _notification(hub_app, connection_id) is None
 
 
 def runs_of(app) -> list[SyncRun]:
