@@ -132,6 +132,7 @@ GLOSSARY: dict[str, str] = {
     "status": "The status",
     "status_changes": "Operators whose status changed",
     "status_effective": "The day the status took effect",
+    "stopped_by_guard": "Whether its quarantine limits stopped the run",
     "street": "Street",
     "subscription": "The subscription's id",
     "subscriptions": "Webhook subscriptions",

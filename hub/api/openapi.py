@@ -255,8 +255,8 @@ RUN = {
     "status": "needs_confirmation", "dry_run": False, "applied": False, "snapshot": True,
     "scheduled_for": "2026-03-01T02:00:00+00:00", "started_at": "2026-03-01T02:00:01+00:00",
     "finished_at": "2026-03-01T02:00:09+00:00", "held_reason": HELD, "error": None,
-    "read": 1204, "created": 3, "updated": 61, "unchanged": 1138, "removed": 1,
-    "quarantined": 1, "status_changes": 2, "unread": []}
+    "stopped_by_guard": False, "read": 1204, "created": 3, "updated": 61, "unchanged": 1138,
+    "removed": 1, "quarantined": 1, "status_changes": 2, "unread": []}
 REJECTED = {"code": "invalid_status", "field": "status",
             "reason": "'exploded' is not a status (valid, suspended, revoked, annulled, "
                       "expired, withdrawn)"}

@@ -632,6 +632,9 @@ class RunSchema(Schema):
     finished_at = fields.DateTime(allow_none=True, required=True)
     held_reason = fields.String(allow_none=True, required=True)
     error = fields.String(allow_none=True, required=True)
+    stopped_by_guard = fields.Boolean(required=True, metadata={
+        "description": "A failed incremental run that its quarantine limits stopped: its "
+                       "slot is not tried again (a run that failed for its source is)"})
     read = fields.Integer(required=True)
     created = fields.Integer(required=True)
     updated = fields.Integer(required=True)

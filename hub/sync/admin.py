@@ -75,7 +75,8 @@ def run_summary(run: SyncRun) -> dict[str, Any]:
             "status": run.status, "dry_run": run.dry_run, "applied": applied(run),
             "started_at": run.started_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "held_reason": run.held_reason, "error": run.error, **counts,
+            "held_reason": run.held_reason, "error": run.error,
+            "stopped_by_guard": run.stopped_by_guard, **counts,
             # source columns holding data that no setting reads (the connector's report)
             "unread": list((run.staged_state or {}).get("unread") or [])}
 

@@ -12,8 +12,8 @@ from hub import db
 from hub.arrangements.service import load_reference_data
 from hub.registry.models import Operator, OperatorEvent
 from hub.sim.server import NodeServer
+from hub.sync import admin, engine
 from hub.sync import connections as conns
-from hub.sync import engine
 from hub.sync.models import Connection, QuarantinedRecord, SyncLease
 from hub.sync.scheduler import HubScheduler
 from tests.connectors.nodeserver import TOKEN, RunningServer, make_record
@@ -280,5 +280,6 @@ def test_an_incremental_run_stopped_by_its_quarantine_limits_keeps_its_slot(scri
     failed = scheduler.fire(connection_id)
     assert failed is not None and failed.status == "failed" and failed.stopped_by_guard
     assert "this one was not" in (failed.error or "") and count(app, Operator) == 0
+    assert admin.run_summary(failed)["stopped_by_guard"] is True
     clock.advance(31)  # past the backoff
     assert scheduler.unserved_slots() == {}
