@@ -47,7 +47,7 @@ from hub.registry.models import Operator, OperatorIdentifier, Programme
 from hub.registry.service import RECORD_COLUMNS, OperatorData
 from hub.sync import audit as audit_hooks
 from hub.sync import lease, merge
-from hub.sync.connections import SyncSettings, build
+from hub.sync.connections import SyncSettings, backoff_until, build
 from hub.sync.models import (
     KEEPS_SLOT,
     PROGRAMME_CODE,
@@ -418,13 +418,18 @@ class SyncJob:
             return False
 
     def _slot_served(self) -> bool:
-        """Whether another run already serves this job's schedule slot (two fires of one
-        slot, from two schedulers or a fire and a catch-up, one after the other). Asked
-        with the lease held, before `_settle`, so that a fire that will not claim its slot
-        never supersedes a held run or resumes a dead one."""
+        """Whether this scheduled job has nothing to do: another run already serves its
+        slot (two fires of one slot, from two schedulers or a fire and a catch-up, one
+        after the other), or a run that failed since the job was fired put the connection
+        in backoff (it failed the same slot a moment ago). Asked with the lease held,
+        before `_settle`, so that a fire that will not claim its slot never supersedes a
+        held run or resumes a dead one."""
         if self.scheduled_for is None:
             return False
         with self.database.session_scope() as session:
+            connection = session.get(Connection, self.connection_id)
+            if connection is not None and backoff_until(connection) is not None:
+                return True
             return session.scalar(select(SyncRun.id).where(
                 SyncRun.connection_id == self.connection_id,
                 SyncRun.scheduled_for == self.scheduled_for,

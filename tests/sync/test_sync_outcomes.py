@@ -636,6 +636,27 @@ def test_a_scheduled_run_that_resumes_a_dead_notified_run_answers_the_notificati
     assert _notification(hub_app, connection_id) is None
 
 
+def test_a_fire_checked_before_another_schedulers_run_failed_its_slot_backs_off(
+        hub_app, feed, connection_id, clock):
+    """Two schedulers fire one slot: the first fails it while the second waits for the
+    lease, having found no backoff. The second stops once it holds the lease, rather than
+    asking the source again at once; a person's `aeohub sync run` is never held back."""
+    write_feed(feed, [eu_row(i) for i in range(1, 4)])
+    clock.next_hour()
+    scheduler = HubScheduler(hub_app, poll_seconds=0.1)
+    scheduler.reload()
+    slot = latest_fire(scheduler.triggers[connection_id], clock.now())
+    with db.get_db(hub_app).session_scope(write=True) as session:
+        session.execute(update(Connection).values(consecutive_failures=1,
+                                                  last_failure_at=clock.now()))
+    settings = conns.SyncSettings.from_config(hub_app.config)
+    assert engine.run_sync(db.get_db(hub_app), settings, connection_id, trigger="schedule",
+                           scheduled_for=slot) is None
+    manual = engine.run_sync(db.get_db(hub_app), settings, connection_id)
+    assert manual is not None and manual.status == "succeeded"
+    assert [r.trigger for r in runs_of(hub_app)] == ["manual"]
+
+
 def runs_of(app) -> list[SyncRun]:
     with app.app_context():
         runs = db.session().scalars(select(SyncRun).order_by(SyncRun.id)).all()
