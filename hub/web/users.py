@@ -43,6 +43,8 @@ def password_problem(password: str, username: str) -> str | None:
         return f"at most {MAX_PASSWORD_LENGTH} characters"
     if len(set(password)) < MIN_DISTINCT_CHARACTERS:
         return f"at least {MIN_DISTINCT_CHARACTERS} different characters"
+    if "\x00" in password:
+        return "must not contain NUL characters"
     if len(username) >= 3 and username.casefold() in password.casefold():
         return "must not contain the user name"
     return None
@@ -116,7 +118,11 @@ def authenticate(session: Session, username: str, password: str) -> DashboardUse
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or user.disabled_at is not None:
+    # scrypt keys HMAC with the password, which pads a short key with NUL bytes: the
+    # password followed by NULs has the same hash. No password holds a NUL
+    # (`password_problem`), so one that does is refused, after the same hash.
+    matches = check_password_hash(user.password_hash, password) and "\x00" not in password
+    if not matches or user.disabled_at is not None:
         return None
     user.last_login_at = clock.now()
     return user

@@ -181,6 +181,7 @@ def test_passwords_are_hashed_at_the_production_cost(
     ("abababababababab", "at least 4 different characters"),
     ("my name is EU-Three, ok", "must not contain the user name"),
     ("x" * 1000 + "yz01" + "x" * 21, "at most 1024 characters"),
+    ("a good pass\x00phrase", "must not contain NUL characters"),
 ])
 def test_one_password_rule_for_new_users_and_new_passwords(
         session: Session, password: str, problem: str) -> None:
@@ -193,6 +194,16 @@ def test_one_password_rule_for_new_users_and_new_passwords(
         users.set_password(session, "eu-three", password)
     assert changed.value.fields == {"password": [problem]}
     assert users.authenticate(session, "eu-three", PASSWORD) is not None
+
+
+def test_a_password_followed_by_nul_bytes_is_not_the_password(session: Session) -> None:
+    """scrypt's HMAC pads a short key with NUL bytes, so werkzeug's check accepts the
+    password followed by NULs; the sign-in refuses it, as the client-secret check does."""
+    load_reference_data(session)
+    users.create_user(session, "eu-three", PASSWORD, administration="EU")
+    assert users.authenticate(session, "eu-three", PASSWORD) is not None
+    for padded in (PASSWORD + "\x00", PASSWORD + "\x00\x00"):
+        assert users.authenticate(session, "eu-three", padded) is None
 
 
 def test_user_names_are_one_whatever_their_case_and_a_disabled_user_can_be_enabled(
