@@ -10,6 +10,8 @@ from tests.sync.test_sync_kills import (  # noqa: F401 - collected here at this 
     feeds,
     test_a_feed_changed_after_a_kill_starts_again,
     test_a_killed_snapshot_resumes_and_readers_never_see_a_mix,
+    test_a_notified_run_killed_mid_run_is_followed_up,
+    test_a_scheduled_run_killed_mid_run_is_run_again_in_its_slot,
 )
 
 pytestmark = pytest.mark.benchmark
