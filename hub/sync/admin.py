@@ -193,7 +193,7 @@ def connection_dict(connection: Connection) -> dict[str, Any]:
         "staleness_seconds": connection.staleness_seconds,
         "last_run_at": iso(connection.last_run_at),
         "last_failure_at": iso(connection.last_failure_at),
-        "retry_after": iso(conns.backoff_until(connection)) if connection.enabled else None,
+        "retry_after": iso(conns.backoff_until(connection)),
         "sync_requested_at": iso(connection.notify_requested_at),
     }
 

@@ -519,8 +519,10 @@ BACKOFF_MAX = dt.timedelta(hours=6)
 def backoff_until(connection: Connection, now: dt.datetime | None = None
                   ) -> dt.datetime | None:
     """When a failing connection may be tried again: None when it is not backing off at
-    `now` (exponential, capped; the scheduler's fires and catch-ups wait for it)."""
-    if connection.consecutive_failures <= 0 or connection.last_failure_at is None:
+    `now` (exponential, capped; the scheduler's fires and catch-ups wait for it). A
+    disabled connection runs nothing, so it does not back off either."""
+    if (not connection.enabled or connection.consecutive_failures <= 0
+            or connection.last_failure_at is None):
         return None
     # (the doubling stops at 2**16, past the cap: a node down for weeks overflows nothing)
     doubled = BACKOFF_BASE * 2 ** min(connection.consecutive_failures - 1, 16)

@@ -353,7 +353,7 @@ class SyncJob:
         return self._result()
 
     def _run(self) -> None:
-        if self._slot_served():
+        if self._nothing_to_run():
             return
         try:
             connector = self._load()
@@ -361,7 +361,7 @@ class SyncJob:
         except Exception:
             if not self._claim(None):
                 # The slot is still held by a dead run, which resumes once the source
-                # answers (`_slot_served` found no other run serving it): this failure is
+                # answers (`_nothing_to_run` found no other run serving it): this failure is
                 # a run of its own without the slot, so that the backoff applies.
                 self.scheduled_for = None
                 self._claim(None)
@@ -417,18 +417,21 @@ class SyncJob:
         except IntegrityError:
             return False
 
-    def _slot_served(self) -> bool:
-        """Whether this scheduled job has nothing to do: another run already serves its
-        slot (two fires of one slot, from two schedulers or a fire and a catch-up, one
-        after the other), or a run that failed since the job was fired put the connection
-        in backoff (it failed the same slot a moment ago). Asked with the lease held,
-        before `_settle`, so that a fire that will not claim its slot never supersedes a
-        held run or resumes a dead one."""
+    def _nothing_to_run(self) -> bool:
+        """Whether this scheduled job has nothing to do: the connection backs off from
+        failures (a run may have failed this slot a moment ago, while this job waited for
+        the lease), or another run already serves its slot (two fires of one slot, from
+        two schedulers or a fire and a catch-up). Asked with the lease held, before
+        `_settle`, so that a fire that will not claim its slot never supersedes a held run
+        or resumes a dead one."""
         if self.scheduled_for is None:
             return False
         with self.database.session_scope() as session:
             connection = session.get(Connection, self.connection_id)
-            if connection is not None and backoff_until(connection) is not None:
+            retry_at = backoff_until(connection) if connection is not None else None
+            if retry_at is not None:
+                log.info("connection %s backs off until %s", self.connection_id,
+                         retry_at.isoformat())
                 return True
             return session.scalar(select(SyncRun.id).where(
                 SyncRun.connection_id == self.connection_id,

@@ -167,8 +167,8 @@ class HubScheduler:
         log.info("scheduler has %d connection job(s)", len(self.schedules))
 
     def fire(self, connection_id: int) -> SyncRun | None:
-        """Run the connection's current slot, unless it backs off from failures; the run
-        (None when none started)."""
+        """Run the connection's current slot; the run (None when none started: the slot
+        is served already, the connection backs off from failures, or it is busy)."""
         trigger = self.triggers.get(connection_id)
         if trigger is None:
             return None
@@ -178,23 +178,14 @@ class HubScheduler:
             connection = session.get(Connection, connection_id)
             if connection is None or not connection.enabled:
                 return None
-            retry_at = backoff_until(connection, now)
-        if retry_at is not None:
-            log.info("connection %s backs off until %s", connection_id, retry_at.isoformat())
-            return None
-        return self._run(connection_id, "schedule", slot)
+            snapshot = snapshot_due(session, connection, now)
+        if snapshot:
+            log.info("connection %s: slot %s reads the source whole (snapshot schedule)",
+                     connection_id, slot)
+        return self._run(connection_id, "schedule", slot, snapshot=snapshot)
 
-    def _run(self, connection_id: int, trigger: str, slot: dt.datetime | None
-             ) -> SyncRun | None:
-        snapshot = False
-        if trigger == "schedule":
-            with self.database.session_scope() as session:
-                connection = session.get(Connection, connection_id)
-                snapshot = connection is not None and snapshot_due(session, connection,
-                                                                   clock.now())
-            if snapshot:
-                log.info("connection %s: slot %s reads the source whole (snapshot "
-                         "schedule)", connection_id, slot)
+    def _run(self, connection_id: int, trigger: str, slot: dt.datetime | None, *,
+             snapshot: bool = False) -> SyncRun | None:
         try:
             run = run_sync(self.database, self.settings, connection_id, trigger=trigger,
                            scheduled_for=slot, snapshot=snapshot)
@@ -205,7 +196,8 @@ class HubScheduler:
                      f"slot {slot.isoformat()} runs" if slot else "its notification waits")
             return None
         if run is None:
-            log.info("slot %s of connection %s was already claimed", slot, connection_id)
+            log.info("slot %s of connection %s: nothing to run (served already, or the "
+                     "connection backs off)", slot, connection_id)
         return run
 
     # -- notifications --------------------------------------------------------------------
@@ -265,7 +257,7 @@ class HubScheduler:
         for connection_id, slot, status, keeps in claims:
             if slots[connection_id] != slot:
                 continue
-            if status == "abandoned" or (status == "running" and connection_id not in live):
+            if status in ("abandoned", "running"):  # (a live lease's are left out)
                 ended[connection_id] = "died"
             elif not keeps:
                 ended[connection_id] = "failed"

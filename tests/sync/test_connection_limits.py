@@ -210,14 +210,17 @@ def test_a_cron_schedule_restricting_both_days_runs_on_either_as_crontab() -> No
 
 def test_the_backoff_doubles_caps_and_ends():
     """30 s after one failure, doubling, at most 6 h however long the node has been down
-    (a hundred failures in a row once overflowed the doubling); none once it has passed."""
+    (a hundred failures in a row once overflowed the doubling); none once it has passed,
+    nor for a disabled connection."""
     failed_at = dt.datetime(2026, 12, 8, 2, 0, tzinfo=dt.UTC)
-    connection = Connection(consecutive_failures=1, last_failure_at=failed_at)
+    connection = Connection(consecutive_failures=1, last_failure_at=failed_at, enabled=True)
     assert conns.backoff_until(connection, failed_at) == failed_at + dt.timedelta(seconds=30)
     assert conns.backoff_until(connection, failed_at + dt.timedelta(seconds=30)) is None
     connection.consecutive_failures = 3
     assert conns.backoff_until(connection, failed_at) == failed_at + dt.timedelta(minutes=2)
     connection.consecutive_failures = 100
     assert conns.backoff_until(connection, failed_at) == failed_at + dt.timedelta(hours=6)
-    connection.consecutive_failures = 0
+    connection.enabled = False  # a disabled connection runs nothing: it does not back off
+    assert conns.backoff_until(connection, failed_at) is None
+    connection.enabled, connection.consecutive_failures = True, 0
     assert conns.backoff_until(connection, failed_at) is None
