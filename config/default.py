@@ -47,9 +47,9 @@ DEFAULT_STALENESS_SECONDS = 36 * 3600
 # it every third of that); a killed run's lease expires after it.
 SYNC_LEASE_SECONDS = 60
 # Threads of the scheduler process for the syncs it starts outside their schedule's own
-# fire: notified runs, catch-ups of slots missed or whose run died, retries of slots that
-# found their connection busy. At least 1; with many connections on PostgreSQL, more
-# catch up faster after an outage (SQLite runs one writer at a time whatever this is).
+# fire: notified runs, and catch-ups of slots missed, busy, failed or whose run died. At
+# least 1; with many connections on PostgreSQL, more catch up faster after an outage
+# (SQLite runs one writer at a time whatever this is).
 SCHEDULER_WORKERS = 2
 # Jobs other packages add to the scheduler process: "module:function", called with the
 # APScheduler scheduler and the database (the change feed's view changes).
